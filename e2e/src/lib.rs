@@ -1,0 +1,1 @@
+//! End-to-end tests: the built binaries and kubectl against a fleet.
