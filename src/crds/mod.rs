@@ -1,1 +1,3 @@
 //! API types of the federation, one module per kind.
+
+pub mod federated;
