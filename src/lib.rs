@@ -2,4 +2,5 @@
 
 pub mod controllers;
 pub mod crds;
+pub mod members;
 pub mod plugin;

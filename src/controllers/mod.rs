@@ -1,1 +1,2 @@
 //! Controllers, one module per concept.
+pub mod cluster;

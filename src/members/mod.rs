@@ -1,0 +1,3 @@
+//! The member cluster pool: how to reach each member cluster.
+
+pub mod connection;
