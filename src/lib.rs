@@ -3,4 +3,5 @@
 pub mod controllers;
 pub mod crds;
 pub mod members;
+pub mod operator;
 pub mod plugin;

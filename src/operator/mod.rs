@@ -1,0 +1,6 @@
+//! The operator process: logging, metrics, probes and leader election around the controllers.
+
+pub mod leader;
+pub mod logging;
+pub mod metrics;
+pub mod probes;
