@@ -1,3 +1,4 @@
 //! The member cluster pool: how to reach each member cluster.
 
 pub mod connection;
+pub mod pool;

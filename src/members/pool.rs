@@ -1,0 +1,183 @@
+//! The shared view of member clusters that every controller reads.
+//!
+//! The cluster controller is the only writer; the sync, status and scheduling controllers
+//! subscribe and are woken on every change (a cluster joining, leaving, becoming ready or not)
+//! without polling. Each change publishes a new immutable snapshot, so readers never hold a
+//! lock while they talk to a member.
+
+use crate::controllers::cluster::health::Health;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use tokio::sync::watch;
+
+/// One member cluster as the controllers see it.
+#[derive(Clone)]
+pub struct Member {
+    pub name: String,
+    /// Labels of the KubeFedCluster, matched by `placement.clusterSelector`.
+    pub labels: BTreeMap<String, String>,
+    /// Debounced health; `None` until the first probe (or while the config is malformed).
+    pub health: Option<Health>,
+    /// Client for the member, absent while its configuration is malformed.
+    pub client: Option<kube::Client>,
+    /// Bumped every time the client is rebuilt, so watchers know to restart their member
+    /// watches (clients cannot be compared directly).
+    pub client_epoch: u64,
+}
+
+impl Member {
+    /// A member whose objects can be read and written now.
+    pub fn ready_client(&self) -> Option<&kube::Client> {
+        match (&self.health, &self.client) {
+            (Some(h), Some(c)) if h.is_ready() => Some(c),
+            _ => None,
+        }
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.ready_client().is_some()
+    }
+
+    /// Equality of everything readers react to.
+    fn same_as(&self, other: &Member) -> bool {
+        self.name == other.name
+            && self.labels == other.labels
+            && self.health == other.health
+            && self.client.is_some() == other.client.is_some()
+            && self.client_epoch == other.client_epoch
+    }
+}
+
+impl std::fmt::Debug for Member {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Member")
+            .field("name", &self.name)
+            .field("labels", &self.labels)
+            .field("health", &self.health)
+            .field("has_client", &self.client.is_some())
+            .field("client_epoch", &self.client_epoch)
+            .finish()
+    }
+}
+
+/// An immutable snapshot of all members, by name.
+pub type Members = Arc<BTreeMap<String, Member>>;
+
+/// The registry handle: cheap to clone, shared by all controllers.
+#[derive(Clone)]
+pub struct MemberPool {
+    tx: Arc<watch::Sender<Members>>,
+}
+
+impl Default for MemberPool {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MemberPool {
+    pub fn new() -> Self {
+        let (tx, _) = watch::channel(Members::default());
+        MemberPool { tx: Arc::new(tx) }
+    }
+
+    /// The current members.
+    pub fn snapshot(&self) -> Members {
+        self.tx.borrow().clone()
+    }
+
+    /// A receiver woken whenever the members change in a way readers care about.
+    pub fn subscribe(&self) -> watch::Receiver<Members> {
+        self.tx.subscribe()
+    }
+
+    /// Changes one member through `f` (creating it when missing); publishes only on change.
+    pub fn update(&self, name: &str, f: impl FnOnce(&mut Member)) {
+        self.tx.send_if_modified(|members| {
+            let previous = members.get(name).cloned();
+            let mut member = previous.clone().unwrap_or_else(|| Member {
+                name: name.to_string(),
+                labels: BTreeMap::new(),
+                health: None,
+                client: None,
+                client_epoch: 0,
+            });
+            f(&mut member);
+            if previous.is_some_and(|p| p.same_as(&member)) {
+                return false;
+            }
+            Arc::make_mut(members).insert(name.to_string(), member);
+            true
+        });
+    }
+
+    /// Installs a new client for a member (its connection settings changed).
+    pub fn set_client(&self, name: &str, client: Option<kube::Client>) {
+        self.update(name, |m| {
+            m.client = client;
+            m.client_epoch += 1;
+            // A new connection has not been probed yet.
+            m.health = None;
+        });
+    }
+
+    pub fn set_health(&self, name: &str, health: Option<Health>) {
+        self.update(name, |m| m.health = health);
+    }
+
+    pub fn set_labels(&self, name: &str, labels: BTreeMap<String, String>) {
+        self.update(name, |m| m.labels = labels);
+    }
+
+    /// Forgets a member (its KubeFedCluster was deleted).
+    pub fn remove(&self, name: &str) {
+        self.tx.send_if_modified(|members| {
+            if members.contains_key(name) {
+                Arc::make_mut(members).remove(name);
+                true
+            } else {
+                false
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn publishes_only_real_changes() {
+        let pool = MemberPool::new();
+        let mut rx = pool.subscribe();
+        pool.set_labels("a", BTreeMap::from([("region".into(), "eu".into())]));
+        assert!(rx.has_changed().unwrap());
+        rx.borrow_and_update();
+        pool.set_labels("a", BTreeMap::from([("region".into(), "eu".into())]));
+        assert!(!rx.has_changed().unwrap());
+        pool.set_health("a", Some(Health::Ready));
+        assert!(rx.has_changed().unwrap());
+        let snap = rx.borrow_and_update().clone();
+        // Ready but without a client is not usable.
+        assert!(!snap["a"].is_ready());
+        pool.remove("a");
+        assert!(rx.has_changed().unwrap());
+        assert!(pool.snapshot().is_empty());
+        rx.borrow_and_update();
+        pool.remove("a");
+        assert!(!rx.has_changed().unwrap());
+    }
+
+    #[test]
+    fn snapshots_are_immutable() {
+        let pool = MemberPool::new();
+        pool.set_health("a", Some(Health::Ready));
+        let before = pool.snapshot();
+        pool.set_health("a", Some(Health::Offline("down".into())));
+        assert_eq!(before["a"].health, Some(Health::Ready));
+        assert!(matches!(
+            pool.snapshot()["a"].health,
+            Some(Health::Offline(_))
+        ));
+    }
+}
