@@ -3,4 +3,5 @@
 pub mod leader;
 pub mod logging;
 pub mod metrics;
+pub mod options;
 pub mod probes;
