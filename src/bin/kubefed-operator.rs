@@ -1,1 +1,69 @@
-fn main() {}
+//! The kubefed operator: runs the federation controllers, or prints/writes its manifests.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use kubefed::crds::{DEFAULT_FEDERATION_NAMESPACE, manifests, render_yaml, write_manifests};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "kubefed-operator",
+    version,
+    about = "Kubernetes multi-cluster federation operator"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print every CRD and the default FederatedTypeConfigs as multi-document YAML.
+    Crds {
+        /// Write one file per CRD plus default-federatedtypeconfigs.yaml into this directory
+        /// instead of printing.
+        #[arg(long)]
+        output_dir: Option<PathBuf>,
+        /// Namespace of the default FederatedTypeConfigs.
+        #[arg(long, default_value = DEFAULT_FEDERATION_NAMESPACE)]
+        namespace: String,
+    },
+    /// Run the federation controllers against the host cluster.
+    Run,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Crds {
+            output_dir,
+            namespace,
+        } => print_or_write_crds(output_dir, &namespace),
+        Command::Run => Err("the run command is not implemented yet".to_string()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("kubefed-operator: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print_or_write_crds(output_dir: Option<PathBuf>, namespace: &str) -> Result<(), String> {
+    match output_dir {
+        Some(dir) => {
+            write_manifests(&dir, namespace).map_err(|error| error.to_string())?;
+            Ok(())
+        }
+        None => {
+            let values = manifests(namespace).map_err(|error| error.to_string())?;
+            let yaml = render_yaml(&values).map_err(|error| error.to_string())?;
+            std::io::stdout()
+                .write_all(yaml.as_bytes())
+                .map_err(|error| format!("cannot write to stdout: {error}"))
+        }
+    }
+}

@@ -1,0 +1,523 @@
+//! Builds the `Federated<Kind>` CRD for any target type.
+//!
+//! The schema is assembled by hand rather than derived from [`FederatedSpec`] so that it is
+//! structural by construction: `template` and override values must keep unknown fields, which
+//! a derived schema cannot express.
+//!
+//! [`FederatedSpec`]: super::federated::FederatedSpec
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
+    CustomResourceColumnDefinition, CustomResourceDefinition, CustomResourceDefinitionNames,
+    CustomResourceDefinitionSpec, CustomResourceDefinitionVersion, CustomResourceSubresourceStatus,
+    CustomResourceSubresources, CustomResourceValidation, JSON, JSONSchemaProps,
+    JSONSchemaPropsOrArray, JSONSchemaPropsOrBool,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+use super::common::Scope;
+use super::federated::{FEDERATED_GROUP, FEDERATED_VERSION};
+use super::target_type::TargetType;
+
+/// Category every federated CRD belongs to: `kubectl get federated` lists them all.
+pub const FEDERATED_CATEGORY: &str = "federated";
+
+/// Additions to the generated CRD beyond KubeFed's shape.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FederatedCrdOptions {
+    /// Extra properties of `status`, e.g. aggregated workload status.
+    pub extra_status_properties: BTreeMap<String, JSONSchemaProps>,
+    /// `additionalPrinterColumns` of the version; defaults to an AGE column.
+    pub printer_columns: Vec<CustomResourceColumnDefinition>,
+}
+
+impl Default for FederatedCrdOptions {
+    fn default() -> Self {
+        Self {
+            extra_status_properties: BTreeMap::new(),
+            printer_columns: vec![age_column()],
+        }
+    }
+}
+
+/// The AGE printer column (from `metadata.creationTimestamp`).
+pub fn age_column() -> CustomResourceColumnDefinition {
+    CustomResourceColumnDefinition {
+        name: "Age".to_string(),
+        type_: "date".to_string(),
+        json_path: ".metadata.creationTimestamp".to_string(),
+        ..Default::default()
+    }
+}
+
+/// The `Federated<Kind>` CRD for `target`, in `types.kubefed.io/v1beta1`.
+pub fn federated_crd(
+    target: &TargetType,
+    options: &FederatedCrdOptions,
+) -> CustomResourceDefinition {
+    let scope = match target.federated_scope() {
+        Scope::Cluster => "Cluster",
+        Scope::Namespaced => "Namespaced",
+    };
+    CustomResourceDefinition {
+        metadata: ObjectMeta {
+            name: Some(target.federated_crd_name()),
+            ..Default::default()
+        },
+        spec: CustomResourceDefinitionSpec {
+            group: FEDERATED_GROUP.to_string(),
+            names: CustomResourceDefinitionNames {
+                kind: target.federated_kind(),
+                list_kind: Some(format!("{}List", target.federated_kind())),
+                plural: target.federated_plural(),
+                singular: Some(target.federated_kind().to_lowercase()),
+                short_names: target.federated_short_name().map(|short| vec![short]),
+                categories: Some(vec![FEDERATED_CATEGORY.to_string()]),
+            },
+            scope: scope.to_string(),
+            versions: vec![CustomResourceDefinitionVersion {
+                name: FEDERATED_VERSION.to_string(),
+                served: true,
+                storage: true,
+                additional_printer_columns: (!options.printer_columns.is_empty())
+                    .then(|| options.printer_columns.clone()),
+                schema: Some(CustomResourceValidation {
+                    open_api_v3_schema: Some(federated_root_schema(target, options)),
+                }),
+                subresources: Some(CustomResourceSubresources {
+                    status: Some(CustomResourceSubresourceStatus(serde_json::json!({}))),
+                    scale: None,
+                }),
+                ..Default::default()
+            }],
+            ..Default::default()
+        },
+        status: None,
+    }
+}
+
+fn federated_root_schema(target: &TargetType, options: &FederatedCrdOptions) -> JSONSchemaProps {
+    let description = format!(
+        "{} propagates {} objects ({}) to member clusters.",
+        target.federated_kind(),
+        target.kind,
+        target.api_resource().api_version(),
+    );
+    described(
+        object(
+            [
+                (
+                    "apiVersion",
+                    described(
+                        string(),
+                        "APIVersion defines the versioned schema of this representation of an object.",
+                    ),
+                ),
+                (
+                    "kind",
+                    described(
+                        string(),
+                        "Kind is a string value representing the REST resource this object represents.",
+                    ),
+                ),
+                ("metadata", object([], &[])),
+                ("spec", spec_schema(target)),
+                ("status", status_schema(options)),
+            ],
+            &["spec"],
+        ),
+        &description,
+    )
+}
+
+fn spec_schema(target: &TargetType) -> JSONSchemaProps {
+    let mut properties = vec![
+        (
+            "template",
+            described(
+                preserve_unknown(object([], &[])),
+                &format!(
+                    "The {} created in each member cluster; name and namespace come from the federated object.",
+                    target.kind
+                ),
+            ),
+        ),
+        ("placement", placement_schema()),
+        ("overrides", overrides_schema()),
+    ];
+    if target.has_replicas {
+        properties.push((
+            "retainReplicas",
+            described(
+                boolean(),
+                "Leave spec.replicas as each member cluster has it (e.g. managed by an HPA).",
+            ),
+        ));
+    }
+    described(
+        object(properties, &[]),
+        "Template, placement and per-cluster overrides of the federated object.",
+    )
+}
+
+fn placement_schema() -> JSONSchemaProps {
+    described(
+        object(
+            [
+                (
+                    "clusters",
+                    described(
+                        array(object(
+                            [("name", described(string(), "Name of the KubeFedCluster."))],
+                            &["name"],
+                        )),
+                        "Member clusters by name. When present (even empty) it takes precedence over clusterSelector.",
+                    ),
+                ),
+                (
+                    "clusterSelector",
+                    described(
+                        label_selector_schema(),
+                        "Selects member clusters by KubeFedCluster labels; {} selects all clusters.",
+                    ),
+                ),
+            ],
+            &[],
+        ),
+        "Which member clusters the object is placed on.",
+    )
+}
+
+/// The schema of a metav1.LabelSelector.
+fn label_selector_schema() -> JSONSchemaProps {
+    object(
+        [
+            (
+                "matchLabels",
+                described(string_map(), "Labels that must all match exactly."),
+            ),
+            (
+                "matchExpressions",
+                described(
+                    array(object(
+                        [
+                            ("key", described(string(), "The label key.")),
+                            (
+                                "operator",
+                                described(string(), "In, NotIn, Exists or DoesNotExist."),
+                            ),
+                            (
+                                "values",
+                                described(
+                                    array(string()),
+                                    "Values for In and NotIn; empty for Exists and DoesNotExist.",
+                                ),
+                            ),
+                        ],
+                        &["key", "operator"],
+                    )),
+                    "Label requirements that must all match.",
+                ),
+            ),
+        ],
+        &[],
+    )
+}
+
+fn overrides_schema() -> JSONSchemaProps {
+    let operation = JSONSchemaProps {
+        enum_: Some(
+            ["add", "remove", "replace", ""]
+                .into_iter()
+                .map(|op| JSON(serde_json::Value::String(op.to_string())))
+                .collect(),
+        ),
+        ..described(string(), "add, remove or replace; empty means replace.")
+    };
+    let cluster_override = object(
+        [
+            ("op", operation),
+            (
+                "path",
+                described(
+                    string(),
+                    "JSON pointer into the member object, e.g. /spec/replicas.",
+                ),
+            ),
+            (
+                "value",
+                described(
+                    preserve_unknown(JSONSchemaProps::default()),
+                    "The value to add or replace with; any JSON type.",
+                ),
+            ),
+        ],
+        &["path"],
+    );
+    described(
+        array(object(
+            [
+                (
+                    "clusterName",
+                    described(
+                        string(),
+                        "Name of the KubeFedCluster the overrides apply to.",
+                    ),
+                ),
+                (
+                    "clusterOverrides",
+                    described(
+                        array(cluster_override),
+                        "RFC 6902 JSON patch operations applied in order to the template.",
+                    ),
+                ),
+            ],
+            &["clusterName"],
+        )),
+        "Per-cluster changes applied to the template.",
+    )
+}
+
+fn status_schema(options: &FederatedCrdOptions) -> JSONSchemaProps {
+    let condition = object(
+        [
+            (
+                "type",
+                described(string(), "Condition type, e.g. Propagation."),
+            ),
+            ("status", described(string(), "True, False or Unknown.")),
+            (
+                "reason",
+                described(string(), "Empty on success, else e.g. CheckClusters."),
+            ),
+            (
+                "lastUpdateTime",
+                described(
+                    date_time(),
+                    "When the condition was last computed with a change.",
+                ),
+            ),
+            (
+                "lastTransitionTime",
+                described(date_time(), "When status last changed."),
+            ),
+        ],
+        &["type", "status"],
+    );
+    let cluster = object(
+        [
+            ("name", described(string(), "Name of the KubeFedCluster.")),
+            (
+                "status",
+                described(
+                    string(),
+                    "Empty when in sync, else a reason such as ClusterNotReady or UpdateFailed.",
+                ),
+            ),
+            (
+                "remoteStatus",
+                described(
+                    preserve_unknown(JSONSchemaProps::default()),
+                    "The member object's own status, when status collection is enabled.",
+                ),
+            ),
+        ],
+        &["name"],
+    );
+    let mut status = object(
+        [
+            (
+                "observedGeneration",
+                described(
+                    int64(),
+                    "The generation every placed member cluster has caught up with.",
+                ),
+            ),
+            (
+                "conditions",
+                described(array(condition), "Conditions of the federated object."),
+            ),
+            (
+                "clusters",
+                described(
+                    array(cluster),
+                    "Propagation status per placed member cluster.",
+                ),
+            ),
+        ],
+        &[],
+    );
+    if let Some(properties) = status.properties.as_mut() {
+        properties.extend(options.extra_status_properties.clone());
+    }
+    described(
+        status,
+        "Observed propagation status of the federated object.",
+    )
+}
+
+fn object<'a>(
+    properties: impl IntoIterator<Item = (&'a str, JSONSchemaProps)>,
+    required: &[&str],
+) -> JSONSchemaProps {
+    let properties: BTreeMap<String, JSONSchemaProps> = properties
+        .into_iter()
+        .map(|(name, schema)| (name.to_string(), schema))
+        .collect();
+    JSONSchemaProps {
+        type_: Some("object".to_string()),
+        properties: (!properties.is_empty()).then_some(properties),
+        required: (!required.is_empty())
+            .then(|| required.iter().map(|name| name.to_string()).collect()),
+        ..Default::default()
+    }
+}
+
+fn typed(type_: &str) -> JSONSchemaProps {
+    JSONSchemaProps {
+        type_: Some(type_.to_string()),
+        ..Default::default()
+    }
+}
+
+fn string() -> JSONSchemaProps {
+    typed("string")
+}
+
+fn boolean() -> JSONSchemaProps {
+    typed("boolean")
+}
+
+fn int64() -> JSONSchemaProps {
+    JSONSchemaProps {
+        format: Some("int64".to_string()),
+        ..typed("integer")
+    }
+}
+
+fn date_time() -> JSONSchemaProps {
+    JSONSchemaProps {
+        format: Some("date-time".to_string()),
+        ..string()
+    }
+}
+
+fn array(items: JSONSchemaProps) -> JSONSchemaProps {
+    JSONSchemaProps {
+        items: Some(JSONSchemaPropsOrArray::Schema(Box::new(items))),
+        ..typed("array")
+    }
+}
+
+fn string_map() -> JSONSchemaProps {
+    JSONSchemaProps {
+        additional_properties: Some(JSONSchemaPropsOrBool::Schema(Box::new(string()))),
+        ..typed("object")
+    }
+}
+
+fn preserve_unknown(schema: JSONSchemaProps) -> JSONSchemaProps {
+    JSONSchemaProps {
+        x_kubernetes_preserve_unknown_fields: Some(true),
+        ..schema
+    }
+}
+
+fn described(schema: JSONSchemaProps, description: &str) -> JSONSchemaProps {
+    JSONSchemaProps {
+        description: Some(description.to_string()),
+        ..schema
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crds::structural;
+    use crate::crds::target_type::default_target_types;
+
+    #[test]
+    fn every_default_federated_crd_is_structural() {
+        for default in default_target_types() {
+            let crd = federated_crd(&default.target, &FederatedCrdOptions::default());
+            assert_eq!(structural::crd_violations(&crd), Vec::<String>::new());
+        }
+    }
+
+    #[test]
+    fn deployment_crd_has_kubefed_names_and_retain_replicas() {
+        let types = default_target_types();
+        let crd = federated_crd(&types[2].target, &FederatedCrdOptions::default());
+        assert_eq!(
+            crd.metadata.name.as_deref(),
+            Some("federateddeployments.types.kubefed.io")
+        );
+        assert_eq!(crd.spec.scope, "Namespaced");
+        assert_eq!(crd.spec.names.kind, "FederatedDeployment");
+        assert_eq!(
+            crd.spec.names.short_names,
+            Some(vec!["fdeploy".to_string()])
+        );
+        assert_eq!(
+            crd.spec.names.categories,
+            Some(vec!["federated".to_string()])
+        );
+        let value = serde_json::to_value(&crd).expect("serializable");
+        let spec = &value["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"];
+        assert_eq!(spec["properties"]["retainReplicas"]["type"], "boolean");
+        assert_eq!(
+            spec["properties"]["template"]["x-kubernetes-preserve-unknown-fields"],
+            true
+        );
+        assert_eq!(
+            value["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["required"],
+            serde_json::json!(["spec"])
+        );
+    }
+
+    #[test]
+    fn non_workloads_have_no_retain_replicas_and_namespace_is_namespaced() {
+        let types = default_target_types();
+        let crd = federated_crd(&types[5].target, &FederatedCrdOptions::default());
+        assert_eq!(crd.spec.scope, "Namespaced");
+        let value = serde_json::to_value(&crd).expect("serializable");
+        let spec = &value["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"];
+        assert!(spec["properties"].get("retainReplicas").is_none());
+        let cluster_roles = federated_crd(&types[0].target, &FederatedCrdOptions::default());
+        assert_eq!(cluster_roles.spec.scope, "Cluster");
+        assert_eq!(cluster_roles.spec.names.short_names, None);
+    }
+
+    #[test]
+    fn extra_status_properties_and_columns_are_added() {
+        let types = default_target_types();
+        let options = FederatedCrdOptions {
+            extra_status_properties: BTreeMap::from([("replicas".to_string(), int64())]),
+            printer_columns: vec![
+                CustomResourceColumnDefinition {
+                    name: "Ready".to_string(),
+                    type_: "string".to_string(),
+                    json_path: ".status.ready".to_string(),
+                    ..Default::default()
+                },
+                age_column(),
+            ],
+        };
+        let crd = federated_crd(&types[2].target, &options);
+        assert_eq!(structural::crd_violations(&crd), Vec::<String>::new());
+        let version = &crd.spec.versions[0];
+        assert_eq!(
+            version
+                .additional_printer_columns
+                .as_ref()
+                .map(|columns| columns.len()),
+            Some(2)
+        );
+        let value = serde_json::to_value(version).expect("serializable");
+        assert_eq!(
+            value["schema"]["openAPIV3Schema"]["properties"]["status"]["properties"]["replicas"]["type"],
+            "integer"
+        );
+    }
+}
