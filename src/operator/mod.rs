@@ -5,3 +5,4 @@ pub mod logging;
 pub mod metrics;
 pub mod options;
 pub mod probes;
+pub mod settings;

@@ -1,0 +1,32 @@
+//! The two requests a health probe makes to a member: `/healthz` and `/version`.
+
+use super::health::ProbeOutcome;
+use kube::Client;
+use std::time::Duration;
+
+/// GETs `/healthz` within `timeout`. An HTTP error answer means the API server is up but not
+/// healthy (or refuses our token); no answer at all means the cluster is unreachable.
+pub async fn healthz(client: &Client, timeout: Duration) -> ProbeOutcome {
+    let request = match http::Request::get("/healthz").body(Vec::new()) {
+        Ok(r) => r,
+        Err(e) => return ProbeOutcome::Unreachable(e.to_string()),
+    };
+    match tokio::time::timeout(timeout, client.request_text(request)).await {
+        Err(_) => ProbeOutcome::Unreachable(format!("no answer within {timeout:?}")),
+        Ok(Ok(body)) if body.trim().eq_ignore_ascii_case("ok") => ProbeOutcome::Healthy,
+        Ok(Ok(body)) => ProbeOutcome::Unhealthy(format!("answered {:?}", body.trim())),
+        Ok(Err(kube::Error::Api(status))) => ProbeOutcome::Unhealthy(format!(
+            "{} {}: {}",
+            status.code, status.reason, status.message
+        )),
+        Ok(Err(err)) => ProbeOutcome::Unreachable(err.to_string()),
+    }
+}
+
+/// The member's `gitVersion`, when it answers in time.
+pub async fn version(client: &Client, timeout: Duration) -> Option<String> {
+    match tokio::time::timeout(timeout, client.apiserver_version()).await {
+        Ok(Ok(info)) => Some(info.git_version),
+        _ => None,
+    }
+}
