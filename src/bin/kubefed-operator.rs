@@ -31,7 +31,10 @@ enum Command {
         namespace: String,
     },
     /// Run the federation controllers against the host cluster.
-    Run,
+    ///
+    /// Installs the CRDs (unless --install-crds=false), reads or creates the `kubefed`
+    /// KubeFedConfig, then health-checks member clusters and propagates federated objects.
+    Run(kubefed::operator::options::RunOptions),
 }
 
 fn main() -> ExitCode {
@@ -41,7 +44,7 @@ fn main() -> ExitCode {
             output_dir,
             namespace,
         } => print_or_write_crds(output_dir, &namespace),
-        Command::Run => Err("the run command is not implemented yet".to_string()),
+        Command::Run(options) => run(options),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -50,6 +53,15 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn run(options: kubefed::operator::options::RunOptions) -> Result<(), String> {
+    kubefed::operator::logging::init(options.log_format, &options.log_level)?;
+    let runtime = tokio::runtime::Runtime::new()
+        .map_err(|error| format!("cannot start the async runtime: {error}"))?;
+    runtime
+        .block_on(kubefed::operator::run::run(options))
+        .map_err(|error| error.to_string())
 }
 
 fn print_or_write_crds(output_dir: Option<PathBuf>, namespace: &str) -> Result<(), String> {

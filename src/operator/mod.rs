@@ -1,8 +1,10 @@
 //! The operator process: logging, metrics, probes and leader election around the controllers.
 
+pub mod install;
 pub mod leader;
 pub mod logging;
 pub mod metrics;
 pub mod options;
 pub mod probes;
+pub mod run;
 pub mod settings;
