@@ -1,1 +1,4 @@
 //! Controllers, one module per concept.
+
+pub mod scheduling;
+pub mod sync;
