@@ -9,7 +9,6 @@ pub mod status;
 
 /// FNV-1a 64-bit hash: stable across processes and releases (unlike std's `RandomState`), so it
 /// can be persisted in annotations and used for deterministic tie-breaking.
-#[allow(dead_code)] // used by desired and the planner
 pub(crate) fn fnv1a64(bytes: &[u8]) -> u64 {
     const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
     const PRIME: u64 = 0x0000_0100_0000_01b3;
