@@ -719,7 +719,6 @@ mod tests {
                 ..
             })
         ));
-        let _ = pref(1);
     }
 
     #[test]

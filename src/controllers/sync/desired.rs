@@ -72,9 +72,10 @@ pub enum DesiredError {
     /// The template is not a JSON object (`ComputeResourceFailed`).
     #[error("spec.template must be an object, found {0}")]
     TemplateNotObject(&'static str),
-    /// `metadata` in the template or after overrides is not an object (`ComputeResourceFailed`).
-    #[error("metadata must be an object")]
-    MetadataNotObject,
+    /// `metadata`, `metadata.labels` or `metadata.annotations` is not an object
+    /// (`ComputeResourceFailed`).
+    #[error("{0} must be an object")]
+    NotAnObject(&'static str),
     /// An override is invalid or does not apply (`ApplyOverridesFailed`).
     #[error(transparent)]
     Overrides(#[from] OverrideError),
@@ -127,7 +128,7 @@ pub fn desired_member_object(input: &DesiredInput<'_>) -> Result<DesiredObject, 
     for field in SERVER_OWNED_METADATA {
         meta.remove(field);
     }
-    let labels = object_entry(meta, "labels")?;
+    let labels = object_entry(meta, "labels", "metadata.labels")?;
     labels.insert(MANAGED_LABEL.into(), "true".into());
 
     let retain = input.retain_replicas && REPLICA_KINDS.contains(&input.kind);
@@ -147,7 +148,7 @@ pub fn desired_member_object(input: &DesiredInput<'_>) -> Result<DesiredObject, 
         }
     }
     let meta = metadata_mut(&mut obj)?;
-    let annotations = object_entry(meta, "annotations")?;
+    let annotations = object_entry(meta, "annotations", "metadata.annotations")?;
     annotations.insert(DESIRED_HASH_ANNOTATION.into(), hash.clone().into());
 
     Ok(DesiredObject {
@@ -229,19 +230,20 @@ fn set_identity(
 }
 
 fn metadata_mut(obj: &mut Map<String, Value>) -> Result<&mut Map<String, Value>, DesiredError> {
-    object_entry(obj, "metadata")
+    object_entry(obj, "metadata", "metadata")
 }
 
 /// The object at `key`, created when absent or null.
 fn object_entry<'m>(
     m: &'m mut Map<String, Value>,
     key: &str,
+    what: &'static str,
 ) -> Result<&'m mut Map<String, Value>, DesiredError> {
     let slot = m.entry(key).or_insert_with(|| Value::Object(Map::new()));
     if slot.is_null() {
         *slot = Value::Object(Map::new());
     }
-    slot.as_object_mut().ok_or(DesiredError::MetadataNotObject)
+    slot.as_object_mut().ok_or(DesiredError::NotAnObject(what))
 }
 
 fn listed_names(v: &Value) -> Vec<String> {
@@ -459,8 +461,11 @@ mod tests {
         let t = json!({"metadata": "x"});
         assert_eq!(
             desired_member_object(&input(&t, &[])).unwrap_err(),
-            DesiredError::MetadataNotObject
+            DesiredError::NotAnObject("metadata")
         );
+        let t = json!({"metadata": {"labels": ["x"]}});
+        let e = desired_member_object(&input(&t, &[])).unwrap_err();
+        assert_eq!(e.to_string(), "metadata.labels must be an object");
     }
 
     #[test]
