@@ -1,0 +1,3 @@
+//! Replica scheduling (ReplicaSchedulingPreference): the pure replica planner.
+
+pub mod planner;
