@@ -4,3 +4,4 @@
 pub mod cluster;
 pub mod scheduling;
 pub mod sync;
+pub mod type_config;
