@@ -3,4 +3,5 @@
 
 pub mod cluster;
 pub mod scheduling;
+pub mod status;
 pub mod sync;
