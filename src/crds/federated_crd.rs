@@ -619,6 +619,96 @@ mod tests {
         assert_eq!(cluster_roles.spec.names.short_names, None);
     }
 
+    fn columns(crd: &CustomResourceDefinition) -> Vec<(String, String)> {
+        crd.spec.versions[0]
+            .additional_printer_columns
+            .iter()
+            .flatten()
+            .map(|c| (c.name.clone(), c.json_path.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn workloads_get_ready_clusters_and_age_columns() {
+        let types = default_target_types();
+        for default in &types {
+            let target = &default.target;
+            let crd = federated_crd(target, &FederatedCrdOptions::for_target(target));
+            assert_eq!(structural::crd_violations(&crd), Vec::<String>::new());
+            let mut expected = vec![
+                (
+                    "Clusters".to_string(),
+                    ".status.aggregate.clusters".to_string(),
+                ),
+                ("Age".to_string(), ".metadata.creationTimestamp".to_string()),
+            ];
+            if target.has_replicas {
+                expected.insert(
+                    0,
+                    ("Ready".to_string(), ".status.aggregate.ready".to_string()),
+                );
+            }
+            assert_eq!(columns(&crd), expected, "{}", target.kind);
+        }
+    }
+
+    #[test]
+    fn status_schema_declares_cluster_fields_and_aggregate_per_kind() {
+        let types = default_target_types();
+        let status_of = |index: usize| {
+            let target = &types[index].target;
+            let crd = federated_crd(target, &FederatedCrdOptions::for_target(target));
+            let value = serde_json::to_value(&crd).expect("serializable");
+            value["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"]
+                ["properties"]
+                .clone()
+        };
+        let deployment = status_of(2);
+        let cluster = &deployment["clusters"]["items"]["properties"];
+        assert_eq!(cluster["generation"]["format"], "int64");
+        assert_eq!(cluster["observedGeneration"]["type"], "integer");
+        assert_eq!(cluster["stale"]["type"], "boolean");
+        assert_eq!(cluster["lastSeen"]["format"], "date-time");
+        let aggregate = &deployment["aggregate"];
+        assert_eq!(aggregate["required"], serde_json::json!(["clusters"]));
+        let fields: Vec<&String> = aggregate["properties"]
+            .as_object()
+            .expect("properties")
+            .keys()
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                "availableReplicas",
+                "clusters",
+                "desiredReplicas",
+                "ready",
+                "readyReplicas",
+                "replicas",
+                "updatedReplicas"
+            ]
+        );
+        assert!(aggregate["description"].as_str().is_some());
+        let jobs = status_of(4);
+        assert_eq!(
+            jobs["aggregate"]["properties"]["succeeded"]["type"],
+            "integer"
+        );
+        assert!(jobs["aggregate"]["properties"].get("ready").is_none());
+        let services = status_of(9);
+        assert_eq!(
+            services["aggregate"]["properties"]["loadBalancer"]["items"]["properties"]["ingress"]["type"],
+            "array"
+        );
+        let config_maps = status_of(1);
+        assert_eq!(
+            config_maps["aggregate"]["properties"]
+                .as_object()
+                .map(|p| p.len()),
+            Some(1)
+        );
+    }
+
     #[test]
     fn extra_status_properties_and_columns_are_added() {
         let types = default_target_types();

@@ -332,9 +332,10 @@ pub fn observed_generation(
     }
 }
 
-/// `conditions` with the summary condition set: timestamps move only when status or reason
-/// changes, so an unchanged summary leaves the conditions equal (and no write is needed).
-/// Other conditions, e.g. `Propagation`, are kept as they are.
+/// `conditions` with the summary condition set. `lastUpdateTime` moves when status or reason
+/// changes, `lastTransitionTime` only when status changes (the Kubernetes convention), so an
+/// unchanged summary leaves the conditions equal and no write is needed. Other conditions,
+/// e.g. `Propagation`, are kept as they are.
 pub fn set_condition(
     conditions: &[FederatedCondition],
     summary: &Summary,
@@ -369,4 +370,468 @@ pub fn set_condition(
         None => conditions.push(condition),
     }
     conditions
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const T0: &str = "2026-01-01T00:00:00Z";
+    const T1: &str = "2026-01-01T00:05:00Z";
+
+    /// A member Deployment as the API returns it, mid-way to `available` of `desired`.
+    fn deployment(generation: i64, desired: i64, available: i64) -> Value {
+        json!({
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": "demo", "generation": generation},
+            "spec": {"replicas": desired},
+            "status": {
+                "observedGeneration": generation,
+                "replicas": desired,
+                "updatedReplicas": desired,
+                "readyReplicas": available,
+                "availableReplicas": available,
+                "unavailableReplicas": desired - available,
+                "conditions": [
+                    {
+                        "type": "Available",
+                        "status": if available == desired { "True" } else { "False" },
+                        "lastUpdateTime": "2026-01-01T00:00:07Z",
+                        "lastTransitionTime": "2026-01-01T00:00:07Z",
+                        "reason": "MinimumReplicasAvailable",
+                        "message": "Deployment has minimum availability."
+                    },
+                    {
+                        "type": "Progressing",
+                        "status": "True",
+                        "lastUpdateTime": "2026-01-01T00:00:09Z",
+                        "lastTransitionTime": "2026-01-01T00:00:01Z",
+                        "reason": "NewReplicaSetAvailable",
+                        "message": "ReplicaSet \"web-5d9c\" has successfully progressed."
+                    }
+                ]
+            }
+        })
+    }
+
+    fn observe(cluster: &str, member: &Value, kind: AggregateKind) -> ClusterObservation {
+        ClusterObservation {
+            cluster: cluster.into(),
+            desired_replicas: member.pointer("/spec/replicas").and_then(Value::as_i64),
+            generation: member
+                .pointer("/metadata/generation")
+                .and_then(Value::as_i64),
+            remote_status: remote_status(kind, member),
+            ..Default::default()
+        }
+    }
+
+    fn replicated(members: &[(&str, Value)]) -> Vec<ClusterObservation> {
+        members
+            .iter()
+            .map(|(c, m)| observe(c, m, AggregateKind::Replicated))
+            .collect()
+    }
+
+    #[test]
+    fn remote_status_drops_heartbeats_but_keeps_kubefed_fields() {
+        let member = deployment(3, 5, 5);
+        let remote = remote_status(AggregateKind::Replicated, &member).expect("has status");
+        assert_eq!(remote["observedGeneration"], 3);
+        assert_eq!(remote["readyReplicas"], 5);
+        let progressing = &remote["conditions"][1];
+        assert!(progressing.get("lastUpdateTime").is_none());
+        assert_eq!(progressing["lastTransitionTime"], "2026-01-01T00:00:01Z");
+        assert_eq!(progressing["reason"], "NewReplicaSetAvailable");
+        // A later heartbeat from the member changes nothing.
+        let mut later = member.clone();
+        later["status"]["conditions"][1]["lastUpdateTime"] = json!("2026-01-01T01:00:00Z");
+        assert_eq!(
+            remote_status(AggregateKind::Replicated, &later),
+            Some(remote)
+        );
+        // Unknown types verbatim; nothing for objects without status.
+        assert_eq!(
+            remote_status(AggregateKind::Other, &member),
+            member.get("status").cloned()
+        );
+        assert_eq!(
+            remote_status(AggregateKind::Other, &json!({"data": {}})),
+            None
+        );
+        assert_eq!(
+            remote_status(AggregateKind::Other, &json!({"status": {}})),
+            None
+        );
+    }
+
+    #[test]
+    fn capacity_shortfall_shows_in_ready() {
+        let placed = replicated(&[("c1", deployment(1, 3, 3)), ("c2", deployment(1, 5, 3))]);
+        let a = aggregate(AggregateKind::Replicated, &placed);
+        assert_eq!(a.status.ready.as_deref(), Some("6/8"));
+        assert_eq!(a.status.clusters, "2/2");
+        assert_eq!(a.status.desired_replicas, Some(8));
+        assert_eq!(a.status.replicas, Some(8));
+        assert_eq!(a.status.ready_replicas, Some(6));
+        assert_eq!(a.status.available_replicas, Some(6));
+        assert_eq!(a.status.updated_replicas, Some(8));
+        assert_eq!(
+            a.condition,
+            Some(Summary {
+                type_: READY_CONDITION,
+                status: false,
+                reason: "ReplicasUnavailable"
+            })
+        );
+    }
+
+    #[test]
+    fn all_available_is_ready() {
+        let placed = replicated(&[("c1", deployment(2, 3, 3)), ("c2", deployment(4, 5, 5))]);
+        let a = aggregate(AggregateKind::Replicated, &placed);
+        assert_eq!(a.status.ready.as_deref(), Some("8/8"));
+        assert_eq!(
+            a.condition,
+            Some(Summary {
+                type_: READY_CONDITION,
+                status: true,
+                reason: "AllReplicasAvailable"
+            })
+        );
+        // Serialised shape of the aggregate.
+        assert_eq!(
+            serde_json::to_value(&a.status).expect("json"),
+            json!({
+                "clusters": "2/2", "ready": "8/8", "desiredReplicas": 8, "replicas": 8,
+                "readyReplicas": 8, "availableReplicas": 8, "updatedReplicas": 8
+            })
+        );
+    }
+
+    #[test]
+    fn offline_member_is_stale_counts_zero_and_keeps_last_status() {
+        let mut placed = replicated(&[("c1", deployment(1, 3, 3)), ("c2", deployment(1, 5, 5))]);
+        let before: Vec<ClusterStatus> =
+            placed.iter().map(|o| cluster_entry(None, o, T0)).collect();
+        assert!(!before[1].stale);
+        assert_eq!(before[1].generation, Some(1));
+        assert_eq!(before[1].observed_generation, Some(1));
+
+        // c2 goes offline: the caller no longer sees its object.
+        placed[1].stale = true;
+        placed[1].propagation = "ClusterNotReady".into();
+        placed[1].remote_status = None;
+        let entry = cluster_entry(Some(&before[1]), &placed[1], T1);
+        assert!(entry.stale);
+        assert_eq!(entry.last_seen.as_deref(), Some(T1));
+        assert_eq!(entry.status, "ClusterNotReady");
+        assert_eq!(
+            entry.remote_status, before[1].remote_status,
+            "last known kept"
+        );
+        assert_eq!(entry.generation, Some(1));
+        // Still offline later: nothing changes, so nothing is written.
+        let again = cluster_entry(Some(&entry), &placed[1], "2026-01-01T00:09:00Z");
+        assert_eq!(again, entry);
+        // An explicit last-seen time from the caller wins.
+        placed[1].last_seen = Some(T0.into());
+        assert_eq!(
+            cluster_entry(Some(&before[1]), &placed[1], T1)
+                .last_seen
+                .as_deref(),
+            Some(T0)
+        );
+
+        let a = aggregate(AggregateKind::Replicated, &placed);
+        assert_eq!(a.status.ready.as_deref(), Some("3/8"));
+        assert_eq!(a.status.clusters, "1/2");
+        assert_eq!(a.status.available_replicas, Some(3));
+        assert_eq!(a.condition.map(|c| c.reason), Some("ClusterUnreachable"));
+
+        // Back online: fresh status, no longer stale.
+        placed[1].stale = false;
+        placed[1].propagation.clear();
+        placed[1].remote_status = remote_status(AggregateKind::Replicated, &deployment(1, 5, 5));
+        let back = cluster_entry(Some(&entry), &placed[1], T1);
+        assert!(!back.stale);
+        assert_eq!(back.last_seen, None);
+        assert_eq!(
+            serde_json::to_value(&back).expect("json").get("stale"),
+            None,
+            "stale omitted when false"
+        );
+    }
+
+    #[test]
+    fn rollout_in_progress_is_not_ready() {
+        let mut member = deployment(2, 3, 3);
+        member["status"]["observedGeneration"] = json!(1);
+        let placed = replicated(&[("c1", member)]);
+        let a = aggregate(AggregateKind::Replicated, &placed);
+        assert_eq!(a.condition.map(|c| c.reason), Some("RolloutInProgress"));
+        let mut member = deployment(2, 3, 3);
+        member["status"]["updatedReplicas"] = json!(1);
+        let a = aggregate(AggregateKind::Replicated, &replicated(&[("c1", member)]));
+        assert_eq!(a.condition.map(|c| c.reason), Some("RolloutInProgress"));
+    }
+
+    #[test]
+    fn propagation_failure_and_unseen_members() {
+        let mut placed = replicated(&[("c1", deployment(1, 3, 3))]);
+        placed.push(ClusterObservation {
+            cluster: "c2".into(),
+            propagation: "CreationFailed".into(),
+            desired_replicas: Some(2),
+            ..Default::default()
+        });
+        let a = aggregate(AggregateKind::Replicated, &placed);
+        assert_eq!(a.status.ready.as_deref(), Some("3/5"));
+        assert_eq!(a.status.clusters, "1/2");
+        assert_eq!(a.condition.map(|c| c.reason), Some("PropagationIncomplete"));
+        // Unset spec.replicas defaults to 1, as the API server does.
+        let one = ClusterObservation {
+            cluster: "c".into(),
+            ..Default::default()
+        };
+        let a = aggregate(AggregateKind::Replicated, &[one]);
+        assert_eq!(a.status.ready.as_deref(), Some("0/1"));
+    }
+
+    #[test]
+    fn replica_sets_have_no_updated_replicas() {
+        let rs = json!({
+            "metadata": {"generation": 1},
+            "spec": {"replicas": 2},
+            "status": {"replicas": 2, "fullyLabeledReplicas": 2, "readyReplicas": 2,
+                       "availableReplicas": 2, "observedGeneration": 1}
+        });
+        let a = aggregate(
+            AggregateKind::Replicated,
+            &replicated(&[("c1", rs.clone()), ("c2", rs)]),
+        );
+        assert_eq!(a.status.ready.as_deref(), Some("4/4"));
+        assert_eq!(a.status.updated_replicas, None);
+        assert_eq!(a.condition.map(|c| c.status), Some(true));
+    }
+
+    fn job(succeeded: i64, failed: i64, active: i64, done: Option<&str>) -> Value {
+        let mut conditions = vec![];
+        if let Some(kind) = done {
+            conditions.push(json!({
+                "type": kind, "status": "True",
+                "lastProbeTime": "2026-01-01T00:03:00Z",
+                "lastTransitionTime": "2026-01-01T00:03:00Z"
+            }));
+        }
+        json!({
+            "apiVersion": "batch/v1", "kind": "Job",
+            "metadata": {"name": "migrate", "generation": 1},
+            "spec": {"completions": 3, "parallelism": 2},
+            "status": {
+                "startTime": "2026-01-01T00:00:00Z",
+                "succeeded": succeeded, "failed": failed, "active": active,
+                "ready": active, "conditions": conditions
+            }
+        })
+    }
+
+    #[test]
+    fn jobs_sum_outcomes_and_complete_when_all_complete() {
+        let observe_job = |c: &str, j: Value| observe(c, &j, AggregateKind::Job);
+        let running = [
+            observe_job("c1", job(3, 0, 0, Some("Complete"))),
+            observe_job("c2", job(1, 1, 2, None)),
+        ];
+        let a = aggregate(AggregateKind::Job, &running);
+        assert_eq!(
+            (a.status.succeeded, a.status.failed, a.status.active),
+            (Some(4), Some(1), Some(2))
+        );
+        assert_eq!(a.status.ready, None);
+        assert_eq!(a.status.clusters, "2/2");
+        assert_eq!(
+            a.condition,
+            Some(Summary {
+                type_: COMPLETE_CONDITION,
+                status: false,
+                reason: "JobsRunning"
+            })
+        );
+        assert!(
+            running[0].remote_status.as_ref().expect("status")["conditions"][0]
+                .get("lastProbeTime")
+                .is_none()
+        );
+        let done = [
+            observe_job("c1", job(3, 0, 0, Some("Complete"))),
+            observe_job("c2", job(3, 1, 0, Some("Complete"))),
+        ];
+        let a = aggregate(AggregateKind::Job, &done);
+        assert_eq!(
+            a.condition.map(|c| (c.status, c.reason)),
+            Some((true, "JobsComplete"))
+        );
+        let failed = [
+            observe_job("c1", job(3, 0, 0, Some("Complete"))),
+            observe_job("c2", job(0, 6, 0, Some("Failed"))),
+        ];
+        let a = aggregate(AggregateKind::Job, &failed);
+        assert_eq!(a.condition.map(|c| c.reason), Some("JobFailed"));
+    }
+
+    #[test]
+    fn services_list_load_balancer_ingress_per_reachable_cluster() {
+        let service = |ingress: Value| {
+            json!({
+                "apiVersion": "v1", "kind": "Service",
+                "metadata": {"name": "web"},
+                "spec": {"type": "LoadBalancer"},
+                "status": {"loadBalancer": {"ingress": ingress}}
+            })
+        };
+        let mut placed = vec![
+            observe(
+                "c1",
+                &service(json!([{"ip": "203.0.113.10", "ipMode": "VIP"}])),
+                AggregateKind::Service,
+            ),
+            observe(
+                "c2",
+                &service(json!([{"hostname": "web.c2.example.com"}])),
+                AggregateKind::Service,
+            ),
+            observe("c3", &service(json!([])), AggregateKind::Service),
+        ];
+        placed[1].stale = true;
+        let a = aggregate(AggregateKind::Service, &placed);
+        assert_eq!(a.condition, None);
+        assert_eq!(a.status.clusters, "2/3");
+        assert_eq!(
+            serde_json::to_value(&a.status).expect("json"),
+            json!({
+                "clusters": "2/3",
+                "loadBalancer": [{"cluster": "c1", "ingress": [{"ip": "203.0.113.10", "ipMode": "VIP"}]}]
+            })
+        );
+    }
+
+    #[test]
+    fn other_types_only_count_clusters() {
+        let placed = [
+            ClusterObservation {
+                cluster: "c1".into(),
+                ..Default::default()
+            },
+            ClusterObservation {
+                cluster: "c2".into(),
+                propagation: "UpdateFailed".into(),
+                ..Default::default()
+            },
+        ];
+        let a = aggregate(AggregateKind::Other, &placed);
+        assert_eq!(
+            a.status,
+            AggregateStatus {
+                clusters: "1/2".into(),
+                ..Default::default()
+            }
+        );
+        assert_eq!(a.condition, None);
+        assert_eq!(aggregate(AggregateKind::Other, &[]).status.clusters, "0/0");
+    }
+
+    #[test]
+    fn observed_generation_waits_for_every_reachable_member() {
+        let kind = AggregateKind::Replicated;
+        // Federated generation 5 applied; c2's deployment controller has not caught up.
+        let mut lagging = deployment(4, 5, 5);
+        lagging["status"]["observedGeneration"] = json!(3);
+        let mut placed = replicated(&[("c1", deployment(7, 3, 3)), ("c2", lagging)]);
+        assert_eq!(observed_generation(kind, 5, Some(4), &placed), Some(4));
+        assert_eq!(observed_generation(kind, 5, None, &placed), None);
+        // Member status not seen yet: Deployments always report it, so not caught up.
+        placed[1].remote_status = None;
+        assert_eq!(observed_generation(kind, 5, Some(4), &placed), Some(4));
+        // Caught up.
+        placed[1] = observe("c2", &deployment(4, 5, 5), kind);
+        assert_eq!(observed_generation(kind, 5, Some(4), &placed), Some(5));
+        // Not yet propagated to c1.
+        placed[0].propagation = "UpdateFailed".into();
+        assert_eq!(observed_generation(kind, 5, Some(4), &placed), Some(4));
+        // An offline member does not hold it back.
+        placed[0].stale = true;
+        placed[0].propagation = "ClusterNotReady".into();
+        assert_eq!(observed_generation(kind, 5, Some(4), &placed), Some(5));
+        assert_eq!(observed_generation(kind, 5, Some(4), &[]), Some(5));
+    }
+
+    #[test]
+    fn observed_generation_without_member_observed_generation() {
+        // Services and Jobs do not report status.observedGeneration: in sync is enough.
+        let placed = [ClusterObservation {
+            cluster: "c1".into(),
+            generation: Some(2),
+            remote_status: Some(json!({"loadBalancer": {}})),
+            ..Default::default()
+        }];
+        assert_eq!(
+            observed_generation(AggregateKind::Service, 3, Some(2), &placed),
+            Some(3)
+        );
+        let mut unsynced = placed.clone();
+        unsynced[0].propagation = "CreationFailed".into();
+        assert_eq!(
+            observed_generation(AggregateKind::Job, 3, Some(2), &unsynced),
+            Some(2)
+        );
+        // Other types are checked when they do report it.
+        let mut custom = placed.clone();
+        custom[0].remote_status = Some(json!({"observedGeneration": 1}));
+        assert_eq!(
+            observed_generation(AggregateKind::Other, 3, Some(2), &custom),
+            Some(2)
+        );
+    }
+
+    #[test]
+    fn set_condition_moves_timestamps_only_on_change() {
+        let propagation = FederatedCondition {
+            type_: "Propagation".into(),
+            status: "True".into(),
+            last_update_time: Some(T0.into()),
+            last_transition_time: Some(T0.into()),
+            ..Default::default()
+        };
+        let not_ready = Summary {
+            type_: READY_CONDITION,
+            status: false,
+            reason: "ReplicasUnavailable",
+        };
+        let first = set_condition(std::slice::from_ref(&propagation), &not_ready, T0);
+        assert_eq!(first[0], propagation);
+        assert_eq!(first[1].type_, "Ready");
+        assert_eq!(first[1].status, "False");
+        assert_eq!(set_condition(&first, &not_ready, T1), first, "unchanged");
+
+        let unreachable = Summary {
+            reason: "ClusterUnreachable",
+            ..not_ready
+        };
+        let second = set_condition(&first, &unreachable, T1);
+        assert_eq!(second[1].reason, "ClusterUnreachable");
+        assert_eq!(second[1].last_update_time.as_deref(), Some(T1));
+        assert_eq!(second[1].last_transition_time.as_deref(), Some(T0));
+
+        let ready = Summary {
+            status: true,
+            reason: "AllReplicasAvailable",
+            ..not_ready
+        };
+        let third = set_condition(&second, &ready, T1);
+        assert_eq!(third[1].status, "True");
+        assert_eq!(third[1].last_transition_time.as_deref(), Some(T1));
+    }
 }
