@@ -31,10 +31,12 @@
 //! ```
 //!
 //! The controller loop reads members through the shared watches, builds one
-//! [`aggregate::ClusterObservation`] per placed cluster, and calls [`aggregate::cluster_entry`],
-//! [`aggregate::aggregate`], [`aggregate::observed_generation`] and
-//! [`aggregate::set_condition`]; [`patch::status_patch`] tells it whether to write, and
-//! [`coalesce::Coalescer`] bounds how often.
+//! [`aggregate::ClusterObservation`] per placed cluster (its `remote_status` from
+//! [`aggregate::remote_status`]) and calls [`aggregate::collected_status`], which combines
+//! [`aggregate::cluster_entry`], [`aggregate::aggregate`], [`aggregate::set_condition`] and
+//! [`aggregate::observed_generation`]; [`patch::status_patch`] tells it whether to write and
+//! what, and [`coalesce::Coalescer`] bounds how often. A writer that computes status from
+//! propagation alone uses [`aggregate::keep_collected`] so it does not erase these fields.
 
 pub mod aggregate;
 pub mod coalesce;

@@ -8,7 +8,9 @@ use crate::crds::federated::FederatedStatus;
 /// (`{"status": {…}}`), or `None` when they are equal so no write is issued.
 ///
 /// Objects are diffed field by field (removed fields become `null`); arrays such as
-/// `clusters` and `conditions` are sent whole, since merge patch replaces arrays.
+/// `clusters` and `conditions` are sent whole, since merge patch replaces arrays. A `null`
+/// inside a new object value would read as "delete" to the server; Kubernetes statuses omit
+/// empty fields rather than writing `null`, so this does not arise for member statuses.
 pub fn status_patch(old: &FederatedStatus, new: &FederatedStatus) -> Option<Value> {
     if old == new {
         return None;
