@@ -1,6 +1,7 @@
 //! What one sync worker (one federated type) shares across its reconciliations.
 
 use crate::crds::Scope;
+use crate::crds::federated::AggregateKind;
 use crate::members::cache::MemberCaches;
 use crate::members::pool::{Member, MemberPool};
 use crate::operator::metrics::Metrics;
@@ -37,6 +38,8 @@ pub struct SyncedType {
     pub federated: ApiResource,
     /// Whether `status.clusters[].remoteStatus` is collected.
     pub collect_status: bool,
+    /// Which totals `status.aggregate` carries for this type.
+    pub aggregate: AggregateKind,
 }
 
 impl SyncedType {

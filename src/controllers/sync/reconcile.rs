@@ -10,6 +10,9 @@ use super::placement::{ClusterInfo, PlacementError, compute_placement, restrict_
 use super::status::{
     AggregateReason, PropagationStatus, StatusInput, compute_status, status_changed,
 };
+use crate::controllers::status::aggregate::{
+    ClusterObservation, collected_status, keep_collected, remote_status,
+};
 use crate::crds::Scope;
 use crate::crds::federated::{
     DELETE_OPTION_ANNOTATION, FederatedSpec, FederatedStatus, ORPHAN_ANNOTATION, SYNC_FINALIZER,
@@ -39,6 +42,8 @@ struct ClusterOutcome {
     wrote: bool,
     /// Something failed that may succeed later.
     retry: bool,
+    /// `spec.replicas` of the object the member should have (for the READY total).
+    desired_replicas: Option<i64>,
 }
 
 impl ClusterOutcome {
@@ -48,6 +53,7 @@ impl ClusterOutcome {
             status,
             wrote: false,
             retry: false,
+            desired_replicas: None,
         }
     }
 }
@@ -160,6 +166,7 @@ async fn reconcile_object(
                 ctx,
                 obj,
                 &BTreeMap::new(),
+                &BTreeMap::new(),
                 AggregateReason::ComputePlacementFailed,
                 false,
             )
@@ -194,7 +201,7 @@ async fn reconcile_object(
             };
             warnings.push((reason.as_str().to_string(), err.to_string()));
             ctx.warn_once(obj, &warnings).await;
-            write_status(ctx, obj, &BTreeMap::new(), reason, false).await?;
+            write_status(ctx, obj, &BTreeMap::new(), &BTreeMap::new(), reason, false).await?;
             return Ok(None);
         }
     };
@@ -219,6 +226,11 @@ async fn reconcile_object(
         sync_cluster(ctx, obj, &spec, cluster, placed, members.get(cluster))
     }))
     .await;
+    let desired_replicas: BTreeMap<String, Option<i64>> = outcomes
+        .iter()
+        .filter(|(o, _)| selected.contains(&o.cluster))
+        .map(|(o, _)| (o.cluster.clone(), o.desired_replicas))
+        .collect();
 
     let mut statuses = BTreeMap::new();
     let mut wrote = false;
@@ -232,7 +244,15 @@ async fn reconcile_object(
         warnings.append(&mut notes);
     }
     ctx.warn_once(obj, &warnings).await;
-    write_status(ctx, obj, &statuses, AggregateReason::Success, wrote).await?;
+    write_status(
+        ctx,
+        obj,
+        &statuses,
+        &desired_replicas,
+        AggregateReason::Success,
+        wrote,
+    )
+    .await?;
     Ok(retry.then(|| ctx.backoff(&key)))
 }
 
@@ -383,7 +403,25 @@ async fn sync_cluster(
         .iter()
         .map(|w| ("TemplateFieldsDropped".to_string(), w.clone()))
         .collect();
+    let (mut outcome, notes) =
+        write_placed(ctx, obj, cluster, client, observed_value, &desired, notes).await;
+    outcome.desired_replicas = replicas_of(&desired.object);
+    (outcome, notes)
+}
 
+/// Makes one member hold `desired`: nothing when it already does, else server-side apply
+/// (adopting an unlabelled object only when allowed).
+async fn write_placed(
+    ctx: &SyncContext,
+    obj: &DynamicObject,
+    cluster: &str,
+    client: kube::Client,
+    observed_value: Option<Value>,
+    desired: &super::desired::DesiredObject,
+    notes: Vec<(String, String)>,
+) -> (ClusterOutcome, Vec<(String, String)>) {
+    let (namespace, name) = key_of(obj);
+    let ns = namespace.as_deref();
     if let Some(observed) = observed_value {
         if !needs_apply(&desired.object, &observed) {
             return (
@@ -514,11 +552,13 @@ async fn failed(
     (outcome, vec![(reason.to_string(), note)])
 }
 
-/// Writes the status when it changed.
+/// Writes the status when it changed: the propagation outcome per cluster plus, from the
+/// member caches, each placed member's status, the totals and `observedGeneration`.
 async fn write_status(
     ctx: &SyncContext,
     obj: &DynamicObject,
     clusters: &BTreeMap<String, PropagationStatus>,
+    placed: &BTreeMap<String, Option<i64>>,
     reason: AggregateReason,
     resources_updated: bool,
 ) -> Result<(), SyncError> {
@@ -527,17 +567,36 @@ async fn write_status(
         .get("status")
         .cloned()
         .and_then(|s| serde_json::from_value(s).ok());
-    let remote = collect_remote_status(ctx, obj, clusters);
     let now = jiff::Timestamp::now().to_string();
-    let next = compute_status(&StatusInput {
+    let generation = obj.metadata.generation.unwrap_or_default();
+    let mut propagation = compute_status(&StatusInput {
         previous: previous.as_ref(),
-        generation: obj.metadata.generation.unwrap_or_default(),
+        generation,
         clusters,
         reason,
         resources_updated,
-        remote_status: remote.as_ref(),
+        remote_status: None,
         now: &now,
     });
+    // observedGeneration also waits for the members to observe what was applied, which the
+    // collection step below decides.
+    propagation.observed_generation = previous.as_ref().and_then(|p| p.observed_generation);
+    let observations = observe_members(ctx, obj, clusters, placed);
+    let next = if reason == AggregateReason::Success {
+        collected_status(
+            ctx.synced.aggregate,
+            &propagation,
+            generation,
+            &observations,
+            &now,
+        )
+    } else {
+        // Placement failed: nothing was synced, so keep what was collected before.
+        keep_collected(
+            previous.as_ref().unwrap_or(&FederatedStatus::default()),
+            propagation,
+        )
+    };
     if !status_changed(previous.as_ref(), &next) {
         return Ok(());
     }
@@ -553,40 +612,45 @@ async fn write_status(
         .map_err(SyncError::Host)
 }
 
-/// Each placed member's own `.status`, from the watch caches (no extra requests). Members
-/// that cannot be seen keep their previous entry.
-fn collect_remote_status(
+/// What the member caches say about each placed member (no extra requests). A member that
+/// cannot be seen is marked stale and keeps its last known status.
+fn observe_members(
     ctx: &SyncContext,
     obj: &DynamicObject,
     clusters: &BTreeMap<String, PropagationStatus>,
-) -> Option<BTreeMap<String, Value>> {
-    if !ctx.synced.collect_status {
-        return None;
-    }
+    placed: &BTreeMap<String, Option<i64>>,
+) -> Vec<ClusterObservation> {
     let (namespace, name) = key_of(obj);
-    let previous = obj
-        .data
-        .pointer("/status/clusters")
-        .and_then(Value::as_array);
-    let mut remote = BTreeMap::new();
-    for cluster in clusters.keys() {
-        let live = if ctx.caches.is_synced(cluster) {
-            ctx.caches
-                .get(cluster, namespace.as_deref(), &name)
-                .and_then(|o| o.data.get("status").cloned())
-        } else {
-            previous.and_then(|entries| {
-                entries
-                    .iter()
-                    .find(|e| e.get("name").and_then(Value::as_str) == Some(cluster))
-                    .and_then(|e| e.get("remoteStatus").cloned())
-            })
-        };
-        if let Some(status) = live {
-            remote.insert(cluster.clone(), status);
-        }
-    }
-    Some(remote)
+    let members = ctx.pool.snapshot();
+    placed
+        .iter()
+        .map(|(cluster, desired_replicas)| {
+            let visible =
+                members.get(cluster).is_some_and(Member::is_ready) && ctx.caches.is_synced(cluster);
+            let member = visible
+                .then(|| ctx.caches.get(cluster, namespace.as_deref(), &name))
+                .flatten()
+                .and_then(|o| serde_json::to_value(o.as_ref()).ok());
+            ClusterObservation {
+                cluster: cluster.clone(),
+                propagation: clusters
+                    .get(cluster)
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_default(),
+                stale: !visible,
+                last_seen: None,
+                desired_replicas: *desired_replicas,
+                generation: member
+                    .as_ref()
+                    .and_then(|m| m.pointer("/metadata/generation"))
+                    .and_then(Value::as_i64),
+                remote_status: member
+                    .as_ref()
+                    .filter(|_| ctx.synced.collect_status)
+                    .and_then(|m| remote_status(ctx.synced.aggregate, m)),
+            }
+        })
+        .collect()
 }
 
 /// Deletion of the federated object: delete (or orphan) every member object, then release
@@ -658,7 +722,15 @@ async fn delete_federated(
     }
     ctx.warn_once(obj, &notes).await;
     if pending {
-        write_status(ctx, obj, &statuses, AggregateReason::Success, false).await?;
+        write_status(
+            ctx,
+            obj,
+            &statuses,
+            &BTreeMap::new(),
+            AggregateReason::Success,
+            false,
+        )
+        .await?;
         // Member watch events and readiness changes bring the object back; the delay is
         // only a safety net.
         return Ok(Some(Duration::from_secs(30)));

@@ -6,6 +6,7 @@ pub mod plan;
 
 use crate::controllers::sync::context::{SyncContext, SyncSettings, SyncedType};
 use crate::controllers::sync::worker;
+use crate::crds::federated::AggregateKind;
 use crate::crds::federated_type_config::FederatedTypeConfig;
 use crate::crds::{ConfigurationMode, default_target_types};
 use crate::members::cache::MemberCaches;
@@ -214,6 +215,7 @@ fn start_worker(
         target_namespaced: ftc.spec.target_type.is_namespaced(),
         federated: ftc.spec.federated_type.to_kube(),
         collect_status: ftc.spec.status_collection == Some(ConfigurationMode::Enabled),
+        aggregate: AggregateKind::of(&ftc.spec.target_type.group, &ftc.spec.target_type.kind),
     };
     tracing::info!(federatedtypeconfig = %synced.name, "starting sync worker");
     let caches = MemberCaches::new(synced.target.clone());
