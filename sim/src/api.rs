@@ -20,6 +20,7 @@ use crate::engine::{At, DeleteOpts, ListPage, Propagation, State, Sub, WriteOpts
 use crate::error::{ApiError, ApiResult, Target};
 use crate::managed::{self, Writer};
 use crate::meta;
+use crate::openapi;
 use crate::patch::{self, PatchKind};
 use crate::resources::ResourceDef;
 use crate::selectors::{FieldSelector, LabelSelector, Selectors};
@@ -152,6 +153,16 @@ impl Cluster {
             _ => {}
         }
         let user = self.authenticate_request(parts)?;
+        if let Some(ct) = parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            && (ct.contains("protobuf") || ct.contains("cbor"))
+        {
+            return Err(ApiError::UnsupportedMediaType(format!(
+                "the body of the request was in an unknown format ({ct}) - accepted media types include: application/json, application/yaml"
+            )));
+        }
         let query = Query::parse(parts.uri.query());
         let mut info = RequestInfo {
             verb: Verb::NonResource,
@@ -199,6 +210,12 @@ impl Cluster {
                 }
                 ["api", "v1", rest @ ..] => ("", "v1", rest),
                 ["apis", g, v, rest @ ..] => (*g, *v, rest),
+                ["openapi", "v3"] => return self.non_resource(&info, openapi::root(&st.registry)),
+                ["openapi", "v3", gv @ ..] => {
+                    let doc = openapi::group_version(&st.registry, &gv.join("/"))
+                        .ok_or(ApiError::NoRoute)?;
+                    return self.non_resource(&info, doc);
+                }
                 _ => return Err(ApiError::NoRoute),
             };
             resolve(&st, group, version, rest)?

@@ -80,8 +80,9 @@ pub(crate) struct Inner {
     pub middleware: RwLock<Vec<Arc<dyn Middleware>>>,
     pub counters: Counters,
     pub http_addr: Mutex<Option<SocketAddr>>,
-    /// Dropping this stops the HTTP listener.
-    pub http_stop: Mutex<Option<tokio::sync::watch::Sender<()>>>,
+    pub https_addr: Mutex<Option<SocketAddr>>,
+    /// Dropping these stops the listeners.
+    pub http_stop: Mutex<Vec<tokio::sync::watch::Sender<()>>>,
 }
 
 /// One simulated Kubernetes API server. Cheap to clone; clones share the server.
@@ -123,7 +124,8 @@ impl Cluster {
                 middleware: RwLock::new(Vec::new()),
                 counters: Counters::default(),
                 http_addr: Mutex::new(None),
-                http_stop: Mutex::new(None),
+                https_addr: Mutex::new(None),
+                http_stop: Mutex::new(Vec::new()),
             }),
         };
         cluster.bootstrap();
@@ -203,9 +205,14 @@ impl Cluster {
         self.inner.state.lock().history.set_capacity(size);
     }
 
-    /// Address of the HTTP listener, once `serve_http` ran.
+    /// Address of the plain-HTTP listener, once `serve_http` ran.
     pub fn http_addr(&self) -> Option<SocketAddr> {
         *self.inner.http_addr.lock()
+    }
+
+    /// Address of the HTTPS listener, once `serve_https` ran.
+    pub fn https_addr(&self) -> Option<SocketAddr> {
+        *self.inner.https_addr.lock()
     }
 
     /// Direct read of a stored object, bypassing the API (for test assertions).

@@ -363,10 +363,13 @@ impl State {
             "resourceVersion",
             "deletionTimestamp",
             "deletionGracePeriodSeconds",
-            "managedFields",
             "selfLink",
         ] {
             m.remove(f);
+        }
+        if opts.apply.is_none() {
+            // Ownership is computed by the server, not taken from the body.
+            m.remove("managedFields");
         }
         m.insert("uid".into(), json!(meta::new_uid()));
         m.insert("creationTimestamp".into(), json!(meta::now_rfc3339()));

@@ -2,6 +2,8 @@
 
 use std::path::Path;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Value, json};
 
 use crate::cluster::Cluster;
@@ -13,6 +15,8 @@ pub struct KubeconfigEntry {
     pub server: String,
     pub token: String,
     pub namespace: Option<String>,
+    /// PEM of the CA to trust for https servers.
+    pub certificate_authority: Option<String>,
 }
 
 /// A kubeconfig with any number of clusters.
@@ -49,7 +53,13 @@ impl Kubeconfig {
         let clusters: Vec<Value> = self
             .entries
             .iter()
-            .map(|e| json!({"name": e.name, "cluster": {"server": e.server}}))
+            .map(|e| {
+                let mut c = json!({"server": e.server});
+                if let Some(ca) = &e.certificate_authority {
+                    c["certificate-authority-data"] = json!(BASE64.encode(ca));
+                }
+                json!({"name": e.name, "cluster": c})
+            })
             .collect();
         let users: Vec<Value> = self
             .entries
@@ -101,14 +111,29 @@ impl Kubeconfig {
 }
 
 impl Cluster {
-    /// The kubeconfig entry for this cluster's HTTP listener (started if needed).
+    /// The kubeconfig entry for this cluster's HTTPS listener (started if needed), as the
+    /// cluster admin.
     pub async fn kubeconfig_entry(&self) -> Result<KubeconfigEntry, KubeconfigError> {
+        let addr = self.serve_https().await?;
+        Ok(KubeconfigEntry {
+            name: self.name().to_string(),
+            server: format!("https://{addr}"),
+            token: self.admin_token().to_string(),
+            namespace: None,
+            certificate_authority: Some(crate::http_server::CA_PEM.to_string()),
+        })
+    }
+
+    /// A kubeconfig entry for the plain-HTTP listener (kube clients send tokens over plain
+    /// HTTP; kubectl does not).
+    pub async fn kubeconfig_entry_http(&self) -> Result<KubeconfigEntry, KubeconfigError> {
         let addr = self.serve_http().await?;
         Ok(KubeconfigEntry {
             name: self.name().to_string(),
             server: format!("http://{addr}"),
             token: self.admin_token().to_string(),
             namespace: None,
+            certificate_authority: None,
         })
     }
 
@@ -124,13 +149,27 @@ impl Cluster {
         self.kubeconfig().await?.write(path)
     }
 
-    /// A `kube::Config` reaching this cluster over HTTP.
+    /// A `kube::Config` reaching this cluster over HTTPS.
     #[cfg(feature = "kube")]
-    pub async fn http_config(&self) -> Result<kube::Config, KubeconfigError> {
+    pub async fn https_config(&self) -> Result<kube::Config, KubeconfigError> {
         self.kubeconfig().await?.kube_config(self.name()).await
     }
 
-    /// A `kube::Client` reaching this cluster over HTTP.
+    /// A `kube::Client` reaching this cluster over HTTPS.
+    #[cfg(feature = "kube")]
+    pub async fn https_client(&self) -> Result<kube::Client, KubeconfigError> {
+        Ok(kube::Client::try_from(self.https_config().await?)?)
+    }
+
+    /// A `kube::Config` reaching this cluster over plain HTTP.
+    #[cfg(feature = "kube")]
+    pub async fn http_config(&self) -> Result<kube::Config, KubeconfigError> {
+        let mut kc = Kubeconfig::default();
+        kc.push(self.kubeconfig_entry_http().await?);
+        kc.kube_config(self.name()).await
+    }
+
+    /// A `kube::Client` reaching this cluster over plain HTTP.
     #[cfg(feature = "kube")]
     pub async fn http_client(&self) -> Result<kube::Client, KubeconfigError> {
         Ok(kube::Client::try_from(self.http_config().await?)?)

@@ -16,6 +16,7 @@ pub mod http_server;
 pub mod kubeconfig;
 pub mod managed;
 pub mod meta;
+pub mod openapi;
 pub mod patch;
 pub mod resources;
 pub mod selectors;
