@@ -515,6 +515,10 @@ impl State {
                 "resourceVersion",
                 "managedFields",
             ] {
+                if f == "managedFields" && opts.apply.is_some() {
+                    // Apply computed ownership from the stored object already.
+                    continue;
+                }
                 match sm.get(f) {
                     Some(v) => cm.insert(f.into(), v.clone()),
                     None => cm.remove(f),
