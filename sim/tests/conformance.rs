@@ -758,8 +758,10 @@ async fn server_side_apply_with_two_managers() {
         api.patch("ssa", &b, &Patch::Apply(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ssa"}, "data": {"c": "3"}})))
             .await
             .unwrap();
-        let mut pp = PatchParams::default();
-        pp.field_manager = Some("manager-u".into());
+        let pp = PatchParams {
+            field_manager: Some("manager-u".into()),
+            ..Default::default()
+        };
         api.patch("ssa", &pp, &Patch::Merge(json!({"data": {"u": "9"}})))
             .await
             .unwrap();
