@@ -298,6 +298,10 @@ impl Cluster {
             (Verb::Get, Some(name)) => {
                 let obj = self.inner.state.lock().get(def, ns, name)?;
                 match sub {
+                    None if table::wants_table(accept(ctx.parts)) => Ok(Reply::Json(
+                        200,
+                        table::to_table(def, &[obj.as_ref()], json!({})),
+                    )),
                     None | Some("status") => Ok(Reply::Json(200, present((*obj).clone()))),
                     Some("scale") if def.scale.is_some() => {
                         Ok(Reply::Json(200, scale_of(def, &obj)))
@@ -400,12 +404,7 @@ impl Cluster {
             limit,
             ctx.query.get("continue"),
         )?;
-        let accept = ctx
-            .parts
-            .headers
-            .get(header::ACCEPT)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default();
+        let accept = accept(ctx.parts);
         let mut list_meta = json!({"resourceVersion": page.resource_version.to_string()});
         if let Some(c) = &page.continue_token {
             list_meta["continue"] = json!(c);
@@ -595,7 +594,9 @@ impl Cluster {
             selectors: sel,
             api_version: t.def.api_version(&t.version),
             kind: t.def.kind.clone(),
+            table: table::wants_table(accept(ctx.parts)).then(|| t.def.clone()),
         };
+        let mut first = true;
         let rv = q.get("resourceVersion").unwrap_or_default();
         let send_initial = q.flag("sendInitialEvents");
         let initial = rv.is_empty() || rv == "0" || send_initial;
@@ -612,7 +613,7 @@ impl Cluster {
                     None,
                 )?;
                 for o in &page.items {
-                    lines.push(watch::event_line("ADDED", o, &filter.api_version));
+                    lines.push(filter.encode("ADDED", o, &mut first));
                 }
                 st.rv
             } else {
@@ -649,7 +650,7 @@ impl Cluster {
                 .map(Duration::from_secs),
         };
         let weak = Arc::downgrade(&self.inner);
-        tokio::spawn(run_watch(weak, params, tx, lines));
+        tokio::spawn(run_watch(weak, params, tx, lines, first));
         Ok(Reply::Stream(rx))
     }
 
@@ -683,6 +684,7 @@ async fn run_watch(
     p: WatchParams,
     tx: mpsc::Sender<Bytes>,
     initial: Vec<Bytes>,
+    mut first: bool,
 ) {
     if !watch::send_all(&tx, initial).await {
         return;
@@ -711,7 +713,7 @@ async fn run_watch(
                 for c in &changes {
                     since = c.rv;
                     if let Some((t, o)) = p.filter.translate(c) {
-                        lines.push(watch::event_line(t.as_str(), &o, &p.filter.api_version));
+                        lines.push(p.filter.encode(t.as_str(), &o, &mut first));
                     }
                 }
                 if complete {
@@ -786,6 +788,14 @@ fn subresource(def: &ResourceDef, sub: Option<&str>) -> ApiResult<Sub> {
         Some("scale") if def.scale.is_some() => Ok(Sub::Scale),
         _ => Err(ApiError::NoRoute),
     }
+}
+
+fn accept(parts: &http::request::Parts) -> &str {
+    parts
+        .headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
 }
 
 fn parse_json(body: &[u8]) -> ApiResult<Value> {

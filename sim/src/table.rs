@@ -39,6 +39,7 @@ fn builtin_columns(def: &ResourceDef) -> Vec<(&'static str, &'static str, &'stat
             ("Current", "integer", ".status.replicas"),
             ("Ready", "integer", ".status.readyReplicas"),
         ],
+        ("", "configmaps") | ("", "secrets") => vec![("Data", "integer", "#.data")],
         ("", "services") => vec![
             ("Type", "string", ".spec.type"),
             ("Cluster-IP", "string", ".spec.clusterIP"),
@@ -73,6 +74,14 @@ pub fn to_table(def: &ResourceDef, items: &[&Value], list_meta: Value) -> Value 
         .map(|o| {
             let mut cells = vec![json!(meta::name(o))];
             for p in &paths {
+                if let Some(count_of) = p.strip_prefix('#') {
+                    // Number of entries, as kubectl shows for ConfigMap/Secret DATA.
+                    let n = meta::get_path(o, count_of)
+                        .and_then(Value::as_object)
+                        .map_or(0, |m| m.len());
+                    cells.push(json!(n));
+                    continue;
+                }
                 let vals = meta::json_path(o, p);
                 let cell = match vals.as_slice() {
                     [] => Value::Null,

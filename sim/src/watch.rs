@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use crate::error::ApiError;
-use crate::resources::GroupResource;
+use crate::resources::{GroupResource, ResourceDef};
 use crate::selectors::Selectors;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,9 +102,25 @@ pub struct WatchFilter {
     /// apiVersion to stamp on objects served through this watch (CRDs served at several versions).
     pub api_version: String,
     pub kind: String,
+    /// Set when the client asked for Table rendering (`kubectl get -w`).
+    pub table: Option<Arc<ResourceDef>>,
 }
 
 impl WatchFilter {
+    /// Encodes one event; Table watches carry column definitions on the first event only.
+    pub fn encode(&self, kind: &str, obj: &Value, first: &mut bool) -> Bytes {
+        match &self.table {
+            Some(def) => {
+                let mut t = crate::table::to_table(def, &[obj], json!({}));
+                if !std::mem::replace(first, false) {
+                    t["columnDefinitions"] = json!([]);
+                }
+                event_line(kind, &t, "")
+            }
+            None => event_line(kind, obj, &self.api_version),
+        }
+    }
+
     /// The event this change means for this watcher, if any. An object that stops matching
     /// is reported DELETED and one that starts matching ADDED.
     pub fn translate(&self, c: &Change) -> Option<(EventType, Arc<Value>)> {
