@@ -93,7 +93,7 @@ impl Query {
 }
 
 /// Where a resource request points.
-struct Target2 {
+struct Route {
     def: Arc<ResourceDef>,
     version: String,
     namespace: Option<String>,
@@ -105,7 +105,7 @@ impl Cluster {
     /// Serves one request. Both transports end here.
     pub async fn handle(&self, req: Request<Bytes>) -> Response<SimBody> {
         let (parts, body) = req.into_parts();
-        match self.route(&parts, body) {
+        match self.route(&parts, body).await {
             Ok(Reply::Json(code, v)) => value_response(code, &v),
             Ok(Reply::Raw(code, bytes)) => json_response(code, bytes),
             Ok(Reply::Text(t)) => {
@@ -133,7 +133,7 @@ impl Cluster {
         }
     }
 
-    fn route(&self, parts: &http::request::Parts, body: Bytes) -> ApiResult<Reply> {
+    async fn route(&self, parts: &http::request::Parts, body: Bytes) -> ApiResult<Reply> {
         let path = parts.uri.path();
         let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
         match segs.as_slice() {
@@ -240,7 +240,10 @@ impl Cluster {
         self.inner
             .counters
             .record(info.verb, &info.group_resource());
-        self.run_middleware(&info)?;
+        let delay = self.run_middleware(&info)?;
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
         let ctx = Ctx {
             parts,
             query: &query,
@@ -261,16 +264,20 @@ impl Cluster {
             .ok_or(ApiError::Unauthorized)
     }
 
-    fn run_middleware(&self, info: &RequestInfo) -> ApiResult<()> {
+    /// Runs the hooks; returns the total latency they ask for.
+    fn run_middleware(&self, info: &RequestInfo) -> ApiResult<Duration> {
         let hooks: Vec<_> = self.inner.middleware.read().clone();
+        let mut delay = Duration::ZERO;
         for h in hooks {
             h.before(info)?;
+            delay += h.delay(info);
         }
-        Ok(())
+        Ok(delay)
     }
 
     fn non_resource(&self, info: &RequestInfo, v: Value) -> ApiResult<Reply> {
         self.inner.counters.record(Verb::NonResource, "");
+        // Discovery is answered synchronously; hooks may still fail it.
         self.run_middleware(info)?;
         Ok(Reply::Json(200, v))
     }
@@ -286,7 +293,7 @@ impl Cluster {
         out
     }
 
-    fn dispatch(&self, ctx: &Ctx<'_>, t: &Target2) -> ApiResult<Reply> {
+    fn dispatch(&self, ctx: &Ctx<'_>, t: &Route) -> ApiResult<Reply> {
         let def = &t.def;
         let ns = t.namespace.as_deref().unwrap_or_default();
         let version = t.version.as_str();
@@ -394,7 +401,7 @@ impl Cluster {
         }
     }
 
-    fn list(&self, ctx: &Ctx<'_>, t: &Target2) -> ApiResult<Reply> {
+    fn list(&self, ctx: &Ctx<'_>, t: &Route) -> ApiResult<Reply> {
         let sel = ctx.query.selectors()?;
         let limit = ctx.query.get("limit").and_then(|l| l.parse().ok());
         let page = self.inner.state.lock().list(
@@ -422,7 +429,7 @@ impl Cluster {
         ))
     }
 
-    fn patch(&self, ctx: &Ctx<'_>, t: &Target2, name: &str) -> ApiResult<Reply> {
+    fn patch(&self, ctx: &Ctx<'_>, t: &Route, name: &str) -> ApiResult<Reply> {
         let def = &t.def;
         let ns = t.namespace.as_deref().unwrap_or_default();
         let version = t.version.as_str();
@@ -484,7 +491,9 @@ impl Cluster {
                         )));
                     };
                     check_apply_body(def, version, name, cfg)?;
-                    let obj = managed::apply(None, cfg, &writer, *force, keys_of(def), conflict)?;
+                    let mut cfg = cfg.clone();
+                    meta::meta_mut(&mut cfg).insert("name".into(), json!(name));
+                    let obj = managed::apply(None, &cfg, &writer, *force, keys_of(def), conflict)?;
                     let created = st.create(def, ns, version, obj, &opts)?;
                     return Ok(Reply::Json(201, present(def, version, created)));
                 }
@@ -582,7 +591,7 @@ impl Cluster {
         ))
     }
 
-    fn watch(&self, ctx: &Ctx<'_>, t: &Target2) -> ApiResult<Reply> {
+    fn watch(&self, ctx: &Ctx<'_>, t: &Route) -> ApiResult<Reply> {
         let q = ctx.query;
         let sel = q.selectors()?;
         let filter = WatchFilter {
@@ -746,15 +755,14 @@ async fn run_watch(
     }
 }
 
-fn resolve(st: &State, group: &str, version: &str, rest: &[&str]) -> ApiResult<Target2> {
+fn resolve(st: &State, group: &str, version: &str, rest: &[&str]) -> ApiResult<Route> {
     let reg = &st.registry;
     let (namespace, rest) = match rest {
-        ["namespaces", ns, plural, tail @ ..]
+        ["namespaces", ns, plural, ..]
             if reg
                 .get(group, version, plural)
                 .is_some_and(|d| d.namespaced) =>
         {
-            let _ = tail;
             (Some(ns.to_string()), &rest[2..])
         }
         _ => (None, rest),
@@ -772,7 +780,7 @@ fn resolve(st: &State, group: &str, version: &str, rest: &[&str]) -> ApiResult<T
     if def.namespaced && namespace.is_none() && name.is_some() {
         return Err(ApiError::NoRoute);
     }
-    Ok(Target2 {
+    Ok(Route {
         def,
         version: version.to_string(),
         namespace,

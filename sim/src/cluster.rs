@@ -25,7 +25,7 @@ pub struct ClusterConfig {
 impl Default for ClusterConfig {
     fn default() -> Self {
         ClusterConfig {
-            history_size: 10_000,
+            history_size: 1024,
             bookmark_interval: Duration::from_secs(5),
             git_version: "v1.33.0".into(),
         }
@@ -69,6 +69,11 @@ impl RequestInfo {
 /// latency. Returning an error answers the request with it.
 pub trait Middleware: Send + Sync {
     fn before(&self, req: &RequestInfo) -> Result<(), ApiError>;
+
+    /// Extra latency for this request (resource requests only).
+    fn delay(&self, _req: &RequestInfo) -> Duration {
+        Duration::ZERO
+    }
 }
 
 pub(crate) struct Inner {
@@ -230,6 +235,22 @@ impl Cluster {
             _ => namespace,
         };
         st.store.get(&gr, ns, name).map(|v| (**v).clone())
+    }
+
+    /// Direct list of stored objects of a resource (all namespaces when `namespace` is None),
+    /// bypassing the API (for assertions and persistence).
+    pub fn list_objects(
+        &self,
+        group: &str,
+        resource: &str,
+        namespace: Option<&str>,
+    ) -> Vec<serde_json::Value> {
+        let st = self.inner.state.lock();
+        let gr = crate::resources::GroupResource::new(group, resource);
+        st.store
+            .list(&gr, namespace, None)
+            .map(|(_, o)| (**o).clone())
+            .collect()
     }
 
     /// Direct create, bypassing authentication and counters (for fixtures).

@@ -130,24 +130,31 @@ fn random_suffix() -> String {
 }
 
 fn validate_name(def: &ResourceDef, name: &str) -> ApiResult<()> {
-    let bad = name.is_empty()
-        || name.len() > 253
-        || name == "."
-        || name == ".."
-        || name.contains('/')
-        || name.contains('%')
-        || name
+    let path_segment_ok = !name.is_empty()
+        && name != "."
+        && name != ".."
+        && !name.contains('/')
+        && !name.contains('%');
+    // RBAC objects only need to be valid path segments (`system:controller:x`); everything
+    // else is a DNS subdomain.
+    let subdomain_ok = name.len() <= 253
+        && name
             .chars()
-            .any(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.'))
-            && !def.is_crd
-            && def.plural != "serviceaccounts";
-    if bad {
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.ends_with(|c: char| c.is_ascii_alphanumeric());
+    let ok = if def.group == "rbac.authorization.k8s.io" {
+        path_segment_ok
+    } else {
+        path_segment_ok && subdomain_ok
+    };
+    if !ok {
         return Err(ApiError::invalid(
             &def.group,
             &def.kind,
             name,
             format!(
-                "metadata.name: Invalid value: {name:?}: a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.'"
+                "metadata.name: Invalid value: {name:?}: a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character"
             ),
         ));
     }
@@ -260,7 +267,7 @@ impl State {
         })
     }
 
-    fn check_namespace(&self, def: &ResourceDef, ns: &str) -> ApiResult<()> {
+    fn check_namespace(&self, def: &ResourceDef, ns: &str, name: &str) -> ApiResult<()> {
         if !def.namespaced {
             return Ok(());
         }
@@ -268,8 +275,8 @@ impl State {
         match self.store.get(&nsgr, "", ns) {
             None => Err(ApiError::NotFound(Target::new("", "namespaces", ns))),
             Some(n) if meta::is_deleting(n) => Err(ApiError::Forbidden(format!(
-                "{} {:?} is forbidden: unable to create new content in namespace {ns} because it is being terminated",
-                def.plural, ""
+                "{} {name:?} is forbidden: unable to create new content in namespace {ns} because it is being terminated",
+                def.plural
             ))),
             Some(_) => Ok(()),
         }
@@ -354,7 +361,7 @@ impl State {
             ));
         }
         validate_name(def, &name)?;
-        self.check_namespace(def, ns)?;
+        self.check_namespace(def, ns, &name)?;
         let key = Self::key(def, ns, &name);
         if self.store.get(&key.gr, &key.namespace, &name).is_some() {
             return Err(ApiError::AlreadyExists(Self::target(def, &name)));
@@ -637,7 +644,7 @@ impl State {
             return Ok((*current).clone());
         }
         if def.gr() == GroupResource::new("", "namespaces") {
-            return Ok(self.delete_namespace(def, &key, &current));
+            return Ok(self.delete_namespace(&key, &current));
         }
         match opts.propagation {
             Propagation::Orphan => self.orphan_dependents(meta::uid(&current)),
@@ -657,7 +664,7 @@ impl State {
         Ok(self.remove_object(def, &key, (*current).clone(), opts.propagation))
     }
 
-    fn delete_namespace(&mut self, def: &Arc<ResourceDef>, key: &ObjKey, current: &Value) -> Value {
+    fn delete_namespace(&mut self, key: &ObjKey, current: &Value) -> Value {
         let mut result = current.clone();
         if !meta::is_deleting(current) {
             let mut next = current.clone();
@@ -671,7 +678,6 @@ impl State {
                 let _ = self.delete(&d, &k.namespace, &k.name, &DeleteOpts::default());
             }
         }
-        let _ = def;
         self.maybe_finalize_namespace(&key.name);
         result
     }

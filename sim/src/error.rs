@@ -44,6 +44,9 @@ pub enum ApiError {
     Invalid(Target, String),
     #[error("{0}")]
     BadRequest(String),
+    /// 422 without a specific object, e.g. a JSON patch whose `test` operation failed.
+    #[error("{0}")]
+    Unprocessable(String),
     #[error("Unauthorized")]
     Unauthorized,
     #[error("{0}")]
@@ -79,7 +82,9 @@ impl ApiError {
         match self {
             ApiError::NotFound(_) | ApiError::NoRoute => 404,
             ApiError::AlreadyExists(_) | ApiError::Conflict(..) => 409,
-            ApiError::Invalid(..) | ApiError::InvalidGrouped(..) => 422,
+            ApiError::Invalid(..) | ApiError::InvalidGrouped(..) | ApiError::Unprocessable(_) => {
+                422
+            }
             ApiError::BadRequest(_) => 400,
             ApiError::Unauthorized => 401,
             ApiError::Forbidden(_) => 403,
@@ -97,7 +102,9 @@ impl ApiError {
             ApiError::NotFound(_) | ApiError::NoRoute => "NotFound",
             ApiError::AlreadyExists(_) => "AlreadyExists",
             ApiError::Conflict(..) => "Conflict",
-            ApiError::Invalid(..) | ApiError::InvalidGrouped(..) => "Invalid",
+            ApiError::Invalid(..) | ApiError::InvalidGrouped(..) | ApiError::Unprocessable(_) => {
+                "Invalid"
+            }
             ApiError::BadRequest(_) => "BadRequest",
             ApiError::Unauthorized => "Unauthorized",
             ApiError::Forbidden(_) => "Forbidden",

@@ -40,24 +40,22 @@ pub fn meta(obj: &Value) -> Option<&Map<String, Value>> {
     obj.get("metadata").and_then(Value::as_object)
 }
 
-/// Mutable `metadata`, created when absent.
-pub fn meta_mut(obj: &mut Value) -> &mut Map<String, Value> {
-    if !obj.is_object() {
-        *obj = Value::Object(Map::new());
+/// Makes `v` an object (replacing anything else) and returns its map.
+pub fn as_map_mut(v: &mut Value) -> &mut Map<String, Value> {
+    if !v.is_object() {
+        *v = Value::Object(Map::new());
     }
-    let Value::Object(map) = obj else {
-        unreachable!("just made an object")
-    };
-    let m = map
-        .entry("metadata")
-        .or_insert_with(|| Value::Object(Map::new()));
-    if !m.is_object() {
-        *m = Value::Object(Map::new());
-    }
-    match m {
+    match v {
         Value::Object(m) => m,
-        _ => unreachable!("just made an object"),
+        // `v` is an object by now, so this recursion ends immediately.
+        other => as_map_mut(other),
     }
+}
+
+/// Mutable `metadata`, created (and the object made an object) when absent.
+pub fn meta_mut(obj: &mut Value) -> &mut Map<String, Value> {
+    let root = as_map_mut(obj);
+    as_map_mut(root.entry("metadata").or_insert(Value::Null))
 }
 
 pub fn meta_str<'a>(obj: &'a Value, field: &str) -> Option<&'a str> {

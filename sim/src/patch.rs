@@ -86,12 +86,9 @@ pub fn json_patch(target: &mut Value, body: &[u8]) -> Result<(), ApiError> {
     let ops: json_patch::Patch = serde_json::from_slice(body)
         .map_err(|e| ApiError::BadRequest(format!("error decoding patch: {e}")))?;
     json_patch::patch(target, &ops).map_err(|e| {
-        ApiError::invalid(
-            "",
-            "",
-            "",
-            format!("the server rejected our request due to an error in our request: {e}"),
-        )
+        ApiError::Unprocessable(format!(
+            "the server rejected our request due to an error in our request: {e}"
+        ))
     })
 }
 
