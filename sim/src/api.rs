@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 
 use crate::cluster::{Cluster, Inner, RequestInfo, UserInfo};
 use crate::counters::Verb;
+use crate::crd;
 use crate::discovery;
 use crate::engine::{At, DeleteOpts, ListPage, Propagation, State, Sub, WriteOpts, keys_of};
 use crate::error::{ApiError, ApiResult, Target};
@@ -334,6 +335,16 @@ impl Cluster {
                 let subr = subresource(def, sub)?;
                 let body = parse_json(ctx.body)?;
                 let opts = self.write_opts(ctx, subr, None);
+                let no_rv = meta::meta_str(&body, "resourceVersion").is_none_or(str::is_empty);
+                if no_rv && subr != Sub::Scale && (def.is_crd || crd::is_crd_gr(&def.gr())) {
+                    // Custom resources and CRDs do not allow unconditional updates.
+                    return Err(ApiError::invalid(
+                        &def.group,
+                        &def.kind,
+                        name,
+                        "metadata.resourceVersion: Invalid value: 0x0: must be specified for an update",
+                    ));
+                }
                 self.write(|st| {
                     let current = st.get(def, ns, name)?;
                     let candidate = match subr {

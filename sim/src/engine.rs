@@ -555,6 +555,13 @@ impl State {
                             }
                         }
                     }
+                    if opts.apply.is_some()
+                        && let Some(mf) =
+                            meta::meta(&candidate).and_then(|m| m.get("managedFields"))
+                    {
+                        // Keep the ownership apply computed for the status fields.
+                        meta::meta_mut(&mut next).insert("managedFields".into(), mf.clone());
+                    }
                     candidate = next;
                 }
             }
@@ -692,7 +699,7 @@ impl State {
         let Some(n) = self.store.get(&key.gr, "", ns) else {
             return;
         };
-        if !meta::is_deleting(n) || !self.store.keys_in_namespace(ns).is_empty() {
+        if !meta::is_deleting(n) || !self.store.namespace_is_empty(ns) {
             return;
         }
         let mut last = (**n).clone();

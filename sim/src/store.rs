@@ -135,6 +135,11 @@ impl Store {
         }
     }
 
+    /// Whether no object of any resource lives in `ns` (cost: one lookup per resource).
+    pub fn namespace_is_empty(&self, ns: &str) -> bool {
+        self.data.values().all(|by_ns| !by_ns.contains_key(ns))
+    }
+
     /// Keys of every object in a namespace, across resources.
     pub fn keys_in_namespace(&self, ns: &str) -> Vec<ObjKey> {
         let mut out = Vec::new();

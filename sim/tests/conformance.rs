@@ -917,6 +917,30 @@ async fn custom_resource_definitions() {
             .unwrap();
         assert_eq!(w.data["status"]["replicas"], 1);
         assert_eq!(w.metadata.generation, Some(1));
+        // Status owned through server-side apply on /status.
+        let w = api
+            .patch_status(
+                "w",
+                &PatchParams::apply("status-writer"),
+                &Patch::Apply(json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}, "status": {"phase": "Ready"}})),
+            )
+            .await
+            .unwrap();
+        assert_eq!(w.data["status"]["phase"], "Ready");
+        let mf = w.metadata.managed_fields.clone().unwrap_or_default();
+        let entry = mf
+            .iter()
+            .find(|m| m.manager.as_deref() == Some("status-writer"))
+            .expect("status manager");
+        assert_eq!(entry.subresource.as_deref(), Some("status"));
+        // Unconditional updates of custom resources are refused.
+        let mut unconditional = w.clone();
+        unconditional.metadata.resource_version = None;
+        let e = api
+            .replace("w", &PostParams::default(), &unconditional)
+            .await
+            .unwrap_err();
+        assert_eq!(code(&e), 422);
         // Custom resources do not accept strategic merge patch.
         let e = api
             .patch(
