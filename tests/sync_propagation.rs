@@ -101,12 +101,11 @@ async fn federated_deployment_with_overrides_reaches_each_member_exactly() {
     );
     assert_eq!(labels.get("app").map(String::as_str), Some("web"));
     assert!(
-        d1.metadata
+        !d1.metadata
             .annotations
             .clone()
             .unwrap_or_default()
-            .get("team")
-            .is_none()
+            .contains_key("team")
     );
 
     let d2 = wait_member(
