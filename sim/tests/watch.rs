@@ -346,3 +346,41 @@ async fn watcher_survives_expired_history() {
     let client = c.http_client().await.unwrap();
     relist_case(c, client).await;
 }
+
+#[tokio::test]
+async fn watcher_with_streaming_lists() {
+    let cluster = Cluster::new("streaming");
+    let api: Api<ConfigMap> = Api::default_namespaced(cluster.client());
+    api.create(&PostParams::default(), &cm("one", &[]))
+        .await
+        .unwrap();
+    let (reader, writer) = reflector::store();
+    let stream = reflector(
+        writer,
+        watcher(api.clone(), watcher::Config::default().streaming_lists()),
+    )
+    .applied_objects()
+    .boxed();
+    let task = tokio::spawn(stream.for_each(|_| async {}));
+    wait_for("initial events", || {
+        reader
+            .get(&reflector::ObjectRef::new("one").within("default"))
+            .is_some()
+    })
+    .await;
+    api.create(&PostParams::default(), &cm("two", &[]))
+        .await
+        .unwrap();
+    wait_for("live event", || {
+        reader
+            .get(&reflector::ObjectRef::new("two").within("default"))
+            .is_some()
+    })
+    .await;
+    assert_eq!(
+        cluster.counters().of(Verb::List, "configmaps"),
+        0,
+        "streaming lists do not list"
+    );
+    task.abort();
+}
