@@ -321,7 +321,7 @@ impl Cluster {
                 if def.namespaced && t.namespace.is_none() {
                     return Err(ApiError::MethodNotAllowed);
                 }
-                let obj = parse_json(ctx.body)?;
+                let obj = parse_body(ctx)?;
                 let opts = self.write_opts(ctx, Sub::Main, None);
                 let created = self.write(|st| st.create(def, ns, version, obj, &opts))?;
                 Ok(Reply::Json(201, present(created)))
@@ -333,7 +333,7 @@ impl Cluster {
             }
             (Verb::Update, Some(name)) => {
                 let subr = subresource(def, sub)?;
-                let body = parse_json(ctx.body)?;
+                let body = parse_body(ctx)?;
                 let opts = self.write_opts(ctx, subr, None);
                 let no_rv = meta::meta_str(&body, "resourceVersion").is_none_or(str::is_empty);
                 if no_rv && subr != Sub::Scale && (def.is_crd || crd::is_crd_gr(&def.gr())) {
@@ -815,6 +815,20 @@ fn accept(parts: &http::request::Parts) -> &str {
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
+}
+
+/// Create and update bodies: JSON, or YAML when the client says so.
+fn parse_body(ctx: &Ctx<'_>) -> ApiResult<Value> {
+    let ct = ctx
+        .parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if ct.starts_with("application/yaml") {
+        return parse_yaml(ctx.body);
+    }
+    parse_json(ctx.body)
 }
 
 fn parse_json(body: &[u8]) -> ApiResult<Value> {

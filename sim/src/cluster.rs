@@ -210,6 +210,14 @@ impl Cluster {
         self.inner.state.lock().history.set_capacity(size);
     }
 
+    /// Stops accepting new connections on the HTTP(S) listeners (open connections finish);
+    /// `serve_http`/`serve_https` start fresh listeners on new ports afterwards.
+    pub fn stop_listeners(&self) {
+        self.inner.http_stop.lock().clear();
+        *self.inner.http_addr.lock() = None;
+        *self.inner.https_addr.lock() = None;
+    }
+
     /// Address of the plain-HTTP listener, once `serve_http` ran.
     pub fn http_addr(&self) -> Option<SocketAddr> {
         *self.inner.http_addr.lock()

@@ -808,6 +808,17 @@ async fn server_side_apply_with_two_managers() {
             .await
             .unwrap();
         assert_eq!(forced.data.unwrap()["c"], "changed");
+        // Apply bodies may be YAML.
+        let yaml =
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: from-yaml\ndata:\n  y: \"1\"\n";
+        let req = http::Request::patch(
+            "/api/v1/namespaces/default/configmaps/from-yaml?fieldManager=yaml",
+        )
+        .header("Content-Type", "application/apply-patch+yaml")
+        .body(yaml.as_bytes().to_vec())
+        .unwrap();
+        let created: ConfigMap = t.client.request(req).await.unwrap();
+        assert_eq!(created.data.unwrap()["y"], "1");
         // Apply without a field manager is rejected.
         let e = api
             .patch("ssa", &PatchParams::default(), &Patch::Apply(&cfg3))
