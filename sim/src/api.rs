@@ -23,6 +23,7 @@ use crate::managed::{self, Writer};
 use crate::meta;
 use crate::openapi;
 use crate::patch::{self, PatchKind};
+use crate::protobuf;
 use crate::resources::ResourceDef;
 use crate::selectors::{FieldSelector, LabelSelector, Selectors};
 use crate::table;
@@ -154,16 +155,21 @@ impl Cluster {
             _ => {}
         }
         let user = self.authenticate_request(parts)?;
-        if let Some(ct) = parts
+        let ct = parts
             .headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            && (ct.contains("protobuf") || ct.contains("cbor"))
-        {
+            .unwrap_or_default();
+        let body = if ct.starts_with("application/vnd.kubernetes.protobuf") {
+            // Typed kubectl commands send protobuf; everything downstream speaks JSON.
+            Bytes::from(serde_json::to_vec(&protobuf::decode(&body)?).unwrap_or_default())
+        } else if ct.contains("cbor") {
             return Err(ApiError::UnsupportedMediaType(format!(
                 "the body of the request was in an unknown format ({ct}) - accepted media types include: application/json, application/yaml"
             )));
-        }
+        } else {
+            body
+        };
         let query = Query::parse(parts.uri.query());
         let mut info = RequestInfo {
             verb: Verb::NonResource,
