@@ -7,6 +7,7 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use crate::crd;
+use crate::defaults;
 use crate::error::{ApiError, ApiResult, Target};
 use crate::managed::{self, Writer};
 use crate::meta;
@@ -96,6 +97,8 @@ pub struct State {
     pub rv: u64,
     /// Number of committed changes (each bumps the resource version).
     pub changes: u64,
+    /// Last allocated Service cluster IP (as an offset in 10.96.0.0/16).
+    next_service_ip: u32,
     notify: tokio::sync::watch::Sender<u64>,
 }
 
@@ -170,6 +173,7 @@ impl State {
             history: History::new(history),
             rv: 0,
             changes: 0,
+            next_service_ip: 0,
             notify,
         }
     }
@@ -391,7 +395,7 @@ impl State {
         {
             o.remove("status");
         }
-        self.defaults(def, &mut obj)?;
+        self.defaults(def, &mut obj, None)?;
         let writer = Writer {
             manager: &opts.manager,
             api_version: &def.api_version(version),
@@ -418,7 +422,12 @@ impl State {
     }
 
     /// Server-maintained fields and defaults.
-    fn defaults(&self, def: &ResourceDef, obj: &mut Value) -> ApiResult<()> {
+    fn defaults(
+        &mut self,
+        def: &ResourceDef,
+        obj: &mut Value,
+        current: Option<&Value>,
+    ) -> ApiResult<()> {
         match (def.group.as_str(), def.plural.as_str()) {
             ("", "namespaces") => {
                 if meta::get_path(obj, "spec.finalizers").is_none() {
@@ -431,10 +440,15 @@ impl State {
                 };
                 meta::set_path(obj, "status.phase", json!(phase));
             }
-            ("apps", "deployments") | ("apps", "replicasets")
-                if meta::get_path(obj, "spec.replicas").is_none() =>
-            {
-                meta::set_path(obj, "spec.replicas", json!(1));
+            ("apps", "deployments") => defaults::deployment(obj),
+            ("apps", "replicasets") => defaults::replica_set(obj),
+            ("batch", "jobs") => defaults::job(obj),
+            ("", "services") => {
+                let next_ip = &mut self.next_service_ip;
+                defaults::service(obj, current, &mut || {
+                    *next_ip += 1;
+                    format!("10.96.{}.{}", (*next_ip >> 8) & 0xff, *next_ip & 0xff)
+                });
             }
             ("apiextensions.k8s.io", "customresourcedefinitions") => {
                 let def = crd::def_from_crd(obj)
@@ -580,7 +594,7 @@ impl State {
                 ));
             }
         }
-        self.defaults(def, &mut candidate)?;
+        self.defaults(def, &mut candidate, Some(current))?;
         let api_version = def.api_version(version);
         let writer = Writer {
             manager: &opts.manager,

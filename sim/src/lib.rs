@@ -31,6 +31,7 @@ pub mod api;
 pub mod cluster;
 pub mod counters;
 pub mod crd;
+pub mod defaults;
 pub mod discovery;
 pub mod engine;
 pub mod error;
