@@ -117,7 +117,7 @@ pub fn service(obj: &mut Value, current: Option<&Value>, allocate_ip: &mut dyn F
             .and_then(Value::as_str)
             .is_none_or(str::is_empty);
         if missing {
-            let ip = kept.unwrap_or_else(|| allocate_ip());
+            let ip = kept.unwrap_or_else(allocate_ip);
             spec.insert("clusterIP".into(), json!(ip));
         }
         if let Some(ip) = spec.get("clusterIP").cloned() {
