@@ -377,7 +377,32 @@ impl Cluster {
             (Verb::Patch, Some(name)) => self.patch(ctx, t, name),
             (Verb::Delete, Some(name)) => {
                 let opts = delete_opts(ctx)?;
-                let out = self.write(|st| st.delete(def, ns, name, &opts))?;
+                let (out, gone) = self.write(|st| {
+                    let out = st.delete(def, ns, name, &opts)?;
+                    let gone = if opts.dry_run {
+                        meta::finalizers(&out).is_empty()
+                    } else {
+                        st.get(def, ns, name).is_err()
+                    };
+                    Ok((out, gone))
+                })?;
+                // Like the real registries: custom resources, namespaces and CRDs answer with the
+                // object; other built-ins answer an immediate deletion with a Success status.
+                let returns_object = def.is_crd
+                    || crd::is_crd_gr(&def.gr())
+                    || (def.group.is_empty()
+                        && matches!(def.plural.as_str(), "namespaces" | "services"));
+                if gone && !returns_object {
+                    let mut details =
+                        json!({"name": name, "kind": def.plural, "uid": meta::uid(&out)});
+                    if !def.group.is_empty() {
+                        details["group"] = json!(def.group);
+                    }
+                    return Ok(Reply::Json(
+                        200,
+                        json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details}),
+                    ));
+                }
                 Ok(Reply::Json(200, present(out)))
             }
             (Verb::DeleteCollection, None) => {

@@ -380,6 +380,21 @@ async fn finalizers_and_deletion() {
         .await
         .unwrap();
         assert_eq!(code(&api.get("fin").await.unwrap_err()), 404);
+        // Immediate deletion of a built-in answers with a Success status.
+        api.create(&PostParams::default(), &cm("plain", &[]))
+            .await
+            .unwrap();
+        let status = api
+            .delete("plain", &DeleteParams::default())
+            .await
+            .unwrap()
+            .right()
+            .expect("status");
+        assert_eq!(
+            status.status,
+            Some(kube::core::response::StatusSummary::Success)
+        );
+        assert_eq!(status.details.unwrap().name, "plain");
         // Preconditions.
         let o = api
             .create(&PostParams::default(), &cm("pre", &[]))
