@@ -99,6 +99,8 @@ pub struct State {
     pub changes: u64,
     /// Last allocated Service cluster IP (as an offset in 10.96.0.0/16).
     next_service_ip: u32,
+    /// Whether new namespaces get their `default` service account and root CA config map.
+    namespace_defaults: bool,
     notify: tokio::sync::watch::Sender<u64>,
 }
 
@@ -165,7 +167,7 @@ fn validate_name(def: &ResourceDef, name: &str) -> ApiResult<()> {
 }
 
 impl State {
-    pub fn new(history: usize) -> Self {
+    pub fn new(history: usize, namespace_defaults: bool) -> Self {
         let (notify, _) = tokio::sync::watch::channel(0);
         State {
             registry: Registry::default(),
@@ -174,6 +176,7 @@ impl State {
             rv: 0,
             changes: 0,
             next_service_ip: 0,
+            namespace_defaults,
             notify,
         }
     }
@@ -418,7 +421,39 @@ impl State {
         if crd::is_crd_gr(&def.gr()) {
             self.register_crd(&obj)?;
         }
-        Ok((*self.commit(&key, obj, EventType::Added)).clone())
+        let created = (*self.commit(&key, obj, EventType::Added)).clone();
+        if self.namespace_defaults && key.gr == GroupResource::new("", "namespaces") {
+            self.populate_namespace(&key.name);
+        }
+        Ok(created)
+    }
+
+    /// What the controller manager puts into every new namespace: the `default` service account
+    /// and the `kube-root-ca.crt` config map.
+    fn populate_namespace(&mut self, ns: &str) {
+        let opts = WriteOpts {
+            manager: "kube-controller-manager".into(),
+            dry_run: false,
+            sub: Sub::Main,
+            apply: None,
+        };
+        let objects = [
+            (
+                "serviceaccounts",
+                json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}}),
+            ),
+            (
+                "configmaps",
+                json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "kube-root-ca.crt"},
+                       "data": {"ca.crt": crate::http_server::CA_PEM}}),
+            ),
+        ];
+        for (resource, obj) in objects {
+            if let Some(def) = self.registry.get("", "v1", resource) {
+                // Failure only means the object exists already.
+                let _ = self.create(&def, ns, "v1", obj, &opts);
+            }
+        }
     }
 
     /// Server-maintained fields and defaults.
