@@ -751,6 +751,10 @@ async fn run_watch(
         let batch = {
             let Some(inner) = inner.upgrade() else { return };
             let st = inner.state.lock();
+            if st.registry.by_gr(&p.filter.gr).is_none() {
+                // The resource stopped being served (its CRD was deleted): end the watch.
+                return;
+            }
             st.history.since(since, WATCH_BATCH).map(|b| (b, st.rv))
         };
         match batch {

@@ -990,6 +990,30 @@ async fn custom_resource_definitions() {
             .await
             .unwrap_err();
         assert_eq!(code(&e), 404);
+        // Server-side apply merges lists by their schema's list-map keys.
+        let placements = |items: serde_json::Value| json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}, "spec": {"placements": items}});
+        api.patch(
+            "w",
+            &PatchParams::apply("a"),
+            &Patch::Apply(placements(json!([{"cluster": "c1", "weight": 1}]))),
+        )
+        .await
+        .unwrap();
+        let w = api
+            .patch(
+                "w",
+                &PatchParams::apply("b"),
+                &Patch::Apply(placements(json!([{"cluster": "c2", "weight": 2}]))),
+            )
+            .await
+            .unwrap();
+        let clusters: Vec<_> = w.data["spec"]["placements"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["cluster"].clone())
+            .collect();
+        assert_eq!(clusters, vec![json!("c1"), json!("c2")]);
         // Deleting the CRD stops serving the resource.
         crds.delete("widgets.example.com", &DeleteParams::default())
             .await
