@@ -107,7 +107,19 @@ impl Cluster {
     /// Serves one request. Both transports end here.
     pub async fn handle(&self, req: Request<Bytes>) -> Response<SimBody> {
         let (parts, body) = req.into_parts();
-        match self.route(&parts, body).await {
+        let resp = self.respond(&parts, body).await;
+        tracing::debug!(
+            cluster = %self.inner.name,
+            method = %parts.method,
+            uri = %parts.uri,
+            status = resp.status().as_u16(),
+            "request"
+        );
+        resp
+    }
+
+    async fn respond(&self, parts: &http::request::Parts, body: Bytes) -> Response<SimBody> {
+        match self.route(parts, body).await {
             Ok(Reply::Json(code, v)) => value_response(code, &v),
             Ok(Reply::Raw(code, bytes)) => json_response(code, bytes),
             Ok(Reply::Text(t)) => {
@@ -759,6 +771,7 @@ async fn run_watch(
         };
         match batch {
             Err(e) => {
+                // If the client is gone there is nobody to tell.
                 let _ = tx.send(watch::error_line(&e)).await;
                 return;
             }
@@ -925,6 +938,7 @@ fn encode_list(def: &ResourceDef, version: &str, list_meta: Value, page: &ListPa
             out.push(b',');
         }
         if item.get("apiVersion").and_then(Value::as_str) == Some(av.as_str()) {
+            // Writing JSON values into a Vec cannot fail.
             let _ = serde_json::to_writer(&mut out, item.as_ref());
         } else {
             let _ = serde_json::to_writer(&mut out, &present(def, version, (**item).clone()));

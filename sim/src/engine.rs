@@ -731,6 +731,7 @@ impl State {
         }
         for k in self.store.keys_in_namespace(&key.name) {
             if let Some(d) = self.registry.by_gr(&k.gr) {
+                // Only NotFound is possible here (removed by an earlier cascade); nothing to do.
                 let _ = self.delete(&d, &k.namespace, &k.name, &DeleteOpts::default());
             }
         }
@@ -799,6 +800,7 @@ impl State {
                 continue;
             }
             if let Some(d) = self.registry.by_gr(&dep.gr) {
+                // Only NotFound is possible here (removed by an earlier cascade); nothing to do.
                 let _ = self.delete(&d, &dep.namespace, &dep.name, &DeleteOpts::default());
             }
         }

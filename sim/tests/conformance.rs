@@ -819,6 +819,16 @@ async fn server_side_apply_with_two_managers() {
             "{}",
             message(&e)
         );
+        if let kube::Error::Api(status) = &e {
+            let causes = status
+                .details
+                .as_ref()
+                .map(|d| d.causes.clone())
+                .unwrap_or_default();
+            assert_eq!(causes.len(), 1, "{causes:?}");
+            assert_eq!(causes[0].reason, "FieldManagerConflict");
+            assert_eq!(causes[0].field, ".data.c");
+        }
         // Setting the same value is shared ownership, not a conflict.
         let cfg4 = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ssa"}, "data": {"a": "1", "c": "3"}});
         api.patch("ssa", &a, &Patch::Apply(&cfg4)).await.unwrap();
