@@ -174,6 +174,9 @@ pub fn member_config(spec: &ConnectionSpec<'_>) -> Result<MemberConnection, Conn
     // Only connecting is bounded here: member watches are long-lived reads, so each request
     // is bounded by its caller instead (probes and writes wrap themselves in a timeout).
     config.connect_timeout = Some(spec.timeout);
+    // The controllers retry with their own backoff and must see a failure as it happens (a
+    // 503 from /healthz is "not ready", not a slow answer), so no transparent retries here.
+    config.default_retry = false;
     Ok(MemberConnection { config, tls })
 }
 

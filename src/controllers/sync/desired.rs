@@ -346,7 +346,8 @@ mod tests {
 
     #[test]
     fn secret_string_data_is_folded_into_data() {
-        let t = json!({"type": "Opaque", "data": {"a": "YQ=="}, "stringData": {"b": "b", "a": "z"}});
+        let t =
+            json!({"type": "Opaque", "data": {"a": "YQ=="}, "stringData": {"b": "b", "a": "z"}});
         let mut i = input(&t, &[]);
         i.api_version = "v1";
         i.kind = "Secret";

@@ -684,7 +684,12 @@ async fn delete_federated(
         .data
         .pointer("/status/clusters")
         .and_then(Value::as_array)
-        .map(|entries| entries.iter().filter_map(|e| e.get("name")?.as_str()).collect())
+        .map(|entries| {
+            entries
+                .iter()
+                .filter_map(|e| e.get("name")?.as_str())
+                .collect()
+        })
         .unwrap_or_default();
     for cluster in clusters {
         let member = members.get(&cluster);
