@@ -150,6 +150,11 @@ impl Cluster {
     async fn route(&self, parts: &http::request::Parts, body: Bytes) -> ApiResult<Reply> {
         let path = parts.uri.path();
         let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+        // Public paths are open to anonymous callers, but like the real server an invalid
+        // bearer token is rejected before anything else is looked at.
+        if parts.headers.contains_key(header::AUTHORIZATION) {
+            self.authenticate_request(parts)?;
+        }
         match segs.as_slice() {
             ["healthz" | "readyz" | "livez", ..] => return Ok(Reply::Text("ok")),
             ["version"] => {
