@@ -224,6 +224,14 @@ impl Operator {
             metrics: self.metrics.clone(),
             recorder: self.recorder.clone(),
         });
+        let scheduling = controllers::scheduling::run(
+            self.client.clone(),
+            self.settings.scope,
+            &self.namespace,
+            self.pool.clone(),
+            self.metrics.clone(),
+            self.recorder.clone(),
+        );
         tokio::select! {
             result = cluster => if let Err(err) = result {
                 tracing::error!(%err, "cluster controller stopped");
@@ -231,6 +239,7 @@ impl Operator {
             result = types => if let Err(err) = result {
                 tracing::error!(%err, "type config controller stopped");
             },
+            () = scheduling => tracing::error!("scheduling controller stopped"),
         }
     }
 }
