@@ -360,6 +360,13 @@ pub async fn run(session: &Session, args: JoinArgs) -> Result<String, PluginErro
     }
 
     let host = session.host_client().await?;
+    kubeconfig::check_reachable(
+        &host,
+        &session.kubeconfig,
+        &session.host_context,
+        "host cluster",
+    )
+    .await?;
     let clusters = Api::<KubeFedCluster>::namespaced(host.clone(), &session.namespace);
     let existing = clusters.get_opt(&args.cluster).await.map_err(|e| {
         PluginError::api(
@@ -396,6 +403,13 @@ pub async fn run(session: &Session, args: JoinArgs) -> Result<String, PluginErro
     };
 
     let member = kubeconfig::client(&session.kubeconfig, &plan.member_context).await?;
+    kubeconfig::check_reachable(
+        &member,
+        &session.kubeconfig,
+        &plan.member_context,
+        "member cluster",
+    )
+    .await?;
     let mut steps = Steps {
         plan: &plan,
         done: Vec::new(),

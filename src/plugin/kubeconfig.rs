@@ -143,6 +143,27 @@ pub async fn client(config: &Kubeconfig, context: &str) -> Result<Client, Plugin
     })
 }
 
+/// Asks the API server for its version, so an unreachable or misconfigured cluster is reported
+/// before anything is written.
+pub async fn check_reachable(
+    client: &Client,
+    config: &Kubeconfig,
+    context: &str,
+    side: &str,
+) -> Result<(), PluginError> {
+    client.apiserver_version().await.map(|_| ()).map_err(|e| {
+        let server = context_cluster(config, context)
+            .ok()
+            .and_then(|(_, c)| c.server.clone())
+            .unwrap_or_default();
+        PluginError::Unreachable {
+            side: format!("{side} (context {context})"),
+            server,
+            message: super::describe(&e),
+        }
+    })
+}
+
 /// What the kubeconfig says about how to reach a member, before any token exists.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MemberEndpoint {

@@ -170,17 +170,18 @@ pub fn describe(err: &kube::Error) -> String {
     match err {
         kube::Error::Api(status) if !status.message.is_empty() => status.message.clone(),
         other => {
-            let mut text = other.to_string();
+            // The innermost cause is the informative part (`Connection refused`, a TLS
+            // verification failure); the outer layers only name the client stack.
+            let mut message = other.to_string();
             let mut source = std::error::Error::source(other);
             while let Some(cause) = source {
-                let cause_text = cause.to_string();
-                if !text.contains(&cause_text) {
-                    text.push_str(": ");
-                    text.push_str(&cause_text);
+                let text = cause.to_string();
+                if !text.is_empty() {
+                    message = text;
                 }
                 source = cause.source();
             }
-            text
+            message
         }
     }
 }
@@ -198,6 +199,12 @@ pub enum PluginError {
     InvalidKubeconfig { context: String, reason: String },
     #[error("{action}: {message}")]
     Api { action: String, message: String },
+    #[error("cannot reach the {side} at {server}: {message}")]
+    Unreachable {
+        side: String,
+        server: String,
+        message: String,
+    },
     #[error(
         "timed out after {seconds}s waiting for the token controller to fill Secret {namespace}/{name} in the member cluster; is kube-controller-manager running there?"
     )]

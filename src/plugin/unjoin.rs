@@ -162,7 +162,19 @@ pub async fn run(session: &Session, args: UnjoinArgs) -> Result<String, PluginEr
     if let Some(member_context) = &member_context {
         let side = format!("member (context {member_context})");
         let result = match kubeconfig::client(&session.kubeconfig, member_context).await {
-            Ok(member) => clean_member(&member, &plan, &side, keep_namespace).await,
+            Ok(member) => {
+                match kubeconfig::check_reachable(
+                    &member,
+                    &session.kubeconfig,
+                    member_context,
+                    "member cluster",
+                )
+                .await
+                {
+                    Ok(()) => clean_member(&member, &plan, &side, keep_namespace).await,
+                    Err(err) => Err(err),
+                }
+            }
             Err(err) => Err(err),
         };
         match result {
