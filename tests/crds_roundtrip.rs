@@ -40,6 +40,11 @@ fn federated_deployment_round_trips() {
     assert_eq!(overrides.cluster_overrides[3].value, None);
     assert_eq!(status.observed_generation, Some(2));
     assert_eq!(status.clusters[1].status, "UpdateFailed");
+    assert!(status.clusters[1].stale);
+    assert_eq!(status.clusters[0].observed_generation, Some(2));
+    let aggregate = status.aggregate.expect("aggregate");
+    assert_eq!(aggregate.ready.as_deref(), Some("3/8"));
+    assert_eq!(aggregate.clusters, "1/2");
 }
 
 #[test]

@@ -3,4 +3,6 @@
 
 pub mod cluster;
 pub mod scheduling;
+pub mod status;
 pub mod sync;
+pub mod type_config;

@@ -89,6 +89,9 @@ pub struct FederatedStatus {
     /// One entry per placed member cluster.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub clusters: Vec<ClusterStatus>,
+    /// Totals across placed member clusters (not in KubeFed; written by the status controller).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aggregate: Option<AggregateStatus>,
 }
 
 /// A condition of a federated object, in KubeFed's shape (timestamps as RFC 3339 strings).
@@ -123,6 +126,94 @@ pub struct ClusterStatus {
     /// The member object's own `.status`, when status collection is enabled for the type.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remote_status: Option<Value>,
+    /// The member object's `metadata.generation` after the operator's last apply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<i64>,
+    /// The member object's `status.observedGeneration`, for types that report it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// The member cluster is unreachable; `remoteStatus` is the last one seen.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stale: bool,
+    /// When the member was last reachable (RFC 3339); set only while `stale`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_seen: Option<String>,
+}
+
+/// Which aggregate a federated type gets, chosen from its target type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AggregateKind {
+    /// `apps/v1` Deployment and ReplicaSet: replica totals and a `Ready` condition.
+    Replicated,
+    /// `batch/v1` Job: pod outcome totals and a `Complete` condition.
+    Job,
+    /// Core `v1` Service: load-balancer ingress per cluster.
+    Service,
+    /// Everything else: only the propagated cluster count.
+    Other,
+}
+
+impl AggregateKind {
+    /// The aggregate for a target type given by API group and kind.
+    pub fn of(group: &str, kind: &str) -> Self {
+        match (group, kind) {
+            ("apps", "Deployment" | "ReplicaSet") => Self::Replicated,
+            ("batch", "Job") => Self::Job,
+            ("", "Service") => Self::Service,
+            _ => Self::Other,
+        }
+    }
+}
+
+/// `status.aggregate`: totals across the placed member clusters.
+///
+/// Which fields are set depends on the [`AggregateKind`] of the target type; `clusters` is
+/// always set.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AggregateStatus {
+    /// `<in sync>/<placed>`: placed members that are reachable and in sync, over placed members.
+    pub clusters: String,
+    /// `<ready>/<desired>` replicas across members, as `kubectl get deployment` shows them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready: Option<String>,
+    /// Desired replicas summed over placed members (their `spec.replicas`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub desired_replicas: Option<i64>,
+    /// Sum of members' `status.replicas`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<i64>,
+    /// Sum of members' `status.readyReplicas`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready_replicas: Option<i64>,
+    /// Sum of members' `status.availableReplicas`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub available_replicas: Option<i64>,
+    /// Sum of members' `status.updatedReplicas` (Deployments only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_replicas: Option<i64>,
+    /// Sum of members' `status.succeeded` (Jobs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub succeeded: Option<i64>,
+    /// Sum of members' `status.failed` (Jobs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed: Option<i64>,
+    /// Sum of members' `status.active` (Jobs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active: Option<i64>,
+    /// Load-balancer ingress points per member cluster (Services of type LoadBalancer).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub load_balancer: Vec<ClusterLoadBalancer>,
+}
+
+/// The load-balancer ingress points of a Service in one member cluster.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ClusterLoadBalancer {
+    /// Name of the KubeFedCluster.
+    pub cluster: String,
+    /// The member Service's `status.loadBalancer.ingress`, verbatim.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ingress: Vec<Value>,
 }
 
 /// Label put on every member object the operator manages.

@@ -17,7 +17,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::common::Scope;
-use super::federated::{FEDERATED_GROUP, FEDERATED_VERSION};
+use super::federated::{AggregateKind, FEDERATED_GROUP, FEDERATED_VERSION};
 use super::target_type::TargetType;
 
 /// Category every federated CRD belongs to: `kubectl get federated` lists them all.
@@ -28,7 +28,7 @@ pub const FEDERATED_CATEGORY: &str = "federated";
 pub struct FederatedCrdOptions {
     /// Extra properties of `status`, e.g. aggregated workload status.
     pub extra_status_properties: BTreeMap<String, JSONSchemaProps>,
-    /// `additionalPrinterColumns` of the version; defaults to an AGE column.
+    /// `additionalPrinterColumns` of the version; defaults to CLUSTERS and AGE.
     pub printer_columns: Vec<CustomResourceColumnDefinition>,
 }
 
@@ -36,8 +36,41 @@ impl Default for FederatedCrdOptions {
     fn default() -> Self {
         Self {
             extra_status_properties: BTreeMap::new(),
-            printer_columns: vec![age_column()],
+            printer_columns: vec![clusters_column(), age_column()],
         }
+    }
+}
+
+impl FederatedCrdOptions {
+    /// The options for `target`: replicated workloads also get a READY column.
+    pub fn for_target(target: &TargetType) -> Self {
+        let mut options = Self::default();
+        if target.aggregate_kind() == AggregateKind::Replicated {
+            options.printer_columns.insert(0, ready_column());
+        }
+        options
+    }
+}
+
+/// The READY printer column: ready over desired replicas across member clusters.
+pub fn ready_column() -> CustomResourceColumnDefinition {
+    CustomResourceColumnDefinition {
+        name: "Ready".to_string(),
+        type_: "string".to_string(),
+        json_path: ".status.aggregate.ready".to_string(),
+        description: Some("Ready over desired replicas across member clusters.".to_string()),
+        ..Default::default()
+    }
+}
+
+/// The CLUSTERS printer column: in-sync over placed member clusters.
+pub fn clusters_column() -> CustomResourceColumnDefinition {
+    CustomResourceColumnDefinition {
+        name: "Clusters".to_string(),
+        type_: "string".to_string(),
+        json_path: ".status.aggregate.clusters".to_string(),
+        description: Some("Member clusters in sync over member clusters placed.".to_string()),
+        ..Default::default()
     }
 }
 
@@ -123,7 +156,7 @@ fn federated_root_schema(target: &TargetType, options: &FederatedCrdOptions) -> 
                 ),
                 ("metadata", object([], &[])),
                 ("spec", spec_schema(target)),
-                ("status", status_schema(options)),
+                ("status", status_schema(target, options)),
             ],
             &["spec"],
         ),
@@ -279,7 +312,7 @@ fn overrides_schema() -> JSONSchemaProps {
     )
 }
 
-fn status_schema(options: &FederatedCrdOptions) -> JSONSchemaProps {
+fn status_schema(target: &TargetType, options: &FederatedCrdOptions) -> JSONSchemaProps {
     let condition = object(
         [
             (
@@ -322,6 +355,34 @@ fn status_schema(options: &FederatedCrdOptions) -> JSONSchemaProps {
                     "The member object's own status, when status collection is enabled.",
                 ),
             ),
+            (
+                "generation",
+                described(
+                    int64(),
+                    "The member object's metadata.generation after the operator's last apply.",
+                ),
+            ),
+            (
+                "observedGeneration",
+                described(
+                    int64(),
+                    "The member object's status.observedGeneration, for types that report it.",
+                ),
+            ),
+            (
+                "stale",
+                described(
+                    boolean(),
+                    "True while the member cluster is unreachable; remoteStatus is the last one seen.",
+                ),
+            ),
+            (
+                "lastSeen",
+                described(
+                    date_time(),
+                    "When the member cluster was last reachable; set only while stale.",
+                ),
+            ),
         ],
         &["name"],
     );
@@ -345,6 +406,7 @@ fn status_schema(options: &FederatedCrdOptions) -> JSONSchemaProps {
                     "Propagation status per placed member cluster.",
                 ),
             ),
+            ("aggregate", aggregate_schema(target.aggregate_kind())),
         ],
         &[],
     );
@@ -354,6 +416,74 @@ fn status_schema(options: &FederatedCrdOptions) -> JSONSchemaProps {
     described(
         status,
         "Observed propagation status of the federated object.",
+    )
+}
+
+/// `status.aggregate`, with only the fields the target type's aggregate sets.
+fn aggregate_schema(kind: AggregateKind) -> JSONSchemaProps {
+    let mut properties = vec![(
+        "clusters",
+        described(
+            string(),
+            "<in sync>/<placed>: placed member clusters that are reachable and in sync, over placed member clusters.",
+        ),
+    )];
+    let total = |what: &str| {
+        described(
+            int64(),
+            &format!("{what}, summed over placed member clusters; unreachable members count 0."),
+        )
+    };
+    match kind {
+        AggregateKind::Replicated => properties.extend([
+            (
+                "ready",
+                described(
+                    string(),
+                    "<ready>/<desired> replicas across member clusters, as kubectl shows for one cluster.",
+                ),
+            ),
+            (
+                "desiredReplicas",
+                described(
+                    int64(),
+                    "spec.replicas summed over placed member clusters, including unreachable ones.",
+                ),
+            ),
+            ("replicas", total("status.replicas")),
+            ("readyReplicas", total("status.readyReplicas")),
+            ("availableReplicas", total("status.availableReplicas")),
+            ("updatedReplicas", total("status.updatedReplicas")),
+        ]),
+        AggregateKind::Job => properties.extend([
+            ("succeeded", total("status.succeeded")),
+            ("failed", total("status.failed")),
+            ("active", total("status.active")),
+        ]),
+        AggregateKind::Service => properties.push((
+            "loadBalancer",
+            described(
+                array(object(
+                    [
+                        ("cluster", described(string(), "Name of the KubeFedCluster.")),
+                        (
+                            "ingress",
+                            described(
+                                array(preserve_unknown(object([], &[]))),
+                                "The member Service's status.loadBalancer.ingress.",
+                            ),
+                        ),
+                    ],
+                    &["cluster"],
+                )),
+                "Load-balancer ingress points per reachable member cluster.",
+            ),
+        )),
+        AggregateKind::Other => {}
+    }
+    described(
+        object(properties, &["clusters"]),
+        "Totals across placed member clusters, computed by the status controller.",
     )
 }
 
@@ -487,6 +617,96 @@ mod tests {
         let cluster_roles = federated_crd(&types[0].target, &FederatedCrdOptions::default());
         assert_eq!(cluster_roles.spec.scope, "Cluster");
         assert_eq!(cluster_roles.spec.names.short_names, None);
+    }
+
+    fn columns(crd: &CustomResourceDefinition) -> Vec<(String, String)> {
+        crd.spec.versions[0]
+            .additional_printer_columns
+            .iter()
+            .flatten()
+            .map(|c| (c.name.clone(), c.json_path.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn workloads_get_ready_clusters_and_age_columns() {
+        let types = default_target_types();
+        for default in &types {
+            let target = &default.target;
+            let crd = federated_crd(target, &FederatedCrdOptions::for_target(target));
+            assert_eq!(structural::crd_violations(&crd), Vec::<String>::new());
+            let mut expected = vec![
+                (
+                    "Clusters".to_string(),
+                    ".status.aggregate.clusters".to_string(),
+                ),
+                ("Age".to_string(), ".metadata.creationTimestamp".to_string()),
+            ];
+            if target.has_replicas {
+                expected.insert(
+                    0,
+                    ("Ready".to_string(), ".status.aggregate.ready".to_string()),
+                );
+            }
+            assert_eq!(columns(&crd), expected, "{}", target.kind);
+        }
+    }
+
+    #[test]
+    fn status_schema_declares_cluster_fields_and_aggregate_per_kind() {
+        let types = default_target_types();
+        let status_of = |index: usize| {
+            let target = &types[index].target;
+            let crd = federated_crd(target, &FederatedCrdOptions::for_target(target));
+            let value = serde_json::to_value(&crd).expect("serializable");
+            value["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"]
+                ["properties"]
+                .clone()
+        };
+        let deployment = status_of(2);
+        let cluster = &deployment["clusters"]["items"]["properties"];
+        assert_eq!(cluster["generation"]["format"], "int64");
+        assert_eq!(cluster["observedGeneration"]["type"], "integer");
+        assert_eq!(cluster["stale"]["type"], "boolean");
+        assert_eq!(cluster["lastSeen"]["format"], "date-time");
+        let aggregate = &deployment["aggregate"];
+        assert_eq!(aggregate["required"], serde_json::json!(["clusters"]));
+        let fields: Vec<&String> = aggregate["properties"]
+            .as_object()
+            .expect("properties")
+            .keys()
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                "availableReplicas",
+                "clusters",
+                "desiredReplicas",
+                "ready",
+                "readyReplicas",
+                "replicas",
+                "updatedReplicas"
+            ]
+        );
+        assert!(aggregate["description"].as_str().is_some());
+        let jobs = status_of(4);
+        assert_eq!(
+            jobs["aggregate"]["properties"]["succeeded"]["type"],
+            "integer"
+        );
+        assert!(jobs["aggregate"]["properties"].get("ready").is_none());
+        let services = status_of(9);
+        assert_eq!(
+            services["aggregate"]["properties"]["loadBalancer"]["items"]["properties"]["ingress"]["type"],
+            "array"
+        );
+        let config_maps = status_of(1);
+        assert_eq!(
+            config_maps["aggregate"]["properties"]
+                .as_object()
+                .map(|p| p.len()),
+            Some(1)
+        );
     }
 
     #[test]

@@ -70,6 +70,21 @@ impl ApiResource {
     }
 
     /// `plural[.group]`: the name of this type's FederatedTypeConfig or CRD.
+    /// The same resource in the form kube's dynamic API takes.
+    pub fn to_kube(&self) -> kube::core::ApiResource {
+        kube::core::ApiResource {
+            group: self.group.clone(),
+            version: self.version.clone(),
+            api_version: self.api_version(),
+            kind: self.kind.clone(),
+            plural: self.plural_name.clone(),
+        }
+    }
+
+    pub fn is_namespaced(&self) -> bool {
+        self.scope == Scope::Namespaced
+    }
+
     pub fn qualified_plural(&self) -> String {
         if self.group.is_empty() {
             self.plural_name.clone()

@@ -78,7 +78,12 @@ fn drop_required(schema: &mut JSONSchemaProps, field: &str) {
 pub fn default_federated_crds() -> Vec<CustomResourceDefinition> {
     default_target_types()
         .iter()
-        .map(|default| federated_crd(&default.target, &FederatedCrdOptions::default()))
+        .map(|default| {
+            federated_crd(
+                &default.target,
+                &FederatedCrdOptions::for_target(&default.target),
+            )
+        })
         .collect()
 }
 

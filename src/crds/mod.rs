@@ -17,7 +17,9 @@ pub mod target_type;
 
 pub use common::{ConfigurationMode, Scope};
 pub use duration::{DurationParseError, format_go_duration, parse_go_duration};
-pub use federated_crd::{FederatedCrdOptions, age_column, federated_crd};
+pub use federated_crd::{
+    FederatedCrdOptions, age_column, clusters_column, federated_crd, ready_column,
+};
 pub use federated_type_config::{
     ApiResource, ControllerStatus, FederatedTypeConfig, FederatedTypeConfigSpec,
     FederatedTypeConfigStatus,

@@ -1,7 +1,7 @@
 //! A Kubernetes type that can be federated, and the table of types federated out of the box.
 
 use super::common::{ConfigurationMode, Scope};
-use super::federated::{FEDERATED_GROUP, FEDERATED_VERSION};
+use super::federated::{AggregateKind, FEDERATED_GROUP, FEDERATED_VERSION};
 use super::federated_type_config::ApiResource;
 
 /// A Kubernetes type to federate: what the `Federated<Kind>` CRD and the FederatedTypeConfig
@@ -59,6 +59,11 @@ impl TargetType {
     /// `f` + the target's short name, when it has one.
     pub fn federated_short_name(&self) -> Option<String> {
         self.short_name.as_ref().map(|short| format!("f{short}"))
+    }
+
+    /// Which totals `status.aggregate` of the federated type carries.
+    pub fn aggregate_kind(&self) -> AggregateKind {
+        AggregateKind::of(&self.group, &self.kind)
     }
 
     /// Whether this is the core `Namespace` type.
@@ -285,6 +290,11 @@ mod tests {
             deployments.federated_short_name().as_deref(),
             Some("fdeploy")
         );
+        assert_eq!(deployments.aggregate_kind(), AggregateKind::Replicated);
+        assert_eq!(types[6].target.aggregate_kind(), AggregateKind::Replicated);
+        assert_eq!(types[4].target.aggregate_kind(), AggregateKind::Job);
+        assert_eq!(types[9].target.aggregate_kind(), AggregateKind::Service);
+        assert_eq!(types[1].target.aggregate_kind(), AggregateKind::Other);
         let namespaces = &types[5].target;
         assert_eq!(namespaces.scope, Scope::Cluster);
         assert_eq!(namespaces.federated_scope(), Scope::Namespaced);

@@ -20,6 +20,9 @@ pub struct Member {
     pub health: Option<Health>,
     /// Client for the member, absent while its configuration is malformed.
     pub client: Option<kube::Client>,
+    /// UID of the member's `kube-system` namespace: equal to the host's when the host cluster
+    /// itself is joined as a member (whose namespaces must never be deleted by propagation).
+    pub kube_system_uid: Option<String>,
     /// Bumped every time the client is rebuilt, so watchers know to restart their member
     /// watches (clients cannot be compared directly).
     pub client_epoch: u64,
@@ -45,6 +48,7 @@ impl Member {
             && self.health == other.health
             && self.client.is_some() == other.client.is_some()
             && self.client_epoch == other.client_epoch
+            && self.kube_system_uid == other.kube_system_uid
     }
 }
 
@@ -56,6 +60,7 @@ impl std::fmt::Debug for Member {
             .field("health", &self.health)
             .field("has_client", &self.client.is_some())
             .field("client_epoch", &self.client_epoch)
+            .field("kube_system_uid", &self.kube_system_uid)
             .finish()
     }
 }
@@ -100,6 +105,7 @@ impl MemberPool {
                 labels: BTreeMap::new(),
                 health: None,
                 client: None,
+                kube_system_uid: None,
                 client_epoch: 0,
             });
             f(&mut member);
@@ -123,6 +129,10 @@ impl MemberPool {
 
     pub fn set_health(&self, name: &str, health: Option<Health>) {
         self.update(name, |m| m.health = health);
+    }
+
+    pub fn set_kube_system_uid(&self, name: &str, uid: Option<String>) {
+        self.update(name, |m| m.kube_system_uid = uid);
     }
 
     pub fn set_labels(&self, name: &str, labels: BTreeMap<String, String>) {

@@ -8,6 +8,7 @@ use super::options::{RunOptions, parse_bind_address};
 use super::probes::{self, Readiness};
 use super::settings::{Settings, settings_from};
 use crate::controllers;
+use crate::controllers::sync::context::SyncSettings;
 use crate::crds::kubefed_config::{KUBEFED_CONFIG_NAME, KubeFedConfig, KubeFedConfigSpec};
 use crate::members::pool::MemberPool;
 use k8s_openapi::api::core::v1::Namespace;
@@ -143,9 +144,30 @@ pub struct Operator {
     pub metrics: Metrics,
     pub pool: MemberPool,
     pub recorder: Recorder,
+    /// UID of the host's `kube-system` namespace (recognises the host among members).
+    pub host_kube_system_uid: Option<String>,
 }
 
+/// How long one member operation may take before it counts as timed out.
+const MEMBER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Triggers for one federated object within this window are merged into one reconciliation.
+const SYNC_DEBOUNCE: Duration = Duration::from_millis(100);
+
 impl Operator {
+    pub fn sync_settings(&self) -> SyncSettings {
+        SyncSettings {
+            scope: self.settings.scope,
+            federation_namespace: self.namespace.clone(),
+            adopt_resources: self.settings.adopt_resources,
+            member_timeout: MEMBER_TIMEOUT,
+            concurrency: self.settings.sync_concurrency,
+            debounce: SYNC_DEBOUNCE,
+            available_delay: self.settings.timings.available_delay,
+            unavailable_delay: self.settings.timings.unavailable_delay,
+            host_kube_system_uid: self.host_kube_system_uid.clone(),
+        }
+    }
+
     /// Runs every controller until one of them stops.
     pub async fn run_controllers(&self) {
         let cluster = controllers::cluster::run(
@@ -156,8 +178,21 @@ impl Operator {
             self.recorder.clone(),
             self.settings.health,
         );
-        if let Err(err) = cluster.await {
-            tracing::error!(%err, "cluster controller stopped");
+        let types = controllers::type_config::run(controllers::type_config::Dependencies {
+            client: self.client.clone(),
+            namespace: self.namespace.clone(),
+            sync: self.sync_settings(),
+            pool: self.pool.clone(),
+            metrics: self.metrics.clone(),
+            recorder: self.recorder.clone(),
+        });
+        tokio::select! {
+            result = cluster => if let Err(err) = result {
+                tracing::error!(%err, "cluster controller stopped");
+            },
+            result = types => if let Err(err) = result {
+                tracing::error!(%err, "type config controller stopped");
+            },
         }
     }
 }
@@ -210,7 +245,14 @@ pub async fn run(options: RunOptions) -> Result<(), RunError> {
         },
     );
     let settings = load_settings(&client, &namespace, &recorder).await?;
+    let host_kube_system_uid = namespaces
+        .get_opt("kube-system")
+        .await
+        .ok()
+        .flatten()
+        .and_then(|ns| ns.metadata.uid);
     let operator = Operator {
+        host_kube_system_uid,
         client: client.clone(),
         namespace: namespace.clone(),
         settings,

@@ -286,6 +286,7 @@ async fn probe_loop(shared: Shared, cluster: Arc<KubeFedCluster>, client: Client
         None => HealthTracker::new(),
     };
     let mut version: Option<String> = None;
+    let mut kube_system_uid: Option<String> = None;
     let mut ticker = tokio::time::interval(shared.settings.period);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -302,6 +303,12 @@ async fn probe_loop(shared: Shared, cluster: Arc<KubeFedCluster>, client: Client
             .clone();
         if health.is_ready() && version.is_none() {
             version = probe::version(&client, shared.settings.timeout).await;
+        }
+        if health.is_ready() && kube_system_uid.is_none() {
+            kube_system_uid = probe::kube_system_uid(&client, shared.settings.timeout).await;
+            shared
+                .pool
+                .set_kube_system_uid(&name, kube_system_uid.clone());
         }
         shared
             .metrics

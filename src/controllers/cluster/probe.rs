@@ -30,3 +30,13 @@ pub async fn version(client: &Client, timeout: Duration) -> Option<String> {
         _ => None,
     }
 }
+
+/// UID of the member's `kube-system` namespace, which identifies the cluster itself.
+pub async fn kube_system_uid(client: &Client, timeout: Duration) -> Option<String> {
+    let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> =
+        kube::Api::all(client.clone());
+    match tokio::time::timeout(timeout, namespaces.get("kube-system")).await {
+        Ok(Ok(ns)) => ns.metadata.uid,
+        _ => None,
+    }
+}

@@ -2,10 +2,15 @@
 //! is built around (placement, overrides, the member object, drift detection, status).
 
 pub mod compare;
+pub mod context;
+pub mod delete_options;
 pub mod desired;
+pub mod member_ops;
 pub mod overrides;
 pub mod placement;
+pub mod reconcile;
 pub mod status;
+pub mod worker;
 
 /// FNV-1a 64-bit hash: stable across processes and releases (unlike std's `RandomState`), so it
 /// can be persisted in annotations and used for deterministic tie-breaking.

@@ -168,6 +168,7 @@ pub fn compute_status(input: &StatusInput<'_>) -> FederatedStatus {
                 Some(remote) => remote.get(name).cloned(),
                 None => prev_remote.get(name.as_str()).map(|v| (*v).clone()),
             },
+            ..Default::default()
         })
         .collect();
     let clusters_changed = clusters != prev.clusters;
@@ -213,6 +214,7 @@ pub fn compute_status(input: &StatusInput<'_>) -> FederatedStatus {
         observed_generation,
         conditions,
         clusters,
+        ..Default::default()
     }
 }
 

@@ -1,0 +1,75 @@
+//! Shared fixtures: every conformance test runs against both transports.
+
+#![allow(dead_code)]
+
+use kube::Client;
+use kubefed_sim::Cluster;
+
+pub struct Target {
+    pub transport: &'static str,
+    pub cluster: Cluster,
+    pub client: Client,
+}
+
+/// A fresh cluster per transport: in-process service, plain HTTP and HTTPS.
+pub async fn targets() -> Vec<Target> {
+    let a = Cluster::new("in-process");
+    let b = Cluster::new("http");
+    let c = Cluster::new("https");
+    vec![
+        Target {
+            transport: "service",
+            client: a.client(),
+            cluster: a,
+        },
+        Target {
+            transport: "http",
+            client: b.http_client().await.expect("http client"),
+            cluster: b,
+        },
+        Target {
+            transport: "https",
+            client: c.https_client().await.expect("https client"),
+            cluster: c,
+        },
+    ]
+}
+
+/// The HTTP status code of a kube API error.
+pub fn code(e: &kube::Error) -> u16 {
+    match e {
+        kube::Error::Api(s) => s.code,
+        other => panic!("expected an API error, got {other:?}"),
+    }
+}
+
+pub fn reason(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(s) => s.reason.clone(),
+        other => panic!("expected an API error, got {other:?}"),
+    }
+}
+
+pub fn message(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(s) => s.message.clone(),
+        other => panic!("expected an API error, got {other:?}"),
+    }
+}
+
+pub const WIDGET_CRD: &str = r#"{
+  "apiVersion": "apiextensions.k8s.io/v1",
+  "kind": "CustomResourceDefinition",
+  "metadata": {"name": "widgets.example.com"},
+  "spec": {
+    "group": "example.com",
+    "scope": "Namespaced",
+    "names": {"plural": "widgets", "singular": "widget", "kind": "Widget", "shortNames": ["wd"], "categories": ["all"]},
+    "versions": [{
+      "name": "v1", "served": true, "storage": true,
+      "subresources": {"status": {}, "scale": {"specReplicasPath": ".spec.replicas", "statusReplicasPath": ".status.replicas"}},
+      "additionalPrinterColumns": [{"name": "Ready", "type": "string", "jsonPath": ".status.conditions[?(@.type==\"Ready\")].status"}],
+      "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}
+    }]
+  }
+}"#;

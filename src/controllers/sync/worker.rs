@@ -1,0 +1,154 @@
+//! The sync worker of one federated type: a controller over the federated objects, woken by
+//! host changes, by member watch events (drift), by members becoming (un)ready and by
+//! FederatedNamespace changes.
+
+use super::context::SyncContext;
+use super::reconcile::{error_policy, reconcile};
+use crate::crds::Scope;
+use crate::members::cache::MemberEvent;
+use futures::{Stream, StreamExt};
+use kube::api::{Api, DynamicObject};
+use kube::runtime::controller::{self, Controller};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::watcher;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+use tokio::sync::{broadcast, mpsc};
+
+fn channel_stream<T: Send + 'static>(
+    rx: mpsc::UnboundedReceiver<T>,
+) -> impl Stream<Item = T> + Send {
+    futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|v| (v, rx)) })
+}
+
+/// Runs until `stop` resolves. `namespace_changes` carries the names of namespaces whose
+/// FederatedNamespace changed.
+pub async fn run(
+    ctx: Arc<SyncContext>,
+    mut namespace_changes: broadcast::Receiver<String>,
+    stop: impl Future<Output = ()> + Send + Sync + 'static,
+) {
+    let federated = ctx.synced.federated.clone();
+    let api: Api<DynamicObject> = match ctx.settings.scope {
+        Scope::Namespaced => Api::namespaced_with(
+            ctx.host.clone(),
+            &ctx.settings.federation_namespace,
+            &federated,
+        ),
+        Scope::Cluster => Api::all_with(ctx.host.clone(), &federated),
+    };
+    let controller = Controller::new_with(api, watcher::Config::default(), federated.clone())
+        .with_config(
+            controller::Config::default()
+                .concurrency(ctx.settings.concurrency)
+                .debounce(ctx.settings.debounce),
+        );
+    let store = controller.store();
+
+    let (member_tx, mut member_rx) = mpsc::unbounded_channel();
+    let (object_tx, object_rx) = mpsc::unbounded_channel::<ObjectRef<DynamicObject>>();
+    let (all_tx, all_rx) = mpsc::unbounded_channel::<()>();
+    let caches = tokio::spawn(ctx.caches.clone().run(ctx.pool.clone(), member_tx));
+
+    // Member events name the federated object directly (same namespace and name).
+    let forward_members = {
+        let object_tx = object_tx.clone();
+        let all_tx = all_tx.clone();
+        let federated = federated.clone();
+        tokio::spawn(async move {
+            while let Some(event) = member_rx.recv().await {
+                let sent = match event {
+                    MemberEvent::Object {
+                        namespace, name, ..
+                    } => {
+                        let mut key = ObjectRef::new_with(&name, federated.clone());
+                        if let Some(ns) = namespace {
+                            key = key.within(&ns);
+                        }
+                        object_tx.send(key).is_ok()
+                    }
+                    MemberEvent::Synced { .. } => all_tx.send(()).is_ok(),
+                };
+                if !sent {
+                    return;
+                }
+            }
+        })
+    };
+
+    // Readiness changes affect the status (ClusterNotReady) and placement of everything.
+    let forward_readiness = {
+        let all_tx = all_tx.clone();
+        let mut rx = ctx.pool.subscribe();
+        tokio::spawn(async move {
+            let readiness = |members: &crate::members::pool::Members| {
+                members
+                    .iter()
+                    .map(|(n, m)| (n.clone(), (m.is_ready(), m.labels.clone())))
+                    .collect::<BTreeMap<_, _>>()
+            };
+            let mut last = readiness(&rx.borrow_and_update());
+            while rx.changed().await.is_ok() {
+                let now = readiness(&rx.borrow_and_update());
+                if now != last {
+                    last = now;
+                    if all_tx.send(()).is_err() {
+                        return;
+                    }
+                }
+            }
+        })
+    };
+
+    // A FederatedNamespace change re-places every object in that namespace.
+    let forward_namespaces = {
+        let store: Store<DynamicObject> = store.clone();
+        tokio::spawn(async move {
+            loop {
+                match namespace_changes.recv().await {
+                    Ok(namespace) => {
+                        for obj in store.state() {
+                            if obj.metadata.namespace.as_deref() == Some(namespace.as_str())
+                                && object_tx
+                                    .send(ObjectRef::from_obj_with(obj.as_ref(), federated.clone()))
+                                    .is_err()
+                            {
+                                return;
+                            }
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        if all_tx.send(()).is_err() {
+                            return;
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        })
+    };
+
+    let kind = ctx.synced.federated.kind.clone();
+    tracing::info!(%kind, "sync worker started");
+    controller
+        .reconcile_on(channel_stream(object_rx))
+        .reconcile_all_on(channel_stream(all_rx))
+        .graceful_shutdown_on(stop)
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| async move {
+            if let Err(err) = result {
+                tracing::debug!(%err, "sync reconcile error");
+            }
+        })
+        .await;
+    for task in [
+        caches,
+        forward_members,
+        forward_readiness,
+        forward_namespaces,
+    ] {
+        task.abort();
+    }
+    tracing::info!(%kind, "sync worker stopped");
+}

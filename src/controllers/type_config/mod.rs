@@ -1,0 +1,285 @@
+//! The FederatedTypeConfig controller: runs one sync worker per enabled federated type,
+//! restarts it when its config changes, stops it when disabled or deleted, and reports
+//! `status.propagationController`.
+
+pub mod plan;
+
+use crate::controllers::sync::context::{SyncContext, SyncSettings, SyncedType};
+use crate::controllers::sync::worker;
+use crate::crds::federated::AggregateKind;
+use crate::crds::federated_type_config::FederatedTypeConfig;
+use crate::crds::{ConfigurationMode, default_target_types};
+use crate::members::cache::MemberCaches;
+use crate::members::pool::MemberPool;
+use crate::operator::metrics::Metrics;
+use futures::StreamExt;
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::core::ApiResource;
+use kube::runtime::events::Recorder;
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Client, ResourceExt};
+use plan::{WorkerPlan, type_config_status, worker_plan};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{broadcast, oneshot};
+use tokio::task::JoinHandle;
+
+/// Finalizer on FederatedTypeConfigs: the worker is stopped before the config goes away.
+pub const TYPE_CONFIG_FINALIZER: &str = "core.kubefed.io/federated-type-config";
+
+/// The FederatedNamespace type, whose placement constrains every namespaced type.
+pub fn federated_namespace_resource() -> ApiResource {
+    default_target_types()
+        .into_iter()
+        .find(|d| d.target.is_namespace())
+        .map(|d| d.target.federated_api_resource().to_kube())
+        .unwrap_or_else(|| ApiResource {
+            group: "types.kubefed.io".into(),
+            version: "v1beta1".into(),
+            api_version: "types.kubefed.io/v1beta1".into(),
+            kind: "FederatedNamespace".into(),
+            plural: "federatednamespaces".into(),
+        })
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TypeConfigError {
+    #[error("the FederatedTypeConfig watch ended")]
+    WatchEnded,
+}
+
+/// What the controller needs to start workers.
+#[derive(Clone)]
+pub struct Dependencies {
+    pub client: Client,
+    pub namespace: String,
+    pub sync: SyncSettings,
+    pub pool: MemberPool,
+    pub metrics: Metrics,
+    pub recorder: Recorder,
+}
+
+struct Worker {
+    generation: Option<i64>,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+impl Worker {
+    async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if tokio::time::timeout(Duration::from_secs(10), &mut self.task)
+            .await
+            .is_err()
+        {
+            self.task.abort();
+        }
+    }
+}
+
+/// Runs until the FederatedTypeConfig watch ends (or the future is dropped, which stops every
+/// worker with it).
+pub async fn run(deps: Dependencies) -> Result<(), TypeConfigError> {
+    let configs: Api<FederatedTypeConfig> = Api::namespaced(deps.client.clone(), &deps.namespace);
+    let (store, writer) = reflector::store();
+    let mut config_events = watcher(configs.clone(), watcher::Config::default())
+        .default_backoff()
+        .reflect(writer)
+        .boxed()
+        .ready_chunks(64);
+
+    // One FederatedNamespace cache shared by every worker.
+    let ns_resource = federated_namespace_resource();
+    let ns_writer = reflector::store::Writer::new(ns_resource.clone());
+    let ns_store = ns_writer.as_reader();
+    let (ns_tx, _) = broadcast::channel::<String>(1024);
+    let ns_api: Api<DynamicObject> = Api::all_with(deps.client.clone(), &ns_resource);
+    let ns_task = {
+        let ns_tx = ns_tx.clone();
+        tokio::spawn(async move {
+            let stream = watcher(ns_api, watcher::Config::default())
+                .default_backoff()
+                .reflect(ns_writer)
+                .touched_objects();
+            futures::pin_mut!(stream);
+            while let Some(event) = stream.next().await {
+                if let Ok(obj) = event
+                    && let Some(ns) = obj.metadata.namespace.clone()
+                {
+                    let _ = ns_tx.send(ns);
+                }
+            }
+        })
+    };
+
+    let mut workers: BTreeMap<String, Worker> = BTreeMap::new();
+    while config_events.next().await.is_some() {
+        if store.wait_until_ready().await.is_err() {
+            break;
+        }
+        align(
+            &deps,
+            &configs,
+            &store,
+            &mut workers,
+            (&ns_store, &ns_resource),
+            &ns_tx,
+        )
+        .await;
+    }
+    ns_task.abort();
+    for (_, worker) in std::mem::take(&mut workers) {
+        worker.stop().await;
+    }
+    Err(TypeConfigError::WatchEnded)
+}
+
+async fn align(
+    deps: &Dependencies,
+    configs: &Api<FederatedTypeConfig>,
+    store: &Store<FederatedTypeConfig>,
+    workers: &mut BTreeMap<String, Worker>,
+    namespaces: (&Store<DynamicObject>, &ApiResource),
+    ns_tx: &broadcast::Sender<String>,
+) {
+    let ftcs = store.state();
+    let namespaces_enabled = ftcs.iter().any(|f| {
+        f.name_any() == plan::NAMESPACES_TYPE_CONFIG
+            && f.metadata.deletion_timestamp.is_none()
+            && f.spec.propagation == ConfigurationMode::Enabled
+    });
+    let names: Vec<String> = ftcs.iter().map(|f| f.name_any()).collect();
+    let gone: Vec<String> = workers
+        .keys()
+        .filter(|n| !names.contains(n))
+        .cloned()
+        .collect();
+    for name in gone {
+        if let Some(w) = workers.remove(&name) {
+            w.stop().await;
+        }
+    }
+    for ftc in ftcs {
+        let name = ftc.name_any();
+        let plan = worker_plan(&ftc, deps.sync.scope, namespaces_enabled);
+        let current = workers
+            .get(&name)
+            .is_some_and(|w| w.generation == ftc.metadata.generation);
+        match (&plan, current) {
+            (WorkerPlan::Run, true) => {}
+            (WorkerPlan::Run, false) => {
+                if let Some(old) = workers.remove(&name) {
+                    old.stop().await;
+                }
+                workers.insert(name.clone(), start_worker(deps, &ftc, namespaces, ns_tx));
+            }
+            (WorkerPlan::Stop(why), _) => {
+                if let Some(old) = workers.remove(&name) {
+                    tracing::info!(federatedtypeconfig = %name, %why, "stopping sync worker");
+                    old.stop().await;
+                }
+            }
+        }
+        if ftc.metadata.deletion_timestamp.is_some() {
+            release(configs, &ftc).await;
+            continue;
+        }
+        ensure_finalizer(configs, &ftc).await;
+        let status = type_config_status(&ftc, workers.contains_key(&name));
+        if ftc.status.as_ref() != Some(&status) {
+            let patch = json!({ "status": status });
+            if let Err(err) = configs
+                .patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+            {
+                tracing::warn!(federatedtypeconfig = %name, %err, "cannot write status");
+            }
+        }
+    }
+}
+
+fn start_worker(
+    deps: &Dependencies,
+    ftc: &FederatedTypeConfig,
+    namespaces: (&Store<DynamicObject>, &ApiResource),
+    ns_tx: &broadcast::Sender<String>,
+) -> Worker {
+    let synced = SyncedType {
+        name: ftc.name_any(),
+        target: ftc.spec.target_type.to_kube(),
+        target_namespaced: ftc.spec.target_type.is_namespaced(),
+        federated: ftc.spec.federated_type.to_kube(),
+        collect_status: ftc.spec.status_collection == Some(ConfigurationMode::Enabled),
+        aggregate: AggregateKind::of(&ftc.spec.target_type.group, &ftc.spec.target_type.kind),
+    };
+    tracing::info!(federatedtypeconfig = %synced.name, "starting sync worker");
+    let caches = MemberCaches::new(synced.target.clone());
+    let ctx = SyncContext::new(
+        deps.client.clone(),
+        synced,
+        deps.sync.clone(),
+        deps.pool.clone(),
+        caches,
+        Some((namespaces.0.clone(), namespaces.1.clone())),
+        deps.metrics.clone(),
+        deps.recorder.clone(),
+    );
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(worker::run(Arc::new(ctx), ns_tx.subscribe(), async move {
+        let _ = stop_rx.await;
+    }));
+    Worker {
+        generation: ftc.metadata.generation,
+        stop: Some(stop_tx),
+        task,
+    }
+}
+
+async fn ensure_finalizer(configs: &Api<FederatedTypeConfig>, ftc: &FederatedTypeConfig) {
+    let finalizers = ftc.finalizers();
+    if finalizers.iter().any(|f| f == TYPE_CONFIG_FINALIZER) {
+        return;
+    }
+    let mut next = finalizers.to_vec();
+    next.push(TYPE_CONFIG_FINALIZER.to_string());
+    set_finalizers(configs, ftc, next).await;
+}
+
+async fn release(configs: &Api<FederatedTypeConfig>, ftc: &FederatedTypeConfig) {
+    let finalizers = ftc.finalizers();
+    if !finalizers.iter().any(|f| f == TYPE_CONFIG_FINALIZER) {
+        return;
+    }
+    let next = finalizers
+        .iter()
+        .filter(|f| *f != TYPE_CONFIG_FINALIZER)
+        .cloned()
+        .collect();
+    set_finalizers(configs, ftc, next).await;
+}
+
+async fn set_finalizers(
+    configs: &Api<FederatedTypeConfig>,
+    ftc: &FederatedTypeConfig,
+    finalizers: Vec<String>,
+) {
+    let patch = json!({
+        "metadata": { "finalizers": finalizers, "resourceVersion": ftc.resource_version() }
+    });
+    if let Err(err) = configs
+        .patch(
+            &ftc.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await
+    {
+        // A conflict means the config changed; its watch event brings it back.
+        tracing::debug!(federatedtypeconfig = %ftc.name_any(), %err, "cannot update finalizers");
+    }
+}
