@@ -1,0 +1,713 @@
+//! Runs the built `kubectl-fed` binary against simulated host and member clusters over HTTPS,
+//! with a kubeconfig, as a user would.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Patch, PatchParams, PostParams};
+use kube::{Api, Client};
+use kubefed::crds::{all_crds, default_type_configs};
+use kubefed_sim::{Cluster, Kubeconfig, KubeconfigEntry};
+use serde_json::{Value, json};
+
+const NS: &str = "kube-federation-system";
+
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> Self {
+        let path = std::env::temp_dir().join(format!("kubectl-fed-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).unwrap();
+        TempDir(path)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+struct Output {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+/// A host with the federation installed, one member whose token controller runs, and a
+/// kubeconfig with contexts `host`, `member1` and `gone` (nothing listens there).
+struct Fleet {
+    host: Cluster,
+    member: Cluster,
+    host_client: Client,
+    member_client: Client,
+    dir: TempDir,
+    kubeconfig: PathBuf,
+    token_controller: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Fleet {
+    fn drop(&mut self) {
+        self.token_controller.abort();
+    }
+}
+
+/// Fills service-account token Secrets, as kube-controller-manager does.
+fn token_controller(member: Client) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let secrets: Api<Secret> = Api::all(member.clone());
+        loop {
+            if let Ok(list) = secrets.list(&Default::default()).await {
+                for secret in list.items {
+                    let empty = secret
+                        .data
+                        .as_ref()
+                        .is_none_or(|d| !d.contains_key("token"));
+                    if secret.type_.as_deref() == Some("kubernetes.io/service-account-token")
+                        && empty
+                    {
+                        let ns = secret.metadata.namespace.clone().unwrap_or_default();
+                        let name = secret.metadata.name.clone().unwrap_or_default();
+                        let patch = json!({"data": {
+                            "token": "c2VjcmV0LXRva2Vu", // "secret-token"
+                            "ca.crt": "c2EtY2E=",       // "sa-ca"
+                        }});
+                        let _ = Api::<Secret>::namespaced(member.clone(), &ns)
+                            .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                            .await;
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+}
+
+impl Fleet {
+    async fn new(tag: &str) -> Self {
+        Self::with_token_controller(tag, true).await
+    }
+
+    async fn with_token_controller(tag: &str, tokens: bool) -> Self {
+        let host = Cluster::new("host");
+        let member = Cluster::new("member1");
+        let host_client = host.https_client().await.unwrap();
+        let member_client = member.https_client().await.unwrap();
+        let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
+            Api::all(host_client.clone());
+        for crd in all_crds() {
+            crds.create(&PostParams::default(), &crd).await.unwrap();
+        }
+        let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(host_client.clone());
+        namespaces
+            .create(
+                &PostParams::default(),
+                &serde_json::from_value(json!({"metadata": {"name": NS}})).unwrap(),
+            )
+            .await
+            .unwrap();
+        let configs: Api<kubefed::crds::FederatedTypeConfig> =
+            Api::namespaced(host_client.clone(), NS);
+        for config in default_type_configs(NS) {
+            configs
+                .create(&PostParams::default(), &config)
+                .await
+                .unwrap();
+        }
+
+        let mut kubeconfig = Kubeconfig::default();
+        kubeconfig.push(host.kubeconfig_entry().await.unwrap());
+        kubeconfig.push(member.kubeconfig_entry().await.unwrap());
+        kubeconfig.push(KubeconfigEntry {
+            name: "gone".into(),
+            server: "https://127.0.0.1:1".into(),
+            token: "t".into(),
+            namespace: None,
+            certificate_authority: None,
+        });
+        let dir = TempDir::new(tag);
+        let path = dir.0.join("kubeconfig");
+        kubeconfig.write(&path).unwrap();
+        let token_controller = if tokens {
+            token_controller(member_client.clone())
+        } else {
+            tokio::spawn(async {})
+        };
+        Fleet {
+            host,
+            member,
+            host_client,
+            member_client,
+            dir,
+            kubeconfig: path,
+            token_controller,
+        }
+    }
+
+    async fn fed(&self, args: &[&str]) -> Output {
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_kubectl-fed"))
+            .args(args)
+            .env("KUBECONFIG", &self.kubeconfig)
+            .env("HOME", &self.dir.0)
+            .output()
+            .await
+            .unwrap();
+        Output {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Runs and expects success.
+    async fn ok(&self, args: &[&str]) -> String {
+        let out = self.fed(args).await;
+        assert_eq!(
+            out.code, 0,
+            "kubectl fed {args:?} failed\nstdout: {}\nstderr: {}",
+            out.stdout, out.stderr
+        );
+        out.stdout
+    }
+
+    /// Runs and expects a one-line `error: …` and a non-zero exit.
+    async fn fails(&self, args: &[&str]) -> String {
+        let out = self.fed(args).await;
+        assert_ne!(
+            out.code, 0,
+            "kubectl fed {args:?} succeeded: {}",
+            out.stdout
+        );
+        let last = out.stderr.lines().last().unwrap_or_default().to_string();
+        assert!(last.starts_with("error: "), "stderr: {}", out.stderr);
+        assert!(!out.stderr.contains("panicked"), "stderr: {}", out.stderr);
+        last
+    }
+
+    fn host_object(&self, group: &str, resource: &str, ns: &str, name: &str) -> Option<Value> {
+        self.host.get_object(group, resource, ns, name)
+    }
+
+    fn member_object(&self, group: &str, resource: &str, ns: &str, name: &str) -> Option<Value> {
+        self.member.get_object(group, resource, ns, name)
+    }
+}
+
+const JOIN: [&str; 5] = [
+    "join",
+    "member1",
+    "--cluster-context",
+    "member1",
+    "--host-cluster-context",
+];
+
+fn join_args(extra: &[&'static str]) -> Vec<&'static str> {
+    let mut args = JOIN.to_vec();
+    args.push("host");
+    args.extend_from_slice(extra);
+    args
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn join_twice_then_unjoin() {
+    let fleet = Fleet::new("join").await;
+    let out = fleet.fed(&join_args(&[])).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("joined"), "{}", out.stdout);
+    assert!(
+        out.stderr
+            .contains("KubeFedCluster kube-federation-system/member1 created")
+    );
+
+    let cluster = fleet
+        .host_object("core.kubefed.io", "kubefedclusters", NS, "member1")
+        .expect("KubeFedCluster");
+    let endpoint = fleet.member.https_addr().unwrap();
+    assert_eq!(
+        cluster["spec"]["apiEndpoint"],
+        format!("https://{endpoint}")
+    );
+    assert_eq!(cluster["spec"]["secretRef"]["name"], "member1-token");
+    // The kubeconfig's CA wins over the token Secret's ca.crt.
+    let ca =
+        kubefed::plugin::kubeconfig::decode_base64(cluster["spec"]["caBundle"].as_str().unwrap())
+            .unwrap();
+    assert!(String::from_utf8(ca).unwrap().contains("BEGIN CERTIFICATE"));
+    assert!(cluster["spec"].get("disabledTLSValidations").is_none());
+    let secret = fleet
+        .host_object("", "secrets", NS, "member1-token")
+        .expect("host Secret");
+    assert_eq!(secret["data"]["token"], "c2VjcmV0LXRva2Vu");
+
+    assert!(fleet.member_object("", "namespaces", "", NS).is_some());
+    assert!(
+        fleet
+            .member_object("", "serviceaccounts", NS, "member1-host")
+            .is_some()
+    );
+    let role = fleet
+        .member_object(
+            "rbac.authorization.k8s.io",
+            "clusterroles",
+            "",
+            "kubefed-controller-manager:member1-host",
+        )
+        .expect("ClusterRole");
+    assert_eq!(role["rules"][0]["resources"], json!(["*"]));
+    assert_eq!(role["rules"][1]["nonResourceURLs"], json!(["/healthz"]));
+    let binding = fleet
+        .member_object(
+            "rbac.authorization.k8s.io",
+            "clusterrolebindings",
+            "",
+            "kubefed-controller-manager:member1-host",
+        )
+        .expect("ClusterRoleBinding");
+    assert_eq!(binding["subjects"][0]["name"], "member1-host");
+
+    // A second join writes nothing on either side.
+    let (host_rv, member_rv) = (
+        fleet.host.resource_version(),
+        fleet.member.resource_version(),
+    );
+    let again = fleet.ok(&join_args(&[])).await;
+    assert!(again.contains("nothing changed"), "{again}");
+    assert_eq!(fleet.host.resource_version(), host_rv);
+    assert_eq!(fleet.member.resource_version(), member_rv);
+
+    // --error-on-existing refuses.
+    let err = fleet.fails(&join_args(&["--error-on-existing"])).await;
+    assert!(err.contains("already joined"), "{err}");
+
+    // The member shows up in status.
+    let table = fleet.ok(&["status"]).await;
+    assert!(table.starts_with("NAME"), "{table}");
+    assert!(
+        table.lines().nth(1).unwrap().starts_with("member1 "),
+        "{table}"
+    );
+
+    let out = fleet
+        .ok(&["unjoin", "member1", "--cluster-context", "member1"])
+        .await;
+    assert!(out.contains("unjoined"));
+    assert!(
+        fleet
+            .host_object("core.kubefed.io", "kubefedclusters", NS, "member1")
+            .is_none()
+    );
+    assert!(
+        fleet
+            .host_object("", "secrets", NS, "member1-token")
+            .is_none()
+    );
+    assert!(
+        fleet
+            .member_object("", "serviceaccounts", NS, "member1-host")
+            .is_none()
+    );
+    assert!(
+        fleet
+            .member_object("", "secrets", NS, "member1-host-token")
+            .is_none()
+    );
+    assert!(
+        fleet
+            .member_object(
+                "rbac.authorization.k8s.io",
+                "clusterroles",
+                "",
+                "kubefed-controller-manager:member1-host"
+            )
+            .is_none()
+    );
+    let namespace = fleet.member_object("", "namespaces", "", NS);
+    assert!(
+        namespace.is_none_or(|ns| ns["metadata"].get("deletionTimestamp").is_some()),
+        "member namespace still there"
+    );
+    // The host's own federation namespace is untouched.
+    assert!(fleet.host_object("", "namespaces", "", NS).is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn join_minimal_rbac_grants_only_enabled_types() {
+    let fleet = Fleet::new("minimal").await;
+    fleet.ok(&join_args(&["--rbac", "minimal"])).await;
+    let role = fleet
+        .member_object(
+            "rbac.authorization.k8s.io",
+            "clusterroles",
+            "",
+            "kubefed-controller-manager:member1-host",
+        )
+        .expect("ClusterRole");
+    let rules = role["rules"].as_array().unwrap();
+    assert!(rules.iter().any(|r| r["apiGroups"] == json!(["apps"])
+        && r["resources"] == json!(["deployments", "replicasets"])));
+    assert!(!rules.iter().any(|r| r["resources"] == json!(["*"])));
+    assert_eq!(
+        rules.last().unwrap()["nonResourceURLs"],
+        json!(["/healthz", "/version"])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_fails_with_one_clear_line() {
+    let fleet = Fleet::with_token_controller("bad", false).await;
+    let err = fleet
+        .fails(&["join", "member1", "--cluster-context", "nope"])
+        .await;
+    assert!(err.contains("context \"nope\" not found"), "{err}");
+    assert!(err.contains("host, member1, gone"), "{err}");
+
+    let err = fleet
+        .fails(&[
+            "join",
+            "gone",
+            "--cluster-context",
+            "gone",
+            "--host-cluster-context",
+            "host",
+        ])
+        .await;
+    assert!(
+        err.contains("member (context gone)") || err.contains("gone"),
+        "{err}"
+    );
+    assert!(
+        fleet
+            .host_object("core.kubefed.io", "kubefedclusters", NS, "gone")
+            .is_none()
+    );
+
+    let err = fleet
+        .fails(&["join", "Bad_Name", "--cluster-context", "member1"])
+        .await;
+    assert!(err.contains("not a valid name"), "{err}");
+
+    let err = fleet.fails(&["enable", "gadgets"]).await;
+    assert!(
+        err.contains("doesn't have a resource type \"gadgets\""),
+        "{err}"
+    );
+
+    // Without a token controller the wait times out and says how to clean up.
+    let err = fleet.fails(&join_args(&["--token-timeout", "1"])).await;
+    assert!(err.contains("timed out after 1s"), "{err}");
+    assert!(err.contains("kubectl fed unjoin member1"), "{err}");
+
+    // An unreachable member can still be unregistered with --force.
+    let err = fleet
+        .fails(&["unjoin", "gone", "--cluster-context", "gone"])
+        .await;
+    assert!(err.contains("--force"), "{err}");
+    fleet
+        .ok(&["unjoin", "gone", "--cluster-context", "gone", "--force"])
+        .await;
+}
+
+const WIDGET_CRD: &str = r#"{
+  "apiVersion": "apiextensions.k8s.io/v1",
+  "kind": "CustomResourceDefinition",
+  "metadata": {"name": "widgets.example.com"},
+  "spec": {
+    "group": "example.com",
+    "scope": "Namespaced",
+    "names": {"plural": "widgets", "singular": "widget", "kind": "Widget", "shortNames": ["wd"]},
+    "versions": [{
+      "name": "v1", "served": true, "storage": true,
+      "subresources": {"scale": {"specReplicasPath": ".spec.replicas", "statusReplicasPath": ".status.replicas"}},
+      "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}
+    }]
+  }
+}"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enable_and_disable_a_custom_type() {
+    let fleet = Fleet::new("enable").await;
+    let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
+        Api::all(fleet.host_client.clone());
+    crds.create(
+        &PostParams::default(),
+        &serde_json::from_str(WIDGET_CRD).unwrap(),
+    )
+    .await
+    .unwrap();
+
+    let yaml = fleet.ok(&["enable", "wd", "-o", "yaml"]).await;
+    assert!(yaml.contains("kind: CustomResourceDefinition"), "{yaml}");
+    assert!(yaml.contains("kind: FederatedTypeConfig"), "{yaml}");
+    assert!(
+        fleet
+            .host_object(
+                "apiextensions.k8s.io",
+                "customresourcedefinitions",
+                "",
+                "federatedwidgets.types.kubefed.io"
+            )
+            .is_none(),
+        "-o yaml must not apply"
+    );
+
+    fleet.ok(&["enable", "widgets.example.com"]).await;
+    let crd = fleet
+        .host_object(
+            "apiextensions.k8s.io",
+            "customresourcedefinitions",
+            "",
+            "federatedwidgets.types.kubefed.io",
+        )
+        .expect("federated CRD");
+    assert_eq!(crd["spec"]["names"]["kind"], "FederatedWidget");
+    let config = fleet
+        .host_object(
+            "core.kubefed.io",
+            "federatedtypeconfigs",
+            NS,
+            "widgets.example.com",
+        )
+        .expect("FTC");
+    assert_eq!(config["spec"]["propagation"], "Enabled");
+    assert_eq!(config["spec"]["federatedType"]["kind"], "FederatedWidget");
+
+    // Idempotent.
+    let rv = fleet.host.resource_version();
+    fleet.ok(&["enable", "widget"]).await;
+    assert_eq!(fleet.host.resource_version(), rv);
+
+    fleet.ok(&["disable", "widgets.example.com"]).await;
+    let config = fleet
+        .host_object(
+            "core.kubefed.io",
+            "federatedtypeconfigs",
+            NS,
+            "widgets.example.com",
+        )
+        .unwrap();
+    assert_eq!(config["spec"]["propagation"], "Disabled");
+
+    fleet.ok(&["disable", "wd", "--delete-crd"]).await;
+    assert!(
+        fleet
+            .host_object(
+                "core.kubefed.io",
+                "federatedtypeconfigs",
+                NS,
+                "widgets.example.com"
+            )
+            .is_none()
+    );
+    let crd = fleet.host_object(
+        "apiextensions.k8s.io",
+        "customresourcedefinitions",
+        "",
+        "federatedwidgets.types.kubefed.io",
+    );
+    assert!(crd.is_none_or(|c| c["metadata"].get("deletionTimestamp").is_some()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn federate_orphaning_and_object_status() {
+    let fleet = Fleet::new("federate").await;
+    fleet
+        .host
+        .create_object(
+            "",
+            "v1",
+            "namespaces",
+            "",
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "demo"}}),
+        )
+        .unwrap();
+    fleet
+        .host
+        .create_object(
+            "apps",
+            "v1",
+            "deployments",
+            "demo",
+            json!({
+                "apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": "web", "namespace": "demo", "labels": {"app": "web"}},
+                "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
+                         "template": {"metadata": {"labels": {"app": "web"}},
+                                      "spec": {"containers": [{"name": "web", "image": "nginx"}]}}},
+            }),
+        )
+        .unwrap();
+
+    let yaml = fleet
+        .ok(&["federate", "deploy", "web", "-n", "demo", "-o", "yaml"])
+        .await;
+    assert!(yaml.contains("kind: FederatedDeployment"), "{yaml}");
+
+    fleet
+        .ok(&["federate", "deployment", "web", "-n", "demo"])
+        .await;
+    let federated = fleet
+        .host_object("types.kubefed.io", "federateddeployments", "demo", "web")
+        .expect("FederatedDeployment");
+    assert_eq!(federated["spec"]["template"]["spec"]["replicas"], 2);
+    assert_eq!(
+        federated["spec"]["template"]["metadata"],
+        json!({"labels": {"app": "web"}})
+    );
+    assert_eq!(
+        federated["spec"]["placement"],
+        json!({"clusterSelector": {"matchLabels": {}}})
+    );
+    let again = fleet
+        .fed(&["federate", "deployment", "web", "-n", "demo"])
+        .await;
+    assert_eq!(again.code, 0);
+    assert!(again.stderr.contains("already exists"), "{}", again.stderr);
+
+    // Orphaning deletion round trip, naming the type in different ways.
+    let status = fleet
+        .ok(&[
+            "orphaning-deletion",
+            "status",
+            "deployment",
+            "web",
+            "-n",
+            "demo",
+        ])
+        .await;
+    assert!(status.contains("disabled"), "{status}");
+    fleet
+        .ok(&[
+            "orphaning-deletion",
+            "enable",
+            "FederatedDeployment",
+            "web",
+            "-n",
+            "demo",
+        ])
+        .await;
+    let federated = fleet
+        .host_object("types.kubefed.io", "federateddeployments", "demo", "web")
+        .unwrap();
+    assert_eq!(
+        federated["metadata"]["annotations"]["kubefed.io/orphan"],
+        "true"
+    );
+    let status = fleet
+        .ok(&[
+            "orphaning-deletion",
+            "status",
+            "federateddeployments.types.kubefed.io",
+            "web",
+            "-n",
+            "demo",
+        ])
+        .await;
+    assert!(status.contains("enabled"), "{status}");
+    fleet
+        .ok(&[
+            "orphaning-deletion",
+            "disable",
+            "fdeploy",
+            "web",
+            "-n",
+            "demo",
+        ])
+        .await;
+    let federated = fleet
+        .host_object("types.kubefed.io", "federateddeployments", "demo", "web")
+        .unwrap();
+    assert!(
+        federated["metadata"]
+            .get("annotations")
+            .and_then(|a| a.get("kubefed.io/orphan"))
+            .is_none()
+    );
+
+    // Per-cluster status of the object, as the operator would have written it.
+    let out = fleet
+        .ok(&["status", "federateddeployment/web", "-n", "demo"])
+        .await;
+    assert!(out.contains("no status yet"), "{out}");
+    let api: Api<kube::api::DynamicObject> = Api::namespaced_with(
+        fleet.host_client.clone(),
+        "demo",
+        &kube::discovery::ApiResource {
+            group: "types.kubefed.io".into(),
+            version: "v1beta1".into(),
+            api_version: "types.kubefed.io/v1beta1".into(),
+            kind: "FederatedDeployment".into(),
+            plural: "federateddeployments".into(),
+        },
+    );
+    api.patch_status(
+        "web",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"status": {
+            "conditions": [{"type": "Propagation", "status": "True"}],
+            "clusters": [{"name": "member1", "remoteStatus": {"replicas": 2, "readyReplicas": 1}},
+                         {"name": "member2", "status": "ClusterNotReady"}],
+        }})),
+    )
+    .await
+    .unwrap();
+    let out = fleet.ok(&["status", "deployment/web", "-n", "demo"]).await;
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("CLUSTER"), "{out}");
+    assert!(
+        lines[1].starts_with("member1")
+            && lines[1].contains("Propagated")
+            && lines[1].ends_with("1/2"),
+        "{out}"
+    );
+    assert!(lines[2].contains("ClusterNotReady"), "{out}");
+    assert_eq!(lines[3], "Propagation: True");
+
+    let err = fleet.fails(&["status", "configmap/x", "-n", "demo"]).await;
+    assert!(
+        err.contains("FederatedConfigMap") || err.contains("not found"),
+        "{err}"
+    );
+    let _ = &fleet.member_client;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn federate_a_file_offline_and_dry_run_changes_nothing() {
+    let fleet = Fleet::new("file").await;
+    let file = fleet.dir.0.join("app.yaml");
+    std::fs::write(
+        &file,
+        "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: demo}\nspec:\n  clusterIP: 10.0.0.1\n  ports: [{port: 80, nodePort: 30080}]\n",
+    )
+    .unwrap();
+    let out = fleet
+        .ok(&["federate", "-f", file.to_str().unwrap(), "-o", "yaml"])
+        .await;
+    assert!(out.contains("kind: FederatedService"), "{out}");
+    assert!(!out.contains("clusterIP"), "{out}");
+    assert!(!out.contains("nodePort"), "{out}");
+
+    let (host_rv, member_rv) = (
+        fleet.host.resource_version(),
+        fleet.member.resource_version(),
+    );
+    let plan = fleet
+        .ok(&[
+            "--dry-run",
+            "join",
+            "member1",
+            "--cluster-context",
+            "member1",
+        ])
+        .await;
+    assert!(
+        plan.lines().all(|l| l.starts_with("would ensure")),
+        "{plan}"
+    );
+    fleet
+        .ok(&["--dry-run", "enable", "roles.rbac.authorization.k8s.io"])
+        .await;
+    assert_eq!(fleet.host.resource_version(), host_rv);
+    assert_eq!(fleet.member.resource_version(), member_rv);
+}
