@@ -36,7 +36,7 @@ struct Output {
     stderr: String,
 }
 
-/// A host with the federation installed, one member whose token controller runs, and a
+/// A host with the federation installed, one member, token controllers on both, and a
 /// kubeconfig with contexts `host`, `member1` and `gone` (nothing listens there).
 struct Fleet {
     host: Cluster,
@@ -45,12 +45,14 @@ struct Fleet {
     member_client: Client,
     dir: TempDir,
     kubeconfig: PathBuf,
-    token_controller: tokio::task::JoinHandle<()>,
+    token_controllers: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Drop for Fleet {
     fn drop(&mut self) {
-        self.token_controller.abort();
+        for controller in &self.token_controllers {
+            controller.abort();
+        }
     }
 }
 
@@ -130,10 +132,13 @@ impl Fleet {
         let dir = TempDir::new(tag);
         let path = dir.0.join("kubeconfig");
         kubeconfig.write(&path).unwrap();
-        let token_controller = if tokens {
-            token_controller(member_client.clone())
+        let token_controllers = if tokens {
+            vec![
+                token_controller(host_client.clone()),
+                token_controller(member_client.clone()),
+            ]
         } else {
-            tokio::spawn(async {})
+            Vec::new()
         };
         Fleet {
             host,
@@ -142,7 +147,7 @@ impl Fleet {
             member_client,
             dir,
             kubeconfig: path,
-            token_controller,
+            token_controllers,
         }
     }
 
@@ -710,4 +715,175 @@ async fn federate_a_file_offline_and_dry_run_changes_nothing() {
         .await;
     assert_eq!(fleet.host.resource_version(), host_rv);
     assert_eq!(fleet.member.resource_version(), member_rv);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn federate_a_namespace_with_its_contents() {
+    let fleet = Fleet::new("contents").await;
+    let host = &fleet.host;
+    host.create_object(
+        "",
+        "v1",
+        "namespaces",
+        "",
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}}),
+    )
+    .unwrap();
+    host.create_object("", "v1", "configmaps", "shop", json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings", "namespace": "shop"}, "data": {"k": "v"}}))
+        .unwrap();
+    host.create_object("", "v1", "configmaps", "shop", json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "kube-root-ca.crt", "namespace": "shop"}, "data": {"ca.crt": "x"}}))
+        .unwrap();
+    host.create_object("apps", "v1", "replicasets", "shop", json!({
+        "apiVersion": "apps/v1", "kind": "ReplicaSet",
+        "metadata": {"name": "web-1", "namespace": "shop",
+                     "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": "web", "uid": "u1"}]},
+        "spec": {"selector": {"matchLabels": {"app": "web"}},
+                 "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}}},
+    }))
+    .unwrap();
+
+    let out = fleet
+        .ok(&["federate", "namespace", "shop", "--contents"])
+        .await;
+    assert!(out.contains("2 federated object(s) created"), "{out}");
+    let namespace = fleet
+        .host_object("types.kubefed.io", "federatednamespaces", "shop", "shop")
+        .expect("FederatedNamespace");
+    assert_eq!(
+        namespace["spec"]["placement"]["clusterSelector"],
+        json!({"matchLabels": {}})
+    );
+    let config = fleet
+        .host_object(
+            "types.kubefed.io",
+            "federatedconfigmaps",
+            "shop",
+            "settings",
+        )
+        .expect("FederatedConfigMap");
+    assert_eq!(config["spec"]["template"]["data"], json!({"k": "v"}));
+    assert!(
+        fleet
+            .host_object(
+                "types.kubefed.io",
+                "federatedconfigmaps",
+                "shop",
+                "kube-root-ca.crt"
+            )
+            .is_none()
+    );
+    assert!(
+        fleet
+            .host_object("types.kubefed.io", "federatedreplicasets", "shop", "web-1")
+            .is_none()
+    );
+
+    let err = fleet.fails(&["federate", "namespace", "kube-system"]).await;
+    assert!(err.contains("never federated"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn federate_with_enable_type_and_minimal_rbac_follows_enabled_types() {
+    let fleet = Fleet::new("enable-type").await;
+    let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
+        Api::all(fleet.host_client.clone());
+    crds.create(
+        &PostParams::default(),
+        &serde_json::from_str(WIDGET_CRD).unwrap(),
+    )
+    .await
+    .unwrap();
+    fleet.ok(&join_args(&["--rbac", "minimal"])).await;
+    fleet
+        .host
+        .create_object(
+            "example.com",
+            "v1",
+            "widgets",
+            "default",
+            json!({
+                "apiVersion": "example.com/v1", "kind": "Widget",
+                "metadata": {"name": "w1", "namespace": "default"}, "spec": {"size": 3},
+            }),
+        )
+        .unwrap();
+
+    let err = fleet.fails(&["federate", "widget", "w1"]).await;
+    assert!(err.contains("kubectl fed enable"), "{err}");
+    fleet
+        .ok(&["federate", "widget", "w1", "--enable-type"])
+        .await;
+    let federated = fleet
+        .host_object("types.kubefed.io", "federatedwidgets", "default", "w1")
+        .expect("FederatedWidget");
+    assert_eq!(federated["spec"]["template"]["spec"]["size"], 3);
+
+    // Re-running join picks up the newly enabled type.
+    let out = fleet.fed(&join_args(&["--rbac", "minimal"])).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("ClusterRole kubefed-controller-manager:member1-host updated"),
+        "{}",
+        out.stderr
+    );
+    let role = fleet
+        .member_object(
+            "rbac.authorization.k8s.io",
+            "clusterroles",
+            "",
+            "kubefed-controller-manager:member1-host",
+        )
+        .unwrap();
+    assert!(
+        role["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["apiGroups"] == json!(["example.com"]))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_host_can_join_itself_and_keeps_its_namespace() {
+    let fleet = Fleet::new("self").await;
+    fleet
+        .ok(&[
+            "join",
+            "hub",
+            "--cluster-context",
+            "host",
+            "--host-cluster-context",
+            "host",
+        ])
+        .await;
+    let cluster = fleet
+        .host_object("core.kubefed.io", "kubefedclusters", NS, "hub")
+        .expect("KubeFedCluster");
+    assert_eq!(cluster["spec"]["secretRef"]["name"], "hub-token");
+    let out = fleet
+        .fed(&[
+            "unjoin",
+            "hub",
+            "--cluster-context",
+            "host",
+            "--host-cluster-context",
+            "host",
+        ])
+        .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("kept (the member is the host cluster)"),
+        "{}",
+        out.stderr
+    );
+    let namespace = fleet
+        .host_object("", "namespaces", "", NS)
+        .expect("namespace");
+    assert!(namespace["metadata"].get("deletionTimestamp").is_none());
+    assert!(
+        fleet
+            .host_object("core.kubefed.io", "kubefedclusters", NS, "hub")
+            .is_none()
+    );
 }

@@ -9,6 +9,7 @@ use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Api, Resource};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde_json::Value;
 
 /// What an idempotent write did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,6 +57,32 @@ where
     }
 }
 
+/// Whether `existing` already holds every field of `desired` with the same value. API servers
+/// add defaults (e.g. a CRD's `conversion`), so exact equality would rewrite on every run.
+pub fn covers(existing: &Value, desired: &Value) -> bool {
+    match (existing, desired) {
+        (Value::Object(existing), Value::Object(desired)) => desired
+            .iter()
+            .all(|(key, value)| existing.get(key).is_some_and(|e| covers(e, value))),
+        (Value::Array(existing), Value::Array(desired)) => {
+            existing.len() == desired.len()
+                && existing.iter().zip(desired).all(|(e, d)| covers(e, d))
+        }
+        (existing, desired) => existing == desired,
+    }
+}
+
+/// `covers` for any serializable values; unserializable values never cover.
+pub fn covers_serialized<T: Serialize>(existing: &T, desired: &T) -> bool {
+    match (
+        serde_json::to_value(existing),
+        serde_json::to_value(desired),
+    ) {
+        (Ok(existing), Ok(desired)) => covers(&existing, &desired),
+        _ => false,
+    }
+}
+
 /// Never update an existing object.
 pub fn never<K>(_: &K, _: &K) -> bool {
     false
@@ -70,5 +97,29 @@ where
         Ok(_) => Ok(true),
         Err(kube::Error::Api(status)) if status.is_not_found() => Ok(false),
         Err(err) => Err(err),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn defaults_added_by_the_server_do_not_count_as_drift() {
+        let desired = json!({"group": "g", "versions": [{"name": "v1", "served": true}]});
+        let existing = json!({"group": "g", "conversion": {"strategy": "None"},
+                              "versions": [{"name": "v1", "served": true, "storage": true}]});
+        assert!(covers(&existing, &desired));
+    }
+
+    #[test]
+    fn changed_missing_or_reshaped_fields_are_drift() {
+        let desired = json!({"a": 1, "list": [1, 2]});
+        assert!(!covers(&json!({"a": 2, "list": [1, 2]}), &desired));
+        assert!(!covers(&json!({"list": [1, 2]}), &desired));
+        assert!(!covers(&json!({"a": 1, "list": [1, 2, 3]}), &desired));
+        assert!(!covers(&json!({"a": 1, "list": [2, 1]}), &desired));
+        assert!(covers(&json!(null), &json!(null)));
     }
 }

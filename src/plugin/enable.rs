@@ -5,7 +5,7 @@ use kube::api::{Patch, PatchParams};
 use kube::{Api, Client};
 use serde_json::{Value, json};
 
-use super::apply::{delete, ensure};
+use super::apply::{covers_serialized, delete, ensure};
 use super::types::{self, DiscoveredType};
 use super::{FederatedApiOptions, OutputFormat, PluginError, Session, progress, render_yaml};
 use crate::crds::federated::FEDERATED_GROUP;
@@ -138,7 +138,7 @@ pub async fn apply(
         &Api::<CustomResourceDefinition>::all(host.clone()),
         crd,
         |existing: &CustomResourceDefinition, desired: &CustomResourceDefinition| {
-            existing.spec != desired.spec
+            !covers_serialized(&existing.spec, &desired.spec)
         },
     )
     .await
@@ -158,7 +158,7 @@ pub async fn apply(
         &Api::<FederatedTypeConfig>::namespaced(host.clone(), namespace),
         config,
         |existing: &FederatedTypeConfig, desired: &FederatedTypeConfig| {
-            existing.spec != desired.spec
+            !covers_serialized(&existing.spec, &desired.spec)
         },
     )
     .await

@@ -14,7 +14,7 @@ use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Ro
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::{Api, Client};
 
-use super::apply::{Outcome, ensure, never};
+use super::apply::{Outcome, covers_serialized, ensure, never};
 use super::kubeconfig::{self, MemberEndpoint};
 use super::rbac::{self, RbacMode};
 use super::{PluginError, Session, progress};
@@ -477,7 +477,9 @@ pub async fn run(session: &Session, args: JoinArgs) -> Result<String, PluginErro
     let outcome = ensure(
         &Api::<ClusterRole>::all(member.clone()),
         &plan.cluster_role(rules),
-        |existing: &ClusterRole, desired: &ClusterRole| existing.rules != desired.rules,
+        |existing: &ClusterRole, desired: &ClusterRole| {
+            !covers_serialized(&existing.rules, &desired.rules)
+        },
     )
     .await
     .map_err(|e| {
@@ -492,7 +494,7 @@ pub async fn run(session: &Session, args: JoinArgs) -> Result<String, PluginErro
         &Api::<ClusterRoleBinding>::all(member.clone()),
         &plan.cluster_role_binding(),
         |existing: &ClusterRoleBinding, desired: &ClusterRoleBinding| {
-            existing.subjects != desired.subjects
+            !covers_serialized(&existing.subjects, &desired.subjects)
         },
     )
     .await
