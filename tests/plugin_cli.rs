@@ -282,6 +282,36 @@ async fn join_twice_then_unjoin() {
     assert_eq!(fleet.host.resource_version(), host_rv);
     assert_eq!(fleet.member.resource_version(), member_rv);
 
+    // Drift on the registration is repaired, including options the kubeconfig no longer has.
+    let clusters: Api<kubefed::crds::KubeFedCluster> =
+        Api::namespaced(fleet.host_client.clone(), NS);
+    clusters
+        .patch(
+            "member1",
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({"spec": {"disabledTLSValidations": ["*"], "proxyURL": "http://p:3128"}}),
+            ),
+        )
+        .await
+        .unwrap();
+    let out = fleet.fed(&join_args(&[])).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("KubeFedCluster kube-federation-system/member1 updated"),
+        "{}",
+        out.stderr
+    );
+    let cluster = fleet
+        .host_object("core.kubefed.io", "kubefedclusters", NS, "member1")
+        .unwrap();
+    assert!(
+        cluster["spec"].get("disabledTLSValidations").is_none(),
+        "{cluster}"
+    );
+    assert!(cluster["spec"].get("proxyURL").is_none(), "{cluster}");
+
     // --error-on-existing refuses.
     let err = fleet.fails(&join_args(&["--error-on-existing"])).await;
     assert!(err.contains("already joined"), "{err}");

@@ -40,6 +40,21 @@ pub async fn ensure<K>(
 where
     K: Resource + Clone + DeserializeOwned + Serialize + Debug,
 {
+    let patch = serde_json::to_value(desired).map_err(kube::Error::SerdeError)?;
+    ensure_patched(api, desired, differs, &patch).await
+}
+
+/// Like [`ensure`], with the merge patch used for an update given explicitly, e.g. one that
+/// sets fields absent from `desired` to `null` so they are removed.
+pub async fn ensure_patched<K>(
+    api: &Api<K>,
+    desired: &K,
+    differs: impl Fn(&K, &K) -> bool,
+    patch: &Value,
+) -> Result<Outcome, kube::Error>
+where
+    K: Resource + Clone + DeserializeOwned + Serialize + Debug,
+{
     let name = desired.meta().name.clone().unwrap_or_default();
     match api.get_opt(&name).await? {
         None => match api.create(&PostParams::default(), desired).await {
@@ -49,7 +64,7 @@ where
             Err(err) => Err(err),
         },
         Some(existing) if differs(&existing, desired) => {
-            api.patch(&name, &PatchParams::default(), &Patch::Merge(desired))
+            api.patch(&name, &PatchParams::default(), &Patch::Merge(patch))
                 .await?;
             Ok(Outcome::Updated)
         }

@@ -14,7 +14,7 @@ use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Ro
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::{Api, Client};
 
-use super::apply::{Outcome, covers_serialized, ensure, never};
+use super::apply::{Outcome, covers_serialized, ensure, ensure_patched, never};
 use super::kubeconfig::{self, MemberEndpoint};
 use super::rbac::{self, RbacMode};
 use super::{PluginError, Session, progress};
@@ -268,6 +268,19 @@ impl JoinPlan {
         .collect::<Vec<_>>()
         .join("\n")
     }
+}
+
+/// The merge patch bringing an existing KubeFedCluster to `spec`: optional fields the new spec
+/// leaves out are nulled, so that e.g. a member that now verifies TLS loses
+/// `disabledTLSValidations` instead of keeping it forever.
+pub fn cluster_spec_patch(spec: &KubeFedClusterSpec) -> Result<serde_json::Value, PluginError> {
+    let mut value = serde_json::to_value(spec).map_err(|e| PluginError::Render(e.to_string()))?;
+    if let Some(map) = value.as_object_mut() {
+        for field in ["caBundle", "disabledTLSValidations", "proxyURL"] {
+            map.entry(field).or_insert(serde_json::Value::Null);
+        }
+    }
+    Ok(serde_json::json!({ "spec": value }))
 }
 
 /// The target types of the enabled FederatedTypeConfigs, for `--rbac minimal`.
@@ -526,7 +539,7 @@ pub async fn run(session: &Session, args: JoinArgs) -> Result<String, PluginErro
     let outcome = ensure(
         &Api::<Secret>::namespaced(host.clone(), ns),
         &plan.host_secret_object(&token),
-        |existing: &Secret, desired: &Secret| existing.data != desired.data,
+        |existing: &Secret, desired: &Secret| !covers_serialized(&existing.data, &desired.data),
     )
     .await
     .map_err(|e| {
@@ -542,10 +555,12 @@ pub async fn run(session: &Session, args: JoinArgs) -> Result<String, PluginErro
     );
 
     let spec = kubeconfig::cluster_spec(&endpoint, &plan.host_secret, secret_ca.as_deref());
-    let outcome = ensure(
+    let update = cluster_spec_patch(&spec).map_err(|e| steps.fail(e))?;
+    let outcome = ensure_patched(
         &clusters,
         &plan.kubefed_cluster(spec),
         |existing: &KubeFedCluster, desired: &KubeFedCluster| existing.spec != desired.spec,
+        &update,
     )
     .await
     .map_err(|e| {
@@ -651,6 +666,20 @@ mod tests {
             "KubeFedCluster fed/member1 (apiEndpoint https://m:6443, TLS verification disabled)"
         ));
         assert!(text.contains("enabled federated types only"));
+    }
+
+    #[test]
+    fn cluster_update_removes_dropped_options() {
+        let spec = KubeFedClusterSpec {
+            api_endpoint: "https://m".into(),
+            ..Default::default()
+        };
+        let patch = cluster_spec_patch(&spec).unwrap();
+        assert_eq!(patch["spec"]["apiEndpoint"], "https://m");
+        assert!(patch["spec"]["caBundle"].is_null());
+        assert!(patch["spec"]["disabledTLSValidations"].is_null());
+        assert!(patch["spec"]["proxyURL"].is_null());
+        assert!(patch["spec"].get("proxyURL").is_some());
     }
 
     #[test]
