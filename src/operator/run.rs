@@ -154,6 +154,44 @@ const MEMBER_TIMEOUT: Duration = Duration::from_secs(10);
 const SYNC_DEBOUNCE: Duration = Duration::from_millis(100);
 
 impl Operator {
+    /// Gets an operator ready on a host: installs the API when asked, then reads the settings.
+    /// Used by `run` and by in-process tests.
+    pub async fn prepare(
+        client: Client,
+        namespace: &str,
+        install_crds: bool,
+        metrics: Metrics,
+    ) -> Result<Operator, RunError> {
+        if install_crds {
+            install(&client, namespace, Duration::from_secs(60)).await?;
+            tracing::info!("CRDs and default FederatedTypeConfigs are installed");
+        }
+        let recorder = Recorder::new(
+            client.clone(),
+            Reporter {
+                controller: FIELD_MANAGER.into(),
+                instance: None,
+            },
+        );
+        let settings = load_settings(&client, namespace, &recorder).await?;
+        let namespaces: Api<Namespace> = Api::all(client.clone());
+        let host_kube_system_uid = namespaces
+            .get_opt("kube-system")
+            .await
+            .ok()
+            .flatten()
+            .and_then(|ns| ns.metadata.uid);
+        Ok(Operator {
+            client,
+            namespace: namespace.to_string(),
+            settings,
+            metrics,
+            pool: MemberPool::new(),
+            recorder,
+            host_kube_system_uid,
+        })
+    }
+
     pub fn sync_settings(&self) -> SyncSettings {
         SyncSettings {
             scope: self.settings.scope,
@@ -233,33 +271,13 @@ pub async fn run(options: RunOptions) -> Result<(), RunError> {
         }
     }
 
-    if options.install_crds {
-        install(&client, &namespace, Duration::from_secs(60)).await?;
-        tracing::info!("CRDs and default FederatedTypeConfigs are installed");
-    }
-    let recorder = Recorder::new(
+    let operator = Operator::prepare(
         client.clone(),
-        Reporter {
-            controller: FIELD_MANAGER.into(),
-            instance: None,
-        },
-    );
-    let settings = load_settings(&client, &namespace, &recorder).await?;
-    let host_kube_system_uid = namespaces
-        .get_opt("kube-system")
-        .await
-        .ok()
-        .flatten()
-        .and_then(|ns| ns.metadata.uid);
-    let operator = Operator {
-        host_kube_system_uid,
-        client: client.clone(),
-        namespace: namespace.clone(),
-        settings,
-        metrics: metrics.clone(),
-        pool: MemberPool::new(),
-        recorder,
-    };
+        &namespace,
+        options.install_crds,
+        metrics.clone(),
+    )
+    .await?;
     readiness.set(true);
     let controllers = async {
         if options.leader_elect {

@@ -113,14 +113,24 @@ pub async fn run(
     let mut probers: BTreeMap<String, Prober> = BTreeMap::new();
     let mut malformed: BTreeMap<String, String> = BTreeMap::new();
     while events.next().await.is_some() {
-        if cluster_store.wait_until_ready().await.is_err()
-            || secret_store.wait_until_ready().await.is_err()
-        {
-            return Err(ClusterControllerError::WatchEnded);
+        // Align only once both caches hold a full list, so a missing Secret is not reported
+        // just because its watch has not caught up yet.
+        if is_ready(&cluster_store) && is_ready(&secret_store) {
+            align(&shared, &secret_store, &mut probers, &mut malformed).await;
         }
-        align(&shared, &secret_store, &mut probers, &mut malformed).await;
     }
     Err(ClusterControllerError::WatchEnded)
+}
+
+/// Whether a reflector store has completed its first list (without waiting for it: the
+/// stream that fills it is driven by the caller).
+pub(crate) fn is_ready<K>(store: &Store<K>) -> bool
+where
+    K: kube::Resource + Clone + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone,
+{
+    use futures::FutureExt;
+    matches!(store.wait_until_ready().now_or_never(), Some(Ok(())))
 }
 
 /// Reads the token of a cluster's Secret, or says what is wrong with it.

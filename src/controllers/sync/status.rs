@@ -171,14 +171,19 @@ pub fn compute_status(input: &StatusInput<'_>) -> FederatedStatus {
             ..Default::default()
         })
         .collect();
-    let clusters_changed = clusters != prev.clusters;
+    // Only what this function owns counts as a change: the collected fields of each entry
+    // (remote status, generations) are another step's and must not move lastUpdateTime.
+    let outcome_of = |c: &ClusterStatus| (c.name.clone(), c.status.clone());
+    let clusters_changed = clusters
+        .iter()
+        .map(outcome_of)
+        .ne(prev.clusters.iter().map(outcome_of));
 
     let observed_generation = if reason == AggregateReason::Success {
         Some(input.generation)
     } else {
         prev.observed_generation
     };
-    let generation_changed = observed_generation != prev.observed_generation;
 
     let new_status = if reason == AggregateReason::Success {
         "True"
@@ -190,7 +195,10 @@ pub fn compute_status(input: &StatusInput<'_>) -> FederatedStatus {
         .iter()
         .find(|c| c.type_ == PROPAGATION_CONDITION);
     let transition = old.is_none_or(|c| c.status != new_status || c.reason != reason.as_str());
-    let updated = transition || clusters_changed || generation_changed || input.resources_updated;
+    // observedGeneration is deliberately not part of this: when members are slow to observe a
+    // generation, moving lastUpdateTime on every pass would write the status (and trigger
+    // another pass) in a loop.
+    let updated = transition || clusters_changed || input.resources_updated;
     let keep_or_now = |t: Option<&Option<String>>, changed: bool| match t {
         Some(Some(t)) if !changed => Some(t.clone()),
         _ => Some(input.now.to_owned()),
@@ -260,6 +268,17 @@ mod tests {
             .iter()
             .find(|c| c.type_ == PROPAGATION_CONDITION)
             .unwrap()
+    }
+
+    #[test]
+    fn collected_fields_and_slow_members_do_not_move_last_update_time() {
+        let c = outcomes(&[("a", PropagationStatus::Ok)]);
+        let mut first = compute_status(&input(None, &c, T0));
+        // What the collection step adds, and a generation the members have not observed yet.
+        first.clusters[0].generation = Some(1);
+        first.observed_generation = None;
+        let second = compute_status(&input(Some(&first), &c, T1));
+        assert_eq!(propagation(&second).last_update_time.as_deref(), Some(T0));
     }
 
     #[test]

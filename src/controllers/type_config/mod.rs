@@ -119,8 +119,8 @@ pub async fn run(deps: Dependencies) -> Result<(), TypeConfigError> {
 
     let mut workers: BTreeMap<String, Worker> = BTreeMap::new();
     while config_events.next().await.is_some() {
-        if store.wait_until_ready().await.is_err() {
-            break;
+        if !crate::controllers::cluster::is_ready(&store) {
+            continue;
         }
         align(
             &deps,

@@ -1,0 +1,273 @@
+//! In-process fleet for integration tests: a simulated host and members, the operator's
+//! controllers running against them, and helpers to wait for observable results.
+
+#![allow(dead_code)]
+
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use kube::Client;
+use kube::api::{Api, DynamicObject, PostParams};
+use kube::core::ApiResource;
+use kubefed::crds::kubefed_cluster::{KubeFedCluster, KubeFedClusterSpec, LocalSecretReference};
+use kubefed::crds::kubefed_config::ClusterHealthCheckConfig;
+use kubefed::crds::kubefed_config::{KubeFedConfig, KubeFedConfigSpec};
+use kubefed::operator::metrics::Metrics;
+use kubefed::operator::run::Operator;
+use kubefed_sim::Cluster;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+pub const NS: &str = "kube-federation-system";
+
+pub struct TestFleet {
+    pub host: Cluster,
+    pub host_client: Client,
+    pub members: Vec<(String, Cluster, Client)>,
+    pub operator: tokio::task::JoinHandle<()>,
+    pub pool: kubefed::members::pool::MemberPool,
+}
+
+impl Drop for TestFleet {
+    fn drop(&mut self) {
+        self.operator.abort();
+    }
+}
+
+/// Polls `check` until it returns `Some` or `timeout` passes (then panics with `what`).
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        if Instant::now() > deadline {
+            panic!("timed out after {timeout:?} waiting for: {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+pub fn dynamic(group: &str, version: &str, kind: &str, plural: &str) -> ApiResource {
+    ApiResource {
+        group: group.into(),
+        version: version.into(),
+        api_version: if group.is_empty() {
+            version.into()
+        } else {
+            format!("{group}/{version}")
+        },
+        kind: kind.into(),
+        plural: plural.into(),
+    }
+}
+
+pub fn deployments() -> ApiResource {
+    dynamic("apps", "v1", "Deployment", "deployments")
+}
+
+pub fn federated(kind: &str, plural: &str) -> ApiResource {
+    dynamic("types.kubefed.io", "v1beta1", kind, plural)
+}
+
+/// Applies a JSON object to the cluster with the given client (create, or replace on
+/// conflict is not needed in fresh test clusters).
+pub async fn create(
+    client: &Client,
+    ar: &ApiResource,
+    namespace: Option<&str>,
+    obj: Value,
+) -> DynamicObject {
+    let api: Api<DynamicObject> = match namespace {
+        Some(ns) => Api::namespaced_with(client.clone(), ns, ar),
+        None => Api::all_with(client.clone(), ar),
+    };
+    let obj: DynamicObject = serde_json::from_value(obj).unwrap();
+    api.create(&PostParams::default(), &obj).await.unwrap()
+}
+
+pub async fn get(
+    client: &Client,
+    ar: &ApiResource,
+    namespace: Option<&str>,
+    name: &str,
+) -> Option<DynamicObject> {
+    let api: Api<DynamicObject> = match namespace {
+        Some(ns) => Api::namespaced_with(client.clone(), ns, ar),
+        None => Api::all_with(client.clone(), ar),
+    };
+    api.get_opt(name).await.unwrap()
+}
+
+pub async fn create_namespace(client: &Client, name: &str) {
+    let api: Api<Namespace> = Api::all(client.clone());
+    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
+    let _ = api.create(&PostParams::default(), &ns).await;
+}
+
+/// Registers a member with the host the way `kubectl fed join` does.
+pub async fn join(host: &Client, name: &str, member: &Cluster, labels: BTreeMap<String, String>) {
+    let secrets: Api<Secret> = Api::namespaced(host.clone(), NS);
+    let secret = Secret {
+        metadata: kube::api::ObjectMeta {
+            name: Some(format!("{name}-token")),
+            ..Default::default()
+        },
+        data: Some(BTreeMap::from([(
+            "token".to_string(),
+            ByteString(member.admin_token().as_bytes().to_vec()),
+        )])),
+        ..Default::default()
+    };
+    secrets
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    let clusters: Api<KubeFedCluster> = Api::namespaced(host.clone(), NS);
+    let mut kfc = KubeFedCluster::new(
+        name,
+        KubeFedClusterSpec {
+            api_endpoint: member.http_url().expect("member serves http"),
+            secret_ref: LocalSecretReference {
+                name: format!("{name}-token"),
+            },
+            ..Default::default()
+        },
+    );
+    kfc.metadata.labels = Some(labels);
+    clusters.create(&PostParams::default(), &kfc).await.unwrap();
+}
+
+/// A host plus `n` members (`cluster1` … `clusterN`), joined and Ready, with the operator's
+/// controllers running in-process and fast health checks.
+pub async fn start(n: usize) -> TestFleet {
+    // Logs on demand: RUST_LOG=kubefed=debug cargo test …
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+    let host = Cluster::new("host");
+    let host_client = host.client();
+    create_namespace(&host_client, NS).await;
+    // Install the API first so the KubeFedConfig can be created with test timings.
+    let metrics = Metrics::new();
+    kubefed::operator::install::install(&host_client, NS, Duration::from_secs(10))
+        .await
+        .unwrap();
+    let configs: Api<KubeFedConfig> = Api::namespaced(host_client.clone(), NS);
+    let spec = KubeFedConfigSpec {
+        cluster_health_check: Some(ClusterHealthCheckConfig {
+            period: Some("200ms".into()),
+            timeout: Some("2s".into()),
+            failure_threshold: Some(2),
+            success_threshold: Some(1),
+        }),
+        ..KubeFedConfigSpec::with_defaults()
+    };
+    configs
+        .create(&PostParams::default(), &KubeFedConfig::new("kubefed", spec))
+        .await
+        .unwrap();
+    let operator = Operator::prepare(host_client.clone(), NS, false, metrics)
+        .await
+        .unwrap();
+    let pool = operator.pool.clone();
+    let task = tokio::spawn(async move { operator.run_controllers().await });
+    let mut members = Vec::new();
+    for i in 1..=n {
+        let name = format!("cluster{i}");
+        let member = Cluster::new(&name);
+        member.serve_http().await.unwrap();
+        let client = member.client();
+        join(&host_client, &name, &member, BTreeMap::new()).await;
+        members.push((name, member, client));
+    }
+    let fleet = TestFleet {
+        host,
+        host_client,
+        members,
+        operator: task,
+        pool,
+    };
+    for (name, _, _) in &fleet.members {
+        let pool = fleet.pool.clone();
+        let name = name.clone();
+        eventually("member ready", Duration::from_secs(10), || {
+            let pool = pool.clone();
+            let name = name.clone();
+            async move {
+                pool.snapshot()
+                    .get(&name)
+                    .filter(|m| m.is_ready())
+                    .map(|_| ())
+            }
+        })
+        .await;
+    }
+    fleet
+}
+
+impl TestFleet {
+    pub fn member(&self, name: &str) -> &Client {
+        &self
+            .members
+            .iter()
+            .find(|(n, _, _)| n == name)
+            .expect("known member")
+            .2
+    }
+
+    pub fn member_cluster(&self, name: &str) -> &Cluster {
+        &self
+            .members
+            .iter()
+            .find(|(n, _, _)| n == name)
+            .expect("known member")
+            .1
+    }
+
+    /// Creates a namespace on the host and its FederatedNamespace placed on all members.
+    pub async fn federate_namespace(&self, namespace: &str) {
+        create_namespace(&self.host_client, namespace).await;
+        create(
+            &self.host_client,
+            &federated("FederatedNamespace", "federatednamespaces"),
+            Some(namespace),
+            json!({
+                "apiVersion": "types.kubefed.io/v1beta1",
+                "kind": "FederatedNamespace",
+                "metadata": {"name": namespace, "namespace": namespace},
+                "spec": {"placement": {"clusterSelector": {}}}
+            }),
+        )
+        .await;
+        for (name, _, client) in &self.members {
+            let client = client.clone();
+            let namespace = namespace.to_string();
+            eventually(
+                &format!("namespace in {name}"),
+                Duration::from_secs(10),
+                || {
+                    let client = client.clone();
+                    let namespace = namespace.clone();
+                    async move {
+                        get(
+                            &client,
+                            &dynamic("", "v1", "Namespace", "namespaces"),
+                            None,
+                            &namespace,
+                        )
+                        .await
+                        .map(|_| ())
+                    }
+                },
+            )
+            .await;
+        }
+    }
+}

@@ -1,0 +1,417 @@
+//! Propagation against a simulated fleet: the operator's controllers in-process, members as
+//! separate simulated API servers reached over HTTP.
+
+mod common;
+
+use common::*;
+use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(15);
+
+fn federated_deployment(ns: &str) -> Value {
+    json!({
+        "apiVersion": "types.kubefed.io/v1beta1",
+        "kind": "FederatedDeployment",
+        "metadata": {"name": "web", "namespace": ns},
+        "spec": {
+            "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {
+                    "replicas": 3,
+                    "selector": {"matchLabels": {"app": "web"}},
+                    "template": {
+                        "metadata": {"labels": {"app": "web"}},
+                        "spec": {"containers": [{"name": "web", "image": "nginx:1.25"}]}
+                    }
+                }
+            },
+            "placement": {"clusters": [{"name": "cluster1"}, {"name": "cluster2"}]},
+            "overrides": [{
+                "clusterName": "cluster2",
+                "clusterOverrides": [
+                    {"path": "/spec/replicas", "value": 5},
+                    {"path": "/spec/template/spec/containers/0/image", "value": "nginx:1.26"},
+                    {"op": "add", "path": "/metadata/annotations", "value": {"team": "blue"}}
+                ]
+            }]
+        }
+    })
+}
+
+async fn wait_member<F>(
+    fleet: &TestFleet,
+    cluster: &str,
+    ns: &str,
+    name: &str,
+    what: &str,
+    pred: F,
+) -> DynamicObject
+where
+    F: Fn(&DynamicObject) -> bool,
+{
+    let client = fleet.member(cluster).clone();
+    eventually(what, WAIT, || {
+        let client = client.clone();
+        let pred = &pred;
+        async move {
+            get(&client, &deployments(), Some(ns), name)
+                .await
+                .filter(|d| pred(d))
+        }
+    })
+    .await
+}
+
+fn at<'a>(obj: &'a DynamicObject, pointer: &str) -> Option<&'a Value> {
+    obj.data.pointer(pointer)
+}
+
+#[tokio::test]
+async fn federated_deployment_with_overrides_reaches_each_member_exactly() {
+    let fleet = start(3).await;
+    fleet.federate_namespace("demo").await;
+    create(
+        &fleet.host_client,
+        &federated("FederatedDeployment", "federateddeployments"),
+        Some("demo"),
+        federated_deployment("demo"),
+    )
+    .await;
+
+    let d1 = wait_member(
+        &fleet,
+        "cluster1",
+        "demo",
+        "web",
+        "deployment in cluster1",
+        |_| true,
+    )
+    .await;
+    assert_eq!(at(&d1, "/spec/replicas"), Some(&json!(3)));
+    assert_eq!(
+        at(&d1, "/spec/template/spec/containers/0/image"),
+        Some(&json!("nginx:1.25"))
+    );
+    let labels = d1.metadata.labels.clone().unwrap_or_default();
+    assert_eq!(
+        labels.get("kubefed.io/managed").map(String::as_str),
+        Some("true")
+    );
+    assert_eq!(labels.get("app").map(String::as_str), Some("web"));
+    assert!(
+        !d1.metadata
+            .annotations
+            .clone()
+            .unwrap_or_default()
+            .contains_key("team")
+    );
+
+    let d2 = wait_member(
+        &fleet,
+        "cluster2",
+        "demo",
+        "web",
+        "deployment in cluster2",
+        |_| true,
+    )
+    .await;
+    assert_eq!(at(&d2, "/spec/replicas"), Some(&json!(5)));
+    assert_eq!(
+        at(&d2, "/spec/template/spec/containers/0/image"),
+        Some(&json!("nginx:1.26"))
+    );
+    assert_eq!(
+        d2.metadata
+            .annotations
+            .clone()
+            .unwrap_or_default()
+            .get("team")
+            .map(String::as_str),
+        Some("blue")
+    );
+    // Not placed on cluster3.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        get(
+            fleet.member("cluster3"),
+            &deployments(),
+            Some("demo"),
+            "web"
+        )
+        .await
+        .is_none()
+    );
+
+    // Status: propagated everywhere, one entry per placed cluster.
+    let fed = eventually("propagation status", WAIT, || async {
+        let obj = get(
+            &fleet.host_client,
+            &federated("FederatedDeployment", "federateddeployments"),
+            Some("demo"),
+            "web",
+        )
+        .await?;
+        let cond = obj
+            .data
+            .pointer("/status/conditions")?
+            .as_array()?
+            .iter()
+            .find(|c| c["type"] == "Propagation")?
+            .clone();
+        (cond["status"] == "True").then_some(obj)
+    })
+    .await;
+    let clusters = fed
+        .data
+        .pointer("/status/clusters")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap();
+    let names: Vec<&str> = clusters.iter().filter_map(|c| c["name"].as_str()).collect();
+    assert_eq!(names, ["cluster1", "cluster2"]);
+    assert!(
+        fed.metadata
+            .finalizers
+            .clone()
+            .unwrap_or_default()
+            .contains(&"kubefed.io/sync-controller".to_string())
+    );
+}
+
+#[tokio::test]
+async fn template_override_and_placement_changes_propagate() {
+    let fleet = start(2).await;
+    fleet.federate_namespace("demo").await;
+    let fed_ar = federated("FederatedDeployment", "federateddeployments");
+    create(
+        &fleet.host_client,
+        &fed_ar,
+        Some("demo"),
+        federated_deployment("demo"),
+    )
+    .await;
+    wait_member(
+        &fleet,
+        "cluster1",
+        "demo",
+        "web",
+        "initial deployment",
+        |_| true,
+    )
+    .await;
+    wait_member(
+        &fleet,
+        "cluster2",
+        "demo",
+        "web",
+        "initial deployment",
+        |_| true,
+    )
+    .await;
+
+    let api: Api<DynamicObject> = Api::namespaced_with(fleet.host_client.clone(), "demo", &fed_ar);
+    // Template change reaches cluster1; cluster2 keeps its override.
+    api.patch("web", &PatchParams::default(), &Patch::Merge(json!({"spec": {"template": {"spec": {"template": {"spec": {"containers": [{"name": "web", "image": "nginx:1.27"}]}}}}}})))
+        .await
+        .unwrap();
+    wait_member(
+        &fleet,
+        "cluster1",
+        "demo",
+        "web",
+        "new image in cluster1",
+        |d| at(d, "/spec/template/spec/containers/0/image") == Some(&json!("nginx:1.27")),
+    )
+    .await;
+    // Override change.
+    api.patch(
+        "web",
+        &PatchParams::default(),
+        &Patch::Json::<()>(
+            serde_json::from_value(json!([
+                {"op": "replace", "path": "/spec/overrides/0/clusterOverrides/0/value", "value": 7}
+            ]))
+            .unwrap(),
+        ),
+    )
+    .await
+    .unwrap();
+    wait_member(
+        &fleet,
+        "cluster2",
+        "demo",
+        "web",
+        "override replicas 7",
+        |d| at(d, "/spec/replicas") == Some(&json!(7)),
+    )
+    .await;
+    // Removing cluster2 from placement deletes only there.
+    api.patch(
+        "web",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"placement": {"clusters": [{"name": "cluster1"}]}}})),
+    )
+    .await
+    .unwrap();
+    let c2 = fleet.member("cluster2").clone();
+    eventually("deployment removed from cluster2", WAIT, || {
+        let c2 = c2.clone();
+        async move {
+            get(&c2, &deployments(), Some("demo"), "web")
+                .await
+                .is_none()
+                .then_some(())
+        }
+    })
+    .await;
+    assert!(
+        get(
+            fleet.member("cluster1"),
+            &deployments(),
+            Some("demo"),
+            "web"
+        )
+        .await
+        .is_some()
+    );
+}
+
+#[tokio::test]
+async fn drift_is_reverted_and_deletion_cleans_up_members() {
+    let fleet = start(2).await;
+    fleet.federate_namespace("demo").await;
+    let fed_ar = federated("FederatedDeployment", "federateddeployments");
+    create(
+        &fleet.host_client,
+        &fed_ar,
+        Some("demo"),
+        federated_deployment("demo"),
+    )
+    .await;
+    wait_member(
+        &fleet,
+        "cluster1",
+        "demo",
+        "web",
+        "initial deployment",
+        |_| true,
+    )
+    .await;
+
+    // Out-of-band edit on the member is reverted.
+    let member: Api<DynamicObject> =
+        Api::namespaced_with(fleet.member("cluster1").clone(), "demo", &deployments());
+    member
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": 1}})),
+        )
+        .await
+        .unwrap();
+    wait_member(
+        &fleet,
+        "cluster1",
+        "demo",
+        "web",
+        "replicas restored",
+        |d| at(d, "/spec/replicas") == Some(&json!(3)),
+    )
+    .await;
+    // Out-of-band delete is reverted.
+    member
+        .delete("web", &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_member(
+        &fleet,
+        "cluster1",
+        "demo",
+        "web",
+        "deployment recreated",
+        |_| true,
+    )
+    .await;
+
+    // Deleting the federated object deletes every member object, then the object itself.
+    let api: Api<DynamicObject> = Api::namespaced_with(fleet.host_client.clone(), "demo", &fed_ar);
+    api.delete("web", &DeleteParams::default()).await.unwrap();
+    for cluster in ["cluster1", "cluster2"] {
+        let client = fleet.member(cluster).clone();
+        eventually("member deployment deleted", WAIT, || {
+            let client = client.clone();
+            async move {
+                get(&client, &deployments(), Some("demo"), "web")
+                    .await
+                    .is_none()
+                    .then_some(())
+            }
+        })
+        .await;
+    }
+    eventually("federated object gone", WAIT, || async {
+        get(&fleet.host_client, &fed_ar, Some("demo"), "web")
+            .await
+            .is_none()
+            .then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn steady_state_costs_no_writes() {
+    let fleet = start(2).await;
+    fleet.federate_namespace("demo").await;
+    let fed_ar = federated("FederatedDeployment", "federateddeployments");
+    create(
+        &fleet.host_client,
+        &fed_ar,
+        Some("demo"),
+        federated_deployment("demo"),
+    )
+    .await;
+    wait_member(
+        &fleet,
+        "cluster2",
+        "demo",
+        "web",
+        "deployment in cluster2",
+        |_| true,
+    )
+    .await;
+    eventually("propagation status", WAIT, || async {
+        let obj = get(&fleet.host_client, &fed_ar, Some("demo"), "web").await?;
+        let cond = obj
+            .data
+            .pointer("/status/conditions")?
+            .as_array()?
+            .iter()
+            .find(|c| c["type"] == "Propagation")?
+            .clone();
+        (cond["status"] == "True").then_some(())
+    })
+    .await;
+    // Let everything settle, then count.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    fleet.host.reset_counters();
+    for (_, m, _) in &fleet.members {
+        m.reset_counters();
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        fleet.host.counters().writes(),
+        0,
+        "host writes in steady state: {:?}",
+        fleet.host.counters()
+    );
+    for (name, m, _) in &fleet.members {
+        assert_eq!(
+            m.counters().writes(),
+            0,
+            "writes to {name} in steady state: {:?}",
+            m.counters()
+        );
+    }
+}
