@@ -917,3 +917,46 @@ async fn the_host_can_join_itself_and_keeps_its_namespace() {
             .is_none()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_can_reach_a_joined_member() {
+    use kubefed::members::connection::{ConnectionSpec, member_config};
+    let fleet = Fleet::new("reach").await;
+    fleet.ok(&join_args(&[])).await;
+    // The token the simulated token controller issued authenticates the ServiceAccount.
+    fleet.member.add_token(
+        "secret-token",
+        kubefed_sim::UserInfo {
+            name: format!("system:serviceaccount:{NS}:member1-host"),
+            groups: vec![
+                "system:serviceaccounts".into(),
+                "system:authenticated".into(),
+            ],
+        },
+    );
+    let cluster = Api::<kubefed::crds::KubeFedCluster>::namespaced(fleet.host_client.clone(), NS)
+        .get("member1")
+        .await
+        .unwrap();
+    let secret = Api::<Secret>::namespaced(fleet.host_client.clone(), NS)
+        .get(&cluster.spec.secret_ref.name)
+        .await
+        .unwrap();
+    let token = String::from_utf8(secret.data.unwrap()["token"].0.clone()).unwrap();
+    let disabled: Vec<String> = Vec::new();
+    let connection = member_config(&ConnectionSpec {
+        api_endpoint: &cluster.spec.api_endpoint,
+        ca_bundle: cluster.spec.ca_bundle.as_ref().map(|b| b.0.as_slice()),
+        disabled_tls_validations: &disabled,
+        proxy_url: cluster.spec.proxy_url.as_deref(),
+        token: &token,
+        timeout: Duration::from_secs(5),
+    })
+    .unwrap();
+    assert!(connection.tls.verify);
+    let client = Client::try_from(connection.config).unwrap();
+    let version = client.apiserver_version().await.unwrap();
+    assert!(version.git_version.starts_with('v'));
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client);
+    assert!(namespaces.get(NS).await.is_ok());
+}
