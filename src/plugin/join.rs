@@ -408,7 +408,7 @@ pub async fn run(session: &Session, args: JoinArgs) -> Result<String, PluginErro
             let targets = enabled_targets(&host, &session.namespace).await?;
             if targets.is_empty() {
                 progress(
-                    "warning: no federated type is enabled; the member grants only health checks",
+                    "warning: no federated type is enabled; the member grants only what health checks need",
                 );
             }
             rbac::minimal_rules(&targets)

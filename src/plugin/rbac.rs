@@ -81,7 +81,8 @@ pub fn full_rules() -> Vec<PolicyRule> {
 }
 
 /// Least privilege: the given target types' resources, one rule per API group (sorted, without
-/// duplicates), plus the health and version endpoints the cluster controller probes.
+/// duplicates), plus what the cluster controller reads: the `kube-system` namespace (its UID
+/// identifies the cluster) and the health and version endpoints.
 pub fn minimal_rules(targets: &[ApiResource]) -> Vec<PolicyRule> {
     let mut by_group: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for target in targets {
@@ -97,6 +98,10 @@ pub fn minimal_rules(targets: &[ApiResource]) -> Vec<PolicyRule> {
             rule(&[group], &resources, &MINIMAL_VERBS)
         })
         .collect();
+    rules.push(PolicyRule {
+        resource_names: Some(vec!["kube-system".to_string()]),
+        ..rule(&[""], &["namespaces"], &["get"])
+    });
     rules.push(non_resource_rule(&["/healthz", "/version"]));
     rules
 }
@@ -159,7 +164,7 @@ mod tests {
             scope: Scope::Namespaced,
         });
         let rules = minimal_rules(&targets);
-        let summary: Vec<(String, Vec<String>)> = rules
+        let summary: Vec<(String, Vec<String>)> = rules[..rules.len() - 2]
             .iter()
             .filter_map(|r| Some((r.api_groups.as_ref()?[0].clone(), r.resources.clone()?)))
             .collect();
@@ -193,10 +198,20 @@ mod tests {
             ]
         );
         assert!(
-            rules[..rules.len() - 1]
+            rules[..rules.len() - 2]
                 .iter()
                 .all(|r| r.verbs == MINIMAL_VERBS)
         );
+        let identity = &rules[rules.len() - 2];
+        assert_eq!(
+            identity.resources.as_deref(),
+            Some(&["namespaces".to_string()][..])
+        );
+        assert_eq!(
+            identity.resource_names.as_deref(),
+            Some(&["kube-system".to_string()][..])
+        );
+        assert_eq!(identity.verbs, ["get"]);
         let last = rules.last().unwrap();
         assert_eq!(
             last.non_resource_urls.as_deref(),
@@ -208,7 +223,8 @@ mod tests {
     #[test]
     fn minimal_rules_without_types_only_allow_probes() {
         let rules = minimal_rules(&[]);
-        assert_eq!(rules.len(), 1);
-        assert!(rules[0].resources.is_none());
+        assert_eq!(rules.len(), 2);
+        assert_eq!(rules[0].verbs, ["get"]);
+        assert!(rules[1].resources.is_none());
     }
 }
