@@ -331,17 +331,34 @@ async fn wait_for_token(
     }
 }
 
+/// `side: a, b; other side: c`, keeping the order of the steps.
+pub fn summarize(done: &[(String, String)]) -> String {
+    let mut groups: Vec<(&str, Vec<&str>)> = Vec::new();
+    for (side, what) in done {
+        match groups.last_mut() {
+            Some((last, items)) if *last == side.as_str() => items.push(what),
+            _ => groups.push((side, vec![what])),
+        }
+    }
+    groups
+        .iter()
+        .map(|(side, items)| format!("{side}: {}", items.join(", ")))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// Records finished steps so a failure can say what exists and how to remove it.
 struct Steps<'a> {
     plan: &'a JoinPlan,
-    done: Vec<String>,
+    /// `(side, object)` of every object created or changed so far.
+    done: Vec<(String, String)>,
 }
 
 impl Steps<'_> {
     fn record(&mut self, side: &str, what: String, outcome: Outcome) {
         progress(format!("{side}: {what} {}", outcome.verb()));
         if outcome != Outcome::Unchanged {
-            self.done.push(format!("{side} {what}"));
+            self.done.push((side.to_string(), what));
         }
     }
 
@@ -351,7 +368,7 @@ impl Steps<'_> {
         } else {
             PluginError::Partial {
                 failure: Box::new(failure),
-                done: self.done.join(", "),
+                done: summarize(&self.done),
                 cleanup: self.plan.cleanup_command(),
             }
         }
@@ -680,6 +697,25 @@ mod tests {
         assert!(patch["spec"]["disabledTLSValidations"].is_null());
         assert!(patch["spec"]["proxyURL"].is_null());
         assert!(patch["spec"].get("proxyURL").is_some());
+    }
+
+    #[test]
+    fn partial_progress_is_grouped_by_side() {
+        let done = [
+            (
+                "member (context m)".to_string(),
+                "Namespace fed".to_string(),
+            ),
+            (
+                "member (context m)".to_string(),
+                "ServiceAccount fed/sa".to_string(),
+            ),
+            ("host (context h)".to_string(), "Secret fed/s".to_string()),
+        ];
+        assert_eq!(
+            summarize(&done),
+            "member (context m): Namespace fed, ServiceAccount fed/sa; host (context h): Secret fed/s"
+        );
     }
 
     #[test]

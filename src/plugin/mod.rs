@@ -225,7 +225,7 @@ pub enum PluginError {
     Read { path: String, reason: String },
     #[error("cannot render YAML: {0}")]
     Render(String),
-    #[error("{failure} (already done: {done}); to clean up run: {cleanup}")]
+    #[error("{failure} (created or updated so far: {done}); to clean up run: {cleanup}")]
     Partial {
         failure: Box<PluginError>,
         done: String,
