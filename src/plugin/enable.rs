@@ -1,5 +1,7 @@
 //! `kubectl fed enable` / `disable`: the Federated<Kind> CRD and FederatedTypeConfig of a type.
 
+use std::time::{Duration, Instant};
+
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Patch, PatchParams};
 use kube::{Api, Client};
@@ -11,8 +13,8 @@ use super::{FederatedApiOptions, OutputFormat, PluginError, Session, progress, r
 use crate::crds::federated::FEDERATED_GROUP;
 use crate::crds::manifests::default_type_config;
 use crate::crds::{
-    ConfigurationMode, DefaultTargetType, FederatedCrdOptions, FederatedTypeConfig, TargetType,
-    default_target_types, federated_crd,
+    ConfigurationMode, ControllerStatus, DefaultTargetType, FederatedCrdOptions,
+    FederatedTypeConfig, TargetType, default_target_types, federated_crd,
 };
 
 pub const ENABLE_EXAMPLES: &str = "\
@@ -242,6 +244,53 @@ async fn find_type_config(
         })
 }
 
+/// Whether the operator has stopped propagating a disabled type: `None` when no operator has
+/// ever reported on the config (nothing to wait for), else whether it reports `NotRunning` for
+/// the current generation.
+pub fn sync_stopped(config: &FederatedTypeConfig) -> Option<bool> {
+    let status = config.status.as_ref()?;
+    let generation = config.metadata.generation.unwrap_or(0);
+    Some(
+        status.observed_generation >= generation
+            && status.propagation_controller == ControllerStatus::NotRunning,
+    )
+}
+
+/// How long `disable --delete-crd` waits for the sync controller to stop.
+const SYNC_STOP_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Waits until the type's sync controller has stopped, so that deleting the CRD does not race
+/// with a controller still acting on the federated objects.
+async fn wait_for_sync_stop(
+    configs: &Api<FederatedTypeConfig>,
+    name: &str,
+) -> Result<(), PluginError> {
+    let deadline = Instant::now() + SYNC_STOP_TIMEOUT;
+    let mut announced = false;
+    loop {
+        let config = configs
+            .get(name)
+            .await
+            .map_err(|e| PluginError::api(format!("cannot read FederatedTypeConfig {name}"), &e))?;
+        match sync_stopped(&config) {
+            None | Some(true) => return Ok(()),
+            Some(false) if Instant::now() >= deadline => {
+                return Err(PluginError::Invalid(format!(
+                    "the sync controller for {name} did not stop within {}s; the CRD was not deleted (is the operator running?)",
+                    SYNC_STOP_TIMEOUT.as_secs()
+                )));
+            }
+            Some(false) => {
+                if !announced {
+                    progress(format!("waiting for the sync controller of {name} to stop"));
+                    announced = true;
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    }
+}
+
 pub async fn run_disable(session: &Session, args: DisableArgs) -> Result<String, PluginError> {
     let host = session.host_client().await?;
     let config = find_type_config(session, &host, &args.type_name).await?;
@@ -281,6 +330,7 @@ pub async fn run_disable(session: &Session, args: DisableArgs) -> Result<String,
         ));
     }
     if args.delete_crd {
+        wait_for_sync_stop(&configs, &name).await?;
         let deleted = delete(
             &Api::<CustomResourceDefinition>::all(host.clone()),
             &crd_name,
@@ -386,6 +436,29 @@ mod tests {
         let values = manifest_values(&crd, &config).unwrap();
         assert_eq!(values[0]["kind"], "CustomResourceDefinition");
         assert_eq!(values[1]["kind"], "FederatedTypeConfig");
+    }
+
+    #[test]
+    fn sync_stop_is_judged_from_status_and_generation() {
+        let (_, mut config) =
+            enable_manifests(&widget(), &api("types.kubefed.io", "v1beta1"), "fed");
+        assert_eq!(sync_stopped(&config), None);
+        config.metadata.generation = Some(2);
+        config.status = Some(crate::crds::FederatedTypeConfigStatus {
+            observed_generation: 1,
+            propagation_controller: ControllerStatus::NotRunning,
+            status_controller: None,
+        });
+        assert_eq!(sync_stopped(&config), Some(false));
+        if let Some(status) = config.status.as_mut() {
+            status.observed_generation = 2;
+            status.propagation_controller = ControllerStatus::Running;
+        }
+        assert_eq!(sync_stopped(&config), Some(false));
+        if let Some(status) = config.status.as_mut() {
+            status.propagation_controller = ControllerStatus::NotRunning;
+        }
+        assert_eq!(sync_stopped(&config), Some(true));
     }
 
     #[test]
