@@ -960,3 +960,91 @@ async fn the_operator_can_reach_a_joined_member() {
     let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client);
     assert!(namespaces.get(NS).await.is_ok());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_crd_waits_for_the_sync_controller_to_stop() {
+    let fleet = Fleet::new("stop").await;
+    let configs: Api<kubefed::crds::FederatedTypeConfig> =
+        Api::namespaced(fleet.host_client.clone(), NS);
+    let report = |running: bool, generation: i64| {
+        json!({"status": {
+            "observedGeneration": generation,
+            "propagationController": if running { "Running" } else { "NotRunning" },
+        }})
+    };
+    let generation = configs
+        .get("configmaps")
+        .await
+        .unwrap()
+        .metadata
+        .generation
+        .unwrap_or(1);
+    configs
+        .patch_status(
+            "configmaps",
+            &PatchParams::default(),
+            &Patch::Merge(report(true, generation)),
+        )
+        .await
+        .unwrap();
+
+    let kubeconfig = fleet.kubeconfig.clone();
+    let home = fleet.dir.0.clone();
+    let disable = tokio::spawn(async move {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_kubectl-fed"))
+            .args(["disable", "configmaps", "--delete-crd"])
+            .env("KUBECONFIG", kubeconfig)
+            .env("HOME", home)
+            .output()
+            .await
+            .unwrap()
+    });
+    // The operator notices the change and stops the controller a little later.
+    let mut disabled_generation = None;
+    for _ in 0..100 {
+        let config = configs.get("configmaps").await.unwrap();
+        if config.spec.propagation == kubefed::crds::ConfigurationMode::Disabled {
+            disabled_generation = config.metadata.generation;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let disabled_generation = disabled_generation.expect("propagation disabled");
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert!(
+        !disable.is_finished(),
+        "the CRD must not be deleted while the controller runs"
+    );
+    assert!(
+        fleet
+            .host_object(
+                "apiextensions.k8s.io",
+                "customresourcedefinitions",
+                "",
+                "federatedconfigmaps.types.kubefed.io"
+            )
+            .is_some()
+    );
+    configs
+        .patch_status(
+            "configmaps",
+            &PatchParams::default(),
+            &Patch::Merge(report(false, disabled_generation)),
+        )
+        .await
+        .unwrap();
+    let out = disable.await.unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("waiting for the sync controller"));
+    let crd = fleet.host_object(
+        "apiextensions.k8s.io",
+        "customresourcedefinitions",
+        "",
+        "federatedconfigmaps.types.kubefed.io",
+    );
+    assert!(crd.is_none_or(|c| c["metadata"].get("deletionTimestamp").is_some()));
+}
