@@ -363,7 +363,8 @@ async fn namespace_contents(
     Ok(objects)
 }
 
-/// Reads the objects to federate from the host, as `(object, target type)`.
+/// Reads the objects to federate from the host: the named object and, with `--contents`, the
+/// namespace's contents.
 async fn objects_from_cluster(
     host: &Client,
     session: &Session,

@@ -78,6 +78,14 @@ pub struct FederatedApiOptions {
     pub federated_version: String,
 }
 
+/// `--federated-group`, for commands that find an existing federated type by discovery.
+#[derive(Debug, Clone, clap::Args)]
+pub struct FederatedGroupOption {
+    /// API group of the federated types.
+    #[arg(long, default_value = FEDERATED_GROUP, value_name = "GROUP")]
+    pub federated_group: String,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Register a cluster with the federation (member-side credentials + host-side KubeFedCluster).

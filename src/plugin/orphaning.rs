@@ -8,7 +8,7 @@ use kube::{Api, Client};
 use serde_json::{Value, json};
 
 use super::types::{self, DiscoveredType};
-use super::{FederatedApiOptions, PluginError, Session, enable, progress};
+use super::{FederatedGroupOption, PluginError, Session, enable, progress};
 use crate::crds::federated::ORPHAN_ANNOTATION;
 
 pub const EXAMPLES: &str = "\
@@ -47,7 +47,7 @@ pub struct OrphaningArgs {
     #[arg(short = 'n', long)]
     pub namespace: Option<String>,
     #[command(flatten)]
-    pub api: FederatedApiOptions,
+    pub api: FederatedGroupOption,
 }
 
 /// Whether orphaning deletion is on, as KubeFed reads the annotation (exactly `"true"`).
@@ -69,10 +69,10 @@ pub async fn federated_api(
     session: &Session,
     kind: &str,
     namespace: Option<&str>,
-    api: &FederatedApiOptions,
+    federated_group: &str,
 ) -> Result<(DiscoveredType, Api<DynamicObject>), PluginError> {
     let discovered = enable::discover(host).await?;
-    let found = types::resolve_federated(kind, &discovered, &api.federated_group)?.clone();
+    let found = types::resolve_federated(kind, &discovered, federated_group)?.clone();
     let client_api = if found.namespaced {
         Api::namespaced_with(
             host.clone(),
@@ -92,7 +92,7 @@ pub async fn run(session: &Session, args: OrphaningArgs) -> Result<String, Plugi
         session,
         &args.kind,
         args.namespace.as_deref(),
-        &args.api,
+        &args.api.federated_group,
     )
     .await?;
     let label = format!("{} {:?}", found.kind, args.name);

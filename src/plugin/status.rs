@@ -5,7 +5,7 @@ use kube::Api;
 use serde_json::Value;
 
 use super::orphaning::federated_api;
-use super::{FederatedApiOptions, PluginError, Session};
+use super::{FederatedGroupOption, PluginError, Session};
 use crate::crds::KubeFedCluster;
 use crate::crds::federated::FederatedStatus;
 use crate::crds::kubefed_cluster::{CONDITION_OFFLINE, CONDITION_READY};
@@ -28,7 +28,7 @@ pub struct StatusArgs {
     #[arg(short = 'n', long)]
     pub namespace: Option<String>,
     #[command(flatten)]
-    pub api: FederatedApiOptions,
+    pub api: FederatedGroupOption,
 }
 
 /// Left-aligned columns separated by three spaces, as kubectl prints them.
@@ -190,8 +190,14 @@ pub async fn run(session: &Session, args: StatusArgs) -> Result<String, PluginEr
     let (kind, name) = object
         .split_once('/')
         .ok_or_else(|| PluginError::Invalid(format!("expected KIND/NAME, got {object:?}")))?;
-    let (found, api) =
-        federated_api(&host, session, kind, args.namespace.as_deref(), &args.api).await?;
+    let (found, api) = federated_api(
+        &host,
+        session,
+        kind,
+        args.namespace.as_deref(),
+        &args.api.federated_group,
+    )
+    .await?;
     let object = api
         .get(name)
         .await
