@@ -23,6 +23,7 @@ use crate::managed::{self, Writer};
 use crate::meta;
 use crate::openapi;
 use crate::patch::{self, PatchKind};
+use crate::protobuf;
 use crate::resources::ResourceDef;
 use crate::selectors::{FieldSelector, LabelSelector, Selectors};
 use crate::table;
@@ -106,7 +107,19 @@ impl Cluster {
     /// Serves one request. Both transports end here.
     pub async fn handle(&self, req: Request<Bytes>) -> Response<SimBody> {
         let (parts, body) = req.into_parts();
-        match self.route(&parts, body).await {
+        let resp = self.respond(&parts, body).await;
+        tracing::debug!(
+            cluster = %self.inner.name,
+            method = %parts.method,
+            uri = %parts.uri,
+            status = resp.status().as_u16(),
+            "request"
+        );
+        resp
+    }
+
+    async fn respond(&self, parts: &http::request::Parts, body: Bytes) -> Response<SimBody> {
+        match self.route(parts, body).await {
             Ok(Reply::Json(code, v)) => value_response(code, &v),
             Ok(Reply::Raw(code, bytes)) => json_response(code, bytes),
             Ok(Reply::Text(t)) => {
@@ -137,6 +150,11 @@ impl Cluster {
     async fn route(&self, parts: &http::request::Parts, body: Bytes) -> ApiResult<Reply> {
         let path = parts.uri.path();
         let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+        // Public paths are open to anonymous callers, but like the real server an invalid
+        // bearer token is rejected before anything else is looked at.
+        if parts.headers.contains_key(header::AUTHORIZATION) {
+            self.authenticate_request(parts)?;
+        }
         match segs.as_slice() {
             ["healthz" | "readyz" | "livez", ..] => return Ok(Reply::Text("ok")),
             ["version"] => {
@@ -154,16 +172,21 @@ impl Cluster {
             _ => {}
         }
         let user = self.authenticate_request(parts)?;
-        if let Some(ct) = parts
+        let ct = parts
             .headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            && (ct.contains("protobuf") || ct.contains("cbor"))
-        {
+            .unwrap_or_default();
+        let body = if ct.starts_with("application/vnd.kubernetes.protobuf") {
+            // Typed kubectl commands send protobuf; everything downstream speaks JSON.
+            Bytes::from(serde_json::to_vec(&protobuf::decode(&body)?).unwrap_or_default())
+        } else if ct.contains("cbor") {
             return Err(ApiError::UnsupportedMediaType(format!(
                 "the body of the request was in an unknown format ({ct}) - accepted media types include: application/json, application/yaml"
             )));
-        }
+        } else {
+            body
+        };
         let query = Query::parse(parts.uri.query());
         let mut info = RequestInfo {
             verb: Verb::NonResource,
@@ -321,7 +344,7 @@ impl Cluster {
                 if def.namespaced && t.namespace.is_none() {
                     return Err(ApiError::MethodNotAllowed);
                 }
-                let obj = parse_json(ctx.body)?;
+                let obj = parse_body(ctx)?;
                 let opts = self.write_opts(ctx, Sub::Main, None);
                 let created = self.write(|st| st.create(def, ns, version, obj, &opts))?;
                 Ok(Reply::Json(201, present(created)))
@@ -333,7 +356,7 @@ impl Cluster {
             }
             (Verb::Update, Some(name)) => {
                 let subr = subresource(def, sub)?;
-                let body = parse_json(ctx.body)?;
+                let body = parse_body(ctx)?;
                 let opts = self.write_opts(ctx, subr, None);
                 let no_rv = meta::meta_str(&body, "resourceVersion").is_none_or(str::is_empty);
                 if no_rv && subr != Sub::Scale && (def.is_crd || crd::is_crd_gr(&def.gr())) {
@@ -371,7 +394,32 @@ impl Cluster {
             (Verb::Patch, Some(name)) => self.patch(ctx, t, name),
             (Verb::Delete, Some(name)) => {
                 let opts = delete_opts(ctx)?;
-                let out = self.write(|st| st.delete(def, ns, name, &opts))?;
+                let (out, gone) = self.write(|st| {
+                    let out = st.delete(def, ns, name, &opts)?;
+                    let gone = if opts.dry_run {
+                        meta::finalizers(&out).is_empty()
+                    } else {
+                        st.get(def, ns, name).is_err()
+                    };
+                    Ok((out, gone))
+                })?;
+                // Like the real registries: custom resources, namespaces and CRDs answer with the
+                // object; other built-ins answer an immediate deletion with a Success status.
+                let returns_object = def.is_crd
+                    || crd::is_crd_gr(&def.gr())
+                    || (def.group.is_empty()
+                        && matches!(def.plural.as_str(), "namespaces" | "services"));
+                if gone && !returns_object {
+                    let mut details =
+                        json!({"name": name, "kind": def.plural, "uid": meta::uid(&out)});
+                    if !def.group.is_empty() {
+                        details["group"] = json!(def.group);
+                    }
+                    return Ok(Reply::Json(
+                        200,
+                        json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details}),
+                    ));
+                }
                 Ok(Reply::Json(200, present(out)))
             }
             (Verb::DeleteCollection, None) => {
@@ -720,10 +768,15 @@ async fn run_watch(
         let batch = {
             let Some(inner) = inner.upgrade() else { return };
             let st = inner.state.lock();
+            if st.registry.by_gr(&p.filter.gr).is_none() {
+                // The resource stopped being served (its CRD was deleted): end the watch.
+                return;
+            }
             st.history.since(since, WATCH_BATCH).map(|b| (b, st.rv))
         };
         match batch {
             Err(e) => {
+                // If the client is gone there is nobody to tell.
                 let _ = tx.send(watch::error_line(&e)).await;
                 return;
             }
@@ -817,6 +870,20 @@ fn accept(parts: &http::request::Parts) -> &str {
         .unwrap_or_default()
 }
 
+/// Create and update bodies: JSON, or YAML when the client says so.
+fn parse_body(ctx: &Ctx<'_>) -> ApiResult<Value> {
+    let ct = ctx
+        .parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if ct.starts_with("application/yaml") {
+        return parse_yaml(ctx.body);
+    }
+    parse_json(ctx.body)
+}
+
 fn parse_json(body: &[u8]) -> ApiResult<Value> {
     serde_json::from_slice(body)
         .map_err(|e| ApiError::BadRequest(format!("error decoding request body: {e}")))
@@ -876,6 +943,7 @@ fn encode_list(def: &ResourceDef, version: &str, list_meta: Value, page: &ListPa
             out.push(b',');
         }
         if item.get("apiVersion").and_then(Value::as_str) == Some(av.as_str()) {
+            // Writing JSON values into a Vec cannot fail.
             let _ = serde_json::to_writer(&mut out, item.as_ref());
         } else {
             let _ = serde_json::to_writer(&mut out, &present(def, version, (**item).clone()));

@@ -20,6 +20,9 @@ pub struct ClusterConfig {
     pub bookmark_interval: Duration,
     /// Reported by `/version`.
     pub git_version: String,
+    /// Mimic the controller manager: every namespace gets a `default` ServiceAccount and a
+    /// `kube-root-ca.crt` ConfigMap, and `default` has the `kubernetes` Service.
+    pub namespace_defaults: bool,
 }
 
 impl Default for ClusterConfig {
@@ -28,6 +31,7 @@ impl Default for ClusterConfig {
             history_size: 1024,
             bookmark_interval: Duration::from_secs(5),
             git_version: "v1.33.0".into(),
+            namespace_defaults: true,
         }
     }
 }
@@ -122,7 +126,7 @@ impl Cluster {
         let cluster = Cluster {
             inner: Arc::new(Inner {
                 name: name.to_string(),
-                state: Mutex::new(State::new(config.history_size)),
+                state: Mutex::new(State::new(config.history_size, config.namespace_defaults)),
                 config,
                 tokens: RwLock::new(tokens),
                 admin_token,
@@ -143,6 +147,14 @@ impl Cluster {
             let obj = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
             // Creating into a fresh store cannot fail; ignore the impossible error.
             let _ = self.create_object("", "v1", "namespaces", "", obj);
+        }
+        if self.inner.config.namespace_defaults {
+            let svc = serde_json::json!({
+                "apiVersion": "v1", "kind": "Service",
+                "metadata": {"name": "kubernetes", "labels": {"component": "apiserver", "provider": "kubernetes"}},
+                "spec": {"ports": [{"name": "https", "port": 443, "targetPort": 6443}]},
+            });
+            let _ = self.create_object("", "v1", "services", "default", svc);
         }
     }
 
@@ -208,6 +220,14 @@ impl Cluster {
     /// Changes the size of the watch history window.
     pub fn set_history_size(&self, size: usize) {
         self.inner.state.lock().history.set_capacity(size);
+    }
+
+    /// Stops accepting new connections on the HTTP(S) listeners (open connections finish);
+    /// `serve_http`/`serve_https` start fresh listeners on new ports afterwards.
+    pub fn stop_listeners(&self) {
+        self.inner.http_stop.lock().clear();
+        *self.inner.http_addr.lock() = None;
+        *self.inner.https_addr.lock() = None;
     }
 
     /// Address of the plain-HTTP listener, once `serve_http` ran.

@@ -234,3 +234,33 @@ pub fn set_status(crd: &mut Value, def: &ResourceDef, accepted: bool) {
         "storedVersions": stored,
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn list_map_keys_from_schema() {
+        let crd = json!({
+            "metadata": {"name": "things.example.com"},
+            "spec": {"group": "example.com", "scope": "Cluster",
+                "names": {"plural": "things", "kind": "Thing"},
+                "versions": [{"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {
+                    "type": "object",
+                    "properties": {"spec": {"type": "object", "properties": {
+                        "placements": {"type": "array", "x-kubernetes-list-type": "map",
+                            "x-kubernetes-list-map-keys": ["cluster"],
+                            "items": {"type": "object"}}}}}}}}]}
+        });
+        let def = def_from_crd(&crd).unwrap();
+        assert!(!def.namespaced);
+        assert_eq!(def.singular, "thing");
+        assert_eq!(
+            def.list_keys.get("placements"),
+            Some(&vec!["cluster".to_string()])
+        );
+        let mut bad = crd.clone();
+        bad["metadata"]["name"] = json!("x.example.com");
+        assert!(def_from_crd(&bad).is_err());
+    }
+}

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use crate::crd;
+use crate::defaults;
 use crate::error::{ApiError, ApiResult, Target};
 use crate::managed::{self, Writer};
 use crate::meta;
@@ -96,6 +97,10 @@ pub struct State {
     pub rv: u64,
     /// Number of committed changes (each bumps the resource version).
     pub changes: u64,
+    /// Last allocated Service cluster IP (as an offset in 10.96.0.0/16).
+    next_service_ip: u32,
+    /// Whether new namespaces get their `default` service account and root CA config map.
+    namespace_defaults: bool,
     notify: tokio::sync::watch::Sender<u64>,
 }
 
@@ -162,7 +167,7 @@ fn validate_name(def: &ResourceDef, name: &str) -> ApiResult<()> {
 }
 
 impl State {
-    pub fn new(history: usize) -> Self {
+    pub fn new(history: usize, namespace_defaults: bool) -> Self {
         let (notify, _) = tokio::sync::watch::channel(0);
         State {
             registry: Registry::default(),
@@ -170,6 +175,8 @@ impl State {
             history: History::new(history),
             rv: 0,
             changes: 0,
+            next_service_ip: 0,
+            namespace_defaults,
             notify,
         }
     }
@@ -391,7 +398,7 @@ impl State {
         {
             o.remove("status");
         }
-        self.defaults(def, &mut obj)?;
+        self.defaults(def, &mut obj, None)?;
         let writer = Writer {
             manager: &opts.manager,
             api_version: &def.api_version(version),
@@ -414,11 +421,48 @@ impl State {
         if crd::is_crd_gr(&def.gr()) {
             self.register_crd(&obj)?;
         }
-        Ok((*self.commit(&key, obj, EventType::Added)).clone())
+        let created = (*self.commit(&key, obj, EventType::Added)).clone();
+        if self.namespace_defaults && key.gr == GroupResource::new("", "namespaces") {
+            self.populate_namespace(&key.name);
+        }
+        Ok(created)
+    }
+
+    /// What the controller manager puts into every new namespace: the `default` service account
+    /// and the `kube-root-ca.crt` config map.
+    fn populate_namespace(&mut self, ns: &str) {
+        let opts = WriteOpts {
+            manager: "kube-controller-manager".into(),
+            dry_run: false,
+            sub: Sub::Main,
+            apply: None,
+        };
+        let objects = [
+            (
+                "serviceaccounts",
+                json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}}),
+            ),
+            (
+                "configmaps",
+                json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "kube-root-ca.crt"},
+                       "data": {"ca.crt": crate::http_server::CA_PEM}}),
+            ),
+        ];
+        for (resource, obj) in objects {
+            if let Some(def) = self.registry.get("", "v1", resource) {
+                // Failure only means the object exists already.
+                let _ = self.create(&def, ns, "v1", obj, &opts);
+            }
+        }
     }
 
     /// Server-maintained fields and defaults.
-    fn defaults(&self, def: &ResourceDef, obj: &mut Value) -> ApiResult<()> {
+    fn defaults(
+        &mut self,
+        def: &ResourceDef,
+        obj: &mut Value,
+        current: Option<&Value>,
+    ) -> ApiResult<()> {
         match (def.group.as_str(), def.plural.as_str()) {
             ("", "namespaces") => {
                 if meta::get_path(obj, "spec.finalizers").is_none() {
@@ -431,10 +475,15 @@ impl State {
                 };
                 meta::set_path(obj, "status.phase", json!(phase));
             }
-            ("apps", "deployments") | ("apps", "replicasets")
-                if meta::get_path(obj, "spec.replicas").is_none() =>
-            {
-                meta::set_path(obj, "spec.replicas", json!(1));
+            ("apps", "deployments") => defaults::deployment(obj),
+            ("apps", "replicasets") => defaults::replica_set(obj),
+            ("batch", "jobs") => defaults::job(obj),
+            ("", "services") => {
+                let next_ip = &mut self.next_service_ip;
+                defaults::service(obj, current, &mut || {
+                    *next_ip += 1;
+                    format!("10.96.{}.{}", (*next_ip >> 8) & 0xff, *next_ip & 0xff)
+                });
             }
             ("apiextensions.k8s.io", "customresourcedefinitions") => {
                 let def = crd::def_from_crd(obj)
@@ -580,7 +629,7 @@ impl State {
                 ));
             }
         }
-        self.defaults(def, &mut candidate)?;
+        self.defaults(def, &mut candidate, Some(current))?;
         let api_version = def.api_version(version);
         let writer = Writer {
             manager: &opts.manager,
@@ -682,6 +731,7 @@ impl State {
         }
         for k in self.store.keys_in_namespace(&key.name) {
             if let Some(d) = self.registry.by_gr(&k.gr) {
+                // Only NotFound is possible here (removed by an earlier cascade); nothing to do.
                 let _ = self.delete(&d, &k.namespace, &k.name, &DeleteOpts::default());
             }
         }
@@ -750,6 +800,7 @@ impl State {
                 continue;
             }
             if let Some(d) = self.registry.by_gr(&dep.gr) {
+                // Only NotFound is possible here (removed by an earlier cascade); nothing to do.
                 let _ = self.delete(&d, &dep.namespace, &dep.name, &DeleteOpts::default());
             }
         }

@@ -149,10 +149,32 @@ impl ApiError {
                 details["causes"] =
                     json!([{"reason": "FieldValueInvalid", "message": m, "field": field}]);
             }
+            if let ApiError::Conflict(_, m) = self
+                && m.starts_with("Apply failed")
+            {
+                details["causes"] = Value::Array(apply_conflict_causes(m));
+            }
             status["details"] = details;
         }
         status
     }
+}
+
+/// `FieldManagerConflict` causes from an apply conflict message
+/// (`conflict with "m":` headers followed by `- .field` lines).
+fn apply_conflict_causes(m: &str) -> Vec<Value> {
+    let mut manager = "";
+    let mut causes = Vec::new();
+    for line in m.lines() {
+        if let Some(idx) = line.find("conflict with ") {
+            manager = line[idx..].trim_end_matches(':');
+        } else if let Some(field) = line.strip_prefix("- ") {
+            causes.push(
+                json!({"reason": "FieldManagerConflict", "message": manager, "field": field}),
+            );
+        }
+    }
+    causes
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;

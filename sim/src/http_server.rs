@@ -69,6 +69,7 @@ where
             Ok::<_, std::convert::Infallible>(resp)
         }
     });
+    // Connection errors (client resets) end only that connection.
     let _ = hyper::server::conn::http1::Builder::new()
         .serve_connection(TokioIo::new(io), svc)
         .await;

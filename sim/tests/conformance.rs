@@ -380,6 +380,21 @@ async fn finalizers_and_deletion() {
         .await
         .unwrap();
         assert_eq!(code(&api.get("fin").await.unwrap_err()), 404);
+        // Immediate deletion of a built-in answers with a Success status.
+        api.create(&PostParams::default(), &cm("plain", &[]))
+            .await
+            .unwrap();
+        let status = api
+            .delete("plain", &DeleteParams::default())
+            .await
+            .unwrap()
+            .right()
+            .expect("status");
+        assert_eq!(
+            status.status,
+            Some(kube::core::response::StatusSummary::Success)
+        );
+        assert_eq!(status.details.unwrap().name, "plain");
         // Preconditions.
         let o = api
             .create(&PostParams::default(), &cm("pre", &[]))
@@ -561,11 +576,12 @@ async fn selectors_paging_dry_run_and_delete_collection() {
         };
         assert_eq!(count("tier=even").await, 5);
         assert_eq!(count("tier==odd").await, 5);
-        assert_eq!(count("tier!=odd").await, 5);
+        // Unlabelled objects (the namespace's kube-root-ca.crt) match negative requirements.
+        assert_eq!(count("tier!=odd").await, 6);
         assert_eq!(count("tier in (odd,even)").await, 10);
-        assert_eq!(count("tier notin (odd)").await, 5);
+        assert_eq!(count("tier notin (odd)").await, 6);
         assert_eq!(count("app").await, 8);
-        assert_eq!(count("!app").await, 2);
+        assert_eq!(count("!app").await, 3);
         assert_eq!(count("app,tier=odd").await, 4);
         let by_name = api
             .list(&ListParams::default().fields("metadata.name=cm-3"))
@@ -577,7 +593,7 @@ async fn selectors_paging_dry_run_and_delete_collection() {
             .list(&ListParams::default().fields("metadata.namespace=default"))
             .await
             .unwrap();
-        assert_eq!(by_ns.items.len(), 10);
+        assert_eq!(by_ns.items.len(), 11);
         assert!(by_ns.metadata.resource_version.is_some());
         // Paging.
         let mut seen = Vec::new();
@@ -591,11 +607,11 @@ async fn selectors_paging_dry_run_and_delete_collection() {
                 _ => break,
             }
         }
-        assert_eq!(seen.len(), 10);
+        assert_eq!(seen.len(), 11);
         let mut sorted = seen.clone();
         sorted.sort();
         sorted.dedup();
-        assert_eq!(sorted.len(), 10);
+        assert_eq!(sorted.len(), 11);
         // Dry run stores nothing.
         let rv_before = t.cluster.resource_version();
         let pp = PostParams {
@@ -633,7 +649,11 @@ async fn selectors_paging_dry_run_and_delete_collection() {
         .await
         .unwrap();
         assert_eq!(
-            api.list(&ListParams::default()).await.unwrap().items.len(),
+            api.list(&ListParams::default().labels("tier"))
+                .await
+                .unwrap()
+                .items
+                .len(),
             5
         );
     }
@@ -799,6 +819,16 @@ async fn server_side_apply_with_two_managers() {
             "{}",
             message(&e)
         );
+        if let kube::Error::Api(status) = &e {
+            let causes = status
+                .details
+                .as_ref()
+                .map(|d| d.causes.clone())
+                .unwrap_or_default();
+            assert_eq!(causes.len(), 1, "{causes:?}");
+            assert_eq!(causes[0].reason, "FieldManagerConflict");
+            assert_eq!(causes[0].field, ".data.c");
+        }
         // Setting the same value is shared ownership, not a conflict.
         let cfg4 = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ssa"}, "data": {"a": "1", "c": "3"}});
         api.patch("ssa", &a, &Patch::Apply(&cfg4)).await.unwrap();
@@ -808,6 +838,17 @@ async fn server_side_apply_with_two_managers() {
             .await
             .unwrap();
         assert_eq!(forced.data.unwrap()["c"], "changed");
+        // Apply bodies may be YAML.
+        let yaml =
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: from-yaml\ndata:\n  y: \"1\"\n";
+        let req = http::Request::patch(
+            "/api/v1/namespaces/default/configmaps/from-yaml?fieldManager=yaml",
+        )
+        .header("Content-Type", "application/apply-patch+yaml")
+        .body(yaml.as_bytes().to_vec())
+        .unwrap();
+        let created: ConfigMap = t.client.request(req).await.unwrap();
+        assert_eq!(created.data.unwrap()["y"], "1");
         // Apply without a field manager is rejected.
         let e = api
             .patch("ssa", &PatchParams::default(), &Patch::Apply(&cfg3))
@@ -959,6 +1000,30 @@ async fn custom_resource_definitions() {
             .await
             .unwrap_err();
         assert_eq!(code(&e), 404);
+        // Server-side apply merges lists by their schema's list-map keys.
+        let placements = |items: serde_json::Value| json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}, "spec": {"placements": items}});
+        api.patch(
+            "w",
+            &PatchParams::apply("a"),
+            &Patch::Apply(placements(json!([{"cluster": "c1", "weight": 1}]))),
+        )
+        .await
+        .unwrap();
+        let w = api
+            .patch(
+                "w",
+                &PatchParams::apply("b"),
+                &Patch::Apply(placements(json!([{"cluster": "c2", "weight": 2}]))),
+            )
+            .await
+            .unwrap();
+        let clusters: Vec<_> = w.data["spec"]["placements"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["cluster"].clone())
+            .collect();
+        assert_eq!(clusters, vec![json!("c1"), json!("c2")]);
         // Deleting the CRD stops serving the resource.
         crds.delete("widgets.example.com", &DeleteParams::default())
             .await

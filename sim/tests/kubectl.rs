@@ -272,6 +272,78 @@ async fn kubectl_end_to_end() {
     );
     let out = k.run(&["apply", "-f", cm.to_str().unwrap()]).await;
     assert!(out.contains("created"), "{out}");
+    // Typed commands send protobuf bodies.
+    k.run(&["create", "namespace", "team"]).await;
+    k.run(&[
+        "-n",
+        "team",
+        "create",
+        "configmap",
+        "c2",
+        "--from-literal",
+        "x=y",
+    ])
+    .await;
+    k.run(&[
+        "-n",
+        "team",
+        "create",
+        "secret",
+        "generic",
+        "s1",
+        "--from-literal",
+        "x=y",
+    ])
+    .await;
+    k.run(&["-n", "team", "create", "serviceaccount", "robot"])
+        .await;
+    k.run(&[
+        "-n",
+        "team",
+        "create",
+        "deployment",
+        "api",
+        "--image",
+        "api:1",
+        "--replicas",
+        "2",
+    ])
+    .await;
+    let token = k.run(&["-n", "team", "create", "token", "robot"]).await;
+    assert!(!token.trim().is_empty());
+    let got = k
+        .run(&["-n", "team", "get", "cm", "c2", "-o", "jsonpath={.data.x}"])
+        .await;
+    assert_eq!(got, "y");
+    let got = k
+        .run(&[
+            "-n",
+            "team",
+            "get",
+            "secret",
+            "s1",
+            "-o",
+            "jsonpath={.data.x}",
+        ])
+        .await;
+    assert_eq!(got, "eQ==");
+    let got = k
+        .run(&[
+            "-n",
+            "team",
+            "get",
+            "deploy",
+            "api",
+            "-o",
+            "jsonpath={.spec.replicas}/{.spec.template.spec.containers[0].image}",
+        ])
+        .await;
+    assert_eq!(got, "2/api:1");
+    let out = k.run(&["delete", "namespace", "team"]).await;
+    assert!(out.contains("deleted"), "{out}");
+    let (ok, _, _) = k.try_run(&["get", "namespace", "team"]).await;
+    assert!(!ok, "namespace removed with its content");
+
     let got = k.run(&["get", "cm", "-l", "missing", "-o", "name"]).await;
     assert_eq!(got.trim(), "");
 

@@ -64,11 +64,11 @@ fn ev(k: &str, n: &str) -> (String, String) {
 async fn live_events_and_initial_state() {
     for t in targets().await {
         let api: Api<ConfigMap> = Api::default_namespaced(t.client.clone());
-        api.create(&PostParams::default(), &cm("pre", &[]))
+        api.create(&PostParams::default(), &cm("pre", &[("t", "1")]))
             .await
             .unwrap();
         let mut s: Events = api
-            .watch(&WatchParams::default(), "0")
+            .watch(&WatchParams::default().labels("t=1"), "0")
             .await
             .unwrap()
             .boxed();
@@ -78,7 +78,7 @@ async fn live_events_and_initial_state() {
             "{}",
             t.transport
         );
-        api.create(&PostParams::default(), &cm("live", &[]))
+        api.create(&PostParams::default(), &cm("live", &[("t", "1")]))
             .await
             .unwrap();
         assert_eq!(kind(&next(&mut s).await), ev("ADDED", "live"));
@@ -96,11 +96,11 @@ async fn live_events_and_initial_state() {
         // From a resource version: only later changes.
         let list = api.list(&Default::default()).await.unwrap();
         let rv = list.metadata.resource_version.clone().unwrap();
-        api.create(&PostParams::default(), &cm("after", &[]))
+        api.create(&PostParams::default(), &cm("after", &[("t", "1")]))
             .await
             .unwrap();
         let mut s: Events = api
-            .watch(&WatchParams::default(), &rv)
+            .watch(&WatchParams::default().labels("t=1"), &rv)
             .await
             .unwrap()
             .boxed();
@@ -243,12 +243,12 @@ async fn bookmarks_timeouts_and_streaming_lists() {
         );
         // Streaming list: initial events, then a bookmark marking their end.
         if api.get_opt("s1").await.unwrap().is_none() {
-            api.create(&PostParams::default(), &cm("s1", &[]))
+            api.create(&PostParams::default(), &cm("s1", &[("t", "1")]))
                 .await
                 .unwrap();
         }
         let mut s: Events = api
-            .watch(&WatchParams::streaming_lists(), "")
+            .watch(&WatchParams::streaming_lists().labels("t=1"), "")
             .await
             .unwrap()
             .boxed();
@@ -345,4 +345,42 @@ async fn watcher_survives_expired_history() {
     let c = Cluster::new("relist-http");
     let client = c.http_client().await.unwrap();
     relist_case(c, client).await;
+}
+
+#[tokio::test]
+async fn watcher_with_streaming_lists() {
+    let cluster = Cluster::new("streaming");
+    let api: Api<ConfigMap> = Api::default_namespaced(cluster.client());
+    api.create(&PostParams::default(), &cm("one", &[]))
+        .await
+        .unwrap();
+    let (reader, writer) = reflector::store();
+    let stream = reflector(
+        writer,
+        watcher(api.clone(), watcher::Config::default().streaming_lists()),
+    )
+    .applied_objects()
+    .boxed();
+    let task = tokio::spawn(stream.for_each(|_| async {}));
+    wait_for("initial events", || {
+        reader
+            .get(&reflector::ObjectRef::new("one").within("default"))
+            .is_some()
+    })
+    .await;
+    api.create(&PostParams::default(), &cm("two", &[]))
+        .await
+        .unwrap();
+    wait_for("live event", || {
+        reader
+            .get(&reflector::ObjectRef::new("two").within("default"))
+            .is_some()
+    })
+    .await;
+    assert_eq!(
+        cluster.counters().of(Verb::List, "configmaps"),
+        0,
+        "streaming lists do not list"
+    );
+    task.abort();
 }

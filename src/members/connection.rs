@@ -21,7 +21,7 @@ pub struct ConnectionSpec<'a> {
     pub proxy_url: Option<&'a str>,
     /// The `token` key of the Secret named by `spec.secretRef`.
     pub token: &'a str,
-    /// Connect and read timeout for every request to the member.
+    /// Connect timeout for every request to the member.
     pub timeout: Duration,
 }
 
@@ -171,9 +171,12 @@ pub fn member_config(spec: &ConnectionSpec<'_>) -> Result<MemberConnection, Conn
         }
         config.proxy_url = Some(uri);
     }
+    // Only connecting is bounded here: member watches are long-lived reads, so each request
+    // is bounded by its caller instead (probes and writes wrap themselves in a timeout).
     config.connect_timeout = Some(spec.timeout);
-    config.read_timeout = Some(spec.timeout);
-    config.write_timeout = Some(spec.timeout);
+    // The controllers retry with their own backoff and must see a failure as it happens (a
+    // 503 from /healthz is "not ready", not a slow answer), so no transparent retries here.
+    config.default_retry = false;
     Ok(MemberConnection { config, tls })
 }
 
@@ -246,7 +249,9 @@ mod tests {
         );
         assert!(!conn.config.accept_invalid_certs);
         assert!(conn.config.auth_info.token.is_some());
-        assert_eq!(conn.config.read_timeout, Some(Duration::from_secs(3)));
+        assert_eq!(conn.config.connect_timeout, Some(Duration::from_secs(3)));
+        // Watches must not be cut by a short read timeout.
+        assert_ne!(conn.config.read_timeout, Some(Duration::from_secs(3)));
     }
 
     #[test]

@@ -146,6 +146,16 @@ pub async fn join(host: &Client, name: &str, member: &Cluster, labels: BTreeMap<
 /// A host plus `n` members (`cluster1` … `clusterN`), joined and Ready, with the operator's
 /// controllers running in-process and fast health checks.
 pub async fn start(n: usize) -> TestFleet {
+    start_with(n, |_| {}, |_| BTreeMap::new()).await
+}
+
+/// Like [`start`], with a hook to adjust the KubeFedConfig and labels per member (by index,
+/// from 1).
+pub async fn start_with(
+    n: usize,
+    configure: impl FnOnce(&mut KubeFedConfigSpec),
+    labels: impl Fn(usize) -> BTreeMap<String, String>,
+) -> TestFleet {
     // Logs on demand: RUST_LOG=kubefed=debug cargo test …
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
@@ -160,7 +170,7 @@ pub async fn start(n: usize) -> TestFleet {
         .await
         .unwrap();
     let configs: Api<KubeFedConfig> = Api::namespaced(host_client.clone(), NS);
-    let spec = KubeFedConfigSpec {
+    let mut spec = KubeFedConfigSpec {
         cluster_health_check: Some(ClusterHealthCheckConfig {
             period: Some("200ms".into()),
             timeout: Some("2s".into()),
@@ -169,6 +179,7 @@ pub async fn start(n: usize) -> TestFleet {
         }),
         ..KubeFedConfigSpec::with_defaults()
     };
+    configure(&mut spec);
     configs
         .create(&PostParams::default(), &KubeFedConfig::new("kubefed", spec))
         .await
@@ -184,7 +195,7 @@ pub async fn start(n: usize) -> TestFleet {
         let member = Cluster::new(&name);
         member.serve_http().await.unwrap();
         let client = member.client();
-        join(&host_client, &name, &member, BTreeMap::new()).await;
+        join(&host_client, &name, &member, labels(i)).await;
         members.push((name, member, client));
     }
     let fleet = TestFleet {

@@ -69,7 +69,10 @@ pub const WIDGET_CRD: &str = r#"{
       "name": "v1", "served": true, "storage": true,
       "subresources": {"status": {}, "scale": {"specReplicasPath": ".spec.replicas", "statusReplicasPath": ".status.replicas"}},
       "additionalPrinterColumns": [{"name": "Ready", "type": "string", "jsonPath": ".status.conditions[?(@.type==\"Ready\")].status"}],
-      "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}
+      "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true,
+        "properties": {"spec": {"type": "object", "x-kubernetes-preserve-unknown-fields": true, "properties": {
+          "placements": {"type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["cluster"],
+                         "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}}}}}
     }]
   }
 }"#;

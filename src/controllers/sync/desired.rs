@@ -81,6 +81,33 @@ pub enum DesiredError {
     Overrides(#[from] OverrideError),
 }
 
+/// Moves a Secret's `stringData` into `data` (base64), as the API server does on write: the
+/// stored object never has `stringData`, so sending it would look like drift forever.
+fn fold_string_data(obj: &mut Map<String, Value>) {
+    use base64::Engine;
+    let Some(Value::Object(strings)) = obj.remove("stringData") else {
+        return;
+    };
+    let data = obj
+        .entry("data")
+        .or_insert_with(|| Value::Object(Map::new()));
+    if !data.is_object() {
+        *data = Value::Object(Map::new());
+    }
+    if let Value::Object(data) = data {
+        for (key, value) in strings {
+            let text = match value {
+                Value::String(s) => s,
+                other => other.to_string(),
+            };
+            data.insert(
+                key,
+                Value::String(base64::engine::general_purpose::STANDARD.encode(text)),
+            );
+        }
+    }
+}
+
 /// Builds the member object for one cluster.
 ///
 /// Follows KubeFed: template annotations and finalizers are dropped with a warning (overrides
@@ -131,6 +158,9 @@ pub fn desired_member_object(input: &DesiredInput<'_>) -> Result<DesiredObject, 
     let labels = object_entry(meta, "labels", "metadata.labels")?;
     labels.insert(MANAGED_LABEL.into(), "true".into());
 
+    if input.kind == "Secret" && input.api_version == "v1" {
+        fold_string_data(&mut obj);
+    }
     let retain = input.retain_replicas && REPLICA_KINDS.contains(&input.kind);
     if retain && let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) {
         spec.remove("replicas");
@@ -312,6 +342,19 @@ mod tests {
 
     fn item(cluster: &str, ops: Value) -> OverrideItem {
         serde_json::from_value(json!({"clusterName": cluster, "clusterOverrides": ops})).unwrap()
+    }
+
+    #[test]
+    fn secret_string_data_is_folded_into_data() {
+        let t =
+            json!({"type": "Opaque", "data": {"a": "YQ=="}, "stringData": {"b": "b", "a": "z"}});
+        let mut i = input(&t, &[]);
+        i.api_version = "v1";
+        i.kind = "Secret";
+        let d = desired_member_object(&i).unwrap();
+        assert!(d.object.get("stringData").is_none());
+        // stringData wins over data for the same key, as on the API server.
+        assert_eq!(d.object["data"], json!({"a": "eg==", "b": "Yg=="}));
     }
 
     #[test]

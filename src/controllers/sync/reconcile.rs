@@ -680,16 +680,27 @@ async fn delete_federated(
     let mut notes = Vec::new();
     let mut clusters: BTreeSet<String> = ctx.caches.clusters().into_iter().collect();
     clusters.extend(members.keys().cloned());
+    let previously_placed: BTreeSet<&str> = obj
+        .data
+        .pointer("/status/clusters")
+        .and_then(Value::as_array)
+        .map(|entries| {
+            entries
+                .iter()
+                .filter_map(|e| e.get("name")?.as_str())
+                .collect()
+        })
+        .unwrap_or_default();
     for cluster in clusters {
         let member = members.get(&cluster);
         let ready = member.is_some_and(Member::is_ready) && ctx.caches.is_synced(&cluster);
         let cached = ctx.caches.get(&cluster, ns, &name);
         if !ready {
-            // A member that left the federation no longer holds anything; one that is merely
-            // unreachable does, if it had the object when last seen (or was never seen).
-            let unknown =
-                member.is_some() && (cached.is_some() || member.is_some_and(|m| m.is_ready()));
-            if unknown {
+            // A member that left the federation no longer holds anything. One that cannot be
+            // seen right now holds the object if it was placed there (it is in the status) or
+            // was last seen with it: wait for it rather than leak or guess.
+            let listed = previously_placed.contains(cluster.as_str());
+            if member.is_some() && (cached.is_some() || listed) {
                 pending = true;
                 statuses.insert(cluster.clone(), PropagationStatus::ClusterNotReady);
             }
