@@ -761,8 +761,8 @@ async fn federate_a_namespace_with_its_contents() {
     .unwrap();
     host.create_object("", "v1", "configmaps", "shop", json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings", "namespace": "shop"}, "data": {"k": "v"}}))
         .unwrap();
-    host.create_object("", "v1", "configmaps", "shop", json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "kube-root-ca.crt", "namespace": "shop"}, "data": {"ca.crt": "x"}}))
-        .unwrap();
+    // Like a real cluster, the simulator adds `kube-root-ca.crt` (and a `default`
+    // ServiceAccount) to every namespace; neither may be federated.
     host.create_object("apps", "v1", "replicasets", "shop", json!({
         "apiVersion": "apps/v1", "kind": "ReplicaSet",
         "metadata": {"name": "web-1", "namespace": "shop",
