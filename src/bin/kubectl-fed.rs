@@ -5,7 +5,17 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = kubefed::plugin::Cli::parse();
-    match kubefed::plugin::run(cli) {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(kubefed::plugin::run(cli)) {
         Ok(output) => {
             if !output.is_empty() {
                 println!("{output}");
@@ -13,7 +23,9 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(err) => {
-            eprintln!("error: {err}");
+            // One line, whatever the underlying error text looks like.
+            let message = err.to_string().replace('\n', " ");
+            eprintln!("error: {message}");
             ExitCode::FAILURE
         }
     }

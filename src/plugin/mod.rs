@@ -1,9 +1,25 @@
 //! `kubectl fed`: the kubectl plugin that joins member clusters and federates types.
 //!
 //! The binary (`src/bin/kubectl-fed.rs`) only parses arguments and prints errors; each command
-//! lives in its own module here.
+//! lives in its own module here. Pure parts (names, RBAC rules, conversions, type resolution,
+//! tables) are separated from the code talking to API servers and unit-tested.
+
+pub mod apply;
+pub mod enable;
+pub mod federate;
+pub mod join;
+pub mod kubeconfig;
+pub mod orphaning;
+pub mod rbac;
+pub mod status;
+pub mod types;
+pub mod unjoin;
 
 use clap::{Parser, Subcommand};
+use kube::Client;
+use kube::config::Kubeconfig;
+
+use crate::crds::federated::{FEDERATED_GROUP, FEDERATED_VERSION};
 
 /// Default namespace of the federation control plane on the host cluster.
 pub const DEFAULT_KUBEFED_NAMESPACE: &str = "kube-federation-system";
@@ -27,7 +43,7 @@ pub struct Cli {
 }
 
 /// Flags shared by every command, named as kubectl and kubefedctl name them.
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct GlobalOptions {
     /// Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config).
     #[arg(long, global = true, env = "KUBECONFIG", value_name = "PATH")]
@@ -38,24 +54,209 @@ pub struct GlobalOptions {
     /// Namespace of the federation control plane on the host cluster.
     #[arg(long, global = true, default_value = DEFAULT_KUBEFED_NAMESPACE, value_name = "NAMESPACE")]
     pub kubefed_namespace: String,
+    /// Print what would be done without changing anything.
+    #[arg(long, global = true)]
+    pub dry_run: bool,
+}
+
+/// `-o yaml`: print objects instead of applying them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    /// YAML, one document per object.
+    Yaml,
+}
+
+/// `--federated-group` / `--federated-version`, shared by the commands that name federated
+/// types.
+#[derive(Debug, Clone, clap::Args)]
+pub struct FederatedApiOptions {
+    /// API group of the federated types.
+    #[arg(long, default_value = FEDERATED_GROUP, value_name = "GROUP")]
+    pub federated_group: String,
+    /// API version of the federated types.
+    #[arg(long, default_value = FEDERATED_VERSION, value_name = "VERSION")]
+    pub federated_version: String,
+}
+
+/// `--federated-group`, for commands that find an existing federated type by discovery.
+#[derive(Debug, Clone, clap::Args)]
+pub struct FederatedGroupOption {
+    /// API group of the federated types.
+    #[arg(long, default_value = FEDERATED_GROUP, value_name = "GROUP")]
+    pub federated_group: String,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Register a cluster with the federation (member-side credentials + host-side KubeFedCluster).
+    #[command(after_help = join::EXAMPLES)]
+    Join(join::JoinArgs),
+    /// Remove a cluster from the federation, undoing what `join` created on both sides.
+    #[command(after_help = unjoin::EXAMPLES)]
+    Unjoin(unjoin::UnjoinArgs),
+    /// Enable propagation of a type: create its Federated<Kind> CRD and FederatedTypeConfig.
+    #[command(after_help = enable::ENABLE_EXAMPLES)]
+    Enable(enable::EnableArgs),
+    /// Disable propagation of a type (and optionally delete its federated CRD).
+    #[command(after_help = enable::DISABLE_EXAMPLES)]
+    Disable(enable::DisableArgs),
+    /// Turn an existing resource (or a YAML file) into its Federated<Kind>, placed on all clusters.
+    #[command(after_help = federate::EXAMPLES)]
+    Federate(federate::FederateArgs),
+    /// Enable, disable or show orphaning deletion (`kubefed.io/orphan`) of a federated object.
+    #[command(name = "orphaning-deletion", after_help = orphaning::EXAMPLES)]
+    OrphaningDeletion(orphaning::OrphaningArgs),
+    /// Show member clusters, or the per-cluster status of one federated object.
+    #[command(after_help = status::EXAMPLES)]
+    Status(status::StatusArgs),
     /// Print the version of the plugin.
+    #[command(after_help = "Example:\n  kubectl fed version")]
     Version,
 }
 
-/// Runs a parsed command line, returning what to print on success.
-pub fn run(cli: Cli) -> Result<String, PluginError> {
+/// Runs a parsed command line, returning what to print on stdout on success. Progress goes to
+/// stderr as it happens.
+pub async fn run(cli: Cli) -> Result<String, PluginError> {
+    let global = cli.global;
     match cli.command {
         Command::Version => Ok(format!("kubectl-fed {}", env!("CARGO_PKG_VERSION"))),
+        Command::Join(args) => join::run(&Session::new(&global)?, args).await,
+        Command::Unjoin(args) => unjoin::run(&Session::new(&global)?, args).await,
+        Command::Enable(args) => enable::run_enable(&Session::new(&global)?, args).await,
+        Command::Disable(args) => enable::run_disable(&Session::new(&global)?, args).await,
+        Command::Federate(args) => federate::run(&global, args).await,
+        Command::OrphaningDeletion(args) => orphaning::run(&Session::new(&global)?, args).await,
+        Command::Status(args) => status::run(&Session::new(&global)?, args).await,
+    }
+}
+
+/// The loaded kubeconfig plus the global options every command needs.
+pub struct Session {
+    pub kubeconfig: Kubeconfig,
+    /// The resolved host context.
+    pub host_context: String,
+    /// The federation namespace on the host.
+    pub namespace: String,
+    pub dry_run: bool,
+}
+
+impl Session {
+    /// Loads the kubeconfig and resolves the host context.
+    pub fn new(global: &GlobalOptions) -> Result<Self, PluginError> {
+        let kubeconfig = kubeconfig::load(global.kubeconfig.as_deref())?;
+        let host_context =
+            kubeconfig::resolve_context(&kubeconfig, global.host_cluster_context.as_deref())?;
+        Ok(Self {
+            kubeconfig,
+            host_context,
+            namespace: global.kubefed_namespace.clone(),
+            dry_run: global.dry_run,
+        })
+    }
+
+    /// A client for the host cluster.
+    pub async fn host_client(&self) -> Result<Client, PluginError> {
+        kubeconfig::client(&self.kubeconfig, &self.host_context).await
+    }
+
+    /// The namespace for a namespaced object: `-n`, else the host context's namespace.
+    pub fn object_namespace(&self, namespace: Option<&str>) -> String {
+        namespace
+            .map(str::to_string)
+            .unwrap_or_else(|| kubeconfig::context_namespace(&self.kubeconfig, &self.host_context))
+    }
+}
+
+/// Prints one progress line on stderr.
+pub fn progress(message: impl std::fmt::Display) {
+    eprintln!("{message}");
+}
+
+/// The message of an API error: the server's own message for API statuses, the whole source
+/// chain (on one line) for connection failures.
+pub fn describe(err: &kube::Error) -> String {
+    match err {
+        kube::Error::Api(status) if !status.message.is_empty() => status.message.clone(),
+        other => {
+            // The innermost cause is the informative part (`Connection refused`, a TLS
+            // verification failure); the outer layers only name the client stack.
+            let mut message = other.to_string();
+            let mut source = std::error::Error::source(other);
+            while let Some(cause) = source {
+                let text = cause.to_string();
+                if !text.is_empty() {
+                    message = text;
+                }
+                source = cause.source();
+            }
+            message
+        }
     }
 }
 
 /// A failure of a plugin command, printed as one `error: …` line.
 #[derive(Debug, thiserror::Error)]
-pub enum PluginError {}
+pub enum PluginError {
+    #[error("cannot load kubeconfig {path}: {reason}")]
+    Kubeconfig { path: String, reason: String },
+    #[error("no current context in the kubeconfig; pass --host-cluster-context")]
+    NoCurrentContext,
+    #[error("context {context:?} not found in the kubeconfig (available: {available})")]
+    UnknownContext { context: String, available: String },
+    #[error("context {context:?}: {reason}")]
+    InvalidKubeconfig { context: String, reason: String },
+    #[error("{action}: {message}")]
+    Api { action: String, message: String },
+    #[error("cannot reach the {side} at {server}: {message}")]
+    Unreachable {
+        side: String,
+        server: String,
+        message: String,
+    },
+    #[error(
+        "timed out after {seconds}s waiting for the token controller to fill Secret {namespace}/{name} in the member cluster; is kube-controller-manager running there?"
+    )]
+    TokenTimeout {
+        namespace: String,
+        name: String,
+        seconds: u64,
+    },
+    #[error("{0}")]
+    AlreadyExists(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error(transparent)]
+    Resolve(#[from] types::ResolveError),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("cannot read {path}: {reason}")]
+    Read { path: String, reason: String },
+    #[error("cannot render YAML: {0}")]
+    Render(String),
+    #[error("{failure} (created or updated so far: {done}); to clean up run: {cleanup}")]
+    Partial {
+        failure: Box<PluginError>,
+        done: String,
+        cleanup: String,
+    },
+}
+
+impl PluginError {
+    /// An API failure while doing `action`.
+    pub fn api(action: impl Into<String>, err: &kube::Error) -> Self {
+        Self::Api {
+            action: action.into(),
+            message: describe(err),
+        }
+    }
+}
+
+/// Renders values as multi-document YAML.
+pub fn render_yaml(values: &[serde_json::Value]) -> Result<String, PluginError> {
+    crate::crds::render_yaml(values)
+        .map(|yaml| yaml.trim_end().to_string())
+        .map_err(|e| PluginError::Render(e.to_string()))
+}
 
 #[cfg(test)]
 mod tests {
@@ -67,12 +268,36 @@ mod tests {
         Cli::command().debug_assert();
     }
 
-    #[test]
-    fn version_prints_the_crate_version() {
+    #[tokio::test]
+    async fn version_prints_the_crate_version() {
         let cli = Cli::try_parse_from(["kubectl-fed", "version"]).unwrap();
         assert_eq!(
-            run(cli).unwrap(),
+            run(cli).await.unwrap(),
             format!("kubectl-fed {}", env!("CARGO_PKG_VERSION"))
         );
+    }
+
+    #[test]
+    fn every_command_has_an_example() {
+        let cli = Cli::command();
+        for sub in cli.get_subcommands() {
+            let help = sub
+                .get_after_help()
+                .map(|h| h.to_string())
+                .unwrap_or_default();
+            assert!(
+                help.contains("kubectl fed"),
+                "{} has no example",
+                sub.get_name()
+            );
+        }
+    }
+
+    #[test]
+    fn api_errors_use_the_server_message() {
+        let status =
+            kube::core::Status::failure("secrets \"x\" not found", "NotFound").with_code(404);
+        let err = kube::Error::Api(status.boxed());
+        assert_eq!(describe(&err), "secrets \"x\" not found");
     }
 }

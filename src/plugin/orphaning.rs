@@ -1,0 +1,164 @@
+//! `kubectl fed orphaning-deletion`: the `kubefed.io/orphan` annotation of a federated object,
+//! which makes deleting it leave the member objects in place.
+
+use std::collections::BTreeMap;
+
+use kube::api::{DynamicObject, Patch, PatchParams};
+use kube::{Api, Client};
+use serde_json::{Value, json};
+
+use super::types::{self, DiscoveredType};
+use super::{FederatedGroupOption, PluginError, Session, enable, progress};
+use crate::crds::federated::ORPHAN_ANNOTATION;
+
+pub const EXAMPLES: &str = "\
+Examples:
+  # Keep the member Deployments when FederatedDeployment web is deleted
+  kubectl fed orphaning-deletion enable federateddeployment web -n demo
+
+  # The target type works too
+  kubectl fed orphaning-deletion status deployment web -n demo
+
+  # Delete member objects with the federated object again (the default)
+  kubectl fed orphaning-deletion disable FederatedDeployment web -n demo";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum OrphaningAction {
+    /// Set `kubefed.io/orphan: "true"`.
+    Enable,
+    /// Remove the annotation.
+    Disable,
+    /// Show whether it is set.
+    Status,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct OrphaningArgs {
+    /// What to do.
+    #[arg(value_enum)]
+    pub action: OrphaningAction,
+    /// Federated type (`federateddeployment`, `FederatedDeployment`, `fdeploy`) or its target
+    /// type (`deployment`).
+    #[arg(value_name = "KIND")]
+    pub kind: String,
+    /// Name of the federated object.
+    pub name: String,
+    /// Namespace of the federated object (default: the host context's namespace).
+    #[arg(short = 'n', long)]
+    pub namespace: Option<String>,
+    #[command(flatten)]
+    pub api: FederatedGroupOption,
+}
+
+/// Whether orphaning deletion is on, as KubeFed reads the annotation (exactly `"true"`).
+pub fn is_orphaning(annotations: Option<&BTreeMap<String, String>>) -> bool {
+    annotations
+        .and_then(|a| a.get(ORPHAN_ANNOTATION))
+        .is_some_and(|v| v == "true")
+}
+
+/// The merge patch switching orphaning deletion on or off.
+pub fn orphan_patch(enable: bool) -> Value {
+    let value = if enable { json!("true") } else { Value::Null };
+    json!({ "metadata": { "annotations": { ORPHAN_ANNOTATION: value } } })
+}
+
+/// Resolves a federated type by discovery on the host.
+pub async fn federated_api(
+    host: &Client,
+    session: &Session,
+    kind: &str,
+    namespace: Option<&str>,
+    federated_group: &str,
+) -> Result<(DiscoveredType, Api<DynamicObject>), PluginError> {
+    let discovered = enable::discover(host).await?;
+    let found = types::resolve_federated(kind, &discovered, federated_group)?.clone();
+    let client_api = if found.namespaced {
+        Api::namespaced_with(
+            host.clone(),
+            &session.object_namespace(namespace),
+            &found.dynamic(),
+        )
+    } else {
+        Api::all_with(host.clone(), &found.dynamic())
+    };
+    Ok((found, client_api))
+}
+
+pub async fn run(session: &Session, args: OrphaningArgs) -> Result<String, PluginError> {
+    let host = session.host_client().await?;
+    let (found, api) = federated_api(
+        &host,
+        session,
+        &args.kind,
+        args.namespace.as_deref(),
+        &args.api.federated_group,
+    )
+    .await?;
+    let label = format!("{} {:?}", found.kind, args.name);
+    let object = api
+        .get(&args.name)
+        .await
+        .map_err(|e| PluginError::api(format!("cannot get {label}"), &e))?;
+    let current = is_orphaning(object.metadata.annotations.as_ref());
+    let state = |on: bool| if on { "enabled" } else { "disabled" };
+    let wanted = match args.action {
+        OrphaningAction::Status => {
+            return Ok(format!(
+                "orphaning deletion is {} for {label}",
+                state(current)
+            ));
+        }
+        OrphaningAction::Enable => true,
+        OrphaningAction::Disable => false,
+    };
+    if current == wanted {
+        return Ok(format!(
+            "orphaning deletion is already {} for {label}",
+            state(wanted)
+        ));
+    }
+    if session.dry_run {
+        return Ok(format!(
+            "would {} orphaning deletion for {label}",
+            if wanted { "enable" } else { "disable" }
+        ));
+    }
+    api.patch(
+        &args.name,
+        &PatchParams::default(),
+        &Patch::Merge(orphan_patch(wanted)),
+    )
+    .await
+    .map_err(|e| PluginError::api(format!("cannot update {label}"), &e))?;
+    progress(format!("{label} annotated"));
+    Ok(format!("orphaning deletion {} for {label}", state(wanted)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_annotation_strictly() {
+        let mut annotations = BTreeMap::new();
+        assert!(!is_orphaning(None));
+        assert!(!is_orphaning(Some(&annotations)));
+        annotations.insert(ORPHAN_ANNOTATION.to_string(), "True".to_string());
+        assert!(!is_orphaning(Some(&annotations)));
+        annotations.insert(ORPHAN_ANNOTATION.to_string(), "true".to_string());
+        assert!(is_orphaning(Some(&annotations)));
+    }
+
+    #[test]
+    fn patches_set_and_remove() {
+        assert_eq!(
+            orphan_patch(true),
+            json!({"metadata": {"annotations": {"kubefed.io/orphan": "true"}}})
+        );
+        assert_eq!(
+            orphan_patch(false),
+            json!({"metadata": {"annotations": {"kubefed.io/orphan": null}}})
+        );
+    }
+}
