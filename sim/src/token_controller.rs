@@ -66,9 +66,7 @@ struct TokenController {
 impl Reconciler for TokenController {
     fn reconcile(&mut self, cluster: &Cluster) -> Option<Instant> {
         let mut st = cluster.inner.state.lock();
-        let Some(def) = st.registry.get("", "v1", "secrets") else {
-            return None;
-        };
+        let def = st.registry.get("", "v1", "secrets")?;
         let sa_def = st.registry.get("", "v1", "serviceaccounts");
         let secrets: Vec<Arc<Value>> = st
             .store
