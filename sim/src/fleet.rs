@@ -17,16 +17,17 @@
 //! ```
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
-use crate::cluster::{Cluster, ClusterConfig};
+use crate::cluster::{Cluster, ClusterConfig, UserInfo};
 use crate::counters::CounterSnapshot;
 use crate::faults::{FaultService, FaultSpec, Faults};
 use crate::kubeconfig::{Kubeconfig, KubeconfigEntry, KubeconfigError};
 use crate::listener::Listener;
+use crate::persist::{self, PersistError};
 use crate::rbac::Rbac;
 use crate::token_controller;
 use crate::workloads::{WorkloadConfig, Workloads};
@@ -46,6 +47,8 @@ pub struct FleetConfig {
     pub rbac: bool,
     /// Seed of the random error injection; cluster `i` uses `seed + i`.
     pub seed: u64,
+    /// Load each cluster from `<dir>/<name>.json` at start; [`Fleet::save`] writes there.
+    pub data_dir: Option<PathBuf>,
 }
 
 impl Default for FleetConfig {
@@ -57,6 +60,7 @@ impl Default for FleetConfig {
             workloads: WorkloadConfig::default(),
             rbac: true,
             seed: 1,
+            data_dir: None,
         }
     }
 }
@@ -87,11 +91,14 @@ pub enum FleetError {
     Tls(#[source] std::io::Error),
     #[error(transparent)]
     Kubeconfig(#[from] KubeconfigError),
+    #[error(transparent)]
+    Persist(#[from] PersistError),
 }
 
 /// One cluster of the fleet with everything around it.
 pub struct FleetCluster {
     cluster: Cluster,
+    admin_token: String,
     faults: Faults,
     workloads: Workloads,
     addr: SocketAddr,
@@ -117,6 +124,32 @@ impl FleetCluster {
         tls: TlsAcceptor,
     ) -> Result<Self, FleetError> {
         let cluster = Cluster::with_config(name, config.cluster.clone());
+        let mut admin_token = cluster.admin_token().to_string();
+        let mut addr: SocketAddr = ([127, 0, 0, 1], 0).into();
+        if let Some(dir) = &config.data_dir
+            && let Some(snap) = persist::load(&snapshot_path(dir, name))?
+        {
+            let skipped = persist::restore(&cluster, &snap);
+            if skipped > 0 {
+                tracing::warn!(
+                    cluster = name,
+                    skipped,
+                    "objects of unknown resources were not restored"
+                );
+            }
+            // Keep the old admin token valid so existing kubeconfigs still work.
+            cluster.add_token(
+                &snap.admin_token,
+                UserInfo {
+                    name: "kubernetes-admin".into(),
+                    groups: vec!["system:masters".into(), "system:authenticated".into()],
+                },
+            );
+            admin_token = snap.admin_token;
+            if let Some(a) = snap.addr.and_then(|a| a.parse().ok()) {
+                addr = a;
+            }
+        }
         crate::rbac::bootstrap(&cluster);
         if config.rbac {
             cluster.add_middleware(std::sync::Arc::new(Rbac::new(&cluster)));
@@ -124,16 +157,23 @@ impl FleetCluster {
         let faults = Faults::new(seed);
         let workloads = Workloads::new(config.workloads.clone());
         let tasks = vec![workloads.spawn(&cluster), token_controller::spawn(&cluster)];
-        let any: SocketAddr = ([127, 0, 0, 1], 0).into();
-        let listener = Listener::bind(any, cluster.clone(), faults.clone(), Some(tls.clone()))
-            .await
-            .map_err(|source| FleetError::Listen {
-                name: name.to_string(),
-                source,
-            })?;
+        let bound =
+            match Listener::bind(addr, cluster.clone(), faults.clone(), Some(tls.clone())).await {
+                // The saved address is taken by now: any free port will do.
+                Err(_) if addr.port() != 0 => {
+                    let any: SocketAddr = ([127, 0, 0, 1], 0).into();
+                    Listener::bind(any, cluster.clone(), faults.clone(), Some(tls.clone())).await
+                }
+                other => other,
+            };
+        let listener = bound.map_err(|source| FleetError::Listen {
+            name: name.to_string(),
+            source,
+        })?;
         Ok(FleetCluster {
             addr: listener.addr(),
             cluster,
+            admin_token,
             faults,
             workloads,
             tls,
@@ -170,8 +210,18 @@ impl FleetCluster {
         format!("https://{}", self.addr)
     }
 
+    /// Bearer token with full access (kept across restarts with a data directory).
     pub fn admin_token(&self) -> &str {
-        self.cluster.admin_token()
+        &self.admin_token
+    }
+
+    /// The cluster's objects, as [`Fleet::save`] writes them.
+    pub fn snapshot(&self) -> persist::Snapshot {
+        persist::snapshot(
+            &self.cluster,
+            &self.admin_token,
+            Some(self.addr.to_string()),
+        )
     }
 
     /// Request counters of the API server.
@@ -292,10 +342,15 @@ impl FleetCluster {
     }
 }
 
+fn snapshot_path(dir: &Path, name: &str) -> PathBuf {
+    dir.join(format!("{name}.json"))
+}
+
 /// A host cluster and its members.
 #[derive(Debug)]
 pub struct Fleet {
     clusters: Vec<FleetCluster>,
+    data_dir: Option<PathBuf>,
 }
 
 impl Fleet {
@@ -309,12 +364,21 @@ impl Fleet {
             }
         }
         let tls = crate::http_server::tls_acceptor().map_err(FleetError::Tls)?;
+        if let Some(dir) = &config.data_dir {
+            std::fs::create_dir_all(dir).map_err(|source| PersistError::Io {
+                path: dir.display().to_string(),
+                source,
+            })?;
+        }
         let mut clusters = Vec::with_capacity(names.len());
         for (i, name) in names.iter().enumerate() {
             let seed = config.seed.wrapping_add(i as u64);
             clusters.push(FleetCluster::launch(name, &config, seed, tls.clone()).await?);
         }
-        Ok(Fleet { clusters })
+        Ok(Fleet {
+            clusters,
+            data_dir: config.data_dir,
+        })
     }
 
     pub fn host(&self) -> &FleetCluster {
@@ -365,6 +429,17 @@ impl Fleet {
 
     pub async fn apply_fault(&self, name: &str, spec: &FaultSpec) -> Result<(), FleetError> {
         self.get(name)?.apply_fault(spec).await
+    }
+
+    /// Writes every cluster to the data directory (nothing without one).
+    pub fn save(&self) -> Result<(), FleetError> {
+        let Some(dir) = &self.data_dir else {
+            return Ok(());
+        };
+        for c in &self.clusters {
+            persist::save(&snapshot_path(dir, c.name()), &c.snapshot())?;
+        }
+        Ok(())
     }
 
     /// Stops controllers and listeners of every cluster.

@@ -50,6 +50,7 @@ pub mod managed;
 pub mod meta;
 pub mod openapi;
 pub mod patch;
+pub mod persist;
 pub mod protobuf;
 pub mod rbac;
 mod reconciler;

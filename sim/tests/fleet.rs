@@ -172,3 +172,74 @@ fn rss_kib() -> u64 {
         })
         .unwrap_or(0)
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_data_dir_keeps_state_across_restarts() {
+    let dir = temp_path("data");
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut config = FleetConfig::with_members(1);
+    config.data_dir = Some(dir.clone());
+
+    let fleet = Fleet::start(config.clone()).await.unwrap();
+    let member = fleet.get("cluster1").unwrap();
+    let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
+        Api::all(member.client());
+    crds.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({
+            "metadata": {"name": "widgets.example.com"},
+            "spec": {
+                "group": "example.com", "scope": "Namespaced",
+                "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
+                "versions": [{"name": "v1", "served": true, "storage": true,
+                    "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}],
+            },
+        }))
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    let cms: Api<ConfigMap> = Api::namespaced(member.client(), "default");
+    let cm = cms
+        .create(&PostParams::default(), &configmap("saved"))
+        .await
+        .unwrap();
+    member
+        .cluster()
+        .create_object(
+            "example.com",
+            "v1",
+            "widgets",
+            "default",
+            json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}, "spec": {"size": 3}}),
+        )
+        .unwrap();
+    let token = member.admin_token().to_string();
+    let addr = member.addr();
+    let rv = member.cluster().resource_version();
+    fleet.save().unwrap();
+    fleet.shutdown().await;
+    drop(fleet);
+
+    let fleet = Fleet::start(config).await.unwrap();
+    let member = fleet.get("cluster1").unwrap();
+    assert_eq!(member.admin_token(), token, "old kubeconfigs keep working");
+    assert_eq!(member.addr(), addr, "the address is reused when free");
+    let cms: Api<ConfigMap> = Api::namespaced(member.https_client().await.unwrap(), "default");
+    let back = cms.get("saved").await.unwrap();
+    assert_eq!(back.metadata.uid, cm.metadata.uid);
+    assert_eq!(back.metadata.resource_version, cm.metadata.resource_version);
+    let widget = member
+        .cluster()
+        .get_object("example.com", "widgets", "default", "w")
+        .expect("custom objects are restored");
+    assert_eq!(widget["spec"]["size"], 3);
+    let next = cms
+        .create(&PostParams::default(), &configmap("later"))
+        .await
+        .unwrap();
+    let next_rv: u64 = next.metadata.resource_version.unwrap().parse().unwrap();
+    assert!(next_rv > rv, "resource versions continue after a restart");
+    fleet.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

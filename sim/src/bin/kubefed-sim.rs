@@ -97,6 +97,13 @@ struct UpArgs {
     /// Let every authenticated user do everything (skip RBAC for non-admin tokens).
     #[arg(long)]
     no_rbac: bool,
+    /// Keep cluster state in this directory (JSON files): loaded at start, saved
+    /// periodically and on shutdown. In memory only when omitted.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// How often to save to --data-dir.
+    #[arg(long, default_value = "10s", value_parser = parse_delay)]
+    save_interval: Duration,
 }
 
 fn parse_delay(s: &str) -> Result<Duration, String> {
@@ -153,6 +160,7 @@ async fn up(args: UpArgs) -> Result<(), CliError> {
             .map(|i| format!("{}{i}", args.member_prefix))
             .collect(),
         rbac: !args.no_rbac,
+        data_dir: args.data_dir.clone(),
         ..Default::default()
     };
     config.workloads.ready_delay = args.ready_delay;
@@ -196,12 +204,40 @@ async fn up(args: UpArgs) -> Result<(), CliError> {
     println!("  kubefed-sim capacity --kubeconfig {k} --cluster {first} 10");
     println!("  kubefed-sim status --kubeconfig {k}");
     println!();
-    println!("In memory only: state is lost when this process ends. Ctrl-C to stop.");
+    let saver = match &args.data_dir {
+        Some(dir) => {
+            println!(
+                "State is kept in {} (saved every {:?} and on exit). Ctrl-C to stop.",
+                dir.display(),
+                args.save_interval
+            );
+            let fleet = fleet.clone();
+            let every = args.save_interval;
+            Some(tokio::spawn(async move {
+                let mut tick = tokio::time::interval(every);
+                tick.tick().await;
+                loop {
+                    tick.tick().await;
+                    if let Err(e) = fleet.save() {
+                        eprintln!("kubefed-sim: saving state: {e}");
+                    }
+                }
+            }))
+        }
+        None => {
+            println!("In memory only: state is lost when this process ends. Ctrl-C to stop.");
+            None
+        }
+    };
 
     wait_for_signal().await?;
     println!("Stopping the fleet...");
     admin_task.abort();
+    if let Some(s) = saver {
+        s.abort();
+    }
     fleet.shutdown().await;
+    fleet.save()?;
     let _ = std::fs::remove_file(&admin_file);
     Ok(())
 }
