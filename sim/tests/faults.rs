@@ -222,3 +222,50 @@ async fn cut_watches_are_recovered_by_the_watcher() {
     );
     fleet.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_endpoint_switches_faults_and_capacity() {
+    use kubefed_sim::admin;
+    let fleet = std::sync::Arc::new(Fleet::start(FleetConfig::with_members(2)).await.unwrap());
+    let (addr, task) = admin::serve(fleet.clone()).await.unwrap();
+    let post =
+        |path: &'static str, body: &'static str| admin::call(addr, http::Method::POST, path, body);
+
+    post("/clusters/cluster2/fault", "offline").await.unwrap();
+    assert!(!fleet.get("cluster2").unwrap().is_online().await);
+    post("/clusters/cluster2/fault", "latency=20ms")
+        .await
+        .unwrap();
+    post("/clusters/cluster2/capacity", "7").await.unwrap();
+    let status = admin::call(addr, http::Method::GET, "/clusters", "")
+        .await
+        .unwrap();
+    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    let c2 = &status[2];
+    assert_eq!(c2["name"], "cluster2");
+    assert_eq!(c2["online"], false);
+    assert_eq!(c2["capacity"], 7);
+    assert_eq!(c2["faults"]["latency_ms"], 20);
+
+    post("/clusters/cluster2/fault", "clear").await.unwrap();
+    let member = fleet.get("cluster2").unwrap();
+    assert!(member.is_online().await);
+    assert_eq!(member.faults().status().latency_ms, 0);
+    Api::<Namespace>::all(member.https_client().await.unwrap())
+        .get("default")
+        .await
+        .unwrap();
+
+    let unknown = post("/clusters/cluster9/fault", "hang").await.unwrap_err();
+    assert!(unknown.to_string().contains("cluster9"), "{unknown}");
+    let bad = post("/clusters/cluster1/fault", "explode")
+        .await
+        .unwrap_err();
+    assert!(bad.to_string().contains("unknown fault"), "{bad}");
+    let bad = post("/clusters/cluster1/capacity", "lots")
+        .await
+        .unwrap_err();
+    assert!(bad.to_string().contains("invalid capacity"), "{bad}");
+    task.abort();
+    fleet.shutdown().await;
+}
