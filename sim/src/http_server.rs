@@ -26,7 +26,7 @@ pub const CA_PEM: &str = include_str!("tls/ca.crt");
 const CERT_PEM: &str = include_str!("tls/server.crt");
 const KEY_PEM: &str = include_str!("tls/server.key");
 
-fn tls_acceptor() -> std::io::Result<TlsAcceptor> {
+pub(crate) fn tls_acceptor() -> std::io::Result<TlsAcceptor> {
     let invalid = |e: String| std::io::Error::new(std::io::ErrorKind::InvalidData, e);
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(CERT_PEM.as_bytes())
         .collect::<Result<_, _>>()

@@ -26,7 +26,13 @@
 //! [`patch`] (JSON, merge and strategic merge patches), [`selectors`], [`resources`] (built-in
 //! table and registry), [`crd`], [`discovery`], [`openapi`], [`table`], [`service`] and
 //! [`http_server`] (transports), [`kubeconfig`], [`counters`], [`error`] (Status objects).
+//!
+//! Fleets of clusters: [`fleet`] (host + members, kubeconfig, stop/start), [`listener`]
+//! (restartable loopback listeners), [`faults`] (fault injection), [`workloads`] and
+//! [`token_controller`] (in-cluster controllers), [`rbac`] (authorization), [`admin`]
+//! (run-time control of a running fleet).
 
+pub mod admin;
 pub mod api;
 pub mod cluster;
 pub mod counters;
@@ -35,23 +41,34 @@ pub mod defaults;
 pub mod discovery;
 pub mod engine;
 pub mod error;
+pub mod faults;
+pub mod fleet;
 pub mod http_server;
 pub mod kubeconfig;
+pub mod listener;
 pub mod managed;
 pub mod meta;
 pub mod openapi;
 pub mod patch;
+pub mod persist;
 pub mod protobuf;
+pub mod rbac;
+mod reconciler;
 pub mod resources;
 pub mod selectors;
 pub mod service;
 pub mod store;
 pub mod table;
+pub mod token_controller;
 pub mod watch;
+pub mod workloads;
 
 pub use api::SimBody;
 pub use cluster::{Cluster, ClusterConfig, Middleware, RequestInfo, UserInfo};
 pub use counters::{CounterSnapshot, Verb};
 pub use error::ApiError;
+pub use faults::{FaultSpec, Faults};
+pub use fleet::{Fleet, FleetCluster, FleetConfig, FleetError};
 pub use kubeconfig::{Kubeconfig, KubeconfigEntry};
 pub use service::SimService;
+pub use workloads::{WorkloadConfig, Workloads};

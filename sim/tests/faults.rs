@@ -1,0 +1,271 @@
+//! Fault injection as seen through kube clients.
+
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+use kube::api::{Api, PostParams};
+use kube::runtime::{WatchStreamExt, watcher};
+use kubefed_sim::FaultSpec;
+use kubefed_sim::counters::Verb;
+use kubefed_sim::fleet::{Fleet, FleetConfig};
+use serde_json::json;
+
+fn configmap(name: &str) -> ConfigMap {
+    serde_json::from_value(json!({"metadata": {"name": name}})).unwrap()
+}
+
+fn api_code(e: &kube::Error) -> Option<u16> {
+    match e {
+        kube::Error::Api(s) => Some(s.code),
+        _ => None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_refuses_connections_until_online() {
+    let fleet = Fleet::start(FleetConfig::with_members(1)).await.unwrap();
+    let member = fleet.get("cluster1").unwrap();
+    let ns: Api<Namespace> = Api::all(member.https_client().await.unwrap());
+    ns.get("default").await.unwrap();
+    fleet
+        .apply_fault("cluster1", &"offline".parse().unwrap())
+        .await
+        .unwrap();
+    let err = ns.get("default").await.unwrap_err();
+    assert_eq!(api_code(&err), None, "a connection error: {err:?}");
+    assert!(
+        format!("{err:?}").to_lowercase().contains("refused"),
+        "{err:?}"
+    );
+    fleet
+        .apply_fault("cluster1", &FaultSpec::Online)
+        .await
+        .unwrap();
+    ns.get("default").await.unwrap();
+    fleet.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hanging_requests_time_out_and_resume_when_cleared() {
+    let fleet = Fleet::start(FleetConfig::with_members(1)).await.unwrap();
+    let member = fleet.get("cluster1").unwrap();
+    let mut config = member.kube_config().await.unwrap();
+    config.read_timeout = Some(Duration::from_millis(300));
+    let ns: Api<Namespace> = Api::all(kube::Client::try_from(config).unwrap());
+    ns.get("default").await.unwrap();
+
+    member.faults().apply(&FaultSpec::Hang);
+    let started = Instant::now();
+    let err = ns.get("default").await.unwrap_err();
+    assert!(started.elapsed() >= Duration::from_millis(250));
+    assert_eq!(api_code(&err), None, "a client timeout: {err:?}");
+    assert!(
+        format!("{err:?}").to_lowercase().contains("timedout")
+            || format!("{err:?}").to_lowercase().contains("timeout"),
+        "{err:?}"
+    );
+
+    // A request waiting on a hung server proceeds once the fault clears.
+    let in_process: Api<Namespace> = Api::all(member.client());
+    let waiting = tokio::spawn(async move { in_process.get("default").await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!waiting.is_finished());
+    member.faults().set_hang(false);
+    tokio::time::timeout(Duration::from_secs(5), waiting)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    fleet.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unhealthy_fails_health_checks_only() {
+    let fleet = Fleet::start(FleetConfig::with_members(1)).await.unwrap();
+    let member = fleet.get("cluster1").unwrap();
+    let client = member.https_client().await.unwrap();
+    member.faults().apply(&FaultSpec::Unhealthy);
+    let req = http::Request::get("/healthz").body(Vec::new()).unwrap();
+    let resp = client.send(req.map(Into::into)).await.unwrap();
+    assert_eq!(resp.status(), 500);
+    let body = http_body_util::BodyExt::collect(resp.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    let body = String::from_utf8_lossy(&body);
+    assert!(body.contains("healthz check failed"), "{body}");
+    client.apiserver_version().await.unwrap();
+    Api::<Namespace>::all(client.clone())
+        .get("default")
+        .await
+        .unwrap();
+
+    member.faults().apply(&FaultSpec::Healthy);
+    let req = http::Request::get("/healthz").body(Vec::new()).unwrap();
+    let resp = client.send(req.map(Into::into)).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    fleet.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn latency_and_error_rates() {
+    let fleet = Fleet::start(FleetConfig::with_members(1)).await.unwrap();
+    let member = fleet.get("cluster1").unwrap();
+    let ns: Api<Namespace> = Api::all(member.client());
+
+    member.faults().apply(&"latency=80ms".parse().unwrap());
+    let started = Instant::now();
+    ns.get("default").await.unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(80));
+    member.faults().set_latency(Duration::ZERO);
+
+    member.faults().apply(&"errors=1".parse().unwrap());
+    let err = ns.get("default").await.unwrap_err();
+    match &err {
+        kube::Error::Api(s) => {
+            assert_eq!(s.code, 500);
+            assert_eq!(s.reason, "InternalError");
+        }
+        other => panic!("expected a 500, got {other:?}"),
+    }
+    member.faults().apply(&"errors=1:429".parse().unwrap());
+    let err = ns.get("default").await.unwrap_err();
+    match &err {
+        kube::Error::Api(s) => {
+            assert_eq!(s.code, 429);
+            assert_eq!(s.reason, "TooManyRequests");
+        }
+        other => panic!("expected a 429, got {other:?}"),
+    }
+
+    // A fraction fails, and the same seed fails the same requests.
+    let pattern = |seed: u64| {
+        let ns = ns.clone();
+        let faults = member.faults().clone();
+        async move {
+            faults.seed(seed);
+            faults.set_errors(0.3, 500);
+            let mut out = Vec::new();
+            for _ in 0..40 {
+                out.push(ns.get("default").await.is_ok());
+            }
+            out
+        }
+    };
+    let a = pattern(42).await;
+    let b = pattern(42).await;
+    assert_eq!(a, b);
+    let failed = a.iter().filter(|ok| !**ok).count();
+    assert!((4..=24).contains(&failed), "{failed} of 40 failed");
+    member.faults().clear();
+    ns.get("default").await.unwrap();
+    fleet.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cut_watches_are_recovered_by_the_watcher() {
+    let fleet = Fleet::start(FleetConfig::with_members(1)).await.unwrap();
+    let member = fleet.get("cluster1").unwrap();
+    let client = member.https_client().await.unwrap();
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let mut names = watcher(cms.clone(), watcher::Config::default())
+        .applied_objects()
+        .map(|r| r.map(|cm| cm.metadata.name.unwrap_or_default()))
+        .boxed();
+    cms.create(&PostParams::default(), &configmap("before"))
+        .await
+        .unwrap();
+    let first = tokio::time::timeout(Duration::from_secs(5), names.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(first, "before");
+    // The watcher lists first; keep polling it until its watch stream is open.
+    let poll = async {
+        while member.faults().watch_streams_opened() == 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::select! {
+        _ = poll => {}
+        item = names.next() => panic!("unexpected event {item:?}"),
+    }
+    let watches = member.faults().watch_streams_opened();
+    let events = member.watch_events_sent();
+
+    member.faults().apply(&FaultSpec::CutWatches);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    cms.create(&PostParams::default(), &configmap("after"))
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !seen.contains(&"after".to_string()) && Instant::now() < deadline {
+        match tokio::time::timeout(Duration::from_secs(10), names.next()).await {
+            Ok(Some(Ok(n))) => seen.push(n),
+            Ok(Some(Err(_))) => {}
+            _ => break,
+        }
+    }
+    assert!(seen.contains(&"after".to_string()), "{seen:?}");
+    assert!(
+        member.faults().watch_streams_opened() > watches,
+        "the watcher opened a new stream"
+    );
+    assert!(member.watch_events_sent() > events);
+    assert!(
+        member.counters().of(Verb::Watch, "configmaps") >= 2,
+        "{:?}",
+        member.counters()
+    );
+    fleet.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_endpoint_switches_faults_and_capacity() {
+    use kubefed_sim::admin;
+    let fleet = std::sync::Arc::new(Fleet::start(FleetConfig::with_members(2)).await.unwrap());
+    let (addr, task) = admin::serve(fleet.clone()).await.unwrap();
+    let post =
+        |path: &'static str, body: &'static str| admin::call(addr, http::Method::POST, path, body);
+
+    post("/clusters/cluster2/fault", "offline").await.unwrap();
+    assert!(!fleet.get("cluster2").unwrap().is_online().await);
+    post("/clusters/cluster2/fault", "latency=20ms")
+        .await
+        .unwrap();
+    post("/clusters/cluster2/capacity", "7").await.unwrap();
+    let status = admin::call(addr, http::Method::GET, "/clusters", "")
+        .await
+        .unwrap();
+    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    let c2 = &status[2];
+    assert_eq!(c2["name"], "cluster2");
+    assert_eq!(c2["online"], false);
+    assert_eq!(c2["capacity"], 7);
+    assert_eq!(c2["faults"]["latency_ms"], 20);
+
+    post("/clusters/cluster2/fault", "clear").await.unwrap();
+    let member = fleet.get("cluster2").unwrap();
+    assert!(member.is_online().await);
+    assert_eq!(member.faults().status().latency_ms, 0);
+    Api::<Namespace>::all(member.https_client().await.unwrap())
+        .get("default")
+        .await
+        .unwrap();
+
+    let unknown = post("/clusters/cluster9/fault", "hang").await.unwrap_err();
+    assert!(unknown.to_string().contains("cluster9"), "{unknown}");
+    let bad = post("/clusters/cluster1/fault", "explode")
+        .await
+        .unwrap_err();
+    assert!(bad.to_string().contains("unknown fault"), "{bad}");
+    let bad = post("/clusters/cluster1/capacity", "lots")
+        .await
+        .unwrap_err();
+    assert!(bad.to_string().contains("invalid capacity"), "{bad}");
+    task.abort();
+    fleet.shutdown().await;
+}
