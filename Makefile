@@ -4,7 +4,7 @@ CARGO ?= cargo
 IMG ?= kubefed-operator:latest
 KUBECONFIG_OUT ?= $(CURDIR)/.fleet/fleet.kubeconfig
 
-.PHONY: all build test fmt fmt-check clippy unit manifests run demo deploy toolchain help
+.PHONY: all build test fmt fmt-check clippy unit manifests demo demo-stop deploy toolchain help
 
 all: build
 
@@ -36,8 +36,11 @@ test: fmt-check clippy unit ## Format check, clippy with -D warnings, and every 
 manifests: toolchain ## Regenerate config/crd from the code
 	$(CARGO) run --quiet --bin kubefed-operator -- crds --output-dir config/crd
 
-run: build ## Print the CRDs the operator installs (the full demo comes with the simulator)
-	$(CARGO) run --quiet --bin kubefed-operator -- crds
+demo: toolchain ## Simulated host + 2 members, the operator, kubectl fed join, the examples; left running
+	@hack/demo.sh
+
+demo-stop: ## Stop what make demo started
+	@hack/demo-stop.sh
 
 deploy: ## Print the install manifests with IMG as the operator image (pipe into kubectl apply -f -)
 	@cat config/crd/*.yaml; echo '---'; cat config/rbac/*.yaml; echo '---'; sed 's|image: kubefed-operator:latest|image: $(IMG)|' config/manager/*.yaml
