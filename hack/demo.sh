@@ -56,6 +56,9 @@ kubectl --context host apply -f examples/
 kubectl --context host wait --for=jsonpath='{.status.aggregate.ready}'=8/8 --timeout=90s \
   federateddeployment/web -n demo >/dev/null \
   || { echo "the federated deployment did not become ready; operator log: $DIR/operator.log" >&2; exit 1; }
+kubectl --context host wait --for=jsonpath='{.status.aggregate.ready}'=10/10 --timeout=90s \
+  federateddeployment/api -n demo >/dev/null \
+  || { echo "the scheduled deployment did not become ready; operator log: $DIR/operator.log" >&2; exit 1; }
 
 say "The result"
 kubectl --context host get federateddeployments,federatedservices,federatedconfigmaps -n demo

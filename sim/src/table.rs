@@ -53,10 +53,15 @@ pub fn to_table(def: &ResourceDef, items: &[&Value], list_meta: Value) -> Value 
         json!({"name": "Name", "type": "string", "format": "name", "description": "Name", "priority": 0}),
     ];
     let mut paths: Vec<String> = Vec::new();
+    let mut dates: Vec<bool> = Vec::new();
+    // Like the real server: a CRD's printer columns replace the default Age column, and
+    // `date` columns are shown as an age.
+    let custom_columns = def.is_crd && !def.printer_columns.is_empty();
     if def.is_crd {
         for c in &def.printer_columns {
             cols.push(json!({"name": c.name, "type": c.type_, "format": "", "description": "", "priority": c.priority}));
             paths.push(c.json_path.clone());
+            dates.push(c.type_ == "date");
         }
     } else {
         for (n, t, p) in builtin_columns(def) {
@@ -64,16 +69,27 @@ pub fn to_table(def: &ResourceDef, items: &[&Value], list_meta: Value) -> Value 
                 json!({"name": n, "type": t, "format": "", "description": "", "priority": 0}),
             );
             paths.push(p.to_string());
+            dates.push(false);
         }
     }
-    cols.push(
-        json!({"name": "Age", "type": "string", "format": "", "description": "", "priority": 0}),
-    );
+    if !custom_columns {
+        cols.push(
+            json!({"name": "Age", "type": "string", "format": "", "description": "", "priority": 0}),
+        );
+    }
     let rows: Vec<Value> = items
         .iter()
         .map(|o| {
             let mut cells = vec![json!(meta::name(o))];
-            for p in &paths {
+            for (p, is_date) in paths.iter().zip(&dates) {
+                if *is_date {
+                    let when = meta::json_path(o, p)
+                        .first()
+                        .and_then(|v| v.as_str())
+                        .map(age);
+                    cells.push(when.map_or(Value::Null, Value::String));
+                    continue;
+                }
                 if let Some(count_of) = p.strip_prefix('#') {
                     // Number of entries, as kubectl shows for ConfigMap/Secret DATA.
                     let n = meta::get_path(o, count_of)
@@ -90,7 +106,9 @@ pub fn to_table(def: &ResourceDef, items: &[&Value], list_meta: Value) -> Value 
                 };
                 cells.push(cell);
             }
-            cells.push(json!(age(meta::meta_str(o, "creationTimestamp").unwrap_or_default())));
+            if !custom_columns {
+                cells.push(json!(age(meta::meta_str(o, "creationTimestamp").unwrap_or_default())));
+            }
             let md = meta::meta(o).cloned().unwrap_or_default();
             json!({
                 "cells": cells,

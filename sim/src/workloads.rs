@@ -147,7 +147,7 @@ fn condition(old: &Value, kind: &str, status: bool, reason: &str, message: &str)
     })
 }
 
-fn deployment_status(obj: &Value, desired: u64, ready: u64, settled: bool) -> Value {
+fn deployment_status(obj: &Value, desired: u64, ready: u64, settled: bool, stuck: bool) -> Value {
     let old = obj.get("status").cloned().unwrap_or(json!({}));
     let name = meta::name(obj);
     let mut s = json!({"observedGeneration": generation(obj)});
@@ -181,7 +181,15 @@ fn deployment_status(obj: &Value, desired: u64, ready: u64, settled: bool) -> Va
                 "Deployment does not have minimum availability.",
             )
         },
-        if complete {
+        if stuck {
+            condition(
+                &old,
+                "Progressing",
+                false,
+                "ProgressDeadlineExceeded",
+                &format!("ReplicaSet \"{rs}\" has timed out progressing."),
+            )
+        } else if complete {
             condition(
                 &old,
                 "Progressing",
@@ -320,8 +328,16 @@ impl Reconciler for Controller {
             };
             let ready = want.min(remaining);
             remaining -= ready;
+            // Like the real controller, a rollout that cannot get all its replicas available
+            // within spec.progressDeadlineSeconds (default 600) is reported as stuck.
+            let deadline =
+                due + Duration::from_secs(int(&obj, "spec.progressDeadlineSeconds").unwrap_or(600));
+            let stuck = settled && ready < desired && now >= deadline;
+            if settled && ready < desired && !stuck {
+                wake_at(deadline);
+            }
             let status = if def.plural == "deployments" {
-                deployment_status(&obj, desired, ready, settled)
+                deployment_status(&obj, desired, ready, settled, stuck)
             } else {
                 replicaset_status(&obj, desired, ready)
             };

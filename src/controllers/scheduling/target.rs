@@ -87,9 +87,11 @@ fn normalized(spec: &FederatedSpec) -> FederatedSpec {
     s
 }
 
-/// Capacity estimates from the target's collected status: a member that created the
-/// replicas it was asked for but keeps fewer available than that is full at its available
-/// count (like pods that cannot be scheduled).
+/// Capacity estimates from the target's collected status. A member whose rollout is stuck
+/// (`Progressing=False`, reason `ProgressDeadlineExceeded`: replicas that cannot become
+/// available, e.g. pods nobody can schedule) is full at its available count. A rollout that is
+/// merely slow is not: treating every momentary shortfall as capacity would move replicas back
+/// and forth.
 pub fn capacity_from_status(
     status: Option<&Value>,
     layout: &BTreeMap<String, i64>,
@@ -109,14 +111,21 @@ pub fn capacity_from_status(
             }
             let remote = entry.get("remoteStatus")?;
             let desired = *layout.get(name)?;
-            let created = remote.get("replicas").and_then(Value::as_i64).unwrap_or(0);
             let available = remote
                 .get("availableReplicas")
                 .and_then(Value::as_i64)
                 .unwrap_or(0);
-            let settled = remote.get("observedGeneration").is_some();
-            (settled && created >= desired && available < desired)
-                .then(|| (name.to_string(), available))
+            let stuck = remote
+                .get("conditions")
+                .and_then(Value::as_array)
+                .is_some_and(|conditions| {
+                    conditions.iter().any(|c| {
+                        c["type"] == "Progressing"
+                            && c["status"] == "False"
+                            && c["reason"] == "ProgressDeadlineExceeded"
+                    })
+                });
+            (stuck && available < desired).then(|| (name.to_string(), available))
         })
         .collect()
 }
@@ -194,16 +203,19 @@ mod tests {
     }
 
     #[test]
-    fn capacity_only_from_settled_shortfalls() {
+    fn capacity_only_from_stuck_rollouts() {
         let layout = BTreeMap::from([
             ("a".to_string(), 5),
             ("b".to_string(), 5),
             ("c".to_string(), 5),
         ]);
+        let stuck = json!([{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}]);
+        let slow =
+            json!([{"type": "Progressing", "status": "True", "reason": "ReplicaSetUpdated"}]);
         let status = json!({"clusters": [
-            {"name": "a", "remoteStatus": {"observedGeneration": 1, "replicas": 5, "availableReplicas": 3}},
-            {"name": "b", "remoteStatus": {"observedGeneration": 1, "replicas": 5, "availableReplicas": 5}},
-            {"name": "c", "stale": true, "remoteStatus": {"observedGeneration": 1, "replicas": 5, "availableReplicas": 0}}
+            {"name": "a", "remoteStatus": {"replicas": 5, "availableReplicas": 3, "conditions": stuck}},
+            {"name": "b", "remoteStatus": {"replicas": 5, "availableReplicas": 1, "conditions": slow}},
+            {"name": "c", "stale": true, "remoteStatus": {"replicas": 5, "availableReplicas": 0, "conditions": stuck}}
         ]});
         assert_eq!(
             capacity_from_status(Some(&status), &layout),
