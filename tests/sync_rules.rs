@@ -565,3 +565,134 @@ async fn bad_overrides_fail_only_their_cluster() {
     .await;
     assert_eq!(cm.data["data"]["k"], "two");
 }
+
+const WIDGET_CRD: &str = r#"{
+  "apiVersion": "apiextensions.k8s.io/v1",
+  "kind": "CustomResourceDefinition",
+  "metadata": {"name": "widgets.example.com"},
+  "spec": {
+    "group": "example.com",
+    "scope": "Namespaced",
+    "names": {"kind": "Widget", "plural": "widgets", "singular": "widget"},
+    "versions": [{"name": "v1", "served": true, "storage": true,
+      "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]
+  }
+}"#;
+
+#[tokio::test]
+async fn a_custom_type_enabled_by_a_new_type_config_propagates() {
+    use kubefed::crds::federated_type_config::{FederatedTypeConfig, FederatedTypeConfigSpec};
+    use kubefed::crds::{FederatedCrdOptions, Scope, TargetType, federated_crd};
+    let fleet = start(1).await;
+    fleet.federate_namespace("custom").await;
+    let crd_ar = dynamic(
+        "apiextensions.k8s.io",
+        "v1",
+        "CustomResourceDefinition",
+        "customresourcedefinitions",
+    );
+    let crd: Value = serde_json::from_str(WIDGET_CRD).unwrap();
+    create(fleet.member("cluster1"), &crd_ar, None, crd).await;
+    let target = TargetType {
+        group: "example.com".into(),
+        version: "v1".into(),
+        kind: "Widget".into(),
+        plural: "widgets".into(),
+        scope: Scope::Namespaced,
+        short_name: None,
+        has_replicas: false,
+    };
+    let fed_crd = federated_crd(&target, &FederatedCrdOptions::for_target(&target));
+    create(
+        &fleet.host_client,
+        &crd_ar,
+        None,
+        serde_json::to_value(&fed_crd).unwrap(),
+    )
+    .await;
+    let ftc = FederatedTypeConfig::new(
+        &target.type_config_name(),
+        FederatedTypeConfigSpec {
+            target_type: target.api_resource(),
+            propagation: ConfigurationMode::Enabled,
+            federated_type: target.federated_api_resource(),
+            status_type: None,
+            status_collection: Some(ConfigurationMode::Enabled),
+        },
+    );
+    let ftcs: Api<FederatedTypeConfig> = Api::namespaced(fleet.host_client.clone(), NS);
+    ftcs.create(&Default::default(), &ftc).await.unwrap();
+    create(
+        &fleet.host_client,
+        &federated("FederatedWidget", "federatedwidgets"),
+        Some("custom"),
+        json!({"apiVersion": "types.kubefed.io/v1beta1", "kind": "FederatedWidget", "metadata": {"name": "w", "namespace": "custom"},
+               "spec": {"template": {"spec": {"size": 3}}, "placement": {"clusterSelector": {}}}}),
+    )
+    .await;
+    let widget = wait_present(
+        fleet.member("cluster1"),
+        &dynamic("example.com", "v1", "Widget", "widgets"),
+        Some("custom"),
+        "w",
+        "widget in cluster1",
+    )
+    .await;
+    assert_eq!(widget.data["spec"]["size"], 3);
+    // The type config reports its worker.
+    let status = eventually("FTC Running", WAIT, || async {
+        let f = ftcs.get(&target.type_config_name()).await.ok()?;
+        let s = f.status?;
+        (format!("{:?}", s.propagation_controller) == "Running").then_some(s)
+    })
+    .await;
+    assert_eq!(status.observed_generation, 1);
+}
+
+#[tokio::test]
+async fn delete_options_are_used_for_member_deletes() {
+    let fleet = start(1).await;
+    fleet.federate_namespace("delopt").await;
+    let mut obj = federated_configmap("delopt", "cm", json!({"clusterSelector": {}}));
+    obj["metadata"]["annotations"] =
+        json!({"kubefed.io/deleteoption": "{\"propagationPolicy\":\"Orphan\"}"});
+    create(&fleet.host_client, &fcm(), Some("delopt"), obj).await;
+    let cm = wait_present(
+        fleet.member("cluster1"),
+        &configmaps(),
+        Some("delopt"),
+        "cm",
+        "propagated",
+    )
+    .await;
+    // A dependent of the member object: Orphan keeps it when its owner is deleted.
+    create(
+        fleet.member("cluster1"),
+        &configmaps(),
+        Some("delopt"),
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "dependent", "namespace": "delopt",
+               "ownerReferences": [{"apiVersion": "v1", "kind": "ConfigMap", "name": "cm", "uid": cm.metadata.uid.clone().unwrap()}]}}),
+    )
+    .await;
+    let api: Api<DynamicObject> = Api::namespaced_with(fleet.host_client.clone(), "delopt", &fcm());
+    api.delete("cm", &DeleteParams::default()).await.unwrap();
+    wait_absent(
+        fleet.member("cluster1"),
+        &configmaps(),
+        Some("delopt"),
+        "cm",
+        "member object deleted",
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        present(
+            fleet.member("cluster1"),
+            &configmaps(),
+            Some("delopt"),
+            "dependent"
+        )
+        .await,
+        "propagationPolicy Orphan from kubefed.io/deleteoption must keep dependents"
+    );
+}
