@@ -68,6 +68,17 @@ impl std::fmt::Debug for Member {
 /// An immutable snapshot of all members, by name.
 pub type Members = Arc<BTreeMap<String, Member>>;
 
+/// Name and labels of every member, as placement matches them.
+pub fn cluster_infos(members: &Members) -> Vec<crate::controllers::sync::placement::ClusterInfo> {
+    members
+        .values()
+        .map(|m| crate::controllers::sync::placement::ClusterInfo {
+            name: m.name.clone(),
+            labels: m.labels.clone(),
+        })
+        .collect()
+}
+
 /// The registry handle: cheap to clone, shared by all controllers.
 #[derive(Clone)]
 pub struct MemberPool {

@@ -8,13 +8,13 @@
 pub mod planner;
 pub mod target;
 
-use crate::controllers::sync::placement::{ClusterInfo, compute_placement};
+use crate::controllers::sync::placement::compute_placement;
 use crate::crds::federated::{FederatedCondition, FederatedSpec};
 use crate::crds::replica_scheduling_preference::{
     ReplicaSchedulingPreference, ReplicaSchedulingPreferenceStatus, TargetKind,
 };
 use crate::crds::{Scope, default_target_types};
-use crate::members::pool::MemberPool;
+use crate::members::pool::{MemberPool, cluster_infos};
 use crate::operator::metrics::Metrics;
 use futures::StreamExt;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
@@ -198,13 +198,7 @@ async fn schedule(rsp: &ReplicaSchedulingPreference, ctx: &Context) -> Result<()
             .as_ref()
             .and_then(|p| p.cluster_selector.clone())
     {
-        let infos: Vec<ClusterInfo> = members
-            .values()
-            .map(|m| ClusterInfo {
-                name: m.name.clone(),
-                labels: m.labels.clone(),
-            })
-            .collect();
+        let infos = cluster_infos(&members);
         let selector_only = crate::crds::federated::Placement {
             clusters: None,
             cluster_selector: Some(selector),

@@ -6,7 +6,7 @@ use super::context::{SyncContext, is_excluded_namespace, key_of};
 use super::delete_options::delete_params;
 use super::desired::{DESIRED_HASH_ANNOTATION, DesiredError, DesiredInput, desired_member_object};
 use super::member_ops::{self, OpFailure};
-use super::placement::{ClusterInfo, PlacementError, compute_placement, restrict_to_namespace};
+use super::placement::{PlacementError, compute_placement, restrict_to_namespace};
 use super::status::{
     AggregateReason, PropagationStatus, StatusInput, compute_status, status_changed,
 };
@@ -17,7 +17,7 @@ use crate::crds::Scope;
 use crate::crds::federated::{
     DELETE_OPTION_ANNOTATION, FederatedSpec, FederatedStatus, ORPHAN_ANNOTATION, SYNC_FINALIZER,
 };
-use crate::members::pool::{Member, Members};
+use crate::members::pool::{Member, Members, cluster_infos};
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
@@ -263,13 +263,7 @@ fn placement_of(
     spec: &FederatedSpec,
     members: &Members,
 ) -> Result<(BTreeSet<String>, BTreeSet<String>), PlacementError> {
-    let infos: Vec<ClusterInfo> = members
-        .values()
-        .map(|m| ClusterInfo {
-            name: m.name.clone(),
-            labels: m.labels.clone(),
-        })
-        .collect();
+    let infos = cluster_infos(members);
     let result = compute_placement(spec.placement.as_ref(), &infos)?;
     let needs_namespace = ctx.settings.scope == Scope::Cluster
         && ctx.synced.target_namespaced
