@@ -696,3 +696,57 @@ async fn delete_options_are_used_for_member_deletes() {
         "propagationPolicy Orphan from kubefed.io/deleteoption must keep dependents"
     );
 }
+
+#[tokio::test]
+async fn unknown_cluster_names_are_reported_once_and_do_not_block_the_rest() {
+    let fleet = start(1).await;
+    fleet.federate_namespace("unk").await;
+    create(
+        &fleet.host_client,
+        &fcm(),
+        Some("unk"),
+        federated_configmap(
+            "unk",
+            "cm",
+            json!({"clusters": [{"name": "cluster1"}, {"name": "nope"}]}),
+        ),
+    )
+    .await;
+    wait_present(
+        fleet.member("cluster1"),
+        &configmaps(),
+        Some("unk"),
+        "cm",
+        "propagated to the known cluster",
+    )
+    .await;
+    let events = dynamic("events.k8s.io", "v1", "Event", "events");
+    let api: Api<DynamicObject> = Api::namespaced_with(fleet.host_client.clone(), "unk", &events);
+    let event = eventually("UnknownClusters event", WAIT, || async {
+        let list = api.list(&Default::default()).await.ok()?;
+        list.items
+            .into_iter()
+            .find(|e| e.data["reason"] == "UnknownClusters")
+    })
+    .await;
+    assert!(
+        event.data["note"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("nope"),
+        "{:?}",
+        event.data
+    );
+    assert_eq!(event.data["regarding"]["name"], "cm");
+    // Reported once, not on every pass.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let count = api
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .filter(|e| e.data["reason"] == "UnknownClusters")
+        .count();
+    assert_eq!(count, 1);
+}
