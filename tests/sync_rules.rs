@@ -750,3 +750,57 @@ async fn unknown_cluster_names_are_reported_once_and_do_not_block_the_rest() {
         .count();
     assert_eq!(count, 1);
 }
+
+#[tokio::test]
+async fn a_template_the_member_rejects_is_reported_with_the_api_message() {
+    let fleet = start(1).await;
+    fleet.federate_namespace("rej").await;
+    let fdeploy = federated("FederatedDeployment", "federateddeployments");
+    // The selector does not match the pod template labels: the API server refuses it.
+    create(
+        &fleet.host_client,
+        &fdeploy,
+        Some("rej"),
+        json!({"apiVersion": "types.kubefed.io/v1beta1", "kind": "FederatedDeployment", "metadata": {"name": "bad", "namespace": "rej"},
+               "spec": {"template": {"spec": {"selector": {"matchLabels": {"app": "x"}}, "template": {"metadata": {"labels": {"app": "y"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}}}},
+                        "placement": {"clusterSelector": {}}}}),
+    )
+    .await;
+    create(
+        &fleet.host_client,
+        &fcm(),
+        Some("rej"),
+        federated_configmap("rej", "fine", json!({"clusterSelector": {}})),
+    )
+    .await;
+    cluster_statuses(
+        &fleet,
+        &fdeploy,
+        "rej",
+        "bad",
+        &[("cluster1", "CreationFailed")],
+    )
+    .await;
+    wait_present(
+        fleet.member("cluster1"),
+        &configmaps(),
+        Some("rej"),
+        "fine",
+        "other objects continue",
+    )
+    .await;
+    let events = dynamic("events.k8s.io", "v1", "Event", "events");
+    let api: Api<DynamicObject> = Api::namespaced_with(fleet.host_client.clone(), "rej", &events);
+    let event = eventually("CreateInClusterFailed event", WAIT, || async {
+        let list = api.list(&Default::default()).await.ok()?;
+        list.items
+            .into_iter()
+            .find(|e| e.data["reason"] == "CreateInClusterFailed")
+    })
+    .await;
+    let note = event.data["note"].as_str().unwrap_or_default().to_string();
+    assert!(
+        note.contains("cluster1") && note.contains("selector"),
+        "{note}"
+    );
+}

@@ -475,8 +475,14 @@ impl State {
                 };
                 meta::set_path(obj, "status.phase", json!(phase));
             }
-            ("apps", "deployments") => defaults::deployment(obj),
-            ("apps", "replicasets") => defaults::replica_set(obj),
+            ("apps", "deployments") => {
+                defaults::deployment(obj);
+                crate::validation::workload(&def.group, &def.kind, obj)?;
+            }
+            ("apps", "replicasets") => {
+                defaults::replica_set(obj);
+                crate::validation::workload(&def.group, &def.kind, obj)?;
+            }
             ("batch", "jobs") => defaults::job(obj),
             ("", "services") => {
                 let next_ip = &mut self.next_service_ip;

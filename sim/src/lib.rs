@@ -60,6 +60,7 @@ pub mod service;
 pub mod store;
 pub mod table;
 pub mod token_controller;
+pub mod validation;
 pub mod watch;
 pub mod workloads;
 
