@@ -317,7 +317,7 @@ impl Fleet {
         fleet.wait_control_plane()?;
         for member in fleet.members.clone() {
             fleet
-                .join(&member)?
+                .join(&member)
                 .check(&format!("joining {}", member.name))?;
         }
         for member in fleet.members.clone() {

@@ -166,7 +166,18 @@ fn federate_namespace() {
     let fedns = f
         .get_json(&f.host, &["federatednamespace", ns, "-n", ns])
         .expect("FederatedNamespace created by federate");
-    assert_eq!(fedns["spec"]["placement"]["clusterSelector"], json!({}));
+    // An empty selector (all clusters), however it is spelled.
+    let selector = &fedns["spec"]["placement"]["clusterSelector"];
+    assert!(selector.is_object(), "{fedns}");
+    assert!(
+        selector["matchLabels"]
+            .as_object()
+            .is_none_or(|m| m.is_empty())
+            && selector["matchExpressions"]
+                .as_array()
+                .is_none_or(|m| m.is_empty()),
+        "{fedns}"
+    );
     for member in &f.members {
         let ns_obj = wait_object(f, &member.context, "namespace", ns, ns, "created", |_| true);
         assert_eq!(ns_obj["metadata"]["labels"]["kubefed.io/managed"], "true");
