@@ -218,7 +218,32 @@ pub fn shared_fleet() -> Result<&'static Fleet> {
         .map_err(|e| HarnessError::new(format!("the e2e fleet did not start: {e}")))
 }
 
+/// Removes the working directories of earlier test processes that have exited (a fleet shared
+/// by a test binary lives in a static and is never dropped, so its directory stays behind).
+fn remove_stale_dirs() {
+    let proc = Path::new("/proc");
+    if !proc.join("self").exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix("kubefed-e2e-")
+            .and_then(|rest| rest.split('-').next())
+        else {
+            continue;
+        };
+        if pid.parse::<u32>().is_ok() && !proc.join(pid).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
 fn unique_dir() -> Result<PathBuf> {
+    remove_stale_dirs();
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos())
