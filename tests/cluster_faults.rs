@@ -79,7 +79,10 @@ async fn ready_flips_only_after_the_thresholds() {
         Some("False".to_string()),
         "an unhealthy member is reachable, not offline"
     );
-    assert!(is_ready(host, "cluster2").await, "the other member is unaffected");
+    assert!(
+        is_ready(host, "cluster2").await,
+        "the other member is unaffected"
+    );
 
     // Two successful probes are needed to be Ready again.
     t.member("cluster1").faults().set_unhealthy(false);
@@ -129,7 +132,10 @@ async fn a_hanging_member_does_not_delay_the_others() {
         took <= PERIOD * 4 + Duration::from_millis(500),
         "cluster3 Ready=False took {took:?} with cluster1 hanging"
     );
-    assert!(is_ready(host, "cluster2").await, "cluster2 still probed and Ready");
+    assert!(
+        is_ready(host, "cluster2").await,
+        "cluster2 still probed and Ready"
+    );
     // The hung member itself times out eventually.
     wait_condition(host, "cluster1", "Ready", "False").await;
     assert!(is_ready(host, "cluster2").await);
@@ -203,8 +209,7 @@ async fn sync_marks_unready_member_and_leaves_its_objects() {
     t.member("cluster2").faults().set_unhealthy(true);
     wait_condition(host, "cluster2", "Ready", "False").await;
     eventually("cluster2 ClusterNotReady", WAIT, || async {
-        (cluster_status(host, "cluster2").await.as_deref() == Some("ClusterNotReady"))
-            .then_some(())
+        (cluster_status(host, "cluster2").await.as_deref() == Some("ClusterNotReady")).then_some(())
     })
     .await;
 
@@ -230,7 +235,11 @@ async fn sync_marks_unready_member_and_leaves_its_objects() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     let kept = member_deployment(&t, "cluster2").expect("cluster2 keeps its deployment");
     assert_eq!(kept["metadata"]["uid"], uid);
-    assert_eq!(kept["spec"]["replicas"], json!(2), "unready member not written");
+    assert_eq!(
+        kept["spec"]["replicas"],
+        json!(2),
+        "unready member not written"
+    );
     assert!(kept["metadata"]["deletionTimestamp"].is_null());
     assert_eq!(
         cluster_status(host, "cluster2").await.as_deref(),
@@ -249,5 +258,8 @@ async fn sync_marks_unready_member_and_leaves_its_objects() {
         (cluster_status(host, "cluster2").await.as_deref() == Some("")).then_some(())
     })
     .await;
-    assert_eq!(member_deployment(&t, "cluster2").unwrap()["metadata"]["uid"], uid);
+    assert_eq!(
+        member_deployment(&t, "cluster2").unwrap()["metadata"]["uid"],
+        uid
+    );
 }

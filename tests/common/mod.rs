@@ -13,8 +13,8 @@ use kubefed::crds::kubefed_config::ClusterHealthCheckConfig;
 use kubefed::crds::kubefed_config::{KubeFedConfig, KubeFedConfigSpec};
 use kubefed::operator::metrics::Metrics;
 use kubefed::operator::run::Operator;
-use kubefed_sim::fleet::{Fleet, FleetCluster, FleetConfig};
 use kubefed_sim::Cluster;
+use kubefed_sim::fleet::{Fleet, FleetCluster, FleetConfig};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -375,23 +375,23 @@ pub async fn start_fleet(n: usize, configure: impl FnOnce(&mut KubeFedConfigSpec
     for member in fleet.members() {
         join_fleet_member(&host_client, member).await;
     }
-    let names: Vec<String> = fleet.members().iter().map(|m| m.name().to_string()).collect();
+    let names: Vec<String> = fleet
+        .members()
+        .iter()
+        .map(|m| m.name().to_string())
+        .collect();
     for name in names {
         let pool = pool.clone();
-        eventually(
-            &format!("{name} ready"),
-            Duration::from_secs(15),
-            || {
-                let pool = pool.clone();
-                let name = name.clone();
-                async move {
-                    pool.snapshot()
-                        .get(&name)
-                        .filter(|m| m.is_ready())
-                        .map(|_| ())
-                }
-            },
-        )
+        eventually(&format!("{name} ready"), Duration::from_secs(15), || {
+            let pool = pool.clone();
+            let name = name.clone();
+            async move {
+                pool.snapshot()
+                    .get(&name)
+                    .filter(|m| m.is_ready())
+                    .map(|_| ())
+            }
+        })
         .await;
     }
     FleetTest {
