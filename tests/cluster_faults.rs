@@ -126,10 +126,11 @@ async fn a_hanging_member_does_not_delay_the_others() {
     let start = Instant::now();
     wait_condition(host, "cluster3", "Ready", "False").await;
     let took = start.elapsed();
-    // Three failing probes take about two periods after the first; allow one more period
-    // plus the status write. Probing behind the hung member would take 3 × the 2s timeout.
+    // Three failing probes take about two periods after the first; allow a period of jitter
+    // and time for the status write on a busy machine. Probing behind the hung member would
+    // take at least 3 × the 2s probe timeout.
     assert!(
-        took <= PERIOD * 4 + Duration::from_millis(500),
+        took <= PERIOD * 5 + Duration::from_secs(1),
         "cluster3 Ready=False took {took:?} with cluster1 hanging"
     );
     assert!(
