@@ -392,3 +392,33 @@ async fn out_of_band_member_edit_is_repaired_and_reported_as_a_core_event() {
         "{out}"
     );
 }
+
+#[tokio::test]
+async fn status_keeps_up_with_a_member_that_never_settles() {
+    let t = start_fleet(2, |_| {}).await;
+    create_web(&t, "busy").await;
+    wait_aggregate(&t.host_client, "busy", "8/8", "2/2").await;
+    let workloads = t.member("cluster2").workloads();
+    // cluster2 changes every 20ms for 3s; its first change (to 1 ready) must show on the
+    // host while the changes go on, not only once they stop.
+    let started = Instant::now();
+    let mut seen_during = false;
+    let mut i = 0u64;
+    while started.elapsed() < Duration::from_secs(3) {
+        workloads.set_capacity(Some(1 + i % 2));
+        i += 1;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        if i % 10 == 0 {
+            let status = fd_status(&t.host_client, "busy").await.unwrap_or_default();
+            let ready = status["aggregate"]["ready"].as_str().unwrap_or_default();
+            if ready == "4/8" || ready == "5/8" {
+                seen_during = true;
+            }
+        }
+    }
+    workloads.set_capacity(None);
+    assert!(
+        seen_during,
+        "host status stayed stale while the member kept changing"
+    );
+}
