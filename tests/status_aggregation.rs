@@ -408,7 +408,7 @@ async fn status_keeps_up_with_a_member_that_never_settles() {
         workloads.set_capacity(Some(1 + i % 2));
         i += 1;
         tokio::time::sleep(Duration::from_millis(20)).await;
-        if i % 10 == 0 {
+        if i.is_multiple_of(10) {
             let status = fd_status(&t.host_client, "busy").await.unwrap_or_default();
             let ready = status["aggregate"]["ready"].as_str().unwrap_or_default();
             if ready == "4/8" || ready == "5/8" {

@@ -110,12 +110,8 @@ pub async fn run(
                             }
                         }
                     }
-                    Some(MemberEvent::Synced { .. }) => {
-                        if all_tx.send(()).is_err() {
-                            return;
-                        }
-                    }
-                    None => {}
+                    Some(MemberEvent::Synced { .. }) if all_tx.send(()).is_err() => return,
+                    Some(MemberEvent::Synced { .. }) | None => {}
                 }
                 for key in held.due(now) {
                     if !send(&key) {
