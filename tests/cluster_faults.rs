@@ -264,3 +264,29 @@ async fn sync_marks_unready_member_and_leaves_its_objects() {
         uid
     );
 }
+
+#[tokio::test]
+async fn members_are_verified_against_their_ca_bundle() {
+    let t = start_fleet(1, |_| {}).await;
+    let host = &t.host_client;
+    // cluster1 was joined with the fleet CA as caBundle and is Ready; the same endpoint and
+    // token without a caBundle is not trusted.
+    wait_condition(host, "cluster1", "Ready", "True").await;
+    let clusters: Api<KubeFedCluster> = Api::namespaced(host.clone(), NS);
+    let mut spec = clusters.get("cluster1").await.unwrap().spec;
+    spec.ca_bundle = None;
+    clusters
+        .create(
+            &kube::api::PostParams::default(),
+            &KubeFedCluster::new("untrusted", spec),
+        )
+        .await
+        .unwrap();
+    // The TLS handshake fails: to the operator the member is not reachable.
+    wait_condition(host, "untrusted", "Ready", "False").await;
+    let reason = wait_condition(host, "untrusted", "Offline", "True").await;
+    assert_eq!(reason, "ClusterNotReachable");
+    tokio::time::sleep(PERIOD * 3).await;
+    assert!(!is_ready(host, "untrusted").await);
+    assert!(is_ready(host, "cluster1").await);
+}
