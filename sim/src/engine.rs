@@ -220,6 +220,27 @@ impl State {
             object: obj.clone(),
             prev,
         });
+        // Events are one resource behind two APIs: the other view changes in the same commit.
+        if let Some((gr, view)) = crate::events::mirror(&key.gr, &obj) {
+            let view_key = ObjKey {
+                gr,
+                namespace: key.namespace.clone(),
+                name: key.name.clone(),
+            };
+            let view = Arc::new(view);
+            let prev = match kind {
+                EventType::Deleted => self.store.remove(&view_key),
+                _ => self.store.put(&view_key, view.clone()),
+            };
+            self.history.push(Change {
+                rv: self.rv,
+                gr: view_key.gr,
+                namespace: view_key.namespace,
+                kind,
+                object: view,
+                prev,
+            });
+        }
         self.notify.send_replace(self.rv);
         obj
     }

@@ -41,6 +41,7 @@ pub mod defaults;
 pub mod discovery;
 pub mod engine;
 pub mod error;
+pub mod events;
 pub mod faults;
 pub mod fleet;
 pub mod http_server;

@@ -14,6 +14,7 @@ use kubefed::crds::kubefed_config::{KubeFedConfig, KubeFedConfigSpec};
 use kubefed::operator::metrics::Metrics;
 use kubefed::operator::run::Operator;
 use kubefed_sim::Cluster;
+use kubefed_sim::fleet::{Fleet, FleetCluster, FleetConfig};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -263,6 +264,176 @@ impl TestFleet {
             eventually(
                 &format!("namespace in {name}"),
                 Duration::from_secs(10),
+                || {
+                    let client = client.clone();
+                    let namespace = namespace.clone();
+                    async move {
+                        get(
+                            &client,
+                            &dynamic("", "v1", "Namespace", "namespaces"),
+                            None,
+                            &namespace,
+                        )
+                        .await
+                        .map(|_| ())
+                    }
+                },
+            )
+            .await;
+        }
+    }
+}
+
+/// An operator running in-process against a [`Fleet`]: every cluster behind its own HTTPS
+/// listener with fault switches and workload controllers. Members are joined with their
+/// HTTPS URL and the fleet CA as `caBundle`, so TLS is verified.
+pub struct FleetTest {
+    pub fleet: Fleet,
+    pub host_client: Client,
+    pub operator: tokio::task::JoinHandle<()>,
+    pub pool: kubefed::members::pool::MemberPool,
+}
+
+impl Drop for FleetTest {
+    fn drop(&mut self) {
+        self.operator.abort();
+    }
+}
+
+/// Registers a fleet member with the host over HTTPS, trusting the fleet CA.
+pub async fn join_fleet_member(host: &Client, member: &FleetCluster) {
+    let name = member.name();
+    let secrets: Api<Secret> = Api::namespaced(host.clone(), NS);
+    let secret = Secret {
+        metadata: kube::api::ObjectMeta {
+            name: Some(format!("{name}-token")),
+            ..Default::default()
+        },
+        data: Some(BTreeMap::from([(
+            "token".to_string(),
+            ByteString(member.admin_token().as_bytes().to_vec()),
+        )])),
+        ..Default::default()
+    };
+    secrets
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    let ca = member
+        .kubeconfig_entry()
+        .certificate_authority
+        .expect("fleet clusters have a CA");
+    let clusters: Api<KubeFedCluster> = Api::namespaced(host.clone(), NS);
+    let kfc = KubeFedCluster::new(
+        name,
+        KubeFedClusterSpec {
+            api_endpoint: member.url(),
+            ca_bundle: Some(ByteString(ca.into_bytes())),
+            secret_ref: LocalSecretReference {
+                name: format!("{name}-token"),
+            },
+            ..Default::default()
+        },
+    );
+    clusters.create(&PostParams::default(), &kfc).await.unwrap();
+}
+
+/// A [`Fleet`] with `n` members (`cluster1` … `clusterN`), joined over HTTPS and Ready, the
+/// operator's controllers running in-process; `configure` adjusts the KubeFedConfig (health
+/// checks default to a 200ms period, failure threshold 2, success threshold 1).
+pub async fn start_fleet(n: usize, configure: impl FnOnce(&mut KubeFedConfigSpec)) -> FleetTest {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+    let fleet = Fleet::start(FleetConfig::with_members(n)).await.unwrap();
+    let host_client = fleet.host().client();
+    create_namespace(&host_client, NS).await;
+    kubefed::operator::install::install(&host_client, NS, Duration::from_secs(10))
+        .await
+        .unwrap();
+    let configs: Api<KubeFedConfig> = Api::namespaced(host_client.clone(), NS);
+    let mut spec = KubeFedConfigSpec {
+        cluster_health_check: Some(ClusterHealthCheckConfig {
+            period: Some("200ms".into()),
+            timeout: Some("2s".into()),
+            failure_threshold: Some(2),
+            success_threshold: Some(1),
+        }),
+        ..KubeFedConfigSpec::with_defaults()
+    };
+    configure(&mut spec);
+    configs
+        .create(&PostParams::default(), &KubeFedConfig::new("kubefed", spec))
+        .await
+        .unwrap();
+    let operator = Operator::prepare(host_client.clone(), NS, false, Metrics::new())
+        .await
+        .unwrap();
+    let pool = operator.pool.clone();
+    let task = tokio::spawn(async move { operator.run_controllers().await });
+    for member in fleet.members() {
+        join_fleet_member(&host_client, member).await;
+    }
+    let names: Vec<String> = fleet
+        .members()
+        .iter()
+        .map(|m| m.name().to_string())
+        .collect();
+    for name in names {
+        let pool = pool.clone();
+        eventually(&format!("{name} ready"), Duration::from_secs(15), || {
+            let pool = pool.clone();
+            let name = name.clone();
+            async move {
+                pool.snapshot()
+                    .get(&name)
+                    .filter(|m| m.is_ready())
+                    .map(|_| ())
+            }
+        })
+        .await;
+    }
+    FleetTest {
+        fleet,
+        host_client,
+        operator: task,
+        pool,
+    }
+}
+
+impl FleetTest {
+    /// An in-process client of a fleet cluster (through its faults).
+    pub fn client(&self, name: &str) -> Client {
+        self.fleet.get(name).expect("known cluster").client()
+    }
+
+    pub fn member(&self, name: &str) -> &FleetCluster {
+        self.fleet.get(name).expect("known cluster")
+    }
+
+    /// Creates a namespace on the host and its FederatedNamespace placed on all members,
+    /// and waits for it on every member.
+    pub async fn federate_namespace(&self, namespace: &str) {
+        create_namespace(&self.host_client, namespace).await;
+        create(
+            &self.host_client,
+            &federated("FederatedNamespace", "federatednamespaces"),
+            Some(namespace),
+            json!({
+                "apiVersion": "types.kubefed.io/v1beta1",
+                "kind": "FederatedNamespace",
+                "metadata": {"name": namespace, "namespace": namespace},
+                "spec": {"placement": {"clusterSelector": {}}}
+            }),
+        )
+        .await;
+        for member in self.fleet.members() {
+            let client = member.client();
+            let namespace = namespace.to_string();
+            eventually(
+                &format!("namespace in {}", member.name()),
+                Duration::from_secs(15),
                 || {
                     let client = client.clone();
                     let namespace = namespace.clone();

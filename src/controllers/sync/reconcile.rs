@@ -4,7 +4,9 @@
 use super::compare::{is_managed, is_managed_false, needs_apply};
 use super::context::{SyncContext, is_excluded_namespace, key_of};
 use super::delete_options::delete_params;
-use super::desired::{DESIRED_HASH_ANNOTATION, DesiredError, DesiredInput, desired_member_object};
+use super::desired::{
+    DESIRED_HASH_ANNOTATION, DesiredError, DesiredInput, DesiredObject, desired_member_object,
+};
 use super::member_ops::{self, OpFailure};
 use super::placement::{PlacementError, compute_placement, restrict_to_namespace};
 use super::status::{
@@ -309,10 +311,19 @@ async fn sync_cluster(
     let ns = namespace.as_deref();
     let client = member.and_then(|m| m.ready_client().cloned());
     let cached = ctx.caches.get(cluster, ns, &name);
+    let observed_value = cached.as_deref().and_then(|c| serde_json::to_value(c).ok());
     let Some(client) = client else {
         // Never delete what cannot be seen: an unready member keeps its objects.
         let status = placed.then_some(PropagationStatus::ClusterNotReady);
-        return (ClusterOutcome::new(cluster, status), Vec::new());
+        let mut outcome = ClusterOutcome::new(cluster, status);
+        // Its share still counts in the desired total (READY shows what is missing).
+        if placed {
+            outcome.desired_replicas =
+                desired_for(ctx, obj, spec, cluster, observed_value.as_ref())
+                    .ok()
+                    .and_then(|d| replicas_of(&d.object));
+        }
+        return (outcome, Vec::new());
     };
 
     if !placed {
@@ -361,24 +372,7 @@ async fn sync_cluster(
         };
     }
 
-    let observed_value = cached.as_deref().and_then(|c| serde_json::to_value(c).ok());
-    let template = spec.template.as_ref();
-    let input = DesiredInput {
-        name: &name,
-        namespace: if ctx.synced.target_namespaced {
-            ns
-        } else {
-            None
-        },
-        api_version: &ctx.synced.target.api_version,
-        kind: &ctx.synced.target.kind,
-        template,
-        cluster,
-        overrides: &spec.overrides,
-        retain_replicas: spec.retain_replicas.unwrap_or(false),
-        observed_replicas: observed_value.as_ref().and_then(replicas_of),
-    };
-    let desired = match desired_member_object(&input) {
+    let desired = match desired_for(ctx, obj, spec, cluster, observed_value.as_ref()) {
         Ok(d) => d,
         Err(err) => {
             let status = match err {
@@ -403,6 +397,32 @@ async fn sync_cluster(
     (outcome, notes)
 }
 
+/// The object `cluster` should hold: the template with that cluster's overrides.
+fn desired_for(
+    ctx: &SyncContext,
+    obj: &DynamicObject,
+    spec: &FederatedSpec,
+    cluster: &str,
+    observed: Option<&Value>,
+) -> Result<DesiredObject, DesiredError> {
+    let (namespace, name) = key_of(obj);
+    desired_member_object(&DesiredInput {
+        name: &name,
+        namespace: if ctx.synced.target_namespaced {
+            namespace.as_deref()
+        } else {
+            None
+        },
+        api_version: &ctx.synced.target.api_version,
+        kind: &ctx.synced.target.kind,
+        template: spec.template.as_ref(),
+        cluster,
+        overrides: &spec.overrides,
+        retain_replicas: spec.retain_replicas.unwrap_or(false),
+        observed_replicas: observed.and_then(replicas_of),
+    })
+}
+
 /// Makes one member hold `desired`: nothing when it already does, else server-side apply
 /// (adopting an unlabelled object only when allowed).
 async fn write_placed(
@@ -411,7 +431,7 @@ async fn write_placed(
     cluster: &str,
     client: kube::Client,
     observed_value: Option<Value>,
-    desired: &super::desired::DesiredObject,
+    desired: &DesiredObject,
     notes: Vec<(String, String)>,
 ) -> (ClusterOutcome, Vec<(String, String)>) {
     let (namespace, name) = key_of(obj);

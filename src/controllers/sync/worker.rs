@@ -4,6 +4,7 @@
 
 use super::context::SyncContext;
 use super::reconcile::{error_policy, reconcile};
+use crate::controllers::status::coalesce::Coalescer;
 use crate::crds::Scope;
 use crate::members::cache::MemberEvent;
 use futures::{Stream, StreamExt};
@@ -11,10 +12,19 @@ use kube::api::{Api, DynamicObject};
 use kube::runtime::controller::{self, Controller};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::{broadcast, mpsc};
+use tokio::time::Instant;
+
+/// Namespace and name of a federated object, as member events name it.
+type MemberKey = (Option<String>, String);
+
+/// After forwarding a member event for an object, further events for it within this window
+/// are forwarded together at its end.
+const MEMBER_EVENT_WINDOW: Duration = Duration::from_millis(500);
 
 fn channel_stream<T: Send + 'static>(
     rx: mpsc::UnboundedReceiver<T>,
@@ -51,27 +61,67 @@ pub async fn run(
     let (all_tx, all_rx) = mpsc::unbounded_channel::<()>();
     let caches = tokio::spawn(ctx.caches.clone().run(ctx.pool.clone(), member_tx));
 
-    // Member events name the federated object directly (same namespace and name).
+    // Member events name the federated object directly (same namespace and name). Each
+    // object's first event is forwarded at once, later ones at most once per window: a member
+    // that keeps changing still gets its status written regularly, at a bounded rate (the
+    // controller's debounce alone postpones the object for as long as the changes go on).
     let forward_members = {
         let object_tx = object_tx.clone();
         let all_tx = all_tx.clone();
         let federated = federated.clone();
         tokio::spawn(async move {
-            while let Some(event) = member_rx.recv().await {
-                let sent = match event {
-                    MemberEvent::Object {
-                        namespace, name, ..
-                    } => {
-                        let mut key = ObjectRef::new_with(&name, federated.clone());
-                        if let Some(ns) = namespace {
-                            key = key.within(&ns);
+            let send = |(namespace, name): &MemberKey| {
+                let mut key = ObjectRef::new_with(name, federated.clone());
+                if let Some(ns) = namespace {
+                    key = key.within(ns);
+                }
+                object_tx.send(key).is_ok()
+            };
+            let mut last_sent: HashMap<MemberKey, Instant> = HashMap::new();
+            let mut held: Coalescer<MemberKey, Instant> = Coalescer::new(MEMBER_EVENT_WINDOW);
+            let mut next_prune = Instant::now() + MEMBER_EVENT_WINDOW;
+            loop {
+                let deadline = held.next_deadline();
+                let event = tokio::select! {
+                    event = member_rx.recv() => match event {
+                        Some(event) => Some(event),
+                        None => return,
+                    },
+                    () = async {
+                        match deadline {
+                            Some(at) => tokio::time::sleep_until(at).await,
+                            None => std::future::pending().await,
                         }
-                        object_tx.send(key).is_ok()
-                    }
-                    MemberEvent::Synced { .. } => all_tx.send(()).is_ok(),
+                    } => None,
                 };
-                if !sent {
-                    return;
+                let now = Instant::now();
+                match event {
+                    Some(MemberEvent::Object {
+                        namespace, name, ..
+                    }) => {
+                        let key = (namespace, name);
+                        match last_sent.get(&key) {
+                            Some(at) if now < *at + MEMBER_EVENT_WINDOW => held.mark(key, *at),
+                            _ => {
+                                if !send(&key) {
+                                    return;
+                                }
+                                last_sent.insert(key, now);
+                            }
+                        }
+                    }
+                    Some(MemberEvent::Synced { .. }) if all_tx.send(()).is_err() => return,
+                    Some(MemberEvent::Synced { .. }) | None => {}
+                }
+                for key in held.due(now) {
+                    if !send(&key) {
+                        return;
+                    }
+                    last_sent.insert(key, now);
+                }
+                if now >= next_prune {
+                    last_sent.retain(|_, at| now < *at + MEMBER_EVENT_WINDOW);
+                    next_prune = now + MEMBER_EVENT_WINDOW;
                 }
             }
         })
