@@ -1,1 +1,4 @@
-//! End-to-end tests: the built binaries and kubectl against a fleet.
+//! End-to-end tests: the built binaries and kubectl against a fleet; `bench` holds the
+//! propagation benchmark behind the `fedbench` binary.
+
+pub mod bench;
