@@ -240,25 +240,34 @@ impl Fleet {
         by_verb
     }
 
-    /// Waits until the operator reports `objects` successful reconciliations, then returns
-    /// the elapsed time since `since`.
+    /// Waits until every member is Ready, the sync controller has reconciled at least
+    /// `objects` times since then, and it then stays idle (no reconcile) for `idle`. Returns
+    /// the time of its last reconcile, since `since`. The idle period is needed because a
+    /// reconcile that finds a member cache not yet synced also counts as a success and is
+    /// redone when the cache syncs.
     pub async fn wait_reconciled(
         &self,
         objects: u64,
         since: Instant,
+        idle: Duration,
         timeout: Duration,
     ) -> Result<Duration, BenchError> {
         let operator = self.running()?;
         let n = self.members.len();
-        poll_until(
-            "every federated object reconciled",
-            timeout,
-            Duration::from_millis(5),
-            || {
-                (operator.ready_members() == n && operator.sync_successes() >= objects)
-                    .then(|| since.elapsed())
-            },
-        )
+        let every = Duration::from_millis(5);
+        let ready_at = poll_until("every member Ready", timeout, every, || {
+            (operator.ready_members() == n).then(|| operator.sync_successes())
+        })
+        .await?;
+        let mut last = (operator.sync_successes(), since.elapsed());
+        poll_until("every federated object reconciled", timeout, every, || {
+            let now = operator.sync_successes();
+            if now != last.0 {
+                last = (now, since.elapsed());
+            }
+            let idle_for = since.elapsed().saturating_sub(last.1);
+            (now >= ready_at + objects && idle_for >= idle).then_some(last.1)
+        })
         .await
     }
 }

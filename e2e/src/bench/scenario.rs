@@ -242,8 +242,8 @@ impl Phase<'_> {
     }
 
     /// Replaces the operator with a fresh one and times it until it has verified the fleet:
-    /// every member Ready and every federated object (deployments and the namespace)
-    /// reconciled successfully.
+    /// every member Ready, every federated object (deployments and the namespace) reconciled
+    /// since, and the sync controller idle.
     async fn cold_start(&mut self) -> Result<ColdStart, BenchError> {
         self.fleet.stop_operator();
         // Let the old instance's connections wind down before counting.
@@ -254,7 +254,7 @@ impl Phase<'_> {
         self.fleet.start_operator().await?;
         let verified = self
             .fleet
-            .wait_reconciled(federated_objects, started, self.plan.timeout)
+            .wait_reconciled(federated_objects, started, QUIET, self.plan.timeout)
             .await?;
         let quiet = settle(&self.fleet).await.map(|d| d + verified);
         let (host_writes, member_writes) = self.fleet.writes();
