@@ -54,6 +54,7 @@ pub struct Throughput {
     /// Requests the members served, by verb.
     pub member_requests: BTreeMap<String, u64>,
     pub lower_bound_member_requests: BTreeMap<String, u64>,
+    /// Requests the host served, by verb and resource.
     pub host_requests: BTreeMap<String, u64>,
     /// Time after full propagation until no more writes (status) for a second; None when
     /// writes never stopped.

@@ -172,13 +172,14 @@ impl Phase<'_> {
         let members = &self.fleet.members;
         let took = wait_counts(members, &baseline, names.len(), started, self.plan.timeout).await?;
         let member_requests = self.fleet.member_requests_by_verb();
-        let host_requests = self.fleet.host.counters().requests.into_iter().fold(
-            BTreeMap::new(),
-            |mut acc, ((verb, _), n)| {
-                *acc.entry(verb.as_str().to_string()).or_insert(0) += n;
-                acc
-            },
-        );
+        let host_requests: BTreeMap<String, u64> = self
+            .fleet
+            .host
+            .counters()
+            .requests
+            .into_iter()
+            .map(|((verb, resource), n)| (format!("{} {resource}", verb.as_str()), n))
+            .collect();
         let (reconciles_after, busy_after) = self.reconcile_totals()?;
         let rss_after_operator = rss_bytes();
         self.verify()?;

@@ -11,10 +11,13 @@ use kubefed_e2e::bench::scenario;
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Operator logs on demand: RUST_LOG=kubefed=info fedbench …
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_writer(std::io::stderr)
-        .try_init();
+    // (Silent otherwise: transient errors while fleets start and stop are expected.)
+    if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_default_env() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
     let command: Vec<String> = std::env::args().collect();
     let plan = Options::parse().plan();
     let mut run = Run {
