@@ -229,6 +229,17 @@ impl Fleet {
         (self.host.counters().writes(), members)
     }
 
+    /// Host write requests since the last reset, by verb and resource.
+    pub fn host_writes_by_resource(&self) -> std::collections::BTreeMap<String, u64> {
+        self.host
+            .counters()
+            .requests
+            .into_iter()
+            .filter(|((verb, _), _)| verb.is_write())
+            .map(|((verb, resource), n)| (format!("{} {resource}", verb.as_str()), n))
+            .collect()
+    }
+
     /// Requests to members since the last reset, by verb, summed over members.
     pub fn member_requests_by_verb(&self) -> std::collections::BTreeMap<String, u64> {
         let mut by_verb = std::collections::BTreeMap::new();

@@ -54,8 +54,8 @@ pub struct Throughput {
     /// Requests the members served, by verb.
     pub member_requests: BTreeMap<String, u64>,
     pub lower_bound_member_requests: BTreeMap<String, u64>,
-    /// Requests the host served, by verb and resource.
-    pub host_requests: BTreeMap<String, u64>,
+    /// Writes the host served, by verb and resource.
+    pub host_writes: BTreeMap<String, u64>,
     /// Time after full propagation until no more writes (status) for a second; None when
     /// writes never stopped.
     pub settle_seconds: Option<f64>,
@@ -89,6 +89,7 @@ pub struct ColdStart {
     pub quiet_seconds: Option<f64>,
     pub host_writes: u64,
     pub member_writes: u64,
+    pub host_writes_by_resource: BTreeMap<String, u64>,
 }
 
 fn ratio(a: f64, b: f64) -> String {
@@ -158,8 +159,8 @@ impl FleetResult {
             t.settle_seconds.map_or("never".into(), |s| format!("{s:.1}s")),
         ));
         out.push_str(&format!(
-            "  member requests: operator {:?}; lower bound {:?}\n  host requests: {:?}\n",
-            t.member_requests, t.lower_bound_member_requests, t.host_requests
+            "  member requests: operator {:?}; lower bound {:?}\n  host writes: {:?}\n",
+            t.member_requests, t.lower_bound_member_requests, t.host_writes
         ));
         let s = &self.steady;
         out.push_str(&format!(
@@ -183,11 +184,12 @@ impl FleetResult {
         ));
         let c = &self.cold_start;
         out.push_str(&format!(
-            "  cold start: {} federated objects verified in {:.2}s, quiet after {}; writes host {}, members {}\n",
+            "  cold start: {} federated objects verified in {:.2}s, quiet after {}; writes host {} {:?}, members {}\n",
             c.federated_objects,
             c.verified_seconds,
             c.quiet_seconds.map_or("never".into(), |s| format!("{s:.2}s")),
             c.host_writes,
+            c.host_writes_by_resource,
             c.member_writes
         ));
         out

@@ -172,14 +172,7 @@ impl Phase<'_> {
         let members = &self.fleet.members;
         let took = wait_counts(members, &baseline, names.len(), started, self.plan.timeout).await?;
         let member_requests = self.fleet.member_requests_by_verb();
-        let host_requests: BTreeMap<String, u64> = self
-            .fleet
-            .host
-            .counters()
-            .requests
-            .into_iter()
-            .map(|((verb, resource), n)| (format!("{} {resource}", verb.as_str()), n))
-            .collect();
+        let host_writes = self.fleet.host_writes_by_resource();
         let (reconciles_after, busy_after) = self.reconcile_totals()?;
         let rss_after_operator = rss_bytes();
         self.verify()?;
@@ -207,7 +200,7 @@ impl Phase<'_> {
                 },
                 member_requests,
                 lower_bound_member_requests,
-                host_requests,
+                host_writes,
                 settle_seconds: settle.map(|d| d.as_secs_f64()),
             },
             Memory {
@@ -259,12 +252,14 @@ impl Phase<'_> {
             .await?;
         let quiet = settle(&self.fleet).await.map(|d| d + verified);
         let (host_writes, member_writes) = self.fleet.writes();
+        let host_writes_by_resource = self.fleet.host_writes_by_resource();
         Ok(ColdStart {
             federated_objects,
             verified_seconds: verified.as_secs_f64(),
             quiet_seconds: quiet.map(|d| d.as_secs_f64()),
             host_writes,
             member_writes,
+            host_writes_by_resource,
         })
     }
 
