@@ -32,6 +32,7 @@ unit: toolchain
 	$(CARGO) test --workspace
 
 test: fmt-check clippy unit ## Format check, clippy with -D warnings, and every test of the workspace
+	$(CARGO) run -q -p kubefed-e2e --bin fedbench -- --smoke
 
 manifests: toolchain ## Regenerate config/crd from the code
 	$(CARGO) run --quiet --bin kubefed-operator -- crds --output-dir config/crd

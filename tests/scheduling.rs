@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-const WAIT: Duration = Duration::from_secs(15);
+const WAIT: Duration = Duration::from_secs(20);
 
 fn rsps() -> kube::core::ApiResource {
     dynamic(
@@ -139,4 +139,59 @@ async fn a_missing_target_is_reported_not_retried_in_a_loop() {
         "{:?}",
         fleet.host.counters()
     );
+}
+
+/// Replicas of `web` per member as the federated object's overrides say (the plan written).
+async fn planned(fleet: &FleetTest, ns: &str, want: &[(&str, i64)]) {
+    let want: BTreeMap<String, i64> = want.iter().map(|(c, r)| (c.to_string(), *r)).collect();
+    eventually(&format!("plan {want:?}"), WAIT, || async {
+        let r = get(&fleet.host_client, &rsps(), Some(ns), "web").await?;
+        let plan: BTreeMap<String, i64> =
+            serde_json::from_value(r.data.pointer("/status/plan")?.clone()).ok()?;
+        (plan == want).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn replicas_move_away_from_offline_and_full_members_and_back() {
+    let fleet = start_fleet(2, |_| {}).await;
+    fleet.federate_namespace("move").await;
+    create(
+        &fleet.host_client,
+        &fdeploy(),
+        Some("move"),
+        json!({
+            "apiVersion": "types.kubefed.io/v1beta1", "kind": "FederatedDeployment",
+            "metadata": {"name": "web", "namespace": "move"},
+            "spec": {
+                "template": {"spec": {"replicas": 1, "progressDeadlineSeconds": 1, "selector": {"matchLabels": {"app": "web"}}, "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "web", "image": "nginx"}]}}}},
+                "placement": {"clusterSelector": {}}
+            }
+        }),
+    )
+    .await;
+    create(
+        &fleet.host_client,
+        &rsps(),
+        Some("move"),
+        json!({
+            "apiVersion": "scheduling.kubefed.io/v1alpha1", "kind": "ReplicaSchedulingPreference",
+            "metadata": {"name": "web", "namespace": "move"},
+            "spec": {"targetKind": "FederatedDeployment", "totalReplicas": 10, "rebalance": true, "clusters": {"*": {"weight": 1}}}
+        }),
+    )
+    .await;
+    planned(&fleet, "move", &[("cluster1", 5), ("cluster2", 5)]).await;
+
+    // cluster2 goes offline: everything moves to cluster1.
+    fleet.fleet.stop("cluster2").await.unwrap();
+    planned(&fleet, "move", &[("cluster1", 10)]).await;
+    // Back, with rebalance: spread again.
+    fleet.fleet.start_cluster("cluster2").await.unwrap();
+    planned(&fleet, "move", &[("cluster1", 5), ("cluster2", 5)]).await;
+
+    // cluster2 can only run 3: once its rollout is stuck, the rest goes to cluster1.
+    fleet.member("cluster2").workloads().set_capacity(Some(3));
+    planned(&fleet, "move", &[("cluster1", 7), ("cluster2", 3)]).await;
 }

@@ -99,6 +99,11 @@ pub struct ReplicaSchedulingPreferenceStatus {
     /// The replicas planned per cluster.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub plan: BTreeMap<String, i64>,
+    /// Replicas each listed cluster was seen able to run at most (its rollout got stuck with
+    /// fewer available). Remembered so the plan does not move replicas back to a full cluster
+    /// once the shortfall is gone; cleared when the RSP changes.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub capacity: BTreeMap<String, i64>,
     /// Conditions of the scheduling, e.g. whether the target federated object exists.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<FederatedCondition>,

@@ -8,6 +8,7 @@
 pub mod planner;
 pub mod target;
 
+use crate::controllers::status::patch::merge_diff;
 use crate::controllers::sync::placement::compute_placement;
 use crate::crds::federated::{FederatedCondition, FederatedSpec};
 use crate::crds::replica_scheduling_preference::{
@@ -177,7 +178,16 @@ async fn schedule(rsp: &ReplicaSchedulingPreference, ctx: &Context) -> Result<()
         .map_err(SchedulingError::Host)?
     else {
         let message = format!("{} {namespace}/{name} does not exist", resource.kind);
-        return report(ctx, rsp, BTreeMap::new(), false, "TargetNotFound", &message).await;
+        return report(
+            ctx,
+            rsp,
+            BTreeMap::new(),
+            BTreeMap::new(),
+            false,
+            "TargetNotFound",
+            &message,
+        )
+        .await;
     };
     let spec: FederatedSpec = target
         .data
@@ -210,6 +220,7 @@ async fn schedule(rsp: &ReplicaSchedulingPreference, ctx: &Context) -> Result<()
                     ctx,
                     rsp,
                     BTreeMap::new(),
+                    BTreeMap::new(),
                     false,
                     "InvalidClusterSelector",
                     &err.to_string(),
@@ -220,7 +231,15 @@ async fn schedule(rsp: &ReplicaSchedulingPreference, ctx: &Context) -> Result<()
     }
 
     let layout = target::current_layout(&spec);
-    let capacity = target::capacity_from_status(target.data.get("status"), &layout);
+    let observed = target::capacity_from_status(target.data.get("status"), &layout);
+    // Estimates are only carried over while the RSP itself is unchanged.
+    let remembered = rsp
+        .status
+        .as_ref()
+        .filter(|s| s.observed_generation == rsp.metadata.generation)
+        .map(|s| s.capacity.clone())
+        .unwrap_or_default();
+    let capacity = target::remembered_capacity(&remembered, &observed);
     let preferences: BTreeMap<String, planner::ClusterPreferences> = if rsp.spec.clusters.is_empty()
     {
         BTreeMap::from([(
@@ -263,6 +282,7 @@ async fn schedule(rsp: &ReplicaSchedulingPreference, ctx: &Context) -> Result<()
             return report(
                 ctx,
                 rsp,
+                BTreeMap::new(),
                 BTreeMap::new(),
                 false,
                 "InvalidPreferences",
@@ -307,7 +327,7 @@ async fn schedule(rsp: &ReplicaSchedulingPreference, ctx: &Context) -> Result<()
             ),
         )
     };
-    report(ctx, rsp, computed.replicas, ok, reason, &message).await
+    report(ctx, rsp, computed.replicas, capacity, ok, reason, &message).await
 }
 
 /// Writes the RSP status when it changed, with an event when the condition changes.
@@ -315,6 +335,7 @@ async fn report(
     ctx: &Context,
     rsp: &ReplicaSchedulingPreference,
     plan: BTreeMap<String, i64>,
+    capacity: BTreeMap<String, i64>,
     ok: bool,
     reason: &str,
     message: &str,
@@ -344,17 +365,25 @@ async fn report(
     let next = ReplicaSchedulingPreferenceStatus {
         observed_generation: rsp.metadata.generation,
         plan,
+        capacity,
         conditions: vec![condition],
     };
     if rsp.status.as_ref() == Some(&next) {
         return Ok(());
     }
+    let stored = serde_json::to_value(rsp.status.clone().unwrap_or_default()).unwrap_or_default();
+    let Some(diff) = serde_json::to_value(&next)
+        .ok()
+        .and_then(|new| merge_diff(&stored, &new))
+    else {
+        return Ok(());
+    };
     let api: Api<ReplicaSchedulingPreference> =
         Api::namespaced(ctx.client.clone(), &rsp.namespace().unwrap_or_default());
     api.patch_status(
         &rsp.name_any(),
         &PatchParams::default(),
-        &Patch::Merge(&json!({"status": next})),
+        &Patch::Merge(&json!({ "status": diff })),
     )
     .await
     .map_err(SchedulingError::Host)?;

@@ -130,6 +130,19 @@ pub fn capacity_from_status(
         .collect()
 }
 
+/// The capacity to plan with: what was remembered for the same RSP generation, lowered or
+/// extended by what the members show now.
+pub fn remembered_capacity(
+    remembered: &BTreeMap<String, i64>,
+    observed: &BTreeMap<String, i64>,
+) -> BTreeMap<String, i64> {
+    let mut capacity = remembered.clone();
+    for (cluster, available) in observed {
+        capacity.insert(cluster.clone(), *available);
+    }
+    capacity
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -199,6 +212,16 @@ mod tests {
         assert_eq!(
             v["overrides"],
             json!([{"clusterName": "a", "clusterOverrides": [{"path": "/spec/replicas", "value": 10}]}])
+        );
+    }
+
+    #[test]
+    fn capacity_is_remembered_and_updated() {
+        let remembered = BTreeMap::from([("a".to_string(), 3), ("b".to_string(), 2)]);
+        let observed = BTreeMap::from([("b".to_string(), 4)]);
+        assert_eq!(
+            remembered_capacity(&remembered, &observed),
+            BTreeMap::from([("a".to_string(), 3), ("b".to_string(), 4)])
         );
     }
 

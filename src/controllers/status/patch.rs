@@ -21,8 +21,10 @@ pub fn status_patch(old: &FederatedStatus, new: &FederatedStatus) -> Option<Valu
     merge_diff(&old, &new).map(|diff| json!({ "status": diff }))
 }
 
-/// The merge patch from `old` to `new`, `None` when equal.
-fn merge_diff(old: &Value, new: &Value) -> Option<Value> {
+/// The JSON merge patch (RFC 7386) that turns `old` into `new`, `None` when equal. Fields
+/// missing from `new` become `null`: a plain merge patch of the new value would keep them
+/// (e.g. a cluster dropped from a map would linger).
+pub fn merge_diff(old: &Value, new: &Value) -> Option<Value> {
     match (old, new) {
         _ if old == new => None,
         (Value::Object(old), Value::Object(new)) => {

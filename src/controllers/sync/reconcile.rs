@@ -15,6 +15,7 @@ use super::status::{
 use crate::controllers::status::aggregate::{
     ClusterObservation, collected_status, keep_collected, remote_status,
 };
+use crate::controllers::status::patch::merge_diff;
 use crate::crds::Scope;
 use crate::crds::federated::{
     DELETE_OPTION_ANNOTATION, FederatedSpec, FederatedStatus, ORPHAN_ANNOTATION, SYNC_FINALIZER,
@@ -210,9 +211,14 @@ async fn reconcile_object(
 
     // A member whose cache has not finished its first list cannot be compared against yet;
     // its `Synced` event brings this object back.
-    let waiting = selected
-        .iter()
-        .any(|c| members.get(c).is_some_and(Member::is_ready) && !ctx.caches.is_synced(c));
+    // Likewise a member with a client that has not been probed yet (just after a start or a
+    // reconnect): reporting it as not ready would only be corrected a moment later, costing
+    // two status writes; its first probe brings this object back.
+    let waiting = selected.iter().any(|c| {
+        members.get(c).is_some_and(|m| {
+            (m.is_ready() && !ctx.caches.is_synced(c)) || (m.client.is_some() && m.health.is_none())
+        })
+    });
     if waiting {
         return Ok(None);
     }
@@ -614,7 +620,14 @@ async fn write_status(
     if !status_changed(previous.as_ref(), &next) {
         return Ok(());
     }
-    let patch = json!({ "status": next });
+    let stored = obj.data.get("status").cloned().unwrap_or_else(|| json!({}));
+    let Some(diff) = serde_json::to_value(&next)
+        .ok()
+        .and_then(|new| merge_diff(&stored, &new))
+    else {
+        return Ok(());
+    };
+    let patch = json!({ "status": diff });
     host_api(ctx, obj)
         .patch_status(
             &obj.metadata.name.clone().unwrap_or_default(),

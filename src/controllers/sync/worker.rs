@@ -135,7 +135,12 @@ pub async fn run(
             let readiness = |members: &crate::members::pool::Members| {
                 members
                     .iter()
-                    .map(|(n, m)| (n.clone(), (m.is_ready(), m.labels.clone())))
+                    .map(|(n, m)| {
+                        (
+                            n.clone(),
+                            (m.is_ready(), m.health.is_some(), m.labels.clone()),
+                        )
+                    })
                     .collect::<BTreeMap<_, _>>()
             };
             let mut last = readiness(&rx.borrow_and_update());

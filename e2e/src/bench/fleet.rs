@@ -1,0 +1,347 @@
+//! A simulated host and members joined to it, with the operator running in-process.
+
+use super::error::BenchError;
+use super::observe::poll_until;
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use kube::Client;
+use kube::api::{Api, DynamicObject, PostParams};
+use kube::core::ApiResource;
+use kubefed::crds::kubefed_cluster::{KubeFedCluster, KubeFedClusterSpec, LocalSecretReference};
+use kubefed::crds::kubefed_config::{ClusterHealthCheckConfig, KubeFedConfig, KubeFedConfigSpec};
+use kubefed::members::pool::MemberPool;
+use kubefed::operator::metrics::{Metrics, ReconcileLabels};
+use kubefed::operator::run::Operator;
+use kubefed_sim::{ApiError, Cluster, Middleware, RequestInfo};
+use serde_json::json;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub const FEDERATION_NAMESPACE: &str = "kube-federation-system";
+
+/// Adds a fixed delay to every resource request of a member, like a distant API server.
+struct Latency(Duration);
+
+impl Middleware for Latency {
+    fn before(&self, _req: &RequestInfo) -> Result<(), ApiError> {
+        Ok(())
+    }
+
+    fn delay(&self, _req: &RequestInfo) -> Duration {
+        self.0
+    }
+}
+
+/// One operator instance and the handles the benchmark observes it through.
+pub struct RunningOperator {
+    task: tokio::task::JoinHandle<()>,
+    pub metrics: Metrics,
+    pub pool: MemberPool,
+    pub sync_concurrency: u16,
+}
+
+impl RunningOperator {
+    /// Successful reconciliations of federated objects so far.
+    pub fn sync_successes(&self) -> u64 {
+        self.metrics
+            .reconciles
+            .get_or_create(&ReconcileLabels {
+                controller: "sync".into(),
+                result: "success".into(),
+            })
+            .get()
+    }
+
+    fn ready_members(&self) -> usize {
+        self.pool
+            .snapshot()
+            .values()
+            .filter(|m| m.is_ready())
+            .count()
+    }
+}
+
+impl Drop for RunningOperator {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+pub struct Fleet {
+    pub host: Cluster,
+    pub host_client: Client,
+    pub members: Vec<Cluster>,
+    pub operator: Option<RunningOperator>,
+}
+
+impl Fleet {
+    /// Creates the host with the federation API installed and `n` members serving HTTP,
+    /// each registered the way `kubectl fed join` does. The operator is not started.
+    pub async fn create(n: usize, member_latency: Duration) -> Result<Fleet, BenchError> {
+        let host = Cluster::new("host");
+        let host_client = host.client();
+        create_namespace(&host_client, FEDERATION_NAMESPACE).await?;
+        kubefed::operator::install::install(
+            &host_client,
+            FEDERATION_NAMESPACE,
+            Duration::from_secs(30),
+        )
+        .await?;
+        // Probes once a second: quick joins without probe traffic dominating the figures.
+        let spec = KubeFedConfigSpec {
+            cluster_health_check: Some(ClusterHealthCheckConfig {
+                period: Some("1s".into()),
+                timeout: Some("5s".into()),
+                failure_threshold: Some(3),
+                success_threshold: Some(1),
+            }),
+            ..KubeFedConfigSpec::with_defaults()
+        };
+        Api::<KubeFedConfig>::namespaced(host_client.clone(), FEDERATION_NAMESPACE)
+            .create(&PostParams::default(), &KubeFedConfig::new("kubefed", spec))
+            .await
+            .map_err(BenchError::kube("create KubeFedConfig"))?;
+        let mut members = Vec::with_capacity(n);
+        for i in 1..=n {
+            let member = Cluster::new(&format!("member{i}"));
+            member.serve_http().await.map_err(|source| BenchError::Io {
+                context: format!("serve member{i}"),
+                source,
+            })?;
+            if !member_latency.is_zero() {
+                member.add_middleware(Arc::new(Latency(member_latency)));
+            }
+            join(&host_client, &member).await?;
+            members.push(member);
+        }
+        Ok(Fleet {
+            host,
+            host_client,
+            members,
+            operator: None,
+        })
+    }
+
+    /// Prepares and starts an operator against the host; returns once it is running.
+    pub async fn start_operator(&mut self) -> Result<(), BenchError> {
+        let metrics = Metrics::new();
+        let operator = Operator::prepare(
+            self.host_client.clone(),
+            FEDERATION_NAMESPACE,
+            false,
+            metrics.clone(),
+        )
+        .await?;
+        let pool = operator.pool.clone();
+        let sync_concurrency = operator.settings.sync_concurrency;
+        let task = tokio::spawn(async move { operator.run_controllers().await });
+        self.operator = Some(RunningOperator {
+            task,
+            metrics,
+            pool,
+            sync_concurrency,
+        });
+        Ok(())
+    }
+
+    /// Stops the operator (its controllers and member caches go with its task).
+    pub fn stop_operator(&mut self) {
+        self.operator = None;
+    }
+
+    pub fn running(&self) -> Result<&RunningOperator, BenchError> {
+        self.operator
+            .as_ref()
+            .ok_or_else(|| BenchError::Sim("the operator is not running".into()))
+    }
+
+    pub async fn wait_members_ready(&self, timeout: Duration) -> Result<(), BenchError> {
+        let operator = self.running()?;
+        let n = self.members.len();
+        poll_until(
+            "every member Ready",
+            timeout,
+            Duration::from_millis(20),
+            || (operator.ready_members() == n).then_some(()),
+        )
+        .await
+    }
+
+    /// Creates `namespace` on the host with a FederatedNamespace placed on every member and
+    /// waits until each member has it.
+    pub async fn federate_namespace(
+        &self,
+        namespace: &str,
+        timeout: Duration,
+    ) -> Result<(), BenchError> {
+        create_namespace(&self.host_client, namespace).await?;
+        let ar = federated_resource("FederatedNamespace", "federatednamespaces");
+        let obj: DynamicObject = serde_json::from_value(json!({
+            "apiVersion": "types.kubefed.io/v1beta1",
+            "kind": "FederatedNamespace",
+            "metadata": {"name": namespace, "namespace": namespace},
+            "spec": {"placement": {"clusterSelector": {}}}
+        }))?;
+        Api::<DynamicObject>::namespaced_with(self.host_client.clone(), namespace, &ar)
+            .create(&PostParams::default(), &obj)
+            .await
+            .map_err(BenchError::kube("create FederatedNamespace"))?;
+        poll_until(
+            "the federated namespace on every member",
+            timeout,
+            Duration::from_millis(10),
+            || {
+                self.members
+                    .iter()
+                    .all(|m| m.get_object("", "namespaces", "", namespace).is_some())
+                    .then_some(())
+            },
+        )
+        .await
+    }
+
+    /// Creates a namespace directly in every member's store (for the bare client's objects).
+    pub fn create_member_namespace(&self, namespace: &str) -> Result<(), BenchError> {
+        for member in &self.members {
+            member
+                .create_object(
+                    "",
+                    "v1",
+                    "namespaces",
+                    "",
+                    json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}),
+                )
+                .map_err(|e| BenchError::Sim(format!("create namespace: {e}")))?;
+        }
+        Ok(())
+    }
+
+    pub fn reset_counters(&self) {
+        self.host.reset_counters();
+        for m in &self.members {
+            m.reset_counters();
+        }
+    }
+
+    /// Write requests since the last reset: (host, sum over members).
+    pub fn writes(&self) -> (u64, u64) {
+        let members = self.members.iter().map(|m| m.counters().writes()).sum();
+        (self.host.counters().writes(), members)
+    }
+
+    /// Host write requests since the last reset, by verb and resource.
+    pub fn host_writes_by_resource(&self) -> std::collections::BTreeMap<String, u64> {
+        self.host
+            .counters()
+            .requests
+            .into_iter()
+            .filter(|((verb, _), _)| verb.is_write())
+            .map(|((verb, resource), n)| (format!("{} {resource}", verb.as_str()), n))
+            .collect()
+    }
+
+    /// Requests to members since the last reset, by verb, summed over members.
+    pub fn member_requests_by_verb(&self) -> std::collections::BTreeMap<String, u64> {
+        let mut by_verb = std::collections::BTreeMap::new();
+        for m in &self.members {
+            for ((verb, _), n) in m.counters().requests {
+                *by_verb.entry(verb.as_str().to_string()).or_insert(0) += n;
+            }
+        }
+        by_verb
+    }
+
+    /// Waits until every member is Ready, the sync controller has reconciled at least
+    /// `objects` times since then, and it then stays idle (no reconcile) for `idle`. Returns
+    /// the time of its last reconcile, since `since`. The idle period is needed because a
+    /// reconcile that finds a member cache not yet synced also counts as a success and is
+    /// redone when the cache syncs.
+    pub async fn wait_reconciled(
+        &self,
+        objects: u64,
+        since: Instant,
+        idle: Duration,
+        timeout: Duration,
+    ) -> Result<Duration, BenchError> {
+        let operator = self.running()?;
+        let n = self.members.len();
+        let every = Duration::from_millis(5);
+        let ready_at = poll_until("every member Ready", timeout, every, || {
+            (operator.ready_members() == n).then(|| operator.sync_successes())
+        })
+        .await?;
+        let mut last = (operator.sync_successes(), since.elapsed());
+        poll_until("every federated object reconciled", timeout, every, || {
+            let now = operator.sync_successes();
+            if now != last.0 {
+                last = (now, since.elapsed());
+            }
+            let idle_for = since.elapsed().saturating_sub(last.1);
+            (now >= ready_at + objects && idle_for >= idle).then_some(last.1)
+        })
+        .await
+    }
+}
+
+pub fn federated_resource(kind: &str, plural: &str) -> ApiResource {
+    ApiResource {
+        group: "types.kubefed.io".into(),
+        version: "v1beta1".into(),
+        api_version: "types.kubefed.io/v1beta1".into(),
+        kind: kind.into(),
+        plural: plural.into(),
+    }
+}
+
+async fn create_namespace(client: &Client, name: &str) -> Result<(), BenchError> {
+    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": name}}))?;
+    match Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &ns)
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 409 => Ok(()),
+        Err(e) => Err(BenchError::kube(format!("create namespace {name}"))(e)),
+    }
+}
+
+/// Registers a member: its token in a Secret and a KubeFedCluster pointing at its URL.
+async fn join(host: &Client, member: &Cluster) -> Result<(), BenchError> {
+    let name = member.name().to_string();
+    let secret = Secret {
+        metadata: kube::api::ObjectMeta {
+            name: Some(format!("{name}-token")),
+            ..Default::default()
+        },
+        data: Some(
+            [(
+                "token".to_string(),
+                ByteString(member.admin_token().as_bytes().to_vec()),
+            )]
+            .into(),
+        ),
+        ..Default::default()
+    };
+    Api::<Secret>::namespaced(host.clone(), FEDERATION_NAMESPACE)
+        .create(&PostParams::default(), &secret)
+        .await
+        .map_err(BenchError::kube("create member Secret"))?;
+    let api_endpoint = member
+        .http_url()
+        .ok_or_else(|| BenchError::Sim(format!("{name} serves no HTTP")))?;
+    let kfc = KubeFedCluster::new(
+        &name,
+        KubeFedClusterSpec {
+            api_endpoint,
+            secret_ref: LocalSecretReference {
+                name: format!("{name}-token"),
+            },
+            ..Default::default()
+        },
+    );
+    Api::<KubeFedCluster>::namespaced(host.clone(), FEDERATION_NAMESPACE)
+        .create(&PostParams::default(), &kfc)
+        .await
+        .map_err(BenchError::kube("create KubeFedCluster"))?;
+    Ok(())
+}

@@ -1,0 +1,91 @@
+//! The lower bound: a bare kube client applying the member objects itself over HTTP, with
+//! the operator's concurrency, no caches, no status and no host round trips.
+
+use super::error::BenchError;
+use super::workload::{LOWER_BOUND_NAMESPACE, Workload};
+use futures::StreamExt;
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::core::ApiResource;
+use kubefed_sim::Cluster;
+use std::time::{Duration, Instant};
+
+const FIELD_MANAGER: &str = "fedbench";
+
+pub struct BareClients {
+    apis: Vec<Api<DynamicObject>>,
+}
+
+impl BareClients {
+    /// One HTTP client per member, authenticated like the operator's (bearer token).
+    pub fn connect(members: &[Cluster]) -> Result<Self, BenchError> {
+        let ar = ApiResource {
+            group: "apps".into(),
+            version: "v1".into(),
+            api_version: "apps/v1".into(),
+            kind: "Deployment".into(),
+            plural: "deployments".into(),
+        };
+        let mut apis = Vec::with_capacity(members.len());
+        for member in members {
+            let url = member
+                .http_url()
+                .ok_or_else(|| BenchError::Sim(format!("{} serves no HTTP", member.name())))?;
+            let uri = url
+                .parse()
+                .map_err(|e| BenchError::Sim(format!("member URL {url}: {e}")))?;
+            let mut config = kube::Config::new(uri);
+            config.auth_info.token = Some(member.admin_token().to_string().into());
+            let client = kube::Client::try_from(config).map_err(BenchError::kube("client"))?;
+            apis.push(Api::namespaced_with(client, LOWER_BOUND_NAMESPACE, &ar));
+        }
+        Ok(BareClients { apis })
+    }
+
+    /// Applies one object to every member at once; returns when all have answered.
+    pub async fn fan_out(
+        &self,
+        workload: &Workload,
+        name: &str,
+        revision: u64,
+    ) -> Result<Duration, BenchError> {
+        let started = Instant::now();
+        self.apply_everywhere(workload, name, revision).await?;
+        Ok(started.elapsed())
+    }
+
+    /// Applies `names` to every member, `concurrency` objects at a time, each object to all
+    /// members at once (how the sync controller fans out).
+    pub async fn bulk(
+        &self,
+        workload: &Workload,
+        names: &[String],
+        concurrency: usize,
+    ) -> Result<Duration, BenchError> {
+        let started = Instant::now();
+        let mut results = futures::stream::iter(names)
+            .map(|name| self.apply_everywhere(workload, name, 1))
+            .buffer_unordered(concurrency.max(1));
+        while let Some(result) = results.next().await {
+            result?;
+        }
+        Ok(started.elapsed())
+    }
+
+    async fn apply_everywhere(
+        &self,
+        workload: &Workload,
+        name: &str,
+        revision: u64,
+    ) -> Result<(), BenchError> {
+        let obj = workload.member_object(name, LOWER_BOUND_NAMESPACE, revision);
+        let params = PatchParams::apply(FIELD_MANAGER).force();
+        let patch = Patch::Apply(&obj);
+        let results =
+            futures::future::join_all(self.apis.iter().map(|api| api.patch(name, &params, &patch)))
+                .await;
+        for result in results {
+            result.map_err(BenchError::kube(format!("apply {name}")))?;
+        }
+        Ok(())
+    }
+}

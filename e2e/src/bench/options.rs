@@ -1,0 +1,85 @@
+//! Command line of `fedbench` and the plan it resolves to.
+
+use clap::Parser;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Measures the operator against a simulated fleet and a bare-client lower bound.
+#[derive(Debug, Parser)]
+#[command(name = "fedbench")]
+pub struct Options {
+    /// Fleet sizes to run, comma separated [default: 10,100; 10,100,1000 with --large].
+    #[arg(long, value_delimiter = ',')]
+    pub members: Vec<usize>,
+    /// Federated objects for the throughput, update and memory figures
+    /// [default: 1000; 10000 with --large].
+    #[arg(long)]
+    pub objects: Option<usize>,
+    /// Bytes of padding in each object's template (an env var).
+    #[arg(long, default_value_t = 256)]
+    pub payload_bytes: usize,
+    /// Extra latency of every member API request.
+    #[arg(long, default_value_t = 0)]
+    pub member_latency_ms: u64,
+    /// Objects timed one by one for the latency percentiles [default: 20].
+    #[arg(long)]
+    pub repeats: Option<usize>,
+    /// Length of the steady-state window.
+    #[arg(long, default_value_t = 5)]
+    pub steady_seconds: u64,
+    /// How long the operator may take to converge before the run fails [default: 600; 60
+    /// with --smoke].
+    #[arg(long)]
+    pub timeout_seconds: Option<u64>,
+    /// Larger defaults: 1000 members and 10000 objects.
+    #[arg(long)]
+    pub large: bool,
+    /// Tiny sizes (2 members, 5 objects, 1 repeat): a quick correctness run.
+    #[arg(long, conflicts_with = "large")]
+    pub smoke: bool,
+    /// Where to write the JSON results [default: target/fedbench/<timestamp>.json].
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Plan {
+    pub member_counts: Vec<usize>,
+    pub objects: usize,
+    pub payload_bytes: usize,
+    pub member_latency: Duration,
+    pub repeats: usize,
+    pub steady: Duration,
+    pub timeout: Duration,
+    pub output: Option<PathBuf>,
+}
+
+impl Options {
+    pub fn plan(self) -> Plan {
+        let (members, objects, repeats, steady) = if self.smoke {
+            (vec![2], 5, 1, 1)
+        } else if self.large {
+            (vec![10, 100, 1000], 10_000, 20, self.steady_seconds)
+        } else {
+            (vec![10, 100], 1_000, 20, self.steady_seconds)
+        };
+        Plan {
+            member_counts: if self.members.is_empty() {
+                members
+            } else {
+                self.members
+            },
+            objects: self.objects.unwrap_or(objects).max(1),
+            payload_bytes: self.payload_bytes,
+            member_latency: Duration::from_millis(self.member_latency_ms),
+            repeats: self.repeats.unwrap_or(repeats).max(1),
+            steady: Duration::from_secs(steady.max(1)),
+            timeout: Duration::from_secs(self.timeout_seconds.unwrap_or(if self.smoke {
+                60
+            } else {
+                600
+            })),
+            output: self.output,
+        }
+    }
+}

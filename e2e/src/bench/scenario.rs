@@ -1,0 +1,321 @@
+//! One fleet size, phase by phase: fan-out, updates, throughput, steady state, memory and
+//! cold start, each operator figure next to its lower bound.
+
+use super::error::BenchError;
+use super::fleet::{Fleet, federated_resource};
+use super::lower_bound::BareClients;
+use super::observe::{json_size, object_counts, poll_until, verify, wait_counts, wait_everywhere};
+use super::options::Plan;
+use super::process::{cpu_time, rss_bytes};
+use super::report::{ColdStart, FleetResult, Memory, Steady, Throughput, Update};
+use super::stats::Latency;
+use super::workload::{LOWER_BOUND_NAMESPACE, NAMESPACE, Workload};
+use futures::StreamExt;
+use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// Concurrent creates of federated objects on the host (a client creating a batch).
+const CREATE_CONCURRENCY: usize = 32;
+/// No writes for this long counts as settled.
+const QUIET: Duration = Duration::from_secs(1);
+/// Settling is reported, never waited for beyond this.
+const SETTLE_LIMIT: Duration = Duration::from_secs(120);
+
+struct Phase<'a> {
+    plan: &'a Plan,
+    fleet: Fleet,
+    workload: Workload,
+    federated: Api<DynamicObject>,
+    /// Every federated deployment and the revision its template is at.
+    expected: BTreeMap<String, u64>,
+}
+
+pub async fn run(plan: &Plan, members: usize) -> Result<FleetResult, BenchError> {
+    let mut fleet = Fleet::create(members, plan.member_latency).await?;
+    fleet.start_operator().await?;
+    fleet.wait_members_ready(plan.timeout).await?;
+    fleet.federate_namespace(NAMESPACE, plan.timeout).await?;
+    fleet.create_member_namespace(LOWER_BOUND_NAMESPACE)?;
+    let federated = Api::namespaced_with(
+        fleet.host_client.clone(),
+        NAMESPACE,
+        &federated_resource("FederatedDeployment", "federateddeployments"),
+    );
+    let mut phase = Phase {
+        plan,
+        fleet,
+        workload: Workload::new(plan.payload_bytes),
+        federated,
+        expected: BTreeMap::new(),
+    };
+    progress("fleet ready");
+    let sync_concurrency = usize::from(phase.fleet.running()?.sync_concurrency);
+    let bare = BareClients::connect(&phase.fleet.members)?;
+
+    // Warm both paths (connections, member caches, watches) before timing anything.
+    phase.create_and_wait("warm-up").await?;
+    bare.fan_out(&phase.workload, "warm-up", 1).await?;
+
+    let names: Vec<String> = (0..plan.repeats).map(|i| format!("fan-{i}")).collect();
+    let mut fan_out = Vec::new();
+    let mut fan_out_lower_bound = Vec::new();
+    for name in &names {
+        fan_out.push(phase.create_and_wait(name).await?);
+        fan_out_lower_bound.push(bare.fan_out(&phase.workload, name, 1).await?);
+    }
+    progress("fan-out measured");
+    let update_few = phase.update_each(&names, 2).await?;
+
+    let objects: Vec<String> = (0..plan.objects).map(|i| format!("obj-{i}")).collect();
+    let (throughput, memory) = phase.throughput(&bare, &objects, sync_concurrency).await?;
+    progress("throughput measured");
+    let sampled = &objects[..plan.repeats.min(objects.len())];
+    let update_many = phase.update_each(sampled, 2).await?;
+    progress("updates measured");
+    let steady = phase.steady().await;
+    progress("steady state measured");
+    let cold_start = phase.cold_start().await?;
+    phase.verify()?;
+    Ok(FleetResult {
+        members,
+        objects: plan.objects,
+        sync_concurrency,
+        fan_out: Latency::of(&fan_out),
+        fan_out_lower_bound: Latency::of(&fan_out_lower_bound),
+        throughput,
+        update_few,
+        update_many,
+        steady,
+        memory,
+        cold_start,
+    })
+}
+
+fn progress(what: &str) {
+    eprintln!("fedbench:   {what}");
+}
+
+impl Phase<'_> {
+    async fn create(&mut self, name: &str) -> Result<(), BenchError> {
+        create(&self.federated, &self.workload, name).await?;
+        self.expected.insert(name.to_string(), 1);
+        Ok(())
+    }
+
+    /// Creates one federated object and times it until every member has it.
+    async fn create_and_wait(&mut self, name: &str) -> Result<Duration, BenchError> {
+        let started = Instant::now();
+        self.create(name).await?;
+        let members = &self.fleet.members;
+        wait_everywhere(members, NAMESPACE, name, 1, started, self.plan.timeout).await
+    }
+
+    /// Moves each object's template to `revision` in turn, timing each until every member
+    /// has the change.
+    async fn update_each(&mut self, names: &[String], revision: u64) -> Result<Update, BenchError> {
+        let mut samples = Vec::with_capacity(names.len());
+        let patch = Workload::revision_patch(revision);
+        for name in names {
+            let started = Instant::now();
+            self.federated
+                .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+                .map_err(BenchError::kube(format!("update {name}")))?;
+            self.expected.insert(name.clone(), revision);
+            let members = &self.fleet.members;
+            samples.push(
+                wait_everywhere(
+                    members,
+                    NAMESPACE,
+                    name,
+                    revision,
+                    started,
+                    self.plan.timeout,
+                )
+                .await?,
+            );
+        }
+        Ok(Update {
+            federated_objects: self.expected.len(),
+            latency: Latency::of(&samples),
+        })
+    }
+
+    async fn throughput(
+        &mut self,
+        bare: &BareClients,
+        names: &[String],
+        concurrency: usize,
+    ) -> Result<(Throughput, Memory), BenchError> {
+        let member_objects = names.len() * self.fleet.members.len();
+        let rss_before = rss_bytes();
+        self.fleet.reset_counters();
+        let lower_bound = bare.bulk(&self.workload, names, concurrency).await?;
+        let lower_bound_member_requests = self.fleet.member_requests_by_verb();
+        let rss_after_lower_bound = rss_bytes();
+
+        self.fleet.reset_counters();
+        let (reconciles_before, busy_before) = self.reconcile_totals()?;
+        let baseline = object_counts(&self.fleet.members);
+        let started = Instant::now();
+        let mut creates = futures::stream::iter(names)
+            .map(|name| create(&self.federated, &self.workload, name))
+            .buffer_unordered(CREATE_CONCURRENCY);
+        while let Some(result) = creates.next().await {
+            result?;
+        }
+        let host_create = started.elapsed();
+        for name in names {
+            self.expected.insert(name.clone(), 1);
+        }
+        let members = &self.fleet.members;
+        let took = wait_counts(members, &baseline, names.len(), started, self.plan.timeout).await?;
+        let member_requests = self.fleet.member_requests_by_verb();
+        let host_writes = self.fleet.host_writes_by_resource();
+        let (reconciles_after, busy_after) = self.reconcile_totals()?;
+        let rss_after_operator = rss_bytes();
+        self.verify()?;
+        let settle = settle(&self.fleet).await;
+
+        let reconciles = reconciles_after.saturating_sub(reconciles_before);
+        let per_object = |bytes: u64| bytes as f64 / member_objects.max(1) as f64;
+        let store_growth = rss_after_lower_bound.saturating_sub(rss_before);
+        let operator_growth = rss_after_operator.saturating_sub(rss_after_lower_bound);
+        let json_bytes = names
+            .first()
+            .map_or(0, |n| json_size(&self.fleet.members[0], NAMESPACE, n));
+        Ok((
+            Throughput {
+                objects_per_second: names.len() as f64 / took.as_secs_f64(),
+                lower_bound_objects_per_second: names.len() as f64 / lower_bound.as_secs_f64(),
+                seconds: took.as_secs_f64(),
+                lower_bound_seconds: lower_bound.as_secs_f64(),
+                host_create_seconds: host_create.as_secs_f64(),
+                reconciles,
+                mean_reconcile_ms: if reconciles == 0 {
+                    0.0
+                } else {
+                    1000.0 * (busy_after - busy_before) / reconciles as f64
+                },
+                member_requests,
+                lower_bound_member_requests,
+                host_writes,
+                settle_seconds: settle.map(|d| d.as_secs_f64()),
+            },
+            Memory {
+                member_objects,
+                rss_before_bytes: rss_before,
+                rss_after_lower_bound_bytes: rss_after_lower_bound,
+                rss_after_operator_bytes: rss_after_operator,
+                store_bytes_per_member_object: per_object(store_growth),
+                operator_bytes_per_member_object: per_object(
+                    operator_growth.saturating_sub(store_growth),
+                ),
+                member_object_json_bytes: json_bytes,
+            },
+        ))
+    }
+
+    /// Writes and CPU over a window after everything converged and settled.
+    async fn steady(&self) -> Steady {
+        settle(&self.fleet).await;
+        self.fleet.reset_counters();
+        let cpu_before = cpu_time();
+        let started = Instant::now();
+        tokio::time::sleep(self.plan.steady).await;
+        let seconds = started.elapsed().as_secs_f64();
+        let cpu = cpu_time().saturating_sub(cpu_before);
+        let (host, members) = self.fleet.writes();
+        Steady {
+            seconds,
+            host_writes_per_minute: host as f64 * 60.0 / seconds,
+            member_writes_per_minute: members as f64 * 60.0 / seconds,
+            cpu_seconds: cpu.as_secs_f64(),
+        }
+    }
+
+    /// Replaces the operator with a fresh one and times it until it has verified the fleet:
+    /// every member Ready, every federated object (deployments and the namespace) reconciled
+    /// since, and the sync controller idle.
+    async fn cold_start(&mut self) -> Result<ColdStart, BenchError> {
+        self.fleet.stop_operator();
+        // Let the old instance's connections wind down before counting.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        self.fleet.reset_counters();
+        let federated_objects = self.expected.len() as u64 + 1;
+        let started = Instant::now();
+        self.fleet.start_operator().await?;
+        let verified = self
+            .fleet
+            .wait_reconciled(federated_objects, started, QUIET, self.plan.timeout)
+            .await?;
+        let quiet = settle(&self.fleet).await.map(|d| d + verified);
+        let (host_writes, member_writes) = self.fleet.writes();
+        let host_writes_by_resource = self.fleet.host_writes_by_resource();
+        Ok(ColdStart {
+            federated_objects,
+            verified_seconds: verified.as_secs_f64(),
+            quiet_seconds: quiet.map(|d| d.as_secs_f64()),
+            host_writes,
+            member_writes,
+            host_writes_by_resource,
+        })
+    }
+
+    /// (successful sync reconciliations, seconds spent in them) so far.
+    fn reconcile_totals(&self) -> Result<(u64, f64), BenchError> {
+        let metrics = &self.fleet.running()?.metrics;
+        let text = metrics
+            .encode()
+            .map_err(|e| BenchError::Sim(format!("encode metrics: {e}")))?;
+        let value = |prefix: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(prefix))
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        Ok((
+            value("kubefed_reconcile_duration_seconds_count{controller=\"sync\"}") as u64,
+            value("kubefed_reconcile_duration_seconds_sum{controller=\"sync\"}"),
+        ))
+    }
+
+    fn verify(&self) -> Result<(), BenchError> {
+        let expected: Vec<(String, u64)> =
+            self.expected.iter().map(|(n, r)| (n.clone(), *r)).collect();
+        verify(&self.fleet.members, &self.workload, NAMESPACE, &expected)
+    }
+}
+
+async fn create(
+    api: &Api<DynamicObject>,
+    workload: &Workload,
+    name: &str,
+) -> Result<(), BenchError> {
+    let obj: DynamicObject = serde_json::from_value(workload.federated(name, 1))?;
+    api.create(&PostParams::default(), &obj)
+        .await
+        .map_err(BenchError::kube(format!("create {name}")))?;
+    Ok(())
+}
+
+/// Waits until the fleet sees no write for [`QUIET`]; returns how long that took, or None
+/// when writes went on past [`SETTLE_LIMIT`] (reported, not fatal: a figure, not a test).
+async fn settle(fleet: &Fleet) -> Option<Duration> {
+    let started = Instant::now();
+    let total = || {
+        let (host, members) = fleet.writes();
+        host + members
+    };
+    let mut last = (total(), Instant::now());
+    poll_until("quiet", SETTLE_LIMIT, Duration::from_millis(50), || {
+        let now = total();
+        if now != last.0 {
+            last = (now, Instant::now());
+        }
+        (last.1.elapsed() >= QUIET).then(|| last.1.duration_since(started))
+    })
+    .await
+    .ok()
+}
