@@ -150,8 +150,10 @@ pub struct Operator {
 
 /// How long one member operation may take before it counts as timed out.
 const MEMBER_TIMEOUT: Duration = Duration::from_secs(10);
-/// Triggers for one federated object within this window are merged into one reconciliation.
-const SYNC_DEBOUNCE: Duration = Duration::from_millis(100);
+/// Triggers for one federated object within this window are merged into one reconciliation;
+/// bursts of member events are additionally coalesced by the sync worker, so this stays short
+/// (it is added to every propagation).
+const SYNC_DEBOUNCE: Duration = Duration::from_millis(10);
 
 impl Operator {
     /// Gets an operator ready on a host: installs the API when asked, then reads the settings.
