@@ -70,10 +70,6 @@ impl MemberCaches {
         }
     }
 
-    pub fn resource(&self) -> &ApiResource {
-        &self.resource
-    }
-
     /// The cached member object, or `None` when absent or the cache is not synced yet (see
     /// [`MemberCaches::is_synced`]).
     pub fn get(
@@ -102,15 +98,6 @@ impl MemberCaches {
     /// Clusters that have (or had, while offline) a cache.
     pub fn clusters(&self) -> Vec<String> {
         self.caches.read().keys().cloned().collect()
-    }
-
-    /// Every cached member object of a cluster.
-    pub fn objects(&self, cluster: &str) -> Vec<Arc<DynamicObject>> {
-        self.caches
-            .read()
-            .get(cluster)
-            .map(|c| c.store.state())
-            .unwrap_or_default()
     }
 
     /// Keeps one watch per ready member until the pool's sender goes away: starts watches for

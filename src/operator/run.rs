@@ -202,8 +202,6 @@ impl Operator {
             member_timeout: MEMBER_TIMEOUT,
             concurrency: self.settings.sync_concurrency,
             debounce: SYNC_DEBOUNCE,
-            available_delay: self.settings.timings.available_delay,
-            unavailable_delay: self.settings.timings.unavailable_delay,
             host_kube_system_uid: self.host_kube_system_uid.clone(),
         }
     }

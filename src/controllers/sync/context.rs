@@ -60,8 +60,6 @@ pub struct SyncSettings {
     /// Window in which triggers for one object are merged into one reconciliation (and one
     /// status write).
     pub debounce: Duration,
-    pub available_delay: Duration,
-    pub unavailable_delay: Duration,
     /// UID of the host's `kube-system` namespace, to recognise the host among members.
     pub host_kube_system_uid: Option<String>,
 }
