@@ -157,39 +157,9 @@ pub async fn start_with(
     configure: impl FnOnce(&mut KubeFedConfigSpec),
     labels: impl Fn(usize) -> BTreeMap<String, String>,
 ) -> TestFleet {
-    // Logs on demand: RUST_LOG=kubefed=debug cargo test …
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_test_writer()
-        .try_init();
     let host = Cluster::new("host");
     let host_client = host.client();
-    create_namespace(&host_client, NS).await;
-    // Install the API first so the KubeFedConfig can be created with test timings.
-    let metrics = Metrics::new();
-    kubefed::operator::install::install(&host_client, NS, Duration::from_secs(10))
-        .await
-        .unwrap();
-    let configs: Api<KubeFedConfig> = Api::namespaced(host_client.clone(), NS);
-    let mut spec = KubeFedConfigSpec {
-        cluster_health_check: Some(ClusterHealthCheckConfig {
-            period: Some("200ms".into()),
-            timeout: Some("2s".into()),
-            failure_threshold: Some(2),
-            success_threshold: Some(1),
-        }),
-        ..KubeFedConfigSpec::with_defaults()
-    };
-    configure(&mut spec);
-    configs
-        .create(&PostParams::default(), &KubeFedConfig::new("kubefed", spec))
-        .await
-        .unwrap();
-    let operator = Operator::prepare(host_client.clone(), NS, false, metrics)
-        .await
-        .unwrap();
-    let pool = operator.pool.clone();
-    let task = tokio::spawn(async move { operator.run_controllers().await });
+    let (task, pool) = start_operator(&host_client, configure).await;
     let mut members = Vec::new();
     for i in 1..=n {
         let name = format!("cluster{i}");
@@ -342,36 +312,9 @@ pub async fn join_fleet_member(host: &Client, member: &FleetCluster) {
 /// operator's controllers running in-process; `configure` adjusts the KubeFedConfig (health
 /// checks default to a 200ms period, failure threshold 2, success threshold 1).
 pub async fn start_fleet(n: usize, configure: impl FnOnce(&mut KubeFedConfigSpec)) -> FleetTest {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_test_writer()
-        .try_init();
     let fleet = Fleet::start(FleetConfig::with_members(n)).await.unwrap();
     let host_client = fleet.host().client();
-    create_namespace(&host_client, NS).await;
-    kubefed::operator::install::install(&host_client, NS, Duration::from_secs(10))
-        .await
-        .unwrap();
-    let configs: Api<KubeFedConfig> = Api::namespaced(host_client.clone(), NS);
-    let mut spec = KubeFedConfigSpec {
-        cluster_health_check: Some(ClusterHealthCheckConfig {
-            period: Some("200ms".into()),
-            timeout: Some("2s".into()),
-            failure_threshold: Some(2),
-            success_threshold: Some(1),
-        }),
-        ..KubeFedConfigSpec::with_defaults()
-    };
-    configure(&mut spec);
-    configs
-        .create(&PostParams::default(), &KubeFedConfig::new("kubefed", spec))
-        .await
-        .unwrap();
-    let operator = Operator::prepare(host_client.clone(), NS, false, Metrics::new())
-        .await
-        .unwrap();
-    let pool = operator.pool.clone();
-    let task = tokio::spawn(async move { operator.run_controllers().await });
+    let (task, pool) = start_operator(&host_client, configure).await;
     for member in fleet.members() {
         join_fleet_member(&host_client, member).await;
     }
@@ -452,4 +395,46 @@ impl FleetTest {
             .await;
         }
     }
+}
+
+/// Installs the API on a fresh host, creates the `kubefed` KubeFedConfig with fast health
+/// checks (adjusted by `configure`), and runs the operator's controllers in-process.
+async fn start_operator(
+    host_client: &Client,
+    configure: impl FnOnce(&mut KubeFedConfigSpec),
+) -> (
+    tokio::task::JoinHandle<()>,
+    kubefed::members::pool::MemberPool,
+) {
+    // Logs on demand: RUST_LOG=kubefed=debug cargo test …
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+    create_namespace(host_client, NS).await;
+    // The API goes first so the KubeFedConfig can be created with test timings.
+    kubefed::operator::install::install(host_client, NS, Duration::from_secs(10))
+        .await
+        .unwrap();
+    let configs: Api<KubeFedConfig> = Api::namespaced(host_client.clone(), NS);
+    let mut spec = KubeFedConfigSpec {
+        cluster_health_check: Some(ClusterHealthCheckConfig {
+            period: Some("200ms".into()),
+            timeout: Some("2s".into()),
+            failure_threshold: Some(2),
+            success_threshold: Some(1),
+        }),
+        ..KubeFedConfigSpec::with_defaults()
+    };
+    configure(&mut spec);
+    configs
+        .create(&PostParams::default(), &KubeFedConfig::new("kubefed", spec))
+        .await
+        .unwrap();
+    let operator = Operator::prepare(host_client.clone(), NS, false, Metrics::new())
+        .await
+        .unwrap();
+    let pool = operator.pool.clone();
+    let task = tokio::spawn(async move { operator.run_controllers().await });
+    (task, pool)
 }
