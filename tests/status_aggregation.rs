@@ -234,11 +234,13 @@ async fn member_status_bursts_cause_few_host_writes_and_steady_state_none() {
     // alternating between 4 and 5 as the capacity moves), ending at 5 ready.
     host.reset_counters();
     let watched_before = t.member("cluster2").watch_events_sent();
+    let burst_started = Instant::now();
     for i in 0..50 {
         workloads.set_capacity(Some(if i % 2 == 0 { 4 } else { 5 }));
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     workloads.set_capacity(None);
+    let burst = burst_started.elapsed();
     let status = wait_aggregate(&t.host_client, "burst", "8/8", "2/2").await;
     assert_eq!(
         entry(&status, "cluster2")["remoteStatus"]["readyReplicas"],
@@ -252,9 +254,14 @@ async fn member_status_bursts_cause_few_host_writes_and_steady_state_none() {
     );
     let counters = host.counters();
     let status_writes = counters.of(Verb::Patch, FD_RESOURCE);
+    // Member events are merged per 500 ms window: a burst of ~0.5 s gives a handful of
+    // writes. On a loaded machine the same 50 changes stretch over more windows, so the bound
+    // follows the burst's real length (it stays far below one write per change).
+    let windows = u64::try_from(burst.as_millis() / 500).unwrap_or(u64::MAX);
+    let limit = 5.max(3 + windows);
     assert!(
-        (1..=5).contains(&status_writes),
-        "{status_writes} status writes for a burst of 50 changes: {counters:?}"
+        (1..=limit).contains(&status_writes),
+        "{status_writes} status writes for a burst of 50 changes over {burst:?} (limit {limit}): {counters:?}"
     );
     assert_eq!(
         counters.writes(),

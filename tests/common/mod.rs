@@ -215,42 +215,8 @@ impl TestFleet {
 
     /// Creates a namespace on the host and its FederatedNamespace placed on all members.
     pub async fn federate_namespace(&self, namespace: &str) {
-        create_namespace(&self.host_client, namespace).await;
-        create(
-            &self.host_client,
-            &federated("FederatedNamespace", "federatednamespaces"),
-            Some(namespace),
-            json!({
-                "apiVersion": "types.kubefed.io/v1beta1",
-                "kind": "FederatedNamespace",
-                "metadata": {"name": namespace, "namespace": namespace},
-                "spec": {"placement": {"clusterSelector": {}}}
-            }),
-        )
-        .await;
-        for (name, _, client) in &self.members {
-            let client = client.clone();
-            let namespace = namespace.to_string();
-            eventually(
-                &format!("namespace in {name}"),
-                Duration::from_secs(10),
-                || {
-                    let client = client.clone();
-                    let namespace = namespace.clone();
-                    async move {
-                        get(
-                            &client,
-                            &dynamic("", "v1", "Namespace", "namespaces"),
-                            None,
-                            &namespace,
-                        )
-                        .await
-                        .map(|_| ())
-                    }
-                },
-            )
-            .await;
-        }
+        let members = self.members.iter().map(|(n, _, c)| (n.clone(), c.clone()));
+        federate_namespace(&self.host_client, namespace, members.collect()).await;
     }
 }
 
@@ -358,42 +324,12 @@ impl FleetTest {
     /// Creates a namespace on the host and its FederatedNamespace placed on all members,
     /// and waits for it on every member.
     pub async fn federate_namespace(&self, namespace: &str) {
-        create_namespace(&self.host_client, namespace).await;
-        create(
-            &self.host_client,
-            &federated("FederatedNamespace", "federatednamespaces"),
-            Some(namespace),
-            json!({
-                "apiVersion": "types.kubefed.io/v1beta1",
-                "kind": "FederatedNamespace",
-                "metadata": {"name": namespace, "namespace": namespace},
-                "spec": {"placement": {"clusterSelector": {}}}
-            }),
-        )
-        .await;
-        for member in self.fleet.members() {
-            let client = member.client();
-            let namespace = namespace.to_string();
-            eventually(
-                &format!("namespace in {}", member.name()),
-                Duration::from_secs(15),
-                || {
-                    let client = client.clone();
-                    let namespace = namespace.clone();
-                    async move {
-                        get(
-                            &client,
-                            &dynamic("", "v1", "Namespace", "namespaces"),
-                            None,
-                            &namespace,
-                        )
-                        .await
-                        .map(|_| ())
-                    }
-                },
-            )
-            .await;
-        }
+        let members = self
+            .fleet
+            .members()
+            .iter()
+            .map(|m| (m.name().to_string(), m.client()));
+        federate_namespace(&self.host_client, namespace, members.collect()).await;
     }
 }
 
@@ -437,4 +373,31 @@ async fn start_operator(
     let pool = operator.pool.clone();
     let task = tokio::spawn(async move { operator.run_controllers().await });
     (task, pool)
+}
+
+/// Creates a namespace on the host and its FederatedNamespace placed on all clusters, then
+/// waits until every member has the namespace.
+async fn federate_namespace(host: &Client, namespace: &str, members: Vec<(String, Client)>) {
+    create_namespace(host, namespace).await;
+    create(
+        host,
+        &federated("FederatedNamespace", "federatednamespaces"),
+        Some(namespace),
+        json!({
+            "apiVersion": "types.kubefed.io/v1beta1",
+            "kind": "FederatedNamespace",
+            "metadata": {"name": namespace, "namespace": namespace},
+            "spec": {"placement": {"clusterSelector": {}}}
+        }),
+    )
+    .await;
+    let namespaces = dynamic("", "v1", "Namespace", "namespaces");
+    for (name, client) in members {
+        eventually(
+            &format!("namespace in {name}"),
+            Duration::from_secs(15),
+            || async { get(&client, &namespaces, None, namespace).await.map(|_| ()) },
+        )
+        .await;
+    }
 }
