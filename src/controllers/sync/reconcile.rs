@@ -769,9 +769,13 @@ async fn delete_federated(
             false,
         )
         .await?;
-        // Member watch events and readiness changes bring the object back; the delay is
-        // only a safety net.
-        return Ok(Some(Duration::from_secs(30)));
+        // A failed delete is retried with backoff. Otherwise member watch events (the object
+        // going away) and readiness changes bring the object back; the delay is only a
+        // safety net.
+        if notes.is_empty() {
+            return Ok(Some(Duration::from_secs(30)));
+        }
+        return Ok(Some(ctx.backoff(&key_of(obj))));
     }
     let finalizers: Vec<String> = obj
         .metadata

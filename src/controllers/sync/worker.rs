@@ -10,10 +10,13 @@ use crate::members::cache::MemberEvent;
 use futures::{Stream, StreamExt};
 use kube::api::{Api, DynamicObject};
 use kube::runtime::controller::{self, Controller};
+use kube::runtime::reflector;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
+use kube::runtime::{PredicateConfig, WatchStreamExt};
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc};
@@ -25,6 +28,23 @@ type MemberKey = (Option<String>, String);
 /// After forwarding a member event for an object, further events for it within this window
 /// are forwarded together at its end.
 const MEMBER_EVENT_WINDOW: Duration = Duration::from_millis(500);
+
+/// What a reconciliation depends on in the federated object itself: everything but `status`
+/// (the spec is covered by `generation`).
+fn sync_inputs(obj: &DynamicObject) -> Option<u64> {
+    let meta = &obj.metadata;
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (
+        &meta.uid,
+        meta.generation,
+        &meta.labels,
+        &meta.annotations,
+        &meta.finalizers,
+        meta.deletion_timestamp.as_ref().map(|t| t.0.as_second()),
+    )
+        .hash(&mut h);
+    Some(h.finish())
+}
 
 fn channel_stream<T: Send + 'static>(
     rx: mpsc::UnboundedReceiver<T>,
@@ -48,13 +68,22 @@ pub async fn run(
         ),
         Scope::Cluster => Api::all_with(ctx.host.clone(), &federated),
     };
-    let controller = Controller::new_with(api, watcher::Config::default(), federated.clone())
+    // The host watch feeds the controller only when something the sync reads changed: the
+    // operator's own status writes come back as watch events and must not trigger another
+    // pass (which would also bypass the coalescing of member events).
+    let writer = reflector::store::Writer::new(federated.clone());
+    let store = writer.as_reader();
+    let host_changes = watcher(api, watcher::Config::default())
+        .default_backoff()
+        .reflect(writer)
+        .applied_objects()
+        .predicate_filter(sync_inputs, PredicateConfig::default());
+    let controller = Controller::for_stream_with(host_changes, store.clone(), federated.clone())
         .with_config(
             controller::Config::default()
                 .concurrency(ctx.settings.concurrency)
                 .debounce(ctx.settings.debounce),
         );
-    let store = controller.store();
 
     let (member_tx, mut member_rx) = mpsc::unbounded_channel();
     let (object_tx, object_rx) = mpsc::unbounded_channel::<ObjectRef<DynamicObject>>();
