@@ -4,7 +4,7 @@
 //! and a Warning event on the KubeFedConfig.
 
 use crate::controllers::cluster::HealthSettings;
-use crate::controllers::cluster::health::Thresholds;
+use crate::core::health::Thresholds;
 use crate::crds::kubefed_config::{ConfigurationMode, KubeFedConfigSpec, Scope, Timings};
 
 /// Everything the controllers need from the KubeFedConfig, checked.

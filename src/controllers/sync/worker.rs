@@ -1,10 +1,15 @@
 //! The sync worker of one federated type: a controller over the federated objects, woken by
-//! host changes, by member watch events (drift), by members becoming (un)ready and by
-//! FederatedNamespace changes.
+//! host changes, by member watch events (drift), by a member cache changing state (synced,
+//! forbidden, not served), by members becoming (un)ready and by FederatedNamespace changes.
+//!
+//! No wake-up is lost: every object is reconciled when the worker starts, and a
+//! reconciliation that has to wait for something (an unsynced cache, an unprobed member, the
+//! member list) also asks to be looked at again after a short delay, whether or not the event
+//! it waits for arrives.
 
 use super::context::SyncContext;
 use super::reconcile::{error_policy, reconcile};
-use crate::controllers::status::coalesce::Coalescer;
+use crate::core::coalesce::Coalescer;
 use crate::crds::Scope;
 use crate::members::cache::MemberEvent;
 use futures::{Stream, StreamExt};
@@ -89,6 +94,8 @@ pub async fn run(
     let (object_tx, object_rx) = mpsc::unbounded_channel::<ObjectRef<DynamicObject>>();
     let (all_tx, all_rx) = mpsc::unbounded_channel::<()>();
     let caches = tokio::spawn(ctx.caches.clone().run(ctx.pool.clone(), member_tx));
+    // A cluster-scoped target (Namespace) names its federated object by namespace and name.
+    let namespace_type = ctx.synced.is_namespace();
 
     // Member events name the federated object directly (same namespace and name). Each
     // object's first event is forwarded at once, later ones at most once per window: a member
@@ -128,6 +135,10 @@ pub async fn run(
                     Some(MemberEvent::Object {
                         namespace, name, ..
                     }) => {
+                        let namespace = match namespace {
+                            None if namespace_type => Some(name.clone()),
+                            other => other,
+                        };
                         let key = (namespace, name);
                         match last_sent.get(&key) {
                             Some(at) if now < *at + MEMBER_EVENT_WINDOW => held.mark(key, *at),
@@ -139,8 +150,8 @@ pub async fn run(
                             }
                         }
                     }
-                    Some(MemberEvent::Synced { .. }) if all_tx.send(()).is_err() => return,
-                    Some(MemberEvent::Synced { .. }) | None => {}
+                    Some(MemberEvent::State { .. }) if all_tx.send(()).is_err() => return,
+                    Some(MemberEvent::State { .. }) | None => {}
                 }
                 for key in held.due(now) {
                     if !send(&key) {
@@ -156,21 +167,26 @@ pub async fn run(
         })
     };
 
-    // Readiness changes affect the status (ClusterNotReady) and placement of everything.
+    // Readiness changes affect the status (ClusterNotReady) and placement of everything; a
+    // member that answers again gets every write that failed or waited meanwhile.
     let forward_readiness = {
         let all_tx = all_tx.clone();
+        let pool = ctx.pool.clone();
         let mut rx = ctx.pool.subscribe();
         tokio::spawn(async move {
             let readiness = |members: &crate::members::pool::Members| {
-                members
+                let view = members
                     .iter()
                     .map(|(n, m)| {
+                        let probed = m.health.is_some();
+                        let identity = (m.client.is_some(), m.kube_system_uid.clone());
                         (
                             n.clone(),
-                            (m.is_ready(), m.health.is_some(), m.labels.clone()),
+                            (m.is_ready(), probed, m.labels.clone(), identity),
                         )
                     })
-                    .collect::<BTreeMap<_, _>>()
+                    .collect::<BTreeMap<_, _>>();
+                (pool.is_loaded(), view)
             };
             let mut last = readiness(&rx.borrow_and_update());
             while rx.changed().await.is_ok() {
