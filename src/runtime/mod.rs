@@ -11,3 +11,4 @@ pub mod finalizer;
 pub mod metrics;
 pub mod status;
 pub mod store;
+pub mod tasks;

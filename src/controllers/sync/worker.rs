@@ -12,6 +12,7 @@ use super::reconcile::{error_policy, reconcile};
 use crate::core::coalesce::Coalescer;
 use crate::crds::Scope;
 use crate::members::cache::MemberEvent;
+use crate::runtime::tasks::TaskSet;
 use futures::{Stream, StreamExt};
 use kube::api::{Api, DynamicObject};
 use kube::runtime::controller::{self, Controller};
@@ -93,7 +94,9 @@ pub async fn run(
     let (member_tx, mut member_rx) = mpsc::unbounded_channel();
     let (object_tx, object_rx) = mpsc::unbounded_channel::<ObjectRef<DynamicObject>>();
     let (all_tx, all_rx) = mpsc::unbounded_channel::<()>();
-    let caches = tokio::spawn(ctx.caches.clone().run(ctx.pool.clone(), member_tx));
+    // Everything spawned here ends with the worker, however it ends.
+    let mut tasks = TaskSet::default();
+    tasks.spawn(ctx.caches.clone().run(ctx.pool.clone(), member_tx));
     // A cluster-scoped target (Namespace) names its federated object by namespace and name.
     let namespace_type = ctx.synced.is_namespace();
 
@@ -101,11 +104,11 @@ pub async fn run(
     // object's first event is forwarded at once, later ones at most once per window: a member
     // that keeps changing still gets its status written regularly, at a bounded rate (the
     // controller's debounce alone postpones the object for as long as the changes go on).
-    let forward_members = {
+    {
         let object_tx = object_tx.clone();
         let all_tx = all_tx.clone();
         let federated = federated.clone();
-        tokio::spawn(async move {
+        tasks.spawn(async move {
             let send = |(namespace, name): &MemberKey| {
                 let mut key = ObjectRef::new_with(name, federated.clone());
                 if let Some(ns) = namespace {
@@ -164,16 +167,16 @@ pub async fn run(
                     next_prune = now + MEMBER_EVENT_WINDOW;
                 }
             }
-        })
-    };
+        });
+    }
 
     // Readiness changes affect the status (ClusterNotReady) and placement of everything; a
     // member that answers again gets every write that failed or waited meanwhile.
-    let forward_readiness = {
+    {
         let all_tx = all_tx.clone();
         let pool = ctx.pool.clone();
         let mut rx = ctx.pool.subscribe();
-        tokio::spawn(async move {
+        tasks.spawn(async move {
             let readiness = |members: &crate::members::pool::Members| {
                 let view = members
                     .iter()
@@ -198,13 +201,13 @@ pub async fn run(
                     }
                 }
             }
-        })
-    };
+        });
+    }
 
     // A FederatedNamespace change re-places every object in that namespace.
-    let forward_namespaces = {
+    {
         let store: Store<DynamicObject> = store.clone();
-        tokio::spawn(async move {
+        tasks.spawn(async move {
             loop {
                 match namespace_changes.recv().await {
                     Ok(namespace) => {
@@ -226,8 +229,8 @@ pub async fn run(
                     Err(broadcast::error::RecvError::Closed) => return,
                 }
             }
-        })
-    };
+        });
+    }
 
     let kind = ctx.synced.federated.kind.clone();
     tracing::info!(%kind, "sync worker started");
@@ -242,13 +245,6 @@ pub async fn run(
             }
         })
         .await;
-    for task in [
-        caches,
-        forward_members,
-        forward_readiness,
-        forward_namespaces,
-    ] {
-        task.abort();
-    }
+    drop(tasks);
     tracing::info!(%kind, "sync worker stopped");
 }

@@ -15,6 +15,7 @@ use crate::members::pool::MemberPool;
 use crate::runtime::events::Publisher;
 use crate::runtime::metrics::Metrics;
 use crate::runtime::store::is_ready;
+use crate::runtime::tasks::TaskSet;
 use crate::runtime::{finalizer, status};
 use futures::StreamExt;
 use kube::api::{Api, DynamicObject};
@@ -72,6 +73,13 @@ struct Worker {
     task: JoinHandle<()>,
 }
 
+/// A worker whose owner goes away (the operator stops) ends with it.
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 impl Worker {
     async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
@@ -103,9 +111,10 @@ pub async fn run(deps: Dependencies) -> Result<(), TypeConfigError> {
     let ns_store = ns_writer.as_reader();
     let (ns_tx, _) = broadcast::channel::<String>(1024);
     let ns_api: Api<DynamicObject> = Api::all_with(deps.client.clone(), &ns_resource);
-    let ns_task = {
+    let mut tasks = TaskSet::default();
+    {
         let ns_tx = ns_tx.clone();
-        tokio::spawn(async move {
+        tasks.spawn(async move {
             let stream = watcher(ns_api, watcher::Config::default())
                 .default_backoff()
                 .reflect(ns_writer)
@@ -118,8 +127,8 @@ pub async fn run(deps: Dependencies) -> Result<(), TypeConfigError> {
                     let _ = ns_tx.send(ns);
                 }
             }
-        })
-    };
+        });
+    }
 
     let mut workers: BTreeMap<String, Worker> = BTreeMap::new();
     while config_events.next().await.is_some() {
@@ -136,7 +145,7 @@ pub async fn run(deps: Dependencies) -> Result<(), TypeConfigError> {
         )
         .await;
     }
-    ns_task.abort();
+    drop(tasks);
     for (_, worker) in std::mem::take(&mut workers) {
         worker.stop().await;
     }
