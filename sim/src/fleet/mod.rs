@@ -29,12 +29,12 @@ use tokio_rustls::TlsAcceptor;
 use crate::auth::rbac::Rbac;
 use crate::controllers::token_controller;
 use crate::controllers::workloads::{WorkloadConfig, Workloads};
-use faults::{FaultService, FaultSpec, Faults};
-use persist::PersistError;
 use crate::server::cluster::{Cluster, ClusterConfig, UserInfo};
 use crate::server::counters::CounterSnapshot;
 use crate::transport::kubeconfig::{Kubeconfig, KubeconfigEntry, KubeconfigError};
 use crate::transport::listener::Listener;
+use faults::{FaultService, FaultSpec, Faults};
+use persist::PersistError;
 
 /// How to build a fleet.
 #[derive(Debug, Clone)]

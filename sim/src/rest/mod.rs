@@ -13,23 +13,24 @@ use hyper::body::Frame;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
+mod create;
+mod delete;
+mod get;
+mod list;
+mod patch;
 pub mod protobuf;
+mod scale;
 pub mod table;
+mod update;
 pub mod watch;
 
-use crate::auth::token::service_account_user;
 use crate::server::cluster::{Cluster, RequestInfo};
 use crate::server::counters::Verb;
-use crate::server::crd;
 use crate::server::discovery;
-use crate::server::engine::{
-    At, DeleteOpts, ListPage, Propagation, State, Sub, WriteOpts, keys_of,
-};
-use crate::server::error::{ApiError, ApiResult, Target};
-use crate::server::managed::{self, Writer};
+use crate::server::engine::{State, Sub, WriteOpts};
+use crate::server::error::{ApiError, ApiResult};
 use crate::server::meta;
 use crate::server::openapi;
-use crate::server::patch::{self, PatchKind};
 use crate::server::resources::ResourceDef;
 use crate::server::selectors::{FieldSelector, LabelSelector, Selectors};
 
@@ -107,6 +108,13 @@ struct Route {
     sub: Option<String>,
 }
 
+impl Route {
+    /// The namespace of the request, empty for cluster-scoped and all-namespace requests.
+    fn ns(&self) -> &str {
+        self.namespace.as_deref().unwrap_or_default()
+    }
+}
+
 impl Cluster {
     /// Serves one request. Both transports end here.
     pub async fn handle(&self, req: Request<Bytes>) -> Response<SimBody> {
@@ -176,11 +184,7 @@ impl Cluster {
             _ => {}
         }
         let user = self.authenticate_request(parts)?;
-        let ct = parts
-            .headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default();
+        let ct = content_type(parts);
         let body = if ct.starts_with("application/vnd.kubernetes.protobuf") {
             // Typed kubectl commands send protobuf; everything downstream speaks JSON.
             Bytes::from(serde_json::to_vec(&protobuf::decode(&body)?).unwrap_or_default())
@@ -310,122 +314,22 @@ impl Cluster {
         out
     }
 
+    /// Hands a resource request to its verb's handler.
     fn dispatch(&self, ctx: &Ctx<'_>, t: &Route) -> ApiResult<Reply> {
-        let def = &t.def;
-        let ns = t.namespace.as_deref().unwrap_or_default();
-        let version = t.version.as_str();
-        let sub = t.sub.as_deref();
-        let present = |v: Value| present(def, version, v);
         match (ctx.info.verb, &t.name) {
             (Verb::List, _) => self.list(ctx, t),
             (Verb::Watch, _) => self.watch(ctx, t),
-            (Verb::Get, Some(name)) => {
-                let obj = self.inner.state.lock().get(def, ns, name)?;
-                match sub {
-                    None if table::wants_table(accept(ctx.parts)) => Ok(Reply::Json(
-                        200,
-                        table::to_table(def, &[obj.as_ref()], json!({})),
-                    )),
-                    None | Some("status") => Ok(Reply::Json(200, present((*obj).clone()))),
-                    Some("scale") if def.scale.is_some() => {
-                        Ok(Reply::Json(200, scale_of(def, &obj)))
-                    }
-                    _ => Err(ApiError::NoRoute),
-                }
-            }
-            (Verb::Create, None) => {
-                if def.namespaced && t.namespace.is_none() {
-                    return Err(ApiError::MethodNotAllowed);
-                }
-                let obj = parse_body(ctx)?;
-                let opts = self.write_opts(ctx, Sub::Main, None);
-                let created = self.write(|st| st.create(def, ns, version, obj, &opts))?;
-                Ok(Reply::Json(201, present(created)))
-            }
+            (Verb::Get, Some(name)) => self.get(ctx, t, name),
+            (Verb::Create, None) => self.create(ctx, t),
             (Verb::Create, Some(name))
-                if sub == Some("token") && def.plural == "serviceaccounts" =>
+                if t.sub.as_deref() == Some("token") && t.def.plural == "serviceaccounts" =>
             {
-                self.token_request(ctx, def, ns, name)
+                self.token_request(ctx, &t.def, t.ns(), name)
             }
-            (Verb::Update, Some(name)) => {
-                let subr = subresource(def, sub)?;
-                let body = parse_body(ctx)?;
-                let opts = self.write_opts(ctx, subr, None);
-                let no_rv = meta::meta_str(&body, "resourceVersion").is_none_or(str::is_empty);
-                if no_rv && subr != Sub::Scale && (def.is_crd || crd::is_crd_gr(&def.gr())) {
-                    // Custom resources and CRDs do not allow unconditional updates.
-                    return Err(ApiError::invalid(
-                        &def.group,
-                        &def.kind,
-                        name,
-                        "metadata.resourceVersion: Invalid value: 0x0: must be specified for an update",
-                    ));
-                }
-                self.write(|st| {
-                    let current = st.get(def, ns, name)?;
-                    let candidate = match subr {
-                        Sub::Scale => apply_scale(def, &current, body)?,
-                        _ => body,
-                    };
-                    let out = st.update(
-                        &At {
-                            def,
-                            ns,
-                            name,
-                            version,
-                        },
-                        &current,
-                        candidate,
-                        &opts,
-                    )?;
-                    Ok(match subr {
-                        Sub::Scale => Reply::Json(200, scale_of(def, &out)),
-                        _ => Reply::Json(200, present(out)),
-                    })
-                })
-            }
+            (Verb::Update, Some(name)) => self.update(ctx, t, name),
             (Verb::Patch, Some(name)) => self.patch(ctx, t, name),
-            (Verb::Delete, Some(name)) => {
-                let opts = delete_opts(ctx)?;
-                let (out, gone) = self.write(|st| {
-                    let out = st.delete(def, ns, name, &opts)?;
-                    let gone = if opts.dry_run {
-                        meta::finalizers(&out).is_empty()
-                    } else {
-                        st.get(def, ns, name).is_err()
-                    };
-                    Ok((out, gone))
-                })?;
-                // Like the real registries: custom resources, namespaces and CRDs answer with the
-                // object; other built-ins answer an immediate deletion with a Success status.
-                let returns_object = def.is_crd
-                    || crd::is_crd_gr(&def.gr())
-                    || (def.group.is_empty()
-                        && matches!(def.plural.as_str(), "namespaces" | "services"));
-                if gone && !returns_object {
-                    let mut details =
-                        json!({"name": name, "kind": def.plural, "uid": meta::uid(&out)});
-                    if !def.group.is_empty() {
-                        details["group"] = json!(def.group);
-                    }
-                    return Ok(Reply::Json(
-                        200,
-                        json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details}),
-                    ));
-                }
-                Ok(Reply::Json(200, present(out)))
-            }
-            (Verb::DeleteCollection, None) => {
-                let opts = delete_opts(ctx)?;
-                let sel = ctx.query.selectors()?;
-                let items = self
-                    .write(|st| st.delete_collection(def, t.namespace.as_deref(), &sel, &opts))?;
-                let items: Vec<Value> = items.into_iter().map(present).collect();
-                Ok(Reply::Json(
-                    200,
-                    json!({"kind": def.list_kind(), "apiVersion": def.api_version(version), "metadata": {}, "items": items}),
-                ))
-            }
+            (Verb::Delete, Some(name)) => self.delete(ctx, t, name),
+            (Verb::DeleteCollection, None) => self.delete_collection(ctx, t),
             _ => Err(ApiError::MethodNotAllowed),
         }
     }
@@ -451,186 +355,6 @@ impl Cluster {
             sub,
             apply,
         }
-    }
-
-    fn list(&self, ctx: &Ctx<'_>, t: &Route) -> ApiResult<Reply> {
-        let sel = ctx.query.selectors()?;
-        let limit = ctx.query.get("limit").and_then(|l| l.parse().ok());
-        let page = self.inner.state.lock().list(
-            &t.def,
-            t.namespace.as_deref(),
-            &sel,
-            limit,
-            ctx.query.get("continue"),
-        )?;
-        let accept = accept(ctx.parts);
-        let mut list_meta = json!({"resourceVersion": page.resource_version.to_string()});
-        if let Some(c) = &page.continue_token {
-            list_meta["continue"] = json!(c);
-        }
-        if let Some(r) = page.remaining {
-            list_meta["remainingItemCount"] = json!(r);
-        }
-        if table::wants_table(accept) {
-            let items: Vec<&Value> = page.items.iter().map(|a| a.as_ref()).collect();
-            return Ok(Reply::Json(200, table::to_table(&t.def, &items, list_meta)));
-        }
-        Ok(Reply::Raw(
-            200,
-            encode_list(&t.def, &t.version, list_meta, &page),
-        ))
-    }
-
-    fn patch(&self, ctx: &Ctx<'_>, t: &Route, name: &str) -> ApiResult<Reply> {
-        let def = &t.def;
-        let ns = t.namespace.as_deref().unwrap_or_default();
-        let version = t.version.as_str();
-        let subr = subresource(def, t.sub.as_deref())?;
-        let ct = ctx
-            .parts
-            .headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default();
-        let unsupported = || {
-            ApiError::UnsupportedMediaType(format!(
-                "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml{}",
-                if def.strategic {
-                    ", application/strategic-merge-patch+json"
-                } else {
-                    ""
-                }
-            ))
-        };
-        let kind = PatchKind::from_content_type(ct).ok_or_else(unsupported)?;
-        if kind == PatchKind::Strategic && !def.strategic {
-            return Err(unsupported());
-        }
-        let apply_cfg = match kind {
-            PatchKind::Apply => {
-                if ctx.query.get("fieldManager").is_none_or(str::is_empty) {
-                    return Err(ApiError::BadRequest(
-                        "PATCH /apply requires fieldManager to be set".into(),
-                    ));
-                }
-                let cfg = parse_yaml(ctx.body)?;
-                Some((cfg, ctx.query.flag("force")))
-            }
-            _ => None,
-        };
-        let opts = self.write_opts(ctx, subr, apply_cfg.clone());
-        let api_version = def.api_version(version);
-        let conflict_target = Target::new(&def.group, &def.plural, name);
-        let present_sub = |v: Value| match subr {
-            Sub::Scale => scale_of(def, &v),
-            _ => present(def, version, v),
-        };
-        self.write(|st| {
-            let writer = Writer {
-                manager: &opts.manager,
-                api_version: &api_version,
-                subresource: subr.name(),
-            };
-            let conflict = |m: String| ApiError::Conflict(conflict_target.clone(), m);
-            let current = match st.get(def, ns, name) {
-                Ok(c) => c,
-                Err(ApiError::NotFound(_)) if subr == Sub::Main => {
-                    let Some((cfg, force)) = &apply_cfg else {
-                        return Err(ApiError::NotFound(Target::new(
-                            &def.group,
-                            &def.plural,
-                            name,
-                        )));
-                    };
-                    check_apply_body(def, version, name, cfg)?;
-                    let mut cfg = cfg.clone();
-                    meta::meta_mut(&mut cfg).insert("name".into(), json!(name));
-                    let obj = managed::apply(None, &cfg, &writer, *force, keys_of(def), conflict)?;
-                    let created = st.create(def, ns, version, obj, &opts)?;
-                    return Ok(Reply::Json(201, present(def, version, created)));
-                }
-                Err(e) => return Err(e),
-            };
-            let mut target = match subr {
-                Sub::Scale => scale_of(def, &current),
-                _ => present(def, version, (*current).clone()),
-            };
-            match kind {
-                PatchKind::Json => patch::json_patch(&mut target, ctx.body)?,
-                PatchKind::Merge => patch::merge_patch(&mut target, ctx.body)?,
-                PatchKind::Strategic => {
-                    patch::strategic_patch(&mut target, ctx.body, keys_of(def))?
-                }
-                PatchKind::Apply => {
-                    let (cfg, force) = apply_cfg
-                        .as_ref()
-                        .ok_or(ApiError::Internal("apply without body".into()))?;
-                    check_apply_body(def, version, name, cfg)?;
-                    target = managed::apply(
-                        Some(&target),
-                        cfg,
-                        &writer,
-                        *force,
-                        keys_of(def),
-                        conflict,
-                    )?;
-                }
-            }
-            let candidate = match subr {
-                Sub::Scale => apply_scale(def, &current, target)?,
-                _ => target,
-            };
-            let out = st.update(
-                &At {
-                    def,
-                    ns,
-                    name,
-                    version,
-                },
-                &current,
-                candidate,
-                &opts,
-            )?;
-            Ok(Reply::Json(200, present_sub(out)))
-        })
-    }
-
-    fn token_request(
-        &self,
-        ctx: &Ctx<'_>,
-        def: &Arc<ResourceDef>,
-        ns: &str,
-        name: &str,
-    ) -> ApiResult<Reply> {
-        let sa = self.inner.state.lock().get(def, ns, name)?;
-        let body: Value = if ctx.body.is_empty() {
-            json!({})
-        } else {
-            parse_json(ctx.body)?
-        };
-        let token = format!("sa-{}", meta::new_uid());
-        self.add_token(&token, service_account_user(ns, name));
-        let secs = body
-            .pointer("/spec/expirationSeconds")
-            .and_then(Value::as_i64)
-            .unwrap_or(3600);
-        let exp = jiff::Timestamp::now()
-            .checked_add(jiff::SignedDuration::from_secs(secs))
-            .unwrap_or_else(|_| jiff::Timestamp::now())
-            .strftime("%Y-%m-%dT%H:%M:%SZ")
-            .to_string();
-        let mut spec = body.get("spec").cloned().unwrap_or(json!({}));
-        spec["expirationSeconds"] = json!(secs);
-        Ok(Reply::Json(
-            201,
-            json!({
-                "kind": "TokenRequest",
-                "apiVersion": "authentication.k8s.io/v1",
-                "metadata": {"name": name, "namespace": ns, "creationTimestamp": meta::now_rfc3339(), "uid": meta::uid(&sa)},
-                "spec": spec,
-                "status": {"token": token, "expirationTimestamp": exp},
-            }),
-        ))
     }
 }
 
@@ -684,23 +408,26 @@ fn subresource(def: &ResourceDef, sub: Option<&str>) -> ApiResult<Sub> {
     }
 }
 
-fn accept(parts: &http::request::Parts) -> &str {
+/// A request header as text (empty when absent or not ASCII).
+fn header_str(parts: &http::request::Parts, name: header::HeaderName) -> &str {
     parts
         .headers
-        .get(header::ACCEPT)
+        .get(name)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
 }
 
+fn accept(parts: &http::request::Parts) -> &str {
+    header_str(parts, header::ACCEPT)
+}
+
+fn content_type(parts: &http::request::Parts) -> &str {
+    header_str(parts, header::CONTENT_TYPE)
+}
+
 /// Create and update bodies: JSON, or YAML when the client says so.
 fn parse_body(ctx: &Ctx<'_>) -> ApiResult<Value> {
-    let ct = ctx
-        .parts
-        .headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    if ct.starts_with("application/yaml") {
+    if content_type(ctx.parts).starts_with("application/yaml") {
         return parse_yaml(ctx.body);
     }
     parse_json(ctx.body)
@@ -720,28 +447,6 @@ fn parse_yaml(body: &[u8]) -> ApiResult<Value> {
         .map_err(|e| ApiError::BadRequest(format!("error decoding YAML: {e}")))
 }
 
-fn check_apply_body(def: &ResourceDef, version: &str, name: &str, cfg: &Value) -> ApiResult<()> {
-    let kind = cfg.get("kind").and_then(Value::as_str).unwrap_or_default();
-    let av = cfg
-        .get("apiVersion")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    if kind != def.kind || av != def.api_version(version) {
-        return Err(ApiError::BadRequest(format!(
-            "the kind/apiVersion of the applied object ({av}, Kind={kind}) does not match the request ({}, Kind={})",
-            def.api_version(version),
-            def.kind
-        )));
-    }
-    let n = meta::name(cfg);
-    if !n.is_empty() && n != name {
-        return Err(ApiError::BadRequest(format!(
-            "the name of the object ({n}) does not match the name on the URL ({name})"
-        )));
-    }
-    Ok(())
-}
-
 /// Stamps the requested version on an object stored at another version of the same CRD.
 fn present(def: &ResourceDef, version: &str, mut v: Value) -> Value {
     let av = def.api_version(version);
@@ -749,154 +454,4 @@ fn present(def: &ResourceDef, version: &str, mut v: Value) -> Value {
         v["apiVersion"] = json!(av);
     }
     v
-}
-
-/// Serializes a list without cloning the stored items.
-fn encode_list(def: &ResourceDef, version: &str, list_meta: Value, page: &ListPage) -> Vec<u8> {
-    let av = def.api_version(version);
-    let mut out = Vec::with_capacity(64 + page.items.len() * 512);
-    let head = json!({"kind": def.list_kind(), "apiVersion": av, "metadata": list_meta});
-    let head = serde_json::to_vec(&head).unwrap_or_default();
-    // `{...}` without the closing brace, then the items array.
-    out.extend_from_slice(&head[..head.len().saturating_sub(1)]);
-    out.extend_from_slice(b",\"items\":[");
-    for (i, item) in page.items.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        if item.get("apiVersion").and_then(Value::as_str) == Some(av.as_str()) {
-            // Writing JSON values into a Vec cannot fail.
-            let _ = serde_json::to_writer(&mut out, item.as_ref());
-        } else {
-            let _ = serde_json::to_writer(&mut out, &present(def, version, (**item).clone()));
-        }
-    }
-    out.extend_from_slice(b"]}");
-    out
-}
-
-fn delete_opts(ctx: &Ctx<'_>) -> ApiResult<DeleteOpts> {
-    let body: Value = if ctx.body.iter().all(u8::is_ascii_whitespace) {
-        json!({})
-    } else {
-        parse_json(ctx.body)?
-    };
-    let policy = ctx
-        .query
-        .get("propagationPolicy")
-        .or_else(|| body.get("propagationPolicy").and_then(Value::as_str))
-        .or_else(
-            || match body.get("orphanDependents").and_then(Value::as_bool) {
-                Some(true) => Some("Orphan"),
-                _ => None,
-            },
-        );
-    let propagation = match policy {
-        None | Some("Background") => Propagation::Background,
-        Some("Foreground") => Propagation::Foreground,
-        Some("Orphan") => Propagation::Orphan,
-        Some(other) => {
-            return Err(ApiError::BadRequest(format!(
-                "unsupported propagationPolicy {other:?}"
-            )));
-        }
-    };
-    let dry = ctx.query.dry_run()
-        || body
-            .get("dryRun")
-            .and_then(Value::as_array)
-            .is_some_and(|a| a.iter().any(|v| v == "All"));
-    let pre = body.get("preconditions");
-    Ok(DeleteOpts {
-        propagation,
-        precondition_uid: pre
-            .and_then(|p| p.get("uid"))
-            .and_then(Value::as_str)
-            .map(str::to_string),
-        precondition_rv: pre
-            .and_then(|p| p.get("resourceVersion"))
-            .and_then(Value::as_str)
-            .map(str::to_string),
-        dry_run: dry,
-    })
-}
-
-/// The `autoscaling/v1` Scale view of an object.
-fn scale_of(def: &ResourceDef, obj: &Value) -> Value {
-    let Some(sd) = &def.scale else {
-        return json!({});
-    };
-    let md = meta::meta(obj).cloned().unwrap_or_default();
-    let mut smeta = serde_json::Map::new();
-    for f in [
-        "name",
-        "namespace",
-        "uid",
-        "resourceVersion",
-        "creationTimestamp",
-    ] {
-        if let Some(v) = md.get(f) {
-            smeta.insert(f.into(), v.clone());
-        }
-    }
-    let replicas = meta::get_path(obj, &sd.spec_replicas_path)
-        .cloned()
-        .unwrap_or(json!(0));
-    let status_replicas = meta::get_path(obj, &sd.status_replicas_path)
-        .cloned()
-        .unwrap_or(json!(0));
-    let selector = sd
-        .label_selector_path
-        .as_deref()
-        .and_then(|p| meta::get_path(obj, p))
-        .map(|s| match s {
-            Value::String(s) => s.clone(),
-            Value::Object(o) => o
-                .get("matchLabels")
-                .and_then(Value::as_object)
-                .map(|m| {
-                    m.iter()
-                        .map(|(k, v)| format!("{k}={}", meta::value_string(v)))
-                        .collect::<Vec<_>>()
-                        .join(",")
-                })
-                .unwrap_or_default(),
-            _ => String::new(),
-        });
-    let mut status = json!({"replicas": status_replicas});
-    if let Some(s) = selector {
-        status["selector"] = json!(s);
-    }
-    json!({
-        "kind": "Scale",
-        "apiVersion": "autoscaling/v1",
-        "metadata": smeta,
-        "spec": {"replicas": replicas},
-        "status": status,
-    })
-}
-
-/// The object with `spec.replicas` taken from a (patched) Scale.
-fn apply_scale(def: &ResourceDef, current: &Value, scale: Value) -> ApiResult<Value> {
-    let Some(sd) = &def.scale else {
-        return Err(ApiError::NoRoute);
-    };
-    let replicas = scale
-        .pointer("/spec/replicas")
-        .filter(|v| v.is_i64() || v.is_u64())
-        .cloned()
-        .ok_or_else(|| {
-            ApiError::invalid(
-                "autoscaling",
-                "Scale",
-                meta::name(current),
-                "spec.replicas: Required value",
-            )
-        })?;
-    let mut next = current.clone();
-    meta::set_path(&mut next, &sd.spec_replicas_path, replicas);
-    if let Some(rv) = meta::meta_str(&scale, "resourceVersion") {
-        meta::meta_mut(&mut next).insert("resourceVersion".into(), json!(rv));
-    }
-    Ok(next)
 }
