@@ -13,10 +13,10 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::auth::token::service_account_user;
-use crate::controllers::reconciler::{self, Reconciler};
 use crate::server::cluster::Cluster;
 use crate::server::engine::{At, Sub, WriteOpts};
 use crate::server::meta;
+use crate::server::reconciler::{self, Reconciler};
 
 pub const TOKEN_SECRET_TYPE: &str = "kubernetes.io/service-account-token";
 const SA_NAME: &str = "kubernetes.io/service-account.name";

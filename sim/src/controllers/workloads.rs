@@ -18,10 +18,10 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::controllers::reconciler::{self, Reconciler};
 use crate::server::cluster::Cluster;
 use crate::server::engine::{At, State, Sub, WriteOpts};
 use crate::server::meta;
+use crate::server::reconciler::{self, Reconciler};
 use crate::server::resources::ResourceDef;
 
 /// Behaviour of the simulated workloads of one cluster.

@@ -91,11 +91,11 @@ pub fn restore(cluster: &Cluster, snap: &Snapshot) -> usize {
     let mut skipped = 0;
     for saved in &snap.objects {
         let gr = GroupResource::new(&saved.group, &saved.resource);
-        if crd::is_crd_gr(&gr)
-            && let Ok(def) = crd::def_from_crd(&saved.object)
-            && st.registry.by_gr(&def.gr()).is_none_or(|d| d.is_crd)
-        {
-            st.registry.insert(def);
+        if crd::is_crd_gr(&gr) {
+            // A CRD that cannot be read is restored as data only, like any other object.
+            let _ = st.register_crd(&saved.object);
+            // Lets the establishing step finish CRDs saved while installing.
+            st.crd_changes += 1;
         }
         let Some(def) = st.registry.by_gr(&gr) else {
             skipped += 1;

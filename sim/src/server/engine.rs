@@ -97,6 +97,8 @@ pub struct State {
     pub rv: u64,
     /// Number of committed changes (each bumps the resource version).
     pub changes: u64,
+    /// Number of committed changes to CustomResourceDefinitions (for the establishing step).
+    pub crd_changes: u64,
     /// Last allocated Service cluster IP (as an offset in 10.96.0.0/16).
     next_service_ip: u32,
     /// Whether new namespaces get their `default` service account and root CA config map.
@@ -175,6 +177,7 @@ impl State {
             history: History::new(history),
             rv: 0,
             changes: 0,
+            crd_changes: 0,
             next_service_ip: 0,
             namespace_defaults,
             notify,
@@ -206,6 +209,9 @@ impl State {
     fn commit(&mut self, key: &ObjKey, mut obj: Value, kind: EventType) -> Arc<Value> {
         self.rv += 1;
         self.changes += 1;
+        if crd::is_crd_gr(&key.gr) {
+            self.crd_changes += 1;
+        }
         meta::meta_mut(&mut obj).insert("resourceVersion".into(), json!(self.rv.to_string()));
         let obj = Arc::new(obj);
         let prev = match kind {
@@ -515,16 +521,16 @@ impl State {
             ("apiextensions.k8s.io", "customresourcedefinitions") => {
                 let def = crd::def_from_crd(obj)
                     .map_err(|e| ApiError::invalid(&def.group, &def.kind, meta::name(obj), e))?;
-                let conflict = self.registry.by_gr(&def.gr()).is_some_and(|d| !d.is_crd);
-                crd::set_status(obj, &def, !conflict);
+                crd::prepare_status(obj, &def, current.is_none());
             }
             _ => {}
         }
         Ok(())
     }
 
-    fn register_crd(&mut self, crd_obj: &Value) -> ApiResult<()> {
-        let def = crd::def_from_crd(crd_obj).map_err(|e| {
+    /// Serves (or updates) the resource of a stored CRD once its names are accepted.
+    pub fn register_crd(&mut self, crd_obj: &Value) -> ApiResult<()> {
+        crd::def_from_crd(crd_obj).map_err(|e| {
             ApiError::invalid(
                 "apiextensions.k8s.io",
                 "CustomResourceDefinition",
@@ -532,8 +538,11 @@ impl State {
                 e,
             )
         })?;
+        let Some(def) = crd::served_def(crd_obj) else {
+            return Ok(());
+        };
         if self.registry.by_gr(&def.gr()).is_some_and(|d| !d.is_crd) {
-            // Names not accepted: never shadow a built-in resource.
+            // Never shadow a built-in resource.
             return Ok(());
         }
         self.registry.insert(def);
