@@ -101,7 +101,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let pp = PatchParams::apply("fedbench").force();
     futures::stream::iter(0..objects)
         .map(|i| {
-            let api = api.clone();
+            let (api, pp) = (api.clone(), pp.clone());
             let obj = deployment(&format!("d{i}"), &payload);
             async move { api.patch(&format!("d{i}"), &pp, &Patch::Apply(obj)).await }
         })
