@@ -340,10 +340,7 @@ impl Fleet {
         let operator_bin = binary("kubefed-operator")?;
         binary("kubectl-fed")?;
         let work_dir = unique_dir()?;
-        let path_env = match std::env::var_os("PATH") {
-            Some(path) => format!("{}:{}", bin.display(), path.to_string_lossy()),
-            None => bin.display().to_string(),
-        };
+        let path_env = path_with(&bin);
         let mut fleet = match std::env::var("KUBEFED_E2E_KUBECONFIG") {
             Ok(kubeconfig) if !kubeconfig.is_empty() => {
                 let host = std::env::var("KUBEFED_E2E_HOST").unwrap_or_else(|_| "host".into());
@@ -372,15 +369,7 @@ impl Fleet {
                 }
             }
             _ => {
-                let sim_bin = binary("kubefed-sim")?;
-                let kubeconfig = work_dir.join("fleet.kubeconfig");
-                let kubeconfig_arg = kubeconfig.display().to_string();
-                let sim = Background::spawn(
-                    "kubefed-sim",
-                    &sim_bin,
-                    &["up", "--members", "2", "--kubeconfig", &kubeconfig_arg],
-                    &work_dir.join("fleet.log"),
-                )?;
+                let (sim, kubeconfig) = spawn_sim(&work_dir, 2)?;
                 Fleet {
                     kubeconfig,
                     timeouts: Timeouts::for_fleet(true)?,
@@ -444,18 +433,7 @@ impl Fleet {
 
     fn wait_reachable(&mut self) -> Result<()> {
         if let Some(sim) = self.sim.as_mut() {
-            let log = sim.log().display().to_string();
-            let kubeconfig = self.kubeconfig.clone();
-            let start = Instant::now();
-            while !kubeconfig.metadata().map(|m| m.len() > 0).unwrap_or(false) {
-                sim.check_running()?;
-                if start.elapsed() > self.timeouts.wait {
-                    return Err(HarnessError::new(format!(
-                        "kubefed-sim wrote no kubeconfig; see {log}"
-                    )));
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
+            wait_for_kubeconfig(sim, &self.kubeconfig, self.timeouts.wait)?;
         }
         let contexts: Vec<String> = std::iter::once(self.host.clone())
             .chain(self.members.iter().map(|m| m.context.clone()))
@@ -640,54 +618,14 @@ impl Fleet {
         command
             .args(args)
             .env("KUBECONFIG", &self.kubeconfig)
-            .env("PATH", &self.path_env)
-            .stdin(if input.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let child = match command.spawn() {
-            Ok(child) => child,
-            Err(e) => {
-                return Output {
-                    code: -1,
-                    stdout: String::new(),
-                    stderr: format!("cannot run {program}: {e}"),
-                };
-            }
-        };
-        let mut child = child;
-        if let (Some(input), Some(mut stdin)) = (input, child.stdin.take()) {
-            let _ = stdin.write_all(input.as_bytes());
-        }
-        match child.wait_with_output() {
-            Ok(out) => Output {
-                code: out.status.code().unwrap_or(-1),
-                stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-            },
-            Err(e) => Output {
-                code: -1,
-                stdout: String::new(),
-                stderr: format!("waiting for {program}: {e}"),
-            },
-        }
+            .env("PATH", &self.path_env);
+        run_command(command, program, input)
     }
 
     /// `kubectl get args… -o json`, `None` when it fails (e.g. NotFound).
     pub fn get_json(&self, context: &str, args: &[&str]) -> Option<Value> {
-        let mut all = vec!["get"];
-        all.extend_from_slice(args);
-        all.extend_from_slice(&["-o", "json"]);
-        let out = self.kubectl(context, &all);
-        if !out.success() {
-            return None;
-        }
-        serde_json::from_str(&out.stdout).ok()
+        get_json(|all| self.kubectl(context, all), args)
     }
-
     /// `kubectl apply -f -` of one object.
     pub fn apply(&self, context: &str, object: &Value) -> Result<Output> {
         self.kubectl_stdin(context, &["apply", "-f", "-"], &object.to_string())
@@ -881,6 +819,166 @@ impl Drop for Fleet {
         drop(self.operator.take());
         drop(self.sim.take());
         let _ = std::fs::remove_dir_all(&self.work_dir);
+    }
+}
+
+/// Runs a prepared command to completion, with `input` on stdin when given.
+pub fn run_command(mut command: Command, program: &str, input: Option<&str>) -> Output {
+    command
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = match command.spawn() {
+        Ok(child) => child,
+        Err(e) => {
+            return Output {
+                code: -1,
+                stdout: String::new(),
+                stderr: format!("cannot run {program}: {e}"),
+            };
+        }
+    };
+    if let (Some(input), Some(mut stdin)) = (input, child.stdin.take()) {
+        let _ = stdin.write_all(input.as_bytes());
+    }
+    match child.wait_with_output() {
+        Ok(out) => Output {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        },
+        Err(e) => Output {
+            code: -1,
+            stdout: String::new(),
+            stderr: format!("waiting for {program}: {e}"),
+        },
+    }
+}
+
+/// `kubectl get args… -o json` through `kubectl` (runs kubectl with its context), `None` when
+/// it fails (e.g. NotFound).
+fn get_json(kubectl: impl Fn(&[&str]) -> Output, args: &[&str]) -> Option<Value> {
+    let mut all = vec!["get"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["-o", "json"]);
+    let out = kubectl(&all);
+    if !out.success() {
+        return None;
+    }
+    serde_json::from_str(&out.stdout).ok()
+}
+
+/// `program args…` in the repository root, without any cluster (e.g. `kubectl kustomize`).
+pub fn run_in_repo(program: &str, args: &[&str]) -> Output {
+    let mut command = Command::new(program);
+    command.args(args).current_dir(repo_root());
+    run_command(command, program, None)
+}
+
+/// `PATH` with the built binaries first, so `kubectl fed` finds `kubectl-fed`.
+pub fn path_with(bin: &Path) -> String {
+    match std::env::var_os("PATH") {
+        Some(path) => format!("{}:{}", bin.display(), path.to_string_lossy()),
+        None => bin.display().to_string(),
+    }
+}
+
+/// Starts `kubefed-sim up --members <members>`, writing its kubeconfig into `work_dir`.
+pub fn spawn_sim(work_dir: &Path, members: usize) -> Result<(Background, PathBuf)> {
+    let sim_bin = binary("kubefed-sim")?;
+    let kubeconfig = work_dir.join("fleet.kubeconfig");
+    let kubeconfig_arg = kubeconfig.display().to_string();
+    let members = members.to_string();
+    let sim = Background::spawn(
+        "kubefed-sim",
+        &sim_bin,
+        &["up", "--members", &members, "--kubeconfig", &kubeconfig_arg],
+        &work_dir.join("fleet.log"),
+    )?;
+    Ok((sim, kubeconfig))
+}
+
+/// Waits until the simulator has written its kubeconfig (it does once every cluster listens).
+pub fn wait_for_kubeconfig(
+    sim: &mut Background,
+    kubeconfig: &Path,
+    timeout: Duration,
+) -> Result<()> {
+    let log = sim.log().display().to_string();
+    let start = Instant::now();
+    while !kubeconfig.metadata().map(|m| m.len() > 0).unwrap_or(false) {
+        sim.check_running()?;
+        if start.elapsed() > timeout {
+            return Err(HarnessError::new(format!(
+                "kubefed-sim wrote no kubeconfig; see {log}"
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(())
+}
+
+/// A simulated fleet of its own (`kubefed-sim up`) with nothing installed, for tests that
+/// install the federation themselves. Commands run in the repository root with its kubeconfig
+/// (current context `host`) and the built binaries first on `PATH`.
+pub struct BareSim {
+    pub kubeconfig: PathBuf,
+    pub dir: PathBuf,
+    pub path_env: String,
+    process: Option<Background>,
+}
+
+impl BareSim {
+    pub fn start(members: usize) -> Result<BareSim> {
+        let dir = unique_dir()?;
+        let (mut process, kubeconfig) = spawn_sim(&dir, members)?;
+        wait_for_kubeconfig(&mut process, &kubeconfig, Timeouts::SIMULATED.wait)?;
+        Ok(BareSim {
+            kubeconfig,
+            path_env: path_with(&bin_dir()?),
+            dir,
+            process: Some(process),
+        })
+    }
+
+    /// `program` with the fleet's kubeconfig and `PATH`, in the repository root.
+    pub fn command(&self, program: &str) -> Command {
+        let mut command = Command::new(program);
+        command
+            .env("KUBECONFIG", &self.kubeconfig)
+            .env("PATH", &self.path_env)
+            .current_dir(repo_root());
+        command
+    }
+
+    /// `sh -c <line>`, as a user would type it.
+    pub fn shell(&self, line: &str) -> Output {
+        let mut command = self.command("sh");
+        command.args(["-c", line]);
+        run_command(command, "sh", None)
+    }
+
+    /// `kubectl args…` on the current context (the host), with `input` on stdin when given.
+    pub fn kubectl(&self, args: &[&str], input: Option<&str>) -> Output {
+        let mut command = self.command("kubectl");
+        command.args(args);
+        run_command(command, "kubectl", input)
+    }
+
+    /// `kubectl get args… -o json` on the host.
+    pub fn get_json(&self, args: &[&str]) -> Option<Value> {
+        get_json(|all| self.kubectl(all, None), args)
+    }
+}
+
+impl Drop for BareSim {
+    fn drop(&mut self) {
+        drop(self.process.take());
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
