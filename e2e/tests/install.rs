@@ -442,14 +442,9 @@ fn workstation_install_from_the_readme() {
                 );
                 println!("$ {command} &");
                 let log = sim.dir.join("operator.log");
-                let mut env = vec![
-                    format!("KUBECONFIG={}", sim.kubeconfig.display()),
-                    format!("PATH={}", sim.path_env),
-                    "sh".to_string(),
-                    "-c".to_string(),
-                    command,
-                ];
-                let args: Vec<&str> = env.iter_mut().map(|s| s.as_str()).collect();
+                let kubeconfig = format!("KUBECONFIG={}", sim.kubeconfig.display());
+                let path = format!("PATH={}", sim.path_env);
+                let args = [kubeconfig.as_str(), path.as_str(), "sh", "-c", &command];
                 operator = Some((
                     Background::spawn("kubefed-operator", Path::new("env"), &args, &log)
                         .unwrap_or_else(|e| panic!("{e}")),

@@ -391,7 +391,8 @@ mod tests {
         let crb = rbac_target("clusterrolebindings", "ClusterRoleBinding", Scope::Cluster);
         let rb = rbac_target("rolebindings", "RoleBinding", Scope::Namespaced);
         let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-        let cases: Vec<(Vec<ApiResource>, Vec<(String, Vec<String>)>)> = vec![
+        type Grants = Vec<(String, Vec<String>)>;
+        let cases: Vec<(Vec<ApiResource>, Grants)> = vec![
             (vec![], vec![]),
             (
                 vec![cluster_roles.clone()],
