@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Patch, PatchParams, PostParams};
+use kube::runtime::wait::{await_condition, conditions};
 use kube::{Api, Client};
 use kubefed::crds::{all_crds, default_type_configs};
 use kubefed_sim::{Cluster, Kubeconfig, KubeconfigEntry};
@@ -56,6 +58,15 @@ impl Drop for Fleet {
     }
 }
 
+/// Waits until a CRD is established: only then do servers list it in discovery.
+async fn established(crds: &Api<CustomResourceDefinition>, name: &str) {
+    let wait = await_condition(crds.clone(), name, conditions::is_crd_established());
+    tokio::time::timeout(Duration::from_secs(20), wait)
+        .await
+        .unwrap_or_else(|_| panic!("CRD {name} not established"))
+        .unwrap();
+}
+
 /// Fills service-account token Secrets, as kube-controller-manager does.
 fn token_controller(member: Client) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
@@ -97,10 +108,12 @@ impl Fleet {
         let member = Cluster::new("member1");
         let host_client = host.https_client().await.unwrap();
         let member_client = member.https_client().await.unwrap();
-        let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
-            Api::all(host_client.clone());
+        let crds: Api<CustomResourceDefinition> = Api::all(host_client.clone());
         for crd in all_crds() {
             crds.create(&PostParams::default(), &crd).await.unwrap();
+        }
+        for crd in all_crds() {
+            established(&crds, crd.metadata.name.as_deref().unwrap()).await;
         }
         let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(host_client.clone());
         namespaces
@@ -191,16 +204,16 @@ impl Fleet {
         last
     }
 
-    /// Creates `widgets.example.com` on the host.
+    /// Creates `widgets.example.com` on the host and waits until it is established.
     async fn create_widget_crd(&self) {
-        let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
-            Api::all(self.host_client.clone());
+        let crds: Api<CustomResourceDefinition> = Api::all(self.host_client.clone());
         crds.create(
             &PostParams::default(),
             &serde_json::from_str(WIDGET_CRD).unwrap(),
         )
         .await
         .unwrap();
+        established(&crds, "widgets.example.com").await;
     }
 
     fn host_object(&self, group: &str, resource: &str, ns: &str, name: &str) -> Option<Value> {

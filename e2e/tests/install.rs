@@ -364,6 +364,32 @@ fn run_readme(sim: &BareSim, blocks: &[&str], mut after: impl FnMut(&str, &Outpu
 }
 
 #[test]
+fn custom_resources_in_one_apply_with_their_crd_are_refused() {
+    // Why the default FederatedTypeConfigs are not in the manifests: like a real server, the
+    // simulator serves a new CRD's kind only once it is established, so this fails.
+    let sim = BareSim::start(0).unwrap_or_else(|e| panic!("{e}"));
+    checked(
+        sim.kubectl(&["create", "namespace", NS], None),
+        "creating the namespace",
+    );
+    let out = sim.kubectl(
+        &[
+            "apply",
+            "-f",
+            "config/crd/core.kubefed.io_federatedtypeconfigs.yaml",
+            "-f",
+            &format!("config/crd/{DEFAULT_TYPE_CONFIGS_FILE}"),
+        ],
+        None,
+    );
+    assert!(!out.success(), "{out}");
+    assert!(
+        out.stderr.contains("ensure CRDs are installed first"),
+        "{out}"
+    );
+}
+
+#[test]
 fn in_cluster_install_from_the_readme_then_join_and_federate() {
     let sim = BareSim::start(2).unwrap_or_else(|e| panic!("{e}"));
 
