@@ -466,11 +466,8 @@ impl Fleet {
         if !self.simulated {
             // CRDs only: the operator creates the default FederatedTypeConfigs at start.
             let crd = config.join("crd").display().to_string();
-            self.kubectl(
-                &self.host,
-                &["apply", "--server-side", "--force-conflicts", "-k", &crd],
-            )
-            .check("installing the CRDs")?;
+            self.kubectl(&self.host, &["apply", "-k", &crd])
+                .check("installing the CRDs")?;
         }
         let kubefedconfig_crd = config
             .join("crd")
