@@ -1,0 +1,184 @@
+//! API errors rendered as `meta.k8s.io/v1` `Status` objects with the real HTTP codes.
+
+use serde_json::{Value, json};
+
+/// Identifies the object an error is about, as shown in `Status.details`.
+#[derive(Debug, Clone, Default)]
+pub struct Target {
+    pub group: String,
+    /// Resource (plural) for NotFound/AlreadyExists/Conflict, kind for Invalid — as the real server does.
+    pub kind: String,
+    pub name: String,
+}
+
+impl Target {
+    pub fn new(group: &str, kind: &str, name: &str) -> Self {
+        Target {
+            group: group.to_string(),
+            kind: kind.to_string(),
+            name: name.to_string(),
+        }
+    }
+
+    /// `deployments.apps "x"` / `configmaps "x"` as used in messages.
+    fn qualified(&self) -> String {
+        if self.group.is_empty() {
+            format!("{} {:?}", self.kind, self.name)
+        } else {
+            format!("{}.{} {:?}", self.kind, self.group, self.name)
+        }
+    }
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ApiError {
+    #[error("{} not found", .0.qualified())]
+    NotFound(Target),
+    #[error("{} already exists", .0.qualified())]
+    AlreadyExists(Target),
+    #[error("Operation cannot be fulfilled on {}: {}", .0.qualified(), .1)]
+    Conflict(Target, String),
+    #[error("{}.{} {:?} is invalid: {}", .0.kind, .0.group, .0.name, .1)]
+    InvalidGrouped(Target, String),
+    #[error("{} {:?} is invalid: {}", .0.kind, .0.name, .1)]
+    Invalid(Target, String),
+    #[error("{0}")]
+    BadRequest(String),
+    /// 422 without a specific object, e.g. a JSON patch whose `test` operation failed.
+    #[error("{0}")]
+    Unprocessable(String),
+    #[error("Unauthorized")]
+    Unauthorized,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("the server could not find the requested resource")]
+    NoRoute,
+    #[error("the server does not allow this method on the requested resource")]
+    MethodNotAllowed,
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("{0}")]
+    NotAcceptable(String),
+    #[error("too old resource version: {0} ({1})")]
+    Expired(u64, u64),
+    #[error("{0}")]
+    Internal(String),
+    #[error("{0}")]
+    ServiceUnavailable(String),
+}
+
+impl ApiError {
+    /// Invalid with the kind spelled the way the real server does (`Deployment.apps "x" is invalid`).
+    pub fn invalid(group: &str, kind: &str, name: &str, msg: impl Into<String>) -> Self {
+        let t = Target::new(group, kind, name);
+        if group.is_empty() {
+            ApiError::Invalid(t, msg.into())
+        } else {
+            ApiError::InvalidGrouped(t, msg.into())
+        }
+    }
+
+    pub fn code(&self) -> u16 {
+        match self {
+            ApiError::NotFound(_) | ApiError::NoRoute => 404,
+            ApiError::AlreadyExists(_) | ApiError::Conflict(..) => 409,
+            ApiError::Invalid(..) | ApiError::InvalidGrouped(..) | ApiError::Unprocessable(_) => {
+                422
+            }
+            ApiError::BadRequest(_) => 400,
+            ApiError::Unauthorized => 401,
+            ApiError::Forbidden(_) => 403,
+            ApiError::MethodNotAllowed => 405,
+            ApiError::NotAcceptable(_) => 406,
+            ApiError::UnsupportedMediaType(_) => 415,
+            ApiError::Expired(..) => 410,
+            ApiError::Internal(_) => 500,
+            ApiError::ServiceUnavailable(_) => 503,
+        }
+    }
+
+    pub fn reason(&self) -> &'static str {
+        match self {
+            ApiError::NotFound(_) | ApiError::NoRoute => "NotFound",
+            ApiError::AlreadyExists(_) => "AlreadyExists",
+            ApiError::Conflict(..) => "Conflict",
+            ApiError::Invalid(..) | ApiError::InvalidGrouped(..) | ApiError::Unprocessable(_) => {
+                "Invalid"
+            }
+            ApiError::BadRequest(_) => "BadRequest",
+            ApiError::Unauthorized => "Unauthorized",
+            ApiError::Forbidden(_) => "Forbidden",
+            ApiError::MethodNotAllowed => "MethodNotAllowed",
+            ApiError::NotAcceptable(_) => "NotAcceptable",
+            ApiError::UnsupportedMediaType(_) => "UnsupportedMediaType",
+            ApiError::Expired(..) => "Expired",
+            ApiError::Internal(_) => "InternalError",
+            ApiError::ServiceUnavailable(_) => "ServiceUnavailable",
+        }
+    }
+
+    fn target(&self) -> Option<&Target> {
+        match self {
+            ApiError::NotFound(t)
+            | ApiError::AlreadyExists(t)
+            | ApiError::Conflict(t, _)
+            | ApiError::Invalid(t, _)
+            | ApiError::InvalidGrouped(t, _) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// The `Status` object for this error.
+    pub fn to_status(&self) -> Value {
+        let mut status = json!({
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": self.to_string(),
+            "reason": self.reason(),
+            "code": self.code(),
+        });
+        if matches!(self, ApiError::NoRoute | ApiError::MethodNotAllowed) {
+            // The real server's generic 404 and 405 carry empty details.
+            status["details"] = json!({});
+        }
+        if let Some(t) = self.target() {
+            let mut details = json!({"name": t.name, "kind": t.kind});
+            if !t.group.is_empty() {
+                details["group"] = json!(t.group);
+            }
+            if let ApiError::Invalid(_, m) | ApiError::InvalidGrouped(_, m) = self {
+                let field = m.split(':').next().unwrap_or_default();
+                details["causes"] =
+                    json!([{"reason": "FieldValueInvalid", "message": m, "field": field}]);
+            }
+            if let ApiError::Conflict(_, m) = self
+                && m.starts_with("Apply failed")
+            {
+                details["causes"] = Value::Array(apply_conflict_causes(m));
+            }
+            status["details"] = details;
+        }
+        status
+    }
+}
+
+/// `FieldManagerConflict` causes from an apply conflict message
+/// (`conflict with "m":` headers followed by `- .field` lines).
+fn apply_conflict_causes(m: &str) -> Vec<Value> {
+    let mut manager = "";
+    let mut causes = Vec::new();
+    for line in m.lines() {
+        if let Some(idx) = line.find("conflict with ") {
+            manager = line[idx..].trim_end_matches(':');
+        } else if let Some(field) = line.strip_prefix("- ") {
+            causes.push(
+                json!({"reason": "FieldManagerConflict", "message": manager, "field": field}),
+            );
+        }
+    }
+    causes
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,117 @@
+//! A loopback listener that can be closed and reopened on the same address, the way a
+//! machine goes down and comes back: closing stops accepting (connections are refused) and
+//! drops every open connection, watches included.
+
+use std::net::SocketAddr;
+
+use http::{Request, Response};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::{JoinHandle, JoinSet};
+use tokio_rustls::TlsAcceptor;
+
+use crate::rest::{SimBody, error_response};
+use crate::server::error::ApiError;
+use crate::transport::Handler;
+use crate::transport::pause::Pause;
+
+/// An open listener; [`Listener::close`] (or dropping it) shuts it and its connections.
+#[derive(Debug)]
+pub struct Listener {
+    addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    accept: JoinHandle<()>,
+}
+
+impl Listener {
+    /// Listens on `addr` (port 0 picks one) and answers every request with `handler`. While
+    /// `pause` is set, nothing is accepted (the kernel still completes TCP handshakes into the
+    /// backlog) and open connections neither read nor write, TLS handshakes included.
+    pub async fn bind(
+        addr: SocketAddr,
+        handler: Handler,
+        tls: Option<TlsAcceptor>,
+        pause: Pause,
+    ) -> std::io::Result<Listener> {
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let (stop, mut stop_rx) = watch::channel(false);
+        let accept = tokio::spawn(async move {
+            let mut conns = JoinSet::new();
+            loop {
+                let accepted = tokio::select! {
+                    a = async {
+                        pause.resumed().await;
+                        listener.accept().await
+                    } => a,
+                    _ = stop_rx.changed() => break,
+                };
+                while conns.try_join_next().is_some() {}
+                let Ok((stream, _)) = accepted else { continue };
+                let _ = stream.set_nodelay(true);
+                let stream = pause.wrap(stream);
+                let handler = handler.clone();
+                let tls = tls.clone();
+                conns.spawn(async move {
+                    match tls {
+                        Some(acceptor) => {
+                            if let Ok(s) = acceptor.accept(stream).await {
+                                serve_conn(handler, s).await;
+                            }
+                        }
+                        None => serve_conn(handler, stream).await,
+                    }
+                });
+            }
+            // Dropping the connection futures closes the sockets mid-request, like a machine
+            // that went away.
+            conns.shutdown().await;
+        });
+        Ok(Listener { addr, stop, accept })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops accepting, drops open connections and waits until they and the port are released.
+    pub async fn close(mut self) {
+        self.stop.send_replace(true);
+        let _ = (&mut self.accept).await;
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        self.stop.send_replace(true);
+    }
+}
+
+async fn serve_conn<I>(handler: Handler, io: I)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let svc = service_fn(move |req: Request<Incoming>| {
+        let handler = handler.clone();
+        async move {
+            let (parts, body) = req.into_parts();
+            let resp: Response<SimBody> = match body.collect().await {
+                Ok(b) => handler(Request::from_parts(parts, b.to_bytes())).await,
+                Err(e) => error_response(&ApiError::BadRequest(e.to_string())),
+            };
+            Ok::<_, std::convert::Infallible>(resp)
+        }
+    });
+    // Connection errors (client resets) end only that connection. A request whose client
+    // closed the connection meanwhile is still handled and answered (into the closed
+    // socket), as a busy or resumed server does.
+    let _ = hyper::server::conn::http1::Builder::new()
+        .half_close(true)
+        .serve_connection(TokioIo::new(io), svc)
+        .await;
+}
