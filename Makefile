@@ -1,10 +1,19 @@
 # kubefed-rs developer entry points. `make test` is what CI runs.
 
 CARGO ?= cargo
+KUBECTL ?= kubectl
+# The operator image `make image` builds and `make deploy` installs. The default is the name
+# config/manager/deployment.yaml carries.
 IMG ?= kubefed-operator:latest
+# docker or podman, whichever is installed (docker first); set it to choose.
+CONTAINER_TOOL ?= $(shell command -v docker 2>/dev/null || command -v podman 2>/dev/null)
 KUBECONFIG_OUT ?= $(CURDIR)/.fleet/fleet.kubeconfig
 
-.PHONY: all build test fmt fmt-check clippy unit manifests demo demo-stop deploy toolchain help
+# A failing command anywhere in a pipe fails the recipe (`make deploy` pipes kubectl into kubectl).
+SHELL := bash
+.SHELLFLAGS := -o pipefail -c
+
+.PHONY: all build test fmt fmt-check clippy unit manifests demo demo-stop image deploy deploy-yaml toolchain help
 
 all: build
 
@@ -34,8 +43,9 @@ unit: toolchain
 test: fmt-check clippy unit ## Format check, clippy with -D warnings, and every test of the workspace
 	$(CARGO) run -q -p kubefed-e2e --bin fedbench -- --smoke
 
-manifests: toolchain ## Regenerate config/crd from the code
+manifests: toolchain ## Regenerate config/crd (and its kustomization) from the code
 	$(CARGO) run --quiet --bin kubefed-operator -- crds --output-dir config/crd
+	hack/crd-kustomization.sh
 
 demo: toolchain ## Simulated host + 2 members, the operator, kubectl fed join, the examples; left running
 	@hack/demo.sh
@@ -43,5 +53,15 @@ demo: toolchain ## Simulated host + 2 members, the operator, kubectl fed join, t
 demo-stop: ## Stop what make demo started
 	@hack/demo-stop.sh
 
-deploy: ## Print the install manifests with IMG as the operator image (pipe into kubectl apply -f -)
-	@cat config/crd/*.yaml; echo '---'; cat config/rbac/*.yaml; echo '---'; sed 's|image: kubefed-operator:latest|image: $(IMG)|' config/manager/*.yaml
+image: ## Build the operator image IMG (docker or podman; CONTAINER_TOOL=... to choose)
+	@if [ -z "$(CONTAINER_TOOL)" ]; then \
+	  echo "error: make image needs docker or podman, and neither is on PATH; install one (or set CONTAINER_TOOL=<path>)" >&2; exit 1; fi
+	@$(CONTAINER_TOOL) info >/dev/null 2>&1 || { \
+	  echo "error: $(CONTAINER_TOOL) is installed but cannot build: '$(CONTAINER_TOOL) info' fails (is the daemon or service running?)" >&2; exit 1; }
+	DOCKER_BUILDKIT=1 $(CONTAINER_TOOL) build -f Dockerfile -t $(IMG) .
+
+deploy: ## Install namespace, CRDs, RBAC and the operator (image IMG) on kubectl's current context, in one apply
+	$(KUBECTL) kustomize config/default | sed 's|image: kubefed-operator:latest|image: $(IMG)|' | $(KUBECTL) apply -f -
+
+deploy-yaml: ## Print what make deploy applies
+	@$(KUBECTL) kustomize config/default | sed 's|image: kubefed-operator:latest|image: $(IMG)|'

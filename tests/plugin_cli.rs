@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Patch, PatchParams, PostParams};
+use kube::runtime::wait::{await_condition, conditions};
 use kube::{Api, Client};
 use kubefed::crds::{all_crds, default_type_configs};
 use kubefed_sim::{Cluster, Kubeconfig, KubeconfigEntry};
@@ -56,6 +58,15 @@ impl Drop for Fleet {
     }
 }
 
+/// Waits until a CRD is established: only then do servers list it in discovery.
+async fn established(crds: &Api<CustomResourceDefinition>, name: &str) {
+    let wait = await_condition(crds.clone(), name, conditions::is_crd_established());
+    tokio::time::timeout(Duration::from_secs(20), wait)
+        .await
+        .unwrap_or_else(|_| panic!("CRD {name} not established"))
+        .unwrap();
+}
+
 /// Fills service-account token Secrets, as kube-controller-manager does.
 fn token_controller(member: Client) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
@@ -97,10 +108,12 @@ impl Fleet {
         let member = Cluster::new("member1");
         let host_client = host.https_client().await.unwrap();
         let member_client = member.https_client().await.unwrap();
-        let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
-            Api::all(host_client.clone());
+        let crds: Api<CustomResourceDefinition> = Api::all(host_client.clone());
         for crd in all_crds() {
             crds.create(&PostParams::default(), &crd).await.unwrap();
+        }
+        for crd in all_crds() {
+            established(&crds, crd.metadata.name.as_deref().unwrap()).await;
         }
         let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(host_client.clone());
         namespaces
@@ -189,6 +202,18 @@ impl Fleet {
         assert!(last.starts_with("error: "), "stderr: {}", out.stderr);
         assert!(!out.stderr.contains("panicked"), "stderr: {}", out.stderr);
         last
+    }
+
+    /// Creates `widgets.example.com` on the host and waits until it is established.
+    async fn create_widget_crd(&self) {
+        let crds: Api<CustomResourceDefinition> = Api::all(self.host_client.clone());
+        crds.create(
+            &PostParams::default(),
+            &serde_json::from_str(WIDGET_CRD).unwrap(),
+        )
+        .await
+        .unwrap();
+        established(&crds, "widgets.example.com").await;
     }
 
     fn host_object(&self, group: &str, resource: &str, ns: &str, name: &str) -> Option<Value> {
@@ -463,14 +488,7 @@ const WIDGET_CRD: &str = r#"{
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn enable_and_disable_a_custom_type() {
     let fleet = Fleet::new("enable").await;
-    let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
-        Api::all(fleet.host_client.clone());
-    crds.create(
-        &PostParams::default(),
-        &serde_json::from_str(WIDGET_CRD).unwrap(),
-    )
-    .await
-    .unwrap();
+    fleet.create_widget_crd().await;
 
     let yaml = fleet.ok(&["enable", "wd", "-o", "yaml"]).await;
     assert!(yaml.contains("kind: CustomResourceDefinition"), "{yaml}");
@@ -611,7 +629,7 @@ async fn federate_orphaning_and_object_status() {
             "demo",
         ])
         .await;
-    assert!(status.contains("disabled"), "{status}");
+    assert_eq!(status.trim(), "Disabled");
     fleet
         .ok(&[
             "orphaning-deletion",
@@ -639,7 +657,7 @@ async fn federate_orphaning_and_object_status() {
             "demo",
         ])
         .await;
-    assert!(status.contains("enabled"), "{status}");
+    assert_eq!(status.trim(), "Enabled");
     fleet
         .ok(&[
             "orphaning-deletion",
@@ -815,14 +833,7 @@ async fn federate_a_namespace_with_its_contents() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn federate_with_enable_type_and_minimal_rbac_follows_enabled_types() {
     let fleet = Fleet::new("enable-type").await;
-    let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
-        Api::all(fleet.host_client.clone());
-    crds.create(
-        &PostParams::default(),
-        &serde_json::from_str(WIDGET_CRD).unwrap(),
-    )
-    .await
-    .unwrap();
+    fleet.create_widget_crd().await;
     fleet.ok(&join_args(&["--rbac", "minimal"])).await;
     fleet
         .host
@@ -1047,4 +1058,269 @@ async fn delete_crd_waits_for_the_sync_controller_to_stop() {
         "federatedconfigmaps.types.kubefed.io",
     );
     assert!(crd.is_none_or(|c| c["metadata"].get("deletionTimestamp").is_some()));
+}
+
+fn member_role(fleet: &Fleet) -> Value {
+    fleet
+        .member_object(
+            "rbac.authorization.k8s.io",
+            "clusterroles",
+            "",
+            "kubefed-controller-manager:member1-host",
+        )
+        .expect("ClusterRole")
+}
+
+fn annotation(object: &Value, key: &str) -> Option<String> {
+    object["metadata"]["annotations"][key]
+        .as_str()
+        .map(str::to_string)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn minimal_members_are_named_by_enable_and_a_rejoin_grants_the_type() {
+    let fleet = Fleet::new("grants").await;
+    fleet.create_widget_crd().await;
+    fleet.ok(&join_args(&["--rbac=minimal"])).await;
+
+    // The grant is recorded, and covers escalation for the default ClusterRole type.
+    let cluster = fleet
+        .host_object("core.kubefed.io", "kubefedclusters", NS, "member1")
+        .unwrap();
+    assert_eq!(
+        annotation(&cluster, "kubefed.io/rbac").as_deref(),
+        Some("minimal")
+    );
+    let types = annotation(&cluster, "kubefed.io/rbac-types").unwrap();
+    assert!(
+        types.contains("deployments.apps")
+            && types.contains("clusterroles.rbac.authorization.k8s.io"),
+        "{types}"
+    );
+    assert!(!types.contains("widgets"), "{types}");
+    let rules = member_role(&fleet)["rules"].as_array().unwrap().clone();
+    assert!(
+        rules.contains(&json!({"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["clusterroles"], "verbs": ["escalate"]})),
+        "{rules:?}"
+    );
+
+    // enable ends by naming the member and the command that fixes it.
+    let out = fleet.ok(&["enable", "widgets.example.com"]).await;
+    let last: Vec<&str> = out.trim_end().lines().rev().take(2).collect();
+    assert_eq!(
+        last,
+        [
+            "  kubectl fed join member1 --cluster-context member1 --host-cluster-context host --rbac minimal",
+            "warning: joined with --rbac minimal and not granted widgets.example.com yet: member1. Grant it by re-running join:",
+        ],
+        "{out}"
+    );
+
+    // Re-running join keeps the recorded mode and says what it added.
+    let out = fleet.fed(&join_args(&[])).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("using --rbac minimal as recorded"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains(
+            "ClusterRole kubefed-controller-manager:member1-host updated (+ widgets.example.com: create,delete,get,list,patch,update,watch)"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains(
+            "KubeFedCluster kube-federation-system/member1 updated (kubefed.io/rbac: minimal)"
+        ),
+        "{}",
+        out.stderr
+    );
+    let cluster = fleet
+        .host_object("core.kubefed.io", "kubefedclusters", NS, "member1")
+        .unwrap();
+    assert!(
+        annotation(&cluster, "kubefed.io/rbac-types")
+            .unwrap()
+            .contains("widgets.example.com")
+    );
+    // ... and a second run changes nothing.
+    let rv = (
+        fleet.host.resource_version(),
+        fleet.member.resource_version(),
+    );
+    let again = fleet.ok(&join_args(&[])).await;
+    assert!(again.contains("nothing changed"), "{again}");
+    assert_eq!(
+        (
+            fleet.host.resource_version(),
+            fleet.member.resource_version()
+        ),
+        rv
+    );
+    let out = fleet.ok(&["enable", "widgets.example.com"]).await;
+    assert!(!out.contains("warning"), "{out}");
+
+    // A full re-join drops the type list.
+    fleet.ok(&join_args(&["--rbac", "full"])).await;
+    let cluster = fleet
+        .host_object("core.kubefed.io", "kubefedclusters", NS, "member1")
+        .unwrap();
+    assert_eq!(
+        annotation(&cluster, "kubefed.io/rbac").as_deref(),
+        Some("full")
+    );
+    assert_eq!(annotation(&cluster, "kubefed.io/rbac-types"), None);
+    assert_eq!(member_role(&fleet)["rules"][0]["verbs"], json!(["*"]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubefedctl_flags_work_against_a_cluster() {
+    let fleet = Fleet::new("kubefedctl").await;
+    fleet.create_widget_crd().await;
+    // As KubeFed's deployment script joins.
+    fleet
+        .ok(&[
+            "join",
+            "member1",
+            "--cluster-context=member1",
+            "--host-cluster-context",
+            "host",
+            "--v=2",
+            "--kubefed-namespace=kube-federation-system",
+            "--error-on-existing=false",
+        ])
+        .await;
+    let err = fleet.fails(&join_args(&["--error-on-existing=true"])).await;
+    assert!(err.contains("already joined"), "{err}");
+
+    // enable with a target version, and from an EnableTypeDirective file.
+    let err = fleet.fails(&["enable", "widgets", "--version", "v9"]).await;
+    assert!(
+        err.contains("version \"v9\" of widgets.example.com is not served"),
+        "{err}"
+    );
+    let directive = fleet.dir.0.join("widget.yaml");
+    std::fs::write(
+        &directive,
+        "apiVersion: core.kubefed.io/v1beta1\nkind: EnableTypeDirective\nmetadata:\n  name: widgets.example.com\nspec:\n  targetVersion: v1\n",
+    )
+    .unwrap();
+    let yaml = fleet
+        .ok(&["enable", "-f", directive.to_str().unwrap(), "--output=yaml"])
+        .await;
+    assert!(
+        yaml.contains("kind: FederatedTypeConfig") && yaml.contains("widgets.example.com"),
+        "{yaml}"
+    );
+    fleet
+        .ok(&["enable", "--filename", directive.to_str().unwrap()])
+        .await;
+    let config = fleet
+        .host_object(
+            "core.kubefed.io",
+            "federatedtypeconfigs",
+            NS,
+            "widgets.example.com",
+        )
+        .expect("FTC from the directive");
+    assert_eq!(config["spec"]["targetType"]["version"], "v1");
+
+    // disable --delete-crd, then again once the FederatedTypeConfig is gone.
+    fleet
+        .ok(&["disable", "widgets.example.com", "--delete-crd=true"])
+        .await;
+    let out = fleet
+        .ok(&[
+            "disable",
+            "widgets.example.com",
+            "--delete-crd",
+            "--federated-group",
+            "types.kubefed.io",
+            "--version=v1",
+        ])
+        .await;
+    assert!(
+        out.contains("CustomResourceDefinition federatedwidgets.types.kubefed.io"),
+        "{out}"
+    );
+    let err = fleet
+        .fails(&["disable", "configmaps", "--version", "v1"])
+        .await;
+    assert!(err.contains("only valid with --delete-crd"), "{err}");
+
+    // federate -f converts without any cluster and prints YAML, as kubefedctl does.
+    let file = fleet.dir.0.join("cm.yaml");
+    std::fs::write(
+        &file,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: demo}\ndata: {k: v}\n",
+    )
+    .unwrap();
+    let rv = fleet.host.resource_version();
+    let out = fleet
+        .ok(&[
+            "--kubeconfig",
+            "/nonexistent",
+            "federate",
+            "--filename",
+            file.to_str().unwrap(),
+        ])
+        .await;
+    assert!(out.contains("kind: FederatedConfigMap"), "{out}");
+    assert_eq!(fleet.host.resource_version(), rv);
+    let err = fleet
+        .fails(&["federate", "cm", "c", "-n", "demo", "-t", "-o", "yaml"])
+        .await;
+    assert!(
+        err.contains("--enable-type cannot be used with --output"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_shows_the_types_a_member_cannot_serve() {
+    let fleet = Fleet::new("types").await;
+    fleet.ok(&join_args(&["--rbac", "minimal"])).await;
+    let clusters: Api<kube::api::DynamicObject> = Api::namespaced_with(
+        fleet.host_client.clone(),
+        NS,
+        &kube::core::ApiResource::erase::<kubefed::crds::KubeFedCluster>(&()),
+    );
+    // As the operator reports a member that refuses one type and does not serve another.
+    clusters
+        .patch_status(
+            "member1",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"conditions": [
+                {"type": "Ready", "status": "True", "reason": "ClusterReady",
+                 "lastProbeTime": "2026-01-01T00:00:00Z"},
+                {"type": "TypesAvailable", "status": "False", "reason": "TypesUnavailable",
+                 "lastProbeTime": "2026-01-01T00:00:00Z",
+                 "message": "cannot watch clusterrolebindings.rbac.authorization.k8s.io: forbidden; widgets.example.com: not served"},
+            ]}})),
+        )
+        .await
+        .unwrap();
+    let out = fleet.ok(&["status"]).await;
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[0].split_whitespace().collect::<Vec<_>>(),
+        [
+            "NAME", "READY", "OFFLINE", "TYPES", "RBAC", "VERSION", "AGE"
+        ],
+        "{out}"
+    );
+    let row: Vec<&str> = lines[1].split_whitespace().collect();
+    assert_eq!(
+        &row[..6],
+        ["member1", "True", "Unknown", "2", "unavailable", "minimal"],
+        "{out}"
+    );
+    assert!(out.contains("member1 cannot serve:\n  cannot watch clusterrolebindings.rbac.authorization.k8s.io: forbidden\n  widgets.example.com: not served"), "{out}");
+    assert!(
+        out.contains("kubectl fed join member1 --cluster-context member1 --host-cluster-context host --rbac minimal"),
+        "{out}"
+    );
 }

@@ -4,6 +4,12 @@
 //!
 //! Child processes are started under a small `sh` wrapper that kills them when its stdin
 //! closes, so they end with the fleet handle or with the test process, whichever comes first.
+//!
+//! Waits follow a [`Timeouts`] profile: seconds on the simulator, minutes on real clusters,
+//! where a namespace deletion waits for member namespaces, finalizers and the namespace
+//! controller's backoff. Each scenario works in its own namespace (named with the run's id and
+//! labelled [`RUN_LABEL`]); its cleanup never fails the scenario, and a run first removes what
+//! earlier runs left behind.
 
 use std::fmt;
 use std::fs::File;
@@ -17,9 +23,68 @@ use serde_json::{Value, json};
 
 /// The federation namespace on the host and on members.
 pub const FEDERATION_NAMESPACE: &str = "kube-federation-system";
-/// How long a condition may take to hold before a wait gives up.
-pub const TIMEOUT: Duration = Duration::from_secs(30);
+/// Label on every namespace the suite creates; its value is the id of the run.
+pub const RUN_LABEL: &str = "kubefed-e2e/run";
 const POLL: Duration = Duration::from_millis(200);
+
+/// How long the suite waits.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Timeouts {
+    /// For something the operator or a cluster brings about: a propagation, a Ready
+    /// condition, a CRD being established.
+    pub wait: Duration,
+    /// For a namespace to disappear everywhere. On a real host that took 40 s: the member
+    /// namespaces went in 11 s, then the host's namespace controller retried with backoff.
+    pub cleanup: Duration,
+}
+
+impl Timeouts {
+    /// The simulator answers in milliseconds and deletes at once.
+    pub const SIMULATED: Timeouts = Timeouts {
+        wait: Duration::from_secs(30),
+        cleanup: Duration::from_secs(30),
+    };
+    /// Real clusters: image pulls, controller resyncs, finalizers and backoff.
+    pub const REAL: Timeouts = Timeouts {
+        wait: Duration::from_secs(120),
+        cleanup: Duration::from_secs(300),
+    };
+
+    /// The profile of the fleet, multiplied by `$KUBEFED_E2E_TIMEOUT_SCALE` when set (e.g.
+    /// `3` for a slow cloud cluster).
+    pub fn for_fleet(simulated: bool) -> Result<Timeouts> {
+        let base = if simulated {
+            Timeouts::SIMULATED
+        } else {
+            Timeouts::REAL
+        };
+        match std::env::var("KUBEFED_E2E_TIMEOUT_SCALE") {
+            Ok(text) if !text.trim().is_empty() => {
+                let factor: f64 = text.trim().parse().map_err(|_| {
+                    HarnessError::new(format!(
+                        "KUBEFED_E2E_TIMEOUT_SCALE={text:?} is not a number"
+                    ))
+                })?;
+                Ok(base.scaled(factor))
+            }
+            _ => Ok(base),
+        }
+    }
+
+    /// Both timeouts multiplied by `factor` (at least 0.1).
+    pub fn scaled(self, factor: f64) -> Timeouts {
+        let factor = factor.max(0.1);
+        Timeouts {
+            wait: self.wait.mul_f64(factor),
+            cleanup: self.cleanup.mul_f64(factor),
+        }
+    }
+
+    /// `--timeout=<n>s` for `kubectl wait`.
+    pub fn kubectl_wait(&self) -> String {
+        format!("--timeout={}s", self.wait.as_secs().max(1))
+    }
+}
 
 /// Why the harness could not do what it was asked.
 #[derive(Debug)]
@@ -202,6 +267,9 @@ pub struct Fleet {
     pub members: Vec<Member>,
     /// `true` for the simulated fleet (fault injection available).
     pub simulated: bool,
+    pub timeouts: Timeouts,
+    /// Tells this run's namespaces from earlier runs' ([`RUN_LABEL`]).
+    pub run_id: String,
     work_dir: PathBuf,
     path_env: String,
     operator: Option<Background>,
@@ -242,12 +310,22 @@ fn remove_stale_dirs() {
     }
 }
 
-fn unique_dir() -> Result<PathBuf> {
-    remove_stale_dirs();
-    let nanos = SystemTime::now()
+fn now_nanos() -> u128 {
+    SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos())
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+/// Six hex digits, different for every run (and every test binary of a run).
+fn run_id() -> String {
+    let mixed = now_nanos() ^ (u128::from(std::process::id()) << 20);
+    format!("{:06x}", (mixed % 0xff_ffff) as u32)
+}
+
+fn unique_dir() -> Result<PathBuf> {
+    remove_stale_dirs();
+    let nanos = now_nanos();
     let dir = std::env::temp_dir().join(format!("kubefed-e2e-{}-{nanos}", std::process::id()));
     std::fs::create_dir_all(&dir)
         .map_err(|e| HarnessError::new(format!("cannot create {}: {e}", dir.display())))?;
@@ -262,10 +340,7 @@ impl Fleet {
         let operator_bin = binary("kubefed-operator")?;
         binary("kubectl-fed")?;
         let work_dir = unique_dir()?;
-        let path_env = match std::env::var_os("PATH") {
-            Some(path) => format!("{}:{}", bin.display(), path.to_string_lossy()),
-            None => bin.display().to_string(),
-        };
+        let path_env = path_with(&bin);
         let mut fleet = match std::env::var("KUBEFED_E2E_KUBECONFIG") {
             Ok(kubeconfig) if !kubeconfig.is_empty() => {
                 let host = std::env::var("KUBEFED_E2E_HOST").unwrap_or_else(|_| "host".into());
@@ -273,6 +348,8 @@ impl Fleet {
                     .unwrap_or_else(|_| "cluster1,cluster2".into());
                 Fleet {
                     kubeconfig: PathBuf::from(kubeconfig),
+                    timeouts: Timeouts::for_fleet(false)?,
+                    run_id: run_id(),
                     host,
                     members: members
                         .split(',')
@@ -292,17 +369,11 @@ impl Fleet {
                 }
             }
             _ => {
-                let sim_bin = binary("kubefed-sim")?;
-                let kubeconfig = work_dir.join("fleet.kubeconfig");
-                let kubeconfig_arg = kubeconfig.display().to_string();
-                let sim = Background::spawn(
-                    "kubefed-sim",
-                    &sim_bin,
-                    &["up", "--members", "2", "--kubeconfig", &kubeconfig_arg],
-                    &work_dir.join("fleet.log"),
-                )?;
+                let (sim, kubeconfig) = spawn_sim(&work_dir, 2)?;
                 Fleet {
                     kubeconfig,
+                    timeouts: Timeouts::for_fleet(true)?,
+                    run_id: run_id(),
                     host: "host".into(),
                     members: ["cluster1", "cluster2"]
                         .iter()
@@ -340,6 +411,7 @@ impl Fleet {
         )?;
         fleet.operator = Some(operator);
         fleet.wait_control_plane()?;
+        fleet.remove_leftovers();
         for member in fleet.members.clone() {
             fleet
                 .join(&member)
@@ -361,34 +433,28 @@ impl Fleet {
 
     fn wait_reachable(&mut self) -> Result<()> {
         if let Some(sim) = self.sim.as_mut() {
-            let log = sim.log().display().to_string();
-            let kubeconfig = self.kubeconfig.clone();
-            let start = Instant::now();
-            while !kubeconfig.metadata().map(|m| m.len() > 0).unwrap_or(false) {
-                sim.check_running()?;
-                if start.elapsed() > TIMEOUT {
-                    return Err(HarnessError::new(format!(
-                        "kubefed-sim wrote no kubeconfig; see {log}"
-                    )));
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
+            wait_for_kubeconfig(sim, &self.kubeconfig, self.timeouts.wait)?;
         }
         let contexts: Vec<String> = std::iter::once(self.host.clone())
             .chain(self.members.iter().map(|m| m.context.clone()))
             .collect();
         for context in contexts {
-            wait_for(&format!("context {context} to answer"), TIMEOUT, || {
-                self.kubectl(&context, &["get", "namespaces", "-o", "name"])
-                    .success()
-                    .then_some(())
-            })?;
+            wait_for(
+                &format!("context {context} to answer"),
+                self.timeouts.wait,
+                || {
+                    self.kubectl(&context, &["get", "namespaces", "-o", "name"])
+                        .success()
+                        .then_some(())
+                },
+            )?;
         }
         Ok(())
     }
 
-    /// The federation namespace, and on real clusters the repository's CRDs and RBAC. The
-    /// KubeFedConfig gets fast health checks so offline members are noticed within seconds.
+    /// The federation namespace, and on real clusters the repository's CRDs (`config/crd`, the
+    /// operator runs here with the caller's credentials, not in the cluster). The KubeFedConfig
+    /// gets fast health checks so offline members are noticed within seconds.
     fn install(&self) -> Result<()> {
         let ns = self.kubectl(&self.host, &["create", "namespace", FEDERATION_NAMESPACE]);
         if !ns.success() && !ns.stderr.contains("AlreadyExists") {
@@ -398,10 +464,10 @@ impl Fleet {
         }
         let config = repo_root().join("config");
         if !self.simulated {
+            // CRDs only: the operator creates the default FederatedTypeConfigs at start.
             let crd = config.join("crd").display().to_string();
-            let rbac = config.join("rbac").display().to_string();
-            // The CRDs apply, their custom resources may need a second pass once established.
-            let _ = self.kubectl(&self.host, &["apply", "-f", &crd, "-f", &rbac]);
+            self.kubectl(&self.host, &["apply", "-k", &crd])
+                .check("installing the CRDs")?;
         }
         let kubefedconfig_crd = config
             .join("crd")
@@ -415,7 +481,7 @@ impl Fleet {
             &[
                 "wait",
                 "--for=condition=established",
-                "--timeout=30s",
+                &self.timeouts.kubectl_wait(),
                 "crd/kubefedconfigs.core.kubefed.io",
             ],
         )
@@ -456,7 +522,7 @@ impl Fleet {
         let log = self.operator_log();
         wait_for(
             &format!("the operator to install its CRDs (log: {log})"),
-            TIMEOUT,
+            self.timeouts.wait,
             || {
                 self.kubectl(
                     &self.host,
@@ -471,20 +537,24 @@ impl Fleet {
             &[
                 "wait",
                 "--for=condition=established",
-                "--timeout=30s",
+                &self.timeouts.kubectl_wait(),
                 "crd/federateddeployments.types.kubefed.io",
                 "crd/kubefedclusters.core.kubefed.io",
                 "crd/federatednamespaces.types.kubefed.io",
             ],
         )
         .check("waiting for the federation CRDs")?;
-        wait_for("the default FederatedTypeConfigs", TIMEOUT, || {
-            self.get_json(
-                &self.host,
-                &["federatedtypeconfigs", "-n", FEDERATION_NAMESPACE],
-            )
-            .filter(|list| list["items"].as_array().is_some_and(|i| i.len() >= 10))
-        })?;
+        wait_for(
+            "the default FederatedTypeConfigs",
+            self.timeouts.wait,
+            || {
+                self.get_json(
+                    &self.host,
+                    &["federatedtypeconfigs", "-n", FEDERATION_NAMESPACE],
+                )
+                .filter(|list| list["items"].as_array().is_some_and(|i| i.len() >= 10))
+            },
+        )?;
         Ok(())
     }
 
@@ -545,54 +615,14 @@ impl Fleet {
         command
             .args(args)
             .env("KUBECONFIG", &self.kubeconfig)
-            .env("PATH", &self.path_env)
-            .stdin(if input.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let child = match command.spawn() {
-            Ok(child) => child,
-            Err(e) => {
-                return Output {
-                    code: -1,
-                    stdout: String::new(),
-                    stderr: format!("cannot run {program}: {e}"),
-                };
-            }
-        };
-        let mut child = child;
-        if let (Some(input), Some(mut stdin)) = (input, child.stdin.take()) {
-            let _ = stdin.write_all(input.as_bytes());
-        }
-        match child.wait_with_output() {
-            Ok(out) => Output {
-                code: out.status.code().unwrap_or(-1),
-                stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-            },
-            Err(e) => Output {
-                code: -1,
-                stdout: String::new(),
-                stderr: format!("waiting for {program}: {e}"),
-            },
-        }
+            .env("PATH", &self.path_env);
+        run_command(command, program, input)
     }
 
     /// `kubectl get args… -o json`, `None` when it fails (e.g. NotFound).
     pub fn get_json(&self, context: &str, args: &[&str]) -> Option<Value> {
-        let mut all = vec!["get"];
-        all.extend_from_slice(args);
-        all.extend_from_slice(&["-o", "json"]);
-        let out = self.kubectl(context, &all);
-        if !out.success() {
-            return None;
-        }
-        serde_json::from_str(&out.stdout).ok()
+        get_json(|all| self.kubectl(context, all), args)
     }
-
     /// `kubectl apply -f -` of one object.
     pub fn apply(&self, context: &str, object: &Value) -> Result<Output> {
         self.kubectl_stdin(context, &["apply", "-f", "-"], &object.to_string())
@@ -613,7 +643,7 @@ impl Fleet {
         let want = if ready { "True" } else { "False" };
         wait_for(
             &format!("KubeFedCluster {name} Ready={want}"),
-            TIMEOUT,
+            self.timeouts.wait,
             || (self.cluster_ready(name).as_deref() == Some(want)).then_some(()),
         )
     }
@@ -625,7 +655,8 @@ impl Fleet {
             .collect()
     }
 
-    /// Deletes `namespace` on the host and every member and waits until it is gone everywhere.
+    /// Deletes `namespace` on the host and every member and waits until it is gone everywhere
+    /// (at most [`Timeouts::cleanup`]).
     pub fn delete_namespace(&self, namespace: &str) -> Result<()> {
         for context in self.contexts() {
             self.kubectl(
@@ -643,7 +674,7 @@ impl Fleet {
         for context in self.contexts() {
             wait_for(
                 &format!("namespace {namespace} to disappear from {context}"),
-                TIMEOUT,
+                self.timeouts.cleanup,
                 || {
                     let out = self.kubectl(&context, &["get", "namespace", namespace]);
                     (!out.success() && out.stderr.contains("NotFound")).then_some(())
@@ -653,27 +684,77 @@ impl Fleet {
         Ok(())
     }
 
-    /// A clean `namespace` on the host, federated to every member (leftovers of an earlier run
-    /// removed first); waits until every member has it.
-    pub fn fresh_federated_namespace(&self, namespace: &str) -> Result<()> {
+    /// The end of a scenario: deletes `namespace` everywhere and waits for it, but only warns
+    /// when that is slow. The scenario's checks have passed by then, and the operator keeps
+    /// deleting (it runs until the test binary ends; a later run removes what is left).
+    pub fn cleanup_namespace(&self, namespace: &str) {
+        let started = Instant::now();
+        match self.delete_namespace(namespace) {
+            Ok(()) => {}
+            Err(err) => eprintln!(
+                "warning: cleanup of namespace {namespace} not finished after {:?} ({err}); continuing",
+                started.elapsed()
+            ),
+        }
+    }
+
+    /// A name for a scenario's namespace, unique to this run.
+    pub fn unique_namespace(&self, prefix: &str) -> String {
+        format!("{prefix}-{}", self.run_id)
+    }
+
+    fn labelled_namespace(&self, name: &str) -> Value {
+        json!({
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": name, "labels": {RUN_LABEL: self.run_id}}
+        })
+    }
+
+    /// A new namespace on the host only, for this run; deleted when the guard drops.
+    pub fn scenario_namespace(&self, prefix: &str) -> Result<ScenarioNamespace<'_>> {
+        let name = self.unique_namespace(prefix);
+        self.apply(&self.host, &self.labelled_namespace(&name))?;
+        Ok(ScenarioNamespace { fleet: self, name })
+    }
+
+    /// A new namespace for this run, federated to every member (waits until each has it);
+    /// deleted everywhere when the guard drops.
+    pub fn federated_scenario_namespace(&self, prefix: &str) -> Result<ScenarioNamespace<'_>> {
+        let guard = self.scenario_namespace(prefix)?;
+        self.federate_namespace(&guard.name)?;
+        Ok(guard)
+    }
+
+    /// `namespace` (a fixed name, e.g. from `examples/`) cleared of what an earlier run left,
+    /// so the scenario starts from nothing; the guard deletes it again at the end.
+    pub fn reset_namespace(&self, namespace: &str) -> Result<ScenarioNamespace<'_>> {
         self.delete_namespace(namespace)?;
-        self.apply(
-            &self.host,
-            &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}),
-        )?;
+        Ok(ScenarioNamespace {
+            fleet: self,
+            name: namespace.to_string(),
+        })
+    }
+
+    /// Federates the existing host namespace `namespace` to every member (members' copies carry
+    /// [`RUN_LABEL`] too) and waits until each has it.
+    pub fn federate_namespace(&self, namespace: &str) -> Result<()> {
         self.apply(
             &self.host,
             &json!({
                 "apiVersion": "types.kubefed.io/v1beta1",
                 "kind": "FederatedNamespace",
                 "metadata": {"name": namespace, "namespace": namespace},
-                "spec": {"placement": {"clusterSelector": {}}}
+                "spec": {
+                    "template": {"metadata": {"labels": {RUN_LABEL: self.run_id}}},
+                    "placement": {"clusterSelector": {}}
+                }
             }),
         )?;
         for member in &self.members {
             wait_for(
                 &format!("namespace {namespace} in {}", member.name),
-                TIMEOUT,
+                self.timeouts.wait,
                 || {
                     self.kubectl(&member.context, &["get", "namespace", namespace])
                         .success()
@@ -682,6 +763,29 @@ impl Fleet {
             )?;
         }
         Ok(())
+    }
+
+    /// Starts deleting the namespaces earlier runs left behind (labelled [`RUN_LABEL`] with
+    /// another id), without waiting: the operator finishes it while this run goes on.
+    fn remove_leftovers(&self) {
+        let selector = format!("{RUN_LABEL},{RUN_LABEL}!={}", self.run_id);
+        for context in self.contexts() {
+            let out = self.kubectl(
+                &context,
+                &["get", "namespaces", "-l", &selector, "-o", "name"],
+            );
+            let names: Vec<&str> = out.stdout.lines().filter(|l| !l.is_empty()).collect();
+            if names.is_empty() {
+                continue;
+            }
+            eprintln!(
+                "removing namespaces left by earlier runs in {context}: {}",
+                names.join(" ")
+            );
+            let mut args = vec!["delete", "--ignore-not-found", "--wait=false"];
+            args.extend(names);
+            let _ = self.kubectl(&context, &args);
+        }
     }
 
     /// The member by federation name.
@@ -693,12 +797,185 @@ impl Fleet {
     }
 }
 
+/// A scenario's namespace: deleted everywhere (best effort, see
+/// [`Fleet::cleanup_namespace`]) when dropped, also when the scenario panics.
+pub struct ScenarioNamespace<'a> {
+    fleet: &'a Fleet,
+    pub name: String,
+}
+
+impl Drop for ScenarioNamespace<'_> {
+    fn drop(&mut self) {
+        self.fleet.cleanup_namespace(&self.name);
+    }
+}
+
 impl Drop for Fleet {
     fn drop(&mut self) {
         // The operator first, then the fleet it talks to.
         drop(self.operator.take());
         drop(self.sim.take());
         let _ = std::fs::remove_dir_all(&self.work_dir);
+    }
+}
+
+/// Runs a prepared command to completion, with `input` on stdin when given.
+pub fn run_command(mut command: Command, program: &str, input: Option<&str>) -> Output {
+    command
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = match command.spawn() {
+        Ok(child) => child,
+        Err(e) => {
+            return Output {
+                code: -1,
+                stdout: String::new(),
+                stderr: format!("cannot run {program}: {e}"),
+            };
+        }
+    };
+    if let (Some(input), Some(mut stdin)) = (input, child.stdin.take()) {
+        let _ = stdin.write_all(input.as_bytes());
+    }
+    match child.wait_with_output() {
+        Ok(out) => Output {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        },
+        Err(e) => Output {
+            code: -1,
+            stdout: String::new(),
+            stderr: format!("waiting for {program}: {e}"),
+        },
+    }
+}
+
+/// `kubectl get args… -o json` through `kubectl` (runs kubectl with its context), `None` when
+/// it fails (e.g. NotFound).
+fn get_json(kubectl: impl Fn(&[&str]) -> Output, args: &[&str]) -> Option<Value> {
+    let mut all = vec!["get"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["-o", "json"]);
+    let out = kubectl(&all);
+    if !out.success() {
+        return None;
+    }
+    serde_json::from_str(&out.stdout).ok()
+}
+
+/// `program args…` in the repository root, without any cluster (e.g. `kubectl kustomize`).
+pub fn run_in_repo(program: &str, args: &[&str]) -> Output {
+    let mut command = Command::new(program);
+    command.args(args).current_dir(repo_root());
+    run_command(command, program, None)
+}
+
+/// `PATH` with the built binaries first, so `kubectl fed` finds `kubectl-fed`.
+pub fn path_with(bin: &Path) -> String {
+    match std::env::var_os("PATH") {
+        Some(path) => format!("{}:{}", bin.display(), path.to_string_lossy()),
+        None => bin.display().to_string(),
+    }
+}
+
+/// Starts `kubefed-sim up --members <members>`, writing its kubeconfig into `work_dir`.
+pub fn spawn_sim(work_dir: &Path, members: usize) -> Result<(Background, PathBuf)> {
+    let sim_bin = binary("kubefed-sim")?;
+    let kubeconfig = work_dir.join("fleet.kubeconfig");
+    let kubeconfig_arg = kubeconfig.display().to_string();
+    let members = members.to_string();
+    let sim = Background::spawn(
+        "kubefed-sim",
+        &sim_bin,
+        &["up", "--members", &members, "--kubeconfig", &kubeconfig_arg],
+        &work_dir.join("fleet.log"),
+    )?;
+    Ok((sim, kubeconfig))
+}
+
+/// Waits until the simulator has written its kubeconfig (it does once every cluster listens).
+pub fn wait_for_kubeconfig(
+    sim: &mut Background,
+    kubeconfig: &Path,
+    timeout: Duration,
+) -> Result<()> {
+    let log = sim.log().display().to_string();
+    let start = Instant::now();
+    while !kubeconfig.metadata().map(|m| m.len() > 0).unwrap_or(false) {
+        sim.check_running()?;
+        if start.elapsed() > timeout {
+            return Err(HarnessError::new(format!(
+                "kubefed-sim wrote no kubeconfig; see {log}"
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(())
+}
+
+/// A simulated fleet of its own (`kubefed-sim up`) with nothing installed, for tests that
+/// install the federation themselves. Commands run in the repository root with its kubeconfig
+/// (current context `host`) and the built binaries first on `PATH`.
+pub struct BareSim {
+    pub kubeconfig: PathBuf,
+    pub dir: PathBuf,
+    pub path_env: String,
+    process: Option<Background>,
+}
+
+impl BareSim {
+    pub fn start(members: usize) -> Result<BareSim> {
+        let dir = unique_dir()?;
+        let (mut process, kubeconfig) = spawn_sim(&dir, members)?;
+        wait_for_kubeconfig(&mut process, &kubeconfig, Timeouts::SIMULATED.wait)?;
+        Ok(BareSim {
+            kubeconfig,
+            path_env: path_with(&bin_dir()?),
+            dir,
+            process: Some(process),
+        })
+    }
+
+    /// `program` with the fleet's kubeconfig and `PATH`, in the repository root.
+    pub fn command(&self, program: &str) -> Command {
+        let mut command = Command::new(program);
+        command
+            .env("KUBECONFIG", &self.kubeconfig)
+            .env("PATH", &self.path_env)
+            .current_dir(repo_root());
+        command
+    }
+
+    /// `sh -c <line>`, as a user would type it.
+    pub fn shell(&self, line: &str) -> Output {
+        let mut command = self.command("sh");
+        command.args(["-c", line]);
+        run_command(command, "sh", None)
+    }
+
+    /// `kubectl args…` on the current context (the host), with `input` on stdin when given.
+    pub fn kubectl(&self, args: &[&str], input: Option<&str>) -> Output {
+        let mut command = self.command("kubectl");
+        command.args(args);
+        run_command(command, "kubectl", input)
+    }
+
+    /// `kubectl get args… -o json` on the host.
+    pub fn get_json(&self, args: &[&str]) -> Option<Value> {
+        get_json(|all| self.kubectl(all, None), args)
+    }
+}
+
+impl Drop for BareSim {
+    fn drop(&mut self) {
+        drop(self.process.take());
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -716,4 +993,30 @@ pub fn cluster_status<'a>(object: &'a Value, cluster: &str) -> Option<&'a Value>
         .as_array()?
         .iter()
         .find(|c| c["name"] == cluster)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn real_clusters_get_minutes_and_scaling_applies_to_both() {
+        assert!(Timeouts::REAL.cleanup >= Duration::from_secs(120));
+        assert!(Timeouts::REAL.wait > Timeouts::SIMULATED.wait);
+        let slow = Timeouts::REAL.scaled(2.5);
+        assert_eq!(slow.wait, Duration::from_secs(300));
+        assert_eq!(slow.cleanup, Duration::from_secs(750));
+        assert_eq!(slow.kubectl_wait(), "--timeout=300s");
+        assert_eq!(Timeouts::SIMULATED.scaled(0.0).wait, Duration::from_secs(3));
+    }
+
+    #[test]
+    fn run_ids_fit_namespace_names() {
+        let id = run_id();
+        assert_eq!(id.len(), 6, "{id}");
+        assert!(
+            id.chars()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+        );
+    }
 }

@@ -2,7 +2,7 @@
 
 use base64::Engine;
 use kubefed_e2e::harness::{
-    FEDERATION_NAMESPACE, Fleet, TIMEOUT, cluster_status, repo_root, shared_fleet, wait_for,
+    FEDERATION_NAMESPACE, Fleet, cluster_status, repo_root, shared_fleet, wait_for,
 };
 use serde_json::{Value, json};
 
@@ -71,7 +71,7 @@ fn wait_object(
 ) -> Value {
     wait_for(
         &format!("{kind}/{name} in {context}: {what}"),
-        TIMEOUT,
+        f.timeouts.wait,
         || {
             f.get_json(context, &[kind, name, "-n", ns])
                 .filter(|o| check(o))
@@ -83,7 +83,7 @@ fn wait_object(
 fn wait_gone(f: &Fleet, context: &str, kind: &str, ns: &str, name: &str) {
     wait_for(
         &format!("{kind}/{name} gone from {context}"),
-        TIMEOUT,
+        f.timeouts.wait,
         || {
             let out = f.kubectl(context, &["get", kind, name, "-n", ns]);
             (!out.success() && out.stderr.contains("NotFound")).then_some(())
@@ -156,11 +156,8 @@ fn join_members_ready_and_rejoin_is_noop() {
 #[test]
 fn federate_namespace() {
     let f = fleet();
-    let ns = "e2e-fedns";
-    f.delete_namespace(ns).expect("cleanup");
-    f.kubectl(&f.host, &["create", "namespace", ns])
-        .check("create namespace")
-        .expect("namespace");
+    let scenario = f.scenario_namespace("e2e-fedns").expect("namespace");
+    let ns = scenario.name.as_str();
     let out = f.fed(&["federate", "namespace", ns]);
     assert_eq!(out.code, 0, "{out}");
     let fedns = f
@@ -203,7 +200,6 @@ fn federate_namespace() {
             ""
         );
     }
-    f.delete_namespace(ns).expect("cleanup");
 }
 
 fn deployment_image(d: &Value) -> &str {
@@ -215,8 +211,11 @@ fn deployment_image(d: &Value) -> &str {
 #[test]
 fn examples_propagate_field_by_field() {
     let f = fleet();
-    let ns = "demo";
-    f.delete_namespace(ns).expect("cleanup");
+    // The examples name their namespace; start from nothing.
+    let scenario = f
+        .reset_namespace("demo")
+        .expect("cleanup of an earlier run");
+    let ns = scenario.name.as_str();
     let examples = repo_root().join("examples");
     let mut files: Vec<_> = std::fs::read_dir(&examples)
         .expect("examples/")
@@ -343,15 +342,15 @@ fn examples_propagate_field_by_field() {
         "{status}"
     );
     assert!(status.stdout.contains("Propagation: True"), "{status}");
-
-    f.delete_namespace(ns).expect("cleanup");
 }
 
 #[test]
 fn override_change_reaches_only_its_cluster() {
     let f = fleet();
-    let ns = "e2e-override";
-    f.fresh_federated_namespace(ns).expect("namespace");
+    let scenario = f
+        .federated_scenario_namespace("e2e-override")
+        .expect("namespace");
+    let ns = scenario.name.as_str();
     let (c1, c2) = (c1(f), c2(f));
     let placement = json!({"clusterSelector": {}});
     let overrides = json!([{"clusterName": "cluster2", "clusterOverrides": [{"path": "/spec/replicas", "value": 2}]}]);
@@ -390,14 +389,15 @@ fn override_change_reaches_only_its_cluster() {
         after1["metadata"]["generation"], before1["metadata"]["generation"],
         "cluster1 was rewritten"
     );
-    f.delete_namespace(ns).expect("cleanup");
 }
 
 #[test]
 fn placement_change_deletes_only_where_removed() {
     let f = fleet();
-    let ns = "e2e-placement";
-    f.fresh_federated_namespace(ns).expect("namespace");
+    let scenario = f
+        .federated_scenario_namespace("e2e-placement")
+        .expect("namespace");
+    let ns = scenario.name.as_str();
     let (c1, c2) = (c1(f), c2(f));
     f.apply(
         &f.host,
@@ -434,14 +434,15 @@ fn placement_change_deletes_only_where_removed() {
     );
     assert!(cluster_status(&fed, "cluster1").is_some());
     assert!(cluster_status(&fed, "cluster2").is_none());
-    f.delete_namespace(ns).expect("cleanup");
 }
 
 #[test]
 fn drift_on_a_member_is_repaired_and_reported() {
     let f = fleet();
-    let ns = "e2e-drift";
-    f.fresh_federated_namespace(ns).expect("namespace");
+    let scenario = f
+        .federated_scenario_namespace("e2e-drift")
+        .expect("namespace");
+    let ns = scenario.name.as_str();
     let c1 = c1(f);
     f.apply(
         &f.host,
@@ -462,7 +463,7 @@ fn drift_on_a_member_is_repaired_and_reported() {
         "reverted to 2 replicas",
         |d| d["spec"]["replicas"] == 2,
     );
-    let event = wait_for("a DriftRepaired event", TIMEOUT, || {
+    let event = wait_for("a DriftRepaired event", f.timeouts.wait, || {
         f.get_json(&f.host, &["events.events.k8s.io", "-n", ns])?["items"]
             .as_array()?
             .iter()
@@ -479,14 +480,15 @@ fn drift_on_a_member_is_repaired_and_reported() {
             .is_some_and(|n| n.contains("cluster1")),
         "{event}"
     );
-    f.delete_namespace(ns).expect("cleanup");
 }
 
 #[test]
 fn orphaning_deletion_keeps_member_objects() {
     let f = fleet();
-    let ns = "e2e-orphan";
-    f.fresh_federated_namespace(ns).expect("namespace");
+    let scenario = f
+        .federated_scenario_namespace("e2e-orphan")
+        .expect("namespace");
+    let ns = scenario.name.as_str();
     f.apply(
         &f.host,
         &federated_configmap(ns, "keep", &["cluster1", "cluster2"]),
@@ -525,7 +527,7 @@ fn orphaning_deletion_keeps_member_objects() {
             "keep",
             "-n",
             ns,
-            "--timeout=30s",
+            &f.timeouts.kubectl_wait(),
         ],
     );
     assert_eq!(deleted.code, 0, "{deleted}");
@@ -548,5 +550,4 @@ fn orphaning_deletion_keeps_member_objects() {
         );
         assert_eq!(after["data"]["key"], "value");
     }
-    f.delete_namespace(ns).expect("cleanup");
 }

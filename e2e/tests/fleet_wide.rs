@@ -4,7 +4,7 @@
 use std::sync::Mutex;
 
 use kubefed_e2e::harness::{
-    FEDERATION_NAMESPACE, Fleet, Member, TIMEOUT, cluster_status, shared_fleet, wait_for,
+    FEDERATION_NAMESPACE, Fleet, Member, cluster_status, shared_fleet, wait_for,
 };
 use serde_json::{Value, json};
 
@@ -51,7 +51,7 @@ fn get_deployment(
 ) -> Value {
     wait_for(
         &format!("deployment app in {}: {what}", member.name),
-        TIMEOUT,
+        f.timeouts.wait,
         || {
             f.get_json(&member.context, &["deployment", "app", "-n", ns])
                 .filter(|d| check(d))
@@ -79,8 +79,10 @@ fn member_offline_keeps_objects_and_reconverges() {
         );
         return;
     }
-    let ns = "e2e-offline";
-    f.fresh_federated_namespace(ns).expect("namespace");
+    let scenario = f
+        .federated_scenario_namespace("e2e-offline")
+        .expect("namespace");
+    let ns = scenario.name.as_str();
     let (m1, m2) = (f.members[0].clone(), f.members[1].clone());
     f.apply(&f.host, &deployment(ns, "nginx:1.25"))
         .expect("apply");
@@ -94,7 +96,7 @@ fn member_offline_keeps_objects_and_reconverges() {
     f.apply(&f.host, &deployment(ns, "nginx:1.26"))
         .expect("update while offline");
     get_deployment(f, &m1, ns, "updated", |d| image(d) == "nginx:1.26");
-    let fed = wait_for("cluster2 reported ClusterNotReady", TIMEOUT, || {
+    let fed = wait_for("cluster2 reported ClusterNotReady", f.timeouts.wait, || {
         f.get_json(&f.host, &["federateddeployment", "app", "-n", ns])
             .filter(|o| {
                 cluster_status(o, &m2.name).is_some_and(|c| c["status"] == "ClusterNotReady")
@@ -117,7 +119,7 @@ fn member_offline_keeps_objects_and_reconverges() {
         "deleted while offline"
     );
     assert_eq!(after["spec"]["replicas"], 2);
-    wait_for("cluster2 propagated again", TIMEOUT, || {
+    wait_for("cluster2 propagated again", f.timeouts.wait, || {
         f.get_json(&f.host, &["federateddeployment", "app", "-n", ns])
             .filter(|o| {
                 cluster_status(o, &m2.name)
@@ -125,7 +127,6 @@ fn member_offline_keeps_objects_and_reconverges() {
             })
     })
     .unwrap_or_else(|e| panic!("{e}; operator log: {}", f.operator_log()));
-    f.delete_namespace(ns).expect("cleanup");
 }
 
 #[test]
@@ -167,19 +168,23 @@ fn unjoin_removes_registration_and_member_credentials() {
         kfc.stderr.contains("NotFound"),
         "KubeFedCluster still there: {kfc}"
     );
-    wait_for("the member-side ServiceAccount to go", TIMEOUT, || {
-        let sa = f.kubectl(
-            &member.context,
-            &[
-                "get",
-                "serviceaccount",
-                &service_account,
-                "-n",
-                FEDERATION_NAMESPACE,
-            ],
-        );
-        (!sa.success() && sa.stderr.contains("NotFound")).then_some(())
-    })
+    wait_for(
+        "the member-side ServiceAccount to go",
+        f.timeouts.wait,
+        || {
+            let sa = f.kubectl(
+                &member.context,
+                &[
+                    "get",
+                    "serviceaccount",
+                    &service_account,
+                    "-n",
+                    FEDERATION_NAMESPACE,
+                ],
+            );
+            (!sa.success() && sa.stderr.contains("NotFound")).then_some(())
+        },
+    )
     .expect("ServiceAccount deleted");
     let status = f.fed(&["status"]);
     assert!(

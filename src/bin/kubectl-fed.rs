@@ -1,10 +1,13 @@
 //! `kubectl-fed`: entry point of the kubectl plugin; see `kubefed::plugin`.
 
-use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = kubefed::plugin::Cli::parse();
+    let cli = match kubefed::plugin::parse_from(std::env::args_os()) {
+        Ok(cli) => cli,
+        // Usage errors, --help and --version, formatted and with clap's exit codes.
+        Err(err) => err.exit(),
+    };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

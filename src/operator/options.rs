@@ -68,6 +68,63 @@ pub fn parse_bind_address(flag: &str, value: &str) -> Result<Option<SocketAddr>,
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
+
+    /// `kubefed-operator run …` as the binary declares it (src/bin/kubefed-operator.rs).
+    #[derive(Parser)]
+    #[command(name = "kubefed-operator")]
+    enum Binary {
+        Run(RunOptions),
+    }
+
+    /// The container args of config/manager/deployment.yaml.
+    fn deployment_args() -> Vec<String> {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/config/manager/deployment.yaml"
+        );
+        let text = std::fs::read_to_string(path).expect("config/manager/deployment.yaml");
+        let deployment: serde_json::Value = serde_saphyr::from_str(&text).expect("YAML");
+        let containers = deployment
+            .pointer("/spec/template/spec/containers")
+            .and_then(serde_json::Value::as_array)
+            .expect("containers");
+        assert_eq!(containers.len(), 1, "one container");
+        assert!(
+            containers[0].get("command").is_none(),
+            "the image's entrypoint (the binary) runs the args"
+        );
+        containers[0]["args"]
+            .as_array()
+            .expect("args")
+            .iter()
+            .map(|a| a.as_str().expect("string arg").to_string())
+            .collect()
+    }
+
+    #[test]
+    fn the_deployment_args_are_accepted_and_mean_what_the_manifests_need() {
+        let args = deployment_args();
+        let Binary::Run(options) =
+            Binary::try_parse_from(std::iter::once("kubefed-operator".to_string()).chain(args))
+                .unwrap_or_else(|e| panic!("the Deployment's args are refused: {e}"));
+        assert_eq!(options.kubefed_namespace, "kube-federation-system");
+        assert!(options.leader_elect);
+        // The default FederatedTypeConfigs are created by the operator, not by the manifests.
+        assert!(options.install_crds);
+        // The probe and metrics ports must be reachable from outside the pod.
+        assert_eq!(
+            parse_bind_address("h", &options.health_probe_bind_address).unwrap(),
+            Some("0.0.0.0:8081".parse().unwrap())
+        );
+        assert_eq!(
+            parse_bind_address("m", &options.metrics_bind_address).unwrap(),
+            Some("0.0.0.0:8080".parse().unwrap())
+        );
+        assert_eq!(options.log_format, LogFormat::Json);
+        // In the pod the service account is used, not a kubeconfig context.
+        assert!(options.context.is_none());
+    }
 
     #[test]
     fn bind_addresses() {

@@ -55,20 +55,36 @@ pub async fn ensure_patched<K>(
 where
     K: Resource + Clone + DeserializeOwned + Serialize + Debug,
 {
+    Ok(ensure_from(api, desired, differs, patch).await?.0)
+}
+
+/// Like [`ensure_patched`], also returning the object as it was before, so the caller can say
+/// what an update changed.
+pub async fn ensure_from<K>(
+    api: &Api<K>,
+    desired: &K,
+    differs: impl Fn(&K, &K) -> bool,
+    patch: &Value,
+) -> Result<(Outcome, Option<K>), kube::Error>
+where
+    K: Resource + Clone + DeserializeOwned + Serialize + Debug,
+{
     let name = desired.meta().name.clone().unwrap_or_default();
     match api.get_opt(&name).await? {
         None => match api.create(&PostParams::default(), desired).await {
-            Ok(_) => Ok(Outcome::Created),
+            Ok(_) => Ok((Outcome::Created, None)),
             // Lost a race with another writer: the object exists now, which is what we wanted.
-            Err(kube::Error::Api(status)) if status.is_already_exists() => Ok(Outcome::Unchanged),
+            Err(kube::Error::Api(status)) if status.is_already_exists() => {
+                Ok((Outcome::Unchanged, None))
+            }
             Err(err) => Err(err),
         },
         Some(existing) if differs(&existing, desired) => {
             api.patch(&name, &PatchParams::default(), &Patch::Merge(patch))
                 .await?;
-            Ok(Outcome::Updated)
+            Ok((Outcome::Updated, Some(existing)))
         }
-        Some(_) => Ok(Outcome::Unchanged),
+        Some(existing) => Ok((Outcome::Unchanged, Some(existing))),
     }
 }
 

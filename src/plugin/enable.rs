@@ -3,14 +3,18 @@
 use std::time::{Duration, Instant};
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Patch, PatchParams};
+use kube::api::{DynamicObject, Patch, PatchParams};
 use kube::{Api, Client};
 use serde_json::{Value, json};
 
 use super::apply::{covers_serialized, delete, ensure};
+use super::rbac::{self, RbacMode};
 use super::types::{self, DiscoveredType};
-use super::{FederatedApiOptions, OutputFormat, PluginError, Session, progress, render_yaml};
-use crate::crds::federated::FEDERATED_GROUP;
+use super::{
+    FederatedApiOptions, OutputFormat, PluginError, Session, kubeconfig, progress, render_yaml,
+};
+use crate::crds::KubeFedCluster;
+use crate::crds::federated::{FEDERATED_GROUP, FEDERATED_VERSION};
 use crate::crds::manifests::default_type_config;
 use crate::crds::{
     ConfigurationMode, ControllerStatus, DefaultTargetType, FederatedCrdOptions,
@@ -26,7 +30,13 @@ Examples:
   kubectl fed enable widgets.example.com
 
   # Print the CRD and FederatedTypeConfig instead of creating them
-  kubectl fed enable deploy -o yaml";
+  kubectl fed enable deploy -o yaml
+
+  # A given version of the target type, federated in another API group (kubefedctl flags)
+  kubectl fed enable deployments.example.com --version v1beta1 --federated-group kubefed.example.com
+
+  # Read the type from a kubefedctl EnableTypeDirective file
+  kubectl fed enable -f deployment.yaml";
 
 pub const DISABLE_EXAMPLES: &str = "\
 Examples:
@@ -34,18 +44,34 @@ Examples:
   kubectl fed disable deployments.apps
 
   # Also delete the FederatedDeployment CRD (and with it every FederatedDeployment)
-  kubectl fed disable deployments.apps --delete-crd";
+  kubectl fed disable deployments.apps --delete-crd
+
+  # Delete a federated CRD in another group whose FederatedTypeConfig is already gone
+  kubectl fed disable deployments.example.com --delete-crd --federated-group kubefed.example.com";
 
 #[derive(Debug, clap::Args)]
 pub struct EnableArgs {
     /// The type to federate: resource name, short name, kind, or `<resource>.<group>`.
-    #[arg(value_name = "TYPE")]
-    pub type_name: String,
+    #[arg(value_name = "TYPE", required_unless_present = "filename")]
+    pub type_name: Option<String>,
+    /// API version of the target type (default: the version the server prefers).
+    #[arg(long = "version", value_name = "VERSION")]
+    pub target_version: Option<String>,
     #[command(flatten)]
     pub api: FederatedApiOptions,
     /// Print the CRD and FederatedTypeConfig instead of applying them.
     #[arg(short = 'o', long = "output", value_enum)]
     pub output: Option<OutputFormat>,
+    /// Read the type from a kubefedctl `EnableTypeDirective` YAML file (`metadata.name`, and
+    /// `spec.targetVersion`, `spec.federatedGroup`, `spec.federatedVersion`); only
+    /// `--output` may be given with it.
+    #[arg(
+        short = 'f',
+        long = "filename",
+        value_name = "FILE",
+        conflicts_with_all = ["type_name", "target_version", "federated_group", "federated_version"]
+    )]
+    pub filename: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -57,6 +83,64 @@ pub struct DisableArgs {
     /// of the federated type.
     #[arg(long)]
     pub delete_crd: bool,
+    /// API group of the federated CRD to delete when the FederatedTypeConfig no longer exists
+    /// (only with --delete-crd).
+    #[arg(long, default_value = FEDERATED_GROUP, value_name = "GROUP")]
+    pub federated_group: String,
+    /// API version of the target type, to find it when the FederatedTypeConfig no longer
+    /// exists (only with --delete-crd).
+    #[arg(long = "version", value_name = "VERSION")]
+    pub target_version: Option<String>,
+}
+
+/// What to enable, from the command line or an `EnableTypeDirective` file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EnableRequest {
+    pub type_name: String,
+    pub target_version: Option<String>,
+    pub api: FederatedApiOptions,
+}
+
+impl EnableRequest {
+    /// Reads the request from the arguments, or from the file they name.
+    pub fn from_args(args: &EnableArgs) -> Result<Self, PluginError> {
+        match &args.filename {
+            Some(path) => directive_from_yaml(&super::read_input(path)?),
+            None => Ok(EnableRequest {
+                type_name: args.type_name.clone().unwrap_or_default(),
+                target_version: args.target_version.clone(),
+                api: args.api.clone(),
+            }),
+        }
+    }
+}
+
+/// Parses kubefedctl's `EnableTypeDirective`; missing spec fields take the defaults.
+pub fn directive_from_yaml(text: &str) -> Result<EnableRequest, PluginError> {
+    let value: Value = serde_saphyr::from_str(text)
+        .map_err(|e| PluginError::Invalid(format!("invalid EnableTypeDirective YAML: {e}")))?;
+    let field = |pointer: &str| {
+        value
+            .pointer(pointer)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
+    let type_name = field("/metadata/name").ok_or_else(|| {
+        PluginError::Invalid(
+            "the EnableTypeDirective has no metadata.name (the type to enable)".to_string(),
+        )
+    })?;
+    Ok(EnableRequest {
+        type_name,
+        target_version: field("/spec/targetVersion"),
+        api: FederatedApiOptions {
+            federated_group: field("/spec/federatedGroup")
+                .unwrap_or_else(|| FEDERATED_GROUP.to_string()),
+            federated_version: field("/spec/federatedVersion")
+                .unwrap_or_else(|| FEDERATED_VERSION.to_string()),
+        },
+    })
 }
 
 /// The CRD and FederatedTypeConfig enabling `target`. The 10 default types keep their default
@@ -128,6 +212,131 @@ pub async fn discover(host: &Client) -> Result<Vec<DiscoveredType>, PluginError>
         .map_err(|e| PluginError::api("cannot discover the host's API types", &e))
 }
 
+/// The type `query` names, in `version` when one is asked for (discovery lists preferred
+/// versions only, so another version is looked up in its own group version).
+pub async fn resolve_versioned(
+    host: &Client,
+    discovered: &[DiscoveredType],
+    query: &str,
+    version: Option<&str>,
+) -> Result<DiscoveredType, PluginError> {
+    let found = types::resolve(query, discovered)?.clone();
+    let Some(version) = version.filter(|v| *v != found.version) else {
+        return Ok(found);
+    };
+    let group_version = if found.group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{}/{version}", found.group)
+    };
+    let not_served = || {
+        PluginError::NotFound(format!(
+            "version {version:?} of {} is not served (preferred version: {})",
+            found.qualified_plural(),
+            found.version
+        ))
+    };
+    let list = if found.group.is_empty() {
+        host.list_core_api_resources(version).await
+    } else {
+        host.list_api_group_resources(&group_version).await
+    };
+    match list {
+        Ok(list) => types::from_resource_list(&list)
+            .into_iter()
+            .find(|t| t.plural == found.plural)
+            .ok_or_else(not_served),
+        Err(kube::Error::Api(status)) if status.code == 404 => Err(not_served()),
+        Err(e) => Err(PluginError::api(
+            format!("cannot discover {group_version}"),
+            &e,
+        )),
+    }
+}
+
+/// Members joined `--rbac minimal` whose recorded grant does not cover `type_config_name`,
+/// with the command that grants it. `clusters` are KubeFedCluster objects as JSON.
+pub fn members_lacking(
+    clusters: &[Value],
+    type_config_name: &str,
+    context_of: impl Fn(&str) -> Option<String>,
+    host_context: &str,
+) -> Vec<(String, String)> {
+    let mut lacking: Vec<(String, String)> = clusters
+        .iter()
+        .filter_map(|cluster| {
+            let annotations = cluster.pointer("/metadata/annotations");
+            let annotation = |key: &str| annotations?.get(key)?.as_str();
+            if annotation(rbac::RBAC_ANNOTATION) != Some(RbacMode::Minimal.as_str()) {
+                return None;
+            }
+            let granted = annotation(rbac::RBAC_TYPES_ANNOTATION).unwrap_or_default();
+            if rbac::annotation_grants(granted, type_config_name) {
+                return None;
+            }
+            let name = cluster.pointer("/metadata/name")?.as_str()?.to_string();
+            let endpoint = cluster
+                .pointer("/spec/apiEndpoint")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let context = context_of(endpoint).unwrap_or_else(|| format!("<context of {name}>"));
+            let command = format!(
+                "kubectl fed join {name} --cluster-context {context} --host-cluster-context {host_context} --rbac minimal"
+            );
+            Some((name, command))
+        })
+        .collect();
+    lacking.sort();
+    lacking
+}
+
+/// The closing note of `enable`: which minimal members cannot serve the type yet, and how to
+/// fix each. Empty when there are none.
+pub fn lacking_note(type_config_name: &str, lacking: &[(String, String)]) -> String {
+    if lacking.is_empty() {
+        return String::new();
+    }
+    let names: Vec<&str> = lacking.iter().map(|(name, _)| name.as_str()).collect();
+    let mut note = format!(
+        "warning: joined with --rbac minimal and not granted {type_config_name} yet: {}. Grant it by re-running join:",
+        names.join(", ")
+    );
+    for (_, command) in lacking {
+        note.push_str("\n  ");
+        note.push_str(command);
+    }
+    note
+}
+
+/// [`lacking_note`] for the members registered on the host.
+pub async fn lacking_members_note(
+    session: &Session,
+    host: &Client,
+    type_config_name: &str,
+) -> Result<String, PluginError> {
+    let clusters = list_clusters(host, &session.namespace).await?;
+    let lacking = members_lacking(
+        &clusters,
+        type_config_name,
+        |server| kubeconfig::context_for_server(&session.kubeconfig, server),
+        &session.host_context,
+    );
+    Ok(lacking_note(type_config_name, &lacking))
+}
+
+/// Reads the KubeFedClusters as JSON (their status may carry conditions of newer operators).
+pub async fn list_clusters(host: &Client, namespace: &str) -> Result<Vec<Value>, PluginError> {
+    let resource = kube::core::ApiResource::erase::<KubeFedCluster>(&());
+    let list = Api::<DynamicObject>::namespaced_with(host.clone(), namespace, &resource)
+        .list(&Default::default())
+        .await
+        .map_err(|e| PluginError::api(format!("cannot list KubeFedClusters in {namespace}"), &e))?;
+    list.items
+        .iter()
+        .map(|c| serde_json::to_value(c).map_err(|e| PluginError::Render(e.to_string())))
+        .collect()
+}
+
 /// Creates or updates the federated CRD and FederatedTypeConfig of `target` on the host.
 pub async fn apply(
     host: &Client,
@@ -178,11 +387,23 @@ pub async fn apply(
 }
 
 pub async fn run_enable(session: &Session, args: EnableArgs) -> Result<String, PluginError> {
+    let request = EnableRequest::from_args(&args)?;
     let host = session.host_client().await?;
     let discovered = discover(&host).await?;
-    let found = resolve_target(&args.type_name, &discovered, &args.api.federated_group)?;
+    resolve_target(
+        &request.type_name,
+        &discovered,
+        &request.api.federated_group,
+    )?;
+    let found = resolve_versioned(
+        &host,
+        &discovered,
+        &request.type_name,
+        request.target_version.as_deref(),
+    )
+    .await?;
     let target = found.target_type();
-    let (crd, config) = enable_manifests(&target, &args.api, &session.namespace);
+    let (crd, config) = enable_manifests(&target, &request.api, &session.namespace);
     if args.output.is_some() {
         return render_yaml(&manifest_values(&crd, &config)?);
     }
@@ -195,11 +416,17 @@ pub async fn run_enable(session: &Session, args: EnableArgs) -> Result<String, P
         ));
     }
     apply(&host, &crd, &config, &session.namespace).await?;
-    Ok(format!(
+    let done = format!(
         "federation of {} enabled (federated type {})",
         target.type_config_name(),
         target.federated_kind()
-    ))
+    );
+    let note = lacking_members_note(session, &host, &target.type_config_name()).await?;
+    Ok(if note.is_empty() {
+        done
+    } else {
+        format!("{done}\n{note}")
+    })
 }
 
 /// Finds the FederatedTypeConfig of a type: by discovery when the type is still served, else
@@ -291,9 +518,76 @@ async fn wait_for_sync_stop(
     }
 }
 
+/// kubefedctl's rule: `--version` and `--federated-group` only mean something with
+/// `--delete-crd`.
+pub fn check_disable_args(args: &DisableArgs) -> Result<(), PluginError> {
+    if !args.delete_crd
+        && (args.target_version.is_some() || args.federated_group != FEDERATED_GROUP)
+    {
+        return Err(PluginError::Invalid(
+            "--version and --federated-group are only valid with --delete-crd".to_string(),
+        ));
+    }
+    Ok(())
+}
+
+/// `disable --delete-crd` of a type without FederatedTypeConfig: the federated CRD is found
+/// from the target type (in `--version`) and `--federated-group`, as kubefedctl did.
+async fn delete_orphaned_crd(
+    session: &Session,
+    host: &Client,
+    args: &DisableArgs,
+    not_found: String,
+) -> Result<String, PluginError> {
+    progress(not_found);
+    let discovered = discover(host).await?;
+    let found = resolve_versioned(
+        host,
+        &discovered,
+        &args.type_name,
+        args.target_version.as_deref(),
+    )
+    .await?;
+    let crd_name = format!(
+        "{}.{}",
+        found.target_type().federated_plural(),
+        args.federated_group
+    );
+    if session.dry_run {
+        return Ok(format!("would delete CustomResourceDefinition {crd_name}"));
+    }
+    delete_crd(host, &crd_name).await
+}
+
+/// Deletes a CRD, saying whether it was there.
+async fn delete_crd(host: &Client, crd_name: &str) -> Result<String, PluginError> {
+    let deleted = delete(
+        &Api::<CustomResourceDefinition>::all(host.clone()),
+        crd_name,
+    )
+    .await
+    .map_err(|e| {
+        PluginError::api(
+            format!("cannot delete CustomResourceDefinition {crd_name}"),
+            &e,
+        )
+    })?;
+    Ok(format!(
+        "CustomResourceDefinition {crd_name} {}",
+        if deleted { "deleted" } else { "already absent" }
+    ))
+}
+
 pub async fn run_disable(session: &Session, args: DisableArgs) -> Result<String, PluginError> {
+    check_disable_args(&args)?;
     let host = session.host_client().await?;
-    let config = find_type_config(session, &host, &args.type_name).await?;
+    let config = match find_type_config(session, &host, &args.type_name).await {
+        Ok(config) => config,
+        Err(PluginError::NotFound(message)) if args.delete_crd => {
+            return delete_orphaned_crd(session, &host, &args, message).await;
+        }
+        Err(err) => return Err(err),
+    };
     let ns = &session.namespace;
     let name = config.metadata.name.clone().unwrap_or_default();
     let crd_name = config.spec.federated_type.qualified_plural();
@@ -331,21 +625,7 @@ pub async fn run_disable(session: &Session, args: DisableArgs) -> Result<String,
     }
     if args.delete_crd {
         wait_for_sync_stop(&configs, &name).await?;
-        let deleted = delete(
-            &Api::<CustomResourceDefinition>::all(host.clone()),
-            &crd_name,
-        )
-        .await
-        .map_err(|e| {
-            PluginError::api(
-                format!("cannot delete CustomResourceDefinition {crd_name}"),
-                &e,
-            )
-        })?;
-        progress(format!(
-            "CustomResourceDefinition {crd_name} {}",
-            if deleted { "deleted" } else { "already absent" }
-        ));
+        progress(delete_crd(&host, &crd_name).await?);
         let deleted = delete(&configs, &name).await.map_err(|e| {
             PluginError::api(format!("cannot delete FederatedTypeConfig {ns}/{name}"), &e)
         })?;
@@ -459,6 +739,92 @@ mod tests {
             status.propagation_controller = ControllerStatus::NotRunning;
         }
         assert_eq!(sync_stopped(&config), Some(true));
+    }
+
+    #[test]
+    fn enable_type_directives_are_read_like_kubefedctl() {
+        let full = "apiVersion: core.kubefed.io/v1beta1\nkind: EnableTypeDirective\nmetadata:\n  name: deployments.example.com\nspec:\n  targetVersion: v1beta1\n  federatedGroup: kubefed.example.com\n  federatedVersion: v1\n";
+        assert_eq!(
+            directive_from_yaml(full).unwrap(),
+            EnableRequest {
+                type_name: "deployments.example.com".into(),
+                target_version: Some("v1beta1".into()),
+                api: api("kubefed.example.com", "v1"),
+            }
+        );
+        let bare = "kind: EnableTypeDirective\nmetadata: {name: deployments.apps}\n";
+        assert_eq!(
+            directive_from_yaml(bare).unwrap(),
+            EnableRequest {
+                type_name: "deployments.apps".into(),
+                target_version: None,
+                api: api("types.kubefed.io", "v1beta1"),
+            }
+        );
+        let err = directive_from_yaml("kind: EnableTypeDirective\nspec: {}\n").unwrap_err();
+        assert!(err.to_string().contains("metadata.name"), "{err}");
+    }
+
+    #[test]
+    fn disable_flags_for_the_crd_need_delete_crd() {
+        let args = |delete_crd: bool, group: &str, version: Option<&str>| DisableArgs {
+            type_name: "deployments.apps".into(),
+            delete_crd,
+            federated_group: group.into(),
+            target_version: version.map(str::to_string),
+        };
+        assert!(check_disable_args(&args(false, FEDERATED_GROUP, None)).is_ok());
+        assert!(check_disable_args(&args(true, "kubefed.example.com", Some("v1"))).is_ok());
+        assert!(check_disable_args(&args(false, "kubefed.example.com", None)).is_err());
+        let err = check_disable_args(&args(false, FEDERATED_GROUP, Some("v1"))).unwrap_err();
+        assert!(err.to_string().contains("--delete-crd"), "{err}");
+    }
+
+    fn cluster(name: &str, endpoint: &str, annotations: Value) -> Value {
+        json!({"metadata": {"name": name, "annotations": annotations},
+               "spec": {"apiEndpoint": endpoint}})
+    }
+
+    #[test]
+    fn enable_names_the_minimal_members_without_the_type() {
+        let clusters = vec![
+            cluster("full", "https://f", json!({"kubefed.io/rbac": "full"})),
+            cluster("old", "https://o", json!({})),
+            cluster(
+                "has-it",
+                "https://h",
+                json!({"kubefed.io/rbac": "minimal", "kubefed.io/rbac-types": "configmaps,widgets.example.com"}),
+            ),
+            cluster(
+                "m2",
+                "https://m2",
+                json!({"kubefed.io/rbac": "minimal", "kubefed.io/rbac-types": "configmaps"}),
+            ),
+            cluster("m1", "https://m1", json!({"kubefed.io/rbac": "minimal"})),
+        ];
+        let context_of = |server: &str| (server == "https://m1").then(|| "kind-m1".to_string());
+        let lacking = members_lacking(&clusters, "widgets.example.com", context_of, "kind-host");
+        assert_eq!(
+            lacking,
+            vec![
+                (
+                    "m1".to_string(),
+                    "kubectl fed join m1 --cluster-context kind-m1 --host-cluster-context kind-host --rbac minimal".to_string()
+                ),
+                (
+                    "m2".to_string(),
+                    "kubectl fed join m2 --cluster-context <context of m2> --host-cluster-context kind-host --rbac minimal".to_string()
+                ),
+            ]
+        );
+        assert_eq!(
+            lacking_note("widgets.example.com", &lacking),
+            "warning: joined with --rbac minimal and not granted widgets.example.com yet: m1, m2. Grant it by re-running join:\n  \
+             kubectl fed join m1 --cluster-context kind-m1 --host-cluster-context kind-host --rbac minimal\n  \
+             kubectl fed join m2 --cluster-context <context of m2> --host-cluster-context kind-host --rbac minimal"
+        );
+        assert_eq!(lacking_note("configmaps", &[]), "");
+        assert!(members_lacking(&clusters, "configmaps", |_| None, "h").len() == 1);
     }
 
     #[test]

@@ -18,7 +18,7 @@ use serde_json::{Map, Value, json};
 use super::types::{DiscoveredType, ResolveError};
 use super::{
     FederatedApiOptions, GlobalOptions, OutputFormat, PluginError, Session, enable, progress,
-    render_yaml,
+    read_input, render_yaml,
 };
 use crate::crds::{ConfigurationMode, FederatedTypeConfig, Scope};
 
@@ -30,8 +30,11 @@ Examples:
   # Federate a namespace and every resource of an enabled type in it
   kubectl fed federate namespace demo --contents
 
-  # Convert a manifest file without touching any cluster
-  kubectl fed federate -f app.yaml -o yaml
+  # ... except ConfigMaps and everything in the apps group (kubefedctl's --skip-api-resources)
+  kubectl fed federate namespace demo --contents --skip-api-resources configmaps,apps
+
+  # Convert a manifest file (or - for stdin) to YAML without touching any cluster
+  kubectl fed federate -f app.yaml | kubectl apply -f -
 
   # Enable the type first when it is not federated yet
   kubectl fed federate widgets.example.com w1 -n demo --enable-type";
@@ -51,16 +54,27 @@ pub struct FederateArgs {
     #[arg(short = 'n', long)]
     pub namespace: Option<String>,
     /// With a namespace: also federate the resources in it of every enabled namespaced type.
-    #[arg(long)]
+    #[arg(short = 'c', long)]
     pub contents: bool,
+    /// With --contents: types to leave out, comma-separated or repeated. Each is a resource
+    /// name, short name, kind, `<resource>.<group>`, or a whole API group (`apps`).
+    #[arg(
+        short = 's',
+        long = "skip-api-resources",
+        value_name = "NAMES",
+        value_delimiter = ','
+    )]
+    pub skip_api_resources: Vec<String>,
     /// Print the federated objects instead of creating them.
     #[arg(short = 'o', long = "output", value_enum)]
     pub output: Option<OutputFormat>,
-    /// Read the resources from a YAML file (`-` for stdin) instead of the cluster.
+    /// Convert the resources of a YAML file (`-` for stdin) and print the federated objects as
+    /// YAML, without contacting any cluster (as kubefedctl does; pipe into `kubectl apply -f -`
+    /// to create them).
     #[arg(short = 'f', long = "filename", value_name = "FILE", conflicts_with_all = ["type_name", "name"])]
     pub filename: Option<String>,
     /// Enable federation of the type first when it is not enabled yet.
-    #[arg(long)]
+    #[arg(short = 't', long)]
     pub enable_type: bool,
     #[command(flatten)]
     pub api: FederatedApiOptions,
@@ -237,15 +251,25 @@ pub fn parse_documents(text: &str) -> Result<Vec<Value>, PluginError> {
     Ok(objects)
 }
 
-fn read_file(path: &str) -> Result<String, PluginError> {
-    let read = |e: std::io::Error| PluginError::Read {
-        path: path.to_string(),
-        reason: e.to_string(),
+/// Whether `--skip-api-resources` entry `skip` names the type: by resource name, singular,
+/// kind or short name (optionally `.group`-qualified), or by its whole API group.
+pub fn skip_matches(skip: &str, target: &DiscoveredType) -> bool {
+    let skip = skip.trim();
+    if skip.is_empty() {
+        return false;
+    }
+    if !target.group.is_empty() && skip.eq_ignore_ascii_case(&target.group) {
+        return true;
+    }
+    let names = |name: &str| {
+        [&target.plural, &target.singular, &target.kind]
+            .into_iter()
+            .chain(&target.short_names)
+            .any(|n| n.eq_ignore_ascii_case(name))
     };
-    if path == "-" {
-        std::io::read_to_string(std::io::stdin()).map_err(read)
-    } else {
-        std::fs::read_to_string(path).map_err(read)
+    match skip.split_once('.') {
+        Some((name, group)) if group.eq_ignore_ascii_case(&target.group) => names(name),
+        _ => names(skip),
     }
 }
 
@@ -292,6 +316,10 @@ async fn federated_type(
         .target_type();
     let (crd, config) = enable::enable_manifests(&target, &args.api, &session.namespace);
     enable::apply(host, &crd, &config, &session.namespace).await?;
+    let note = enable::lacking_members_note(session, host, &target.type_config_name()).await?;
+    if !note.is_empty() {
+        progress(note);
+    }
     // The new CRD is served asynchronously; wait for discovery to list it.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -308,11 +336,14 @@ async fn federated_type(
     }
 }
 
-/// Lists the objects of every enabled namespaced type in `namespace`, for `--contents`.
+/// Lists the objects of every enabled namespaced type in `namespace` that `skip` does not
+/// name, for `--contents`.
 async fn namespace_contents(
     host: &Client,
     session: &Session,
+    discovered: &[DiscoveredType],
     namespace: &str,
+    skip: &[String],
 ) -> Result<Vec<Value>, PluginError> {
     let configs = Api::<FederatedTypeConfig>::namespaced(host.clone(), &session.namespace)
         .list(&Default::default())
@@ -329,6 +360,27 @@ async fn namespace_contents(
         if config.spec.propagation != ConfigurationMode::Enabled
             || target.scope != Scope::Namespaced
         {
+            continue;
+        }
+        // Short names are only known to discovery.
+        let known = discovered
+            .iter()
+            .find(|t| t.group == target.group && t.plural == target.plural_name)
+            .cloned()
+            .unwrap_or_else(|| DiscoveredType {
+                group: target.group.clone(),
+                version: target.version.clone(),
+                kind: target.kind.clone(),
+                plural: target.plural_name.clone(),
+                singular: target.kind.to_lowercase(),
+                namespaced: true,
+                ..Default::default()
+            });
+        if skip.iter().any(|s| skip_matches(s, &known)) {
+            progress(format!(
+                "skipping {} (--skip-api-resources)",
+                target.qualified_plural()
+            ));
             continue;
         }
         let resource = DynamicResource {
@@ -394,7 +446,10 @@ async fn objects_from_cluster(
     let mut objects = vec![value];
     if args.contents {
         if target.group.is_empty() && target.kind == "Namespace" {
-            objects.extend(namespace_contents(host, session, name).await?);
+            objects.extend(
+                namespace_contents(host, session, discovered, name, &args.skip_api_resources)
+                    .await?,
+            );
         } else {
             return Err(PluginError::Invalid(
                 "--contents only applies to namespaces".to_string(),
@@ -405,21 +460,28 @@ async fn objects_from_cluster(
 }
 
 pub async fn run(global: &GlobalOptions, args: FederateArgs) -> Result<String, PluginError> {
-    // A file rendered with -o yaml needs no cluster at all.
-    if let (Some(path), Some(_)) = (&args.filename, args.output) {
-        let federated = parse_documents(&read_file(path)?)?
+    // A file is only converted, without any cluster, as kubefedctl does.
+    if let Some(path) = &args.filename {
+        let federated = parse_documents(&read_input(path)?)?
             .iter()
             .map(|o| federate_object(o, &args.api, args.namespace.as_deref()))
             .collect::<Result<Vec<_>, _>>()?;
         return render_yaml(&federated);
     }
+    if args.enable_type && args.output.is_some() {
+        return Err(PluginError::Invalid(
+            "--enable-type cannot be used with --output: printing changes nothing".to_string(),
+        ));
+    }
+    if !args.skip_api_resources.is_empty() && !args.contents {
+        return Err(PluginError::Invalid(
+            "--skip-api-resources only applies with --contents".to_string(),
+        ));
+    }
     let session = Session::new(global)?;
     let host = session.host_client().await?;
     let mut discovered = enable::discover(&host).await?;
-    let objects = match &args.filename {
-        Some(path) => parse_documents(&read_file(path)?)?,
-        None => objects_from_cluster(&host, &session, &discovered, &args).await?,
-    };
+    let objects = objects_from_cluster(&host, &session, &discovered, &args).await?;
     let default_namespace = session.object_namespace(args.namespace.as_deref());
     let mut pairs = Vec::new();
     for object in &objects {
@@ -618,6 +680,48 @@ mod tests {
         assert!(skip_in_contents(&root_ca));
         assert!(skip_in_contents(&token));
         assert!(!skip_in_contents(&plain));
+    }
+
+    #[test]
+    fn skip_api_resources_forms() {
+        let deployments = DiscoveredType {
+            group: "apps".into(),
+            version: "v1".into(),
+            kind: "Deployment".into(),
+            plural: "deployments".into(),
+            singular: "deployment".into(),
+            short_names: vec!["deploy".into()],
+            namespaced: true,
+            has_scale: true,
+        };
+        let configmaps = DiscoveredType {
+            group: String::new(),
+            kind: "ConfigMap".into(),
+            plural: "configmaps".into(),
+            singular: "configmap".into(),
+            short_names: vec!["cm".into()],
+            ..deployments.clone()
+        };
+        for skip in [
+            "deploy",
+            "deployment",
+            "Deployment",
+            "deployments",
+            "deployments.apps",
+            "apps",
+            " apps ",
+        ] {
+            assert!(skip_matches(skip, &deployments), "{skip}");
+        }
+        for skip in ["cm", "configmaps", "ConfigMap"] {
+            assert!(skip_matches(skip, &configmaps), "{skip}");
+            assert!(!skip_matches(skip, &deployments), "{skip}");
+        }
+        for skip in ["", "deployments.extensions", "batch", "replicasets"] {
+            assert!(!skip_matches(skip, &deployments), "{skip}");
+        }
+        // The core group has no name to skip it by.
+        assert!(!skip_matches("", &configmaps));
     }
 
     #[test]

@@ -3,7 +3,9 @@
 //!
 //! Member side: the federation namespace, a ServiceAccount, a long-lived token Secret for it,
 //! and a ClusterRole + ClusterRoleBinding. Host side: a Secret holding that token and the
-//! KubeFedCluster. Every step is idempotent, so a second run changes nothing.
+//! KubeFedCluster, annotated with the RBAC mode (and, for `minimal`, the types granted). Every
+//! step is idempotent: a second run changes nothing, and a run after `enable` updates the grant
+//! and says what it added.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -14,7 +16,7 @@ use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Ro
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::{Api, Client};
 
-use super::apply::{Outcome, covers_serialized, ensure, ensure_patched, never};
+use super::apply::{Outcome, covers_serialized, ensure, ensure_from, ensure_patched, never};
 use super::kubeconfig::{self, MemberEndpoint};
 use super::rbac::{self, RbacMode};
 use super::{PluginError, Session, progress};
@@ -28,6 +30,12 @@ Examples:
 
   # Least-privilege RBAC: only the types currently enabled on the host
   kubectl fed join member1 --cluster-context kind-member1 --host-cluster-context kind-host --rbac minimal
+
+  # After `kubectl fed enable`: grant the new type (the recorded --rbac mode is kept)
+  kubectl fed join member1 --cluster-context kind-member1 --host-cluster-context kind-host
+
+  # kubefedctl's spelling works too
+  kubectl fed join member1 --cluster-context=kind-member1 --host-cluster-context=kind-host --error-on-existing=false
 
   # Show what would be created
   kubectl fed join member1 --cluster-context kind-member1 --dry-run";
@@ -52,13 +60,17 @@ pub struct JoinArgs {
     /// KubeFedCluster's, else `<cluster>-token`).
     #[arg(long, value_name = "NAME")]
     pub secret_name: Option<String>,
-    /// Fail when the cluster is already joined instead of reconciling it.
+    /// Fail when the cluster is already joined instead of reconciling it. (kubefedctl failed by
+    /// default; here a second join updates what differs, so scripts passing
+    /// `--error-on-existing=false` behave the same.)
     #[arg(long)]
     pub error_on_existing: bool,
     /// RBAC granted in the member: `full` (`*` on `*/*`, as KubeFed) or `minimal` (only the
-    /// resources of the types enabled on the host; re-run join after enabling more types).
-    #[arg(long, value_enum, default_value = "full")]
-    pub rbac: RbacMode,
+    /// resources of the types enabled on the host, with `escalate`/`bind` on roles when RBAC
+    /// types are enabled; re-run join after enabling more types). Default: the mode the
+    /// cluster was joined with (annotation `kubefed.io/rbac`), else `full`.
+    #[arg(long, value_enum)]
+    pub rbac: Option<RbacMode>,
     /// Seconds to wait for the member's token controller to issue the token.
     #[arg(long, default_value_t = 60, value_name = "SECONDS")]
     pub token_timeout: u64,
@@ -203,9 +215,21 @@ impl JoinPlan {
         }
     }
 
-    pub fn kubefed_cluster(&self, spec: KubeFedClusterSpec) -> KubeFedCluster {
+    /// The KubeFedCluster, carrying the annotations that are set (see [`grant_annotations`]).
+    pub fn kubefed_cluster(
+        &self,
+        spec: KubeFedClusterSpec,
+        annotations: &BTreeMap<String, Option<String>>,
+    ) -> KubeFedCluster {
         let mut cluster = KubeFedCluster::new(&self.cluster, spec);
         cluster.metadata.namespace = Some(self.namespace.clone());
+        let set: BTreeMap<String, String> = annotations
+            .iter()
+            .filter_map(|(k, v)| Some((k.clone(), v.clone()?)))
+            .collect();
+        if !set.is_empty() {
+            cluster.metadata.annotations = Some(set);
+        }
         cluster
     }
 
@@ -270,17 +294,51 @@ impl JoinPlan {
     }
 }
 
-/// The merge patch bringing an existing KubeFedCluster to `spec`: optional fields the new spec
-/// leaves out are nulled, so that e.g. a member that now verifies TLS loses
+/// The annotations recording a grant on the KubeFedCluster: the mode, and for `minimal` the
+/// types covered. `None` removes an annotation (a cluster re-joined `full` loses the list).
+pub fn grant_annotations(
+    mode: RbacMode,
+    targets: &[crate::crds::ApiResource],
+) -> BTreeMap<String, Option<String>> {
+    BTreeMap::from([
+        (
+            rbac::RBAC_ANNOTATION.to_string(),
+            Some(mode.as_str().to_string()),
+        ),
+        (
+            rbac::RBAC_TYPES_ANNOTATION.to_string(),
+            (mode == RbacMode::Minimal).then(|| rbac::granted_types_annotation(targets)),
+        ),
+    ])
+}
+
+/// Whether an existing KubeFedCluster differs from the desired spec and annotations.
+pub fn cluster_differs(
+    existing: &KubeFedCluster,
+    spec: &KubeFedClusterSpec,
+    annotations: &BTreeMap<String, Option<String>>,
+) -> bool {
+    let current = existing.metadata.annotations.clone().unwrap_or_default();
+    existing.spec != *spec
+        || annotations
+            .iter()
+            .any(|(key, value)| current.get(key) != value.as_ref())
+}
+
+/// The merge patch bringing an existing KubeFedCluster to `spec` and `annotations`: optional
+/// fields the new spec leaves out are nulled, so that e.g. a member that now verifies TLS loses
 /// `disabledTLSValidations` instead of keeping it forever.
-pub fn cluster_spec_patch(spec: &KubeFedClusterSpec) -> Result<serde_json::Value, PluginError> {
+pub fn cluster_patch(
+    spec: &KubeFedClusterSpec,
+    annotations: &BTreeMap<String, Option<String>>,
+) -> Result<serde_json::Value, PluginError> {
     let mut value = serde_json::to_value(spec).map_err(|e| PluginError::Render(e.to_string()))?;
     if let Some(map) = value.as_object_mut() {
         for field in ["caBundle", "disabledTLSValidations", "proxyURL"] {
             map.entry(field).or_insert(serde_json::Value::Null);
         }
     }
-    Ok(serde_json::json!({ "spec": value }))
+    Ok(serde_json::json!({ "metadata": { "annotations": annotations }, "spec": value }))
 }
 
 /// The target types of the enabled FederatedTypeConfigs, for `--rbac minimal`.
@@ -356,7 +414,17 @@ struct Steps<'a> {
 
 impl Steps<'_> {
     fn record(&mut self, side: &str, what: String, outcome: Outcome) {
-        progress(format!("{side}: {what} {}", outcome.verb()));
+        self.record_detailed(side, what, outcome, "");
+    }
+
+    /// Prints `side: what verb (details)` and remembers `what` when it changed.
+    fn record_detailed(&mut self, side: &str, what: String, outcome: Outcome, details: &str) {
+        let details = if details.is_empty() {
+            String::new()
+        } else {
+            format!(" ({details})")
+        };
+        progress(format!("{side}: {what} {}{details}", outcome.verb()));
         if outcome != Outcome::Unchanged {
             self.done.push((side.to_string(), what));
         }
@@ -386,7 +454,7 @@ pub async fn run(session: &Session, args: JoinArgs) -> Result<String, PluginErro
 
     if session.dry_run {
         let plan = JoinPlan::new(&args, &session.host_context, &session.namespace, None);
-        return Ok(plan.describe(args.rbac, &endpoint));
+        return Ok(plan.describe(args.rbac.unwrap_or(RbacMode::Full), &endpoint));
     }
 
     let host = session.host_client().await?;
@@ -419,8 +487,26 @@ pub async fn run(session: &Session, args: JoinArgs) -> Result<String, PluginErro
         &session.namespace,
         existing.as_ref().map(|c| c.spec.secret_ref.name.as_str()),
     );
-    let rules = match args.rbac {
-        RbacMode::Full => rbac::full_rules(),
+    let recorded = existing
+        .as_ref()
+        .and_then(|c| c.metadata.annotations.as_ref()?.get(rbac::RBAC_ANNOTATION))
+        .and_then(|value| RbacMode::from_annotation(value));
+    let mode = match (args.rbac, recorded) {
+        (Some(mode), _) => mode,
+        (None, Some(mode)) => {
+            progress(format!(
+                "using --rbac {} as recorded on KubeFedCluster {}/{} (annotation {})",
+                mode.as_str(),
+                session.namespace,
+                args.cluster,
+                rbac::RBAC_ANNOTATION
+            ));
+            mode
+        }
+        (None, None) => RbacMode::Full,
+    };
+    let (rules, targets) = match mode {
+        RbacMode::Full => (rbac::full_rules(), Vec::new()),
         RbacMode::Minimal => {
             let targets = enabled_targets(&host, &session.namespace).await?;
             if targets.is_empty() {
@@ -428,9 +514,10 @@ pub async fn run(session: &Session, args: JoinArgs) -> Result<String, PluginErro
                     "warning: no federated type is enabled; the member grants only what health checks need",
                 );
             }
-            rbac::minimal_rules(&targets)
+            (rbac::minimal_rules(&targets), targets)
         }
     };
+    let annotations = grant_annotations(mode, &targets);
 
     let member = kubeconfig::client(&session.kubeconfig, &plan.member_context).await?;
     kubeconfig::check_reachable(
@@ -504,12 +591,15 @@ pub async fn run(session: &Session, args: JoinArgs) -> Result<String, PluginErro
         outcome,
     );
 
-    let outcome = ensure(
+    let role = plan.cluster_role(rules.clone());
+    let role_patch = serde_json::to_value(&role).map_err(|e| PluginError::Render(e.to_string()))?;
+    let (outcome, previous) = ensure_from(
         &Api::<ClusterRole>::all(member.clone()),
-        &plan.cluster_role(rules),
+        &role,
         |existing: &ClusterRole, desired: &ClusterRole| {
             !covers_serialized(&existing.rules, &desired.rules)
         },
+        &role_patch,
     )
     .await
     .map_err(|e| {
@@ -518,7 +608,18 @@ pub async fn run(session: &Session, args: JoinArgs) -> Result<String, PluginErro
             &e,
         ))
     })?;
-    steps.record(&member_side, format!("ClusterRole {}", plan.role), outcome);
+    let changes = match (outcome, previous) {
+        (Outcome::Updated, Some(previous)) => {
+            rbac::grant_changes(&previous.rules.unwrap_or_default(), &rules).join("; ")
+        }
+        _ => String::new(),
+    };
+    steps.record_detailed(
+        &member_side,
+        format!("ClusterRole {}", plan.role),
+        outcome,
+        &changes,
+    );
 
     let outcome = ensure(
         &Api::<ClusterRoleBinding>::all(member.clone()),
@@ -572,11 +673,13 @@ pub async fn run(session: &Session, args: JoinArgs) -> Result<String, PluginErro
     );
 
     let spec = kubeconfig::cluster_spec(&endpoint, &plan.host_secret, secret_ca.as_deref());
-    let update = cluster_spec_patch(&spec).map_err(|e| steps.fail(e))?;
+    let update = cluster_patch(&spec, &annotations).map_err(|e| steps.fail(e))?;
     let outcome = ensure_patched(
         &clusters,
-        &plan.kubefed_cluster(spec),
-        |existing: &KubeFedCluster, desired: &KubeFedCluster| existing.spec != desired.spec,
+        &plan.kubefed_cluster(spec.clone(), &annotations),
+        |existing: &KubeFedCluster, _: &KubeFedCluster| {
+            cluster_differs(existing, &spec, &annotations)
+        },
         &update,
     )
     .await
@@ -589,10 +692,11 @@ pub async fn run(session: &Session, args: JoinArgs) -> Result<String, PluginErro
             &e,
         ))
     })?;
-    steps.record(
+    steps.record_detailed(
         &host_side,
         format!("KubeFedCluster {ns}/{}", plan.cluster),
         outcome,
+        &format!("{}: {}", rbac::RBAC_ANNOTATION, mode.as_str()),
     );
 
     Ok(if steps.done.is_empty() {
@@ -663,9 +767,19 @@ mod tests {
         assert_eq!(subject.namespace.as_deref(), Some("fed"));
         let host_secret = plan.host_secret_object(b"tok");
         assert_eq!(host_secret.data.unwrap()["token"].0, b"tok");
-        let cluster = plan.kubefed_cluster(KubeFedClusterSpec::default());
+        let cluster = plan.kubefed_cluster(
+            KubeFedClusterSpec::default(),
+            &grant_annotations(RbacMode::Full, &[]),
+        );
         assert_eq!(cluster.metadata.namespace.as_deref(), Some("fed"));
         assert_eq!(cluster.metadata.name.as_deref(), Some("member1"));
+        assert_eq!(
+            cluster.metadata.annotations,
+            Some(BTreeMap::from([(
+                "kubefed.io/rbac".to_string(),
+                "full".to_string()
+            )]))
+        );
     }
 
     #[test]
@@ -691,12 +805,76 @@ mod tests {
             api_endpoint: "https://m".into(),
             ..Default::default()
         };
-        let patch = cluster_spec_patch(&spec).unwrap();
+        let patch = cluster_patch(&spec, &grant_annotations(RbacMode::Full, &[])).unwrap();
+        assert_eq!(patch["metadata"]["annotations"]["kubefed.io/rbac"], "full");
+        assert!(patch["metadata"]["annotations"]["kubefed.io/rbac-types"].is_null());
         assert_eq!(patch["spec"]["apiEndpoint"], "https://m");
         assert!(patch["spec"]["caBundle"].is_null());
         assert!(patch["spec"]["disabledTLSValidations"].is_null());
         assert!(patch["spec"]["proxyURL"].is_null());
         assert!(patch["spec"].get("proxyURL").is_some());
+    }
+
+    fn configmaps() -> crate::crds::ApiResource {
+        crate::crds::ApiResource {
+            group: String::new(),
+            version: "v1".into(),
+            kind: "ConfigMap".into(),
+            plural_name: "configmaps".into(),
+            scope: crate::crds::Scope::Namespaced,
+        }
+    }
+
+    #[test]
+    fn the_grant_is_recorded_and_compared() {
+        let plan = JoinPlan::new(&args(&[]), "host", "fed", None);
+        let spec = KubeFedClusterSpec {
+            api_endpoint: "https://m".into(),
+            ..Default::default()
+        };
+        let minimal = grant_annotations(RbacMode::Minimal, &[configmaps()]);
+        assert_eq!(minimal["kubefed.io/rbac"].as_deref(), Some("minimal"));
+        assert_eq!(
+            minimal["kubefed.io/rbac-types"].as_deref(),
+            Some("configmaps")
+        );
+        let existing = plan.kubefed_cluster(spec.clone(), &minimal);
+        assert!(!cluster_differs(&existing, &spec, &minimal));
+        // A new type, a change of mode, or a changed spec are all differences.
+        let more = grant_annotations(
+            RbacMode::Minimal,
+            &[
+                configmaps(),
+                crate::crds::ApiResource {
+                    group: "apps".into(),
+                    kind: "Deployment".into(),
+                    plural_name: "deployments".into(),
+                    ..configmaps()
+                },
+            ],
+        );
+        assert_eq!(
+            more["kubefed.io/rbac-types"].as_deref(),
+            Some("configmaps,deployments.apps")
+        );
+        assert!(cluster_differs(&existing, &spec, &more));
+        let full = grant_annotations(RbacMode::Full, &[]);
+        assert!(cluster_differs(&existing, &spec, &full));
+        let moved = KubeFedClusterSpec {
+            api_endpoint: "https://n".into(),
+            ..spec.clone()
+        };
+        assert!(cluster_differs(&existing, &moved, &minimal));
+        // A cluster joined before annotations existed is brought up to date.
+        let old = plan.kubefed_cluster(spec.clone(), &BTreeMap::new());
+        assert!(cluster_differs(&old, &spec, &full));
+    }
+
+    #[test]
+    fn rbac_defaults_to_the_recorded_mode() {
+        assert_eq!(args(&[]).rbac, None);
+        assert_eq!(args(&["--rbac", "minimal"]).rbac, Some(RbacMode::Minimal));
+        assert_eq!(args(&["--rbac=full"]).rbac, Some(RbacMode::Full));
     }
 
     #[test]

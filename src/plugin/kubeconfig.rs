@@ -122,6 +122,19 @@ pub fn same_server(config: &Kubeconfig, a: &str, b: &str) -> bool {
     }
 }
 
+/// The first context (in file order) whose cluster's server is `server`.
+pub fn context_for_server(config: &Kubeconfig, server: &str) -> Option<String> {
+    config
+        .contexts
+        .iter()
+        .map(|c| c.name.as_str())
+        .find(|name| {
+            context_cluster(config, name)
+                .is_ok_and(|(_, cluster)| cluster.server.as_deref() == Some(server))
+        })
+        .map(str::to_string)
+}
+
 /// Builds a client for one context, with bounded timeouts so an unreachable cluster fails fast.
 pub async fn client(config: &Kubeconfig, context: &str) -> Result<Client, PluginError> {
     let options = KubeConfigOptions {
@@ -310,6 +323,16 @@ users:
         let config = config();
         assert!(same_server(&config, "host", "host-again"));
         assert!(!same_server(&config, "host", "member"));
+    }
+
+    #[test]
+    fn finds_the_first_context_of_a_server() {
+        let config = config();
+        assert_eq!(
+            context_for_server(&config, "https://127.0.0.1:6443").as_deref(),
+            Some("host")
+        );
+        assert_eq!(context_for_server(&config, "https://elsewhere"), None);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 pub mod apply;
 pub mod enable;
 pub mod federate;
+pub mod flags;
 pub mod join;
 pub mod kubeconfig;
 pub mod orphaning;
@@ -15,7 +16,7 @@ pub mod status;
 pub mod types;
 pub mod unjoin;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use kube::Client;
 use kube::config::Kubeconfig;
 
@@ -27,6 +28,9 @@ pub const DEFAULT_KUBEFED_NAMESPACE: &str = "kube-federation-system";
 /// Manage a KubeFed-compatible federation of Kubernetes clusters.
 ///
 /// Run as `kubectl fed <command>` with this binary on PATH, or directly as `kubectl-fed`.
+/// Command lines written for kubefedctl work unchanged: boolean flags take `--flag`,
+/// `--flag=true` or `--flag=false`, a repeated flag keeps its last value, and `_` may stand for
+/// `-` in flag names.
 #[derive(Debug, Parser)]
 #[command(
     name = "kubectl-fed",
@@ -57,6 +61,31 @@ pub struct GlobalOptions {
     /// Print what would be done without changing anything.
     #[arg(long, global = true)]
     pub dry_run: bool,
+    /// Log verbosity, as kubefedctl's `--v=2`; 2 and above also print the resolved contexts
+    /// and namespace of the command.
+    #[arg(
+        short = 'v',
+        long = "v",
+        global = true,
+        default_value_t = 0,
+        value_name = "LEVEL"
+    )]
+    pub verbosity: u8,
+}
+
+/// Parses a command line with kubefedctl's flag conventions (see [`flags`]).
+pub fn parse_from<I, T>(args: I) -> Result<Cli, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString>,
+{
+    let args = flags::normalize_word_separators(args);
+    let mut command = flags::go_style(Cli::command());
+    let mut matches = match command.try_get_matches_from_mut(args.clone()) {
+        Ok(matches) => matches,
+        Err(err) => return Err(flags::explain_separate_bool(err, &args, &mut command)),
+    };
+    Cli::from_arg_matches_mut(&mut matches)
 }
 
 /// `-o yaml`: print objects instead of applying them.
@@ -68,7 +97,7 @@ pub enum OutputFormat {
 
 /// `--federated-group` / `--federated-version`, shared by the commands that name federated
 /// types.
-#[derive(Debug, Clone, clap::Args)]
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
 pub struct FederatedApiOptions {
     /// API group of the federated types.
     #[arg(long, default_value = FEDERATED_GROUP, value_name = "GROUP")]
@@ -146,6 +175,13 @@ impl Session {
         let kubeconfig = kubeconfig::load(global.kubeconfig.as_deref())?;
         let host_context =
             kubeconfig::resolve_context(&kubeconfig, global.host_cluster_context.as_deref())?;
+        if global.verbosity >= 2 {
+            progress(format!(
+                "host context {host_context:?}, federation namespace {:?}, kubeconfig {}",
+                global.kubefed_namespace,
+                global.kubeconfig.as_deref().unwrap_or("(default)")
+            ));
+        }
         Ok(Self {
             kubeconfig,
             host_context,
@@ -251,6 +287,19 @@ impl PluginError {
     }
 }
 
+/// Reads a file named on the command line, `-` being stdin.
+pub fn read_input(path: &str) -> Result<String, PluginError> {
+    let read = |e: std::io::Error| PluginError::Read {
+        path: path.to_string(),
+        reason: e.to_string(),
+    };
+    if path == "-" {
+        std::io::read_to_string(std::io::stdin()).map_err(read)
+    } else {
+        std::fs::read_to_string(path).map_err(read)
+    }
+}
+
 /// Renders values as multi-document YAML.
 pub fn render_yaml(values: &[serde_json::Value]) -> Result<String, PluginError> {
     crate::crds::render_yaml(values)
@@ -261,16 +310,16 @@ pub fn render_yaml(values: &[serde_json::Value]) -> Result<String, PluginError> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
 
     #[test]
     fn command_line_definition_is_consistent() {
         Cli::command().debug_assert();
+        flags::go_style(Cli::command()).debug_assert();
     }
 
     #[tokio::test]
     async fn version_prints_the_crate_version() {
-        let cli = Cli::try_parse_from(["kubectl-fed", "version"]).unwrap();
+        let cli = parse_from(["kubectl-fed", "version"]).unwrap();
         assert_eq!(
             run(cli).await.unwrap(),
             format!("kubectl-fed {}", env!("CARGO_PKG_VERSION"))

@@ -28,7 +28,7 @@ pub enum OrphaningAction {
     Enable,
     /// Remove the annotation.
     Disable,
-    /// Show whether it is set.
+    /// Print `Enabled` or `Disabled`, as kubefedctl does.
     Status,
 }
 
@@ -55,6 +55,11 @@ pub fn is_orphaning(annotations: Option<&BTreeMap<String, String>>) -> bool {
     annotations
         .and_then(|a| a.get(ORPHAN_ANNOTATION))
         .is_some_and(|v| v == "true")
+}
+
+/// What `orphaning-deletion status` prints.
+pub fn status_word(orphaning: bool) -> &'static str {
+    if orphaning { "Enabled" } else { "Disabled" }
 }
 
 /// The merge patch switching orphaning deletion on or off.
@@ -103,12 +108,8 @@ pub async fn run(session: &Session, args: OrphaningArgs) -> Result<String, Plugi
     let current = is_orphaning(object.metadata.annotations.as_ref());
     let state = |on: bool| if on { "enabled" } else { "disabled" };
     let wanted = match args.action {
-        OrphaningAction::Status => {
-            return Ok(format!(
-                "orphaning deletion is {} for {label}",
-                state(current)
-            ));
-        }
+        // The bare word, so scripts written for kubefedctl can compare it.
+        OrphaningAction::Status => return Ok(status_word(current).to_string()),
         OrphaningAction::Enable => true,
         OrphaningAction::Disable => false,
     };
@@ -148,6 +149,12 @@ mod tests {
         assert!(!is_orphaning(Some(&annotations)));
         annotations.insert(ORPHAN_ANNOTATION.to_string(), "true".to_string());
         assert!(is_orphaning(Some(&annotations)));
+    }
+
+    #[test]
+    fn status_prints_kubefedctl_words() {
+        assert_eq!(status_word(true), "Enabled");
+        assert_eq!(status_word(false), "Disabled");
     }
 
     #[test]

@@ -1,18 +1,23 @@
 //! `kubectl fed status`: member clusters at a glance, or one federated object per cluster.
+//!
+//! Objects are read as JSON, so conditions and fields newer than this plugin (written by a newer
+//! operator) are shown rather than refused.
 
 use jiff::Timestamp;
-use kube::Api;
 use serde_json::Value;
 
 use super::orphaning::federated_api;
-use super::{FederatedGroupOption, PluginError, Session};
-use crate::crds::KubeFedCluster;
+use super::rbac::{self, RbacMode};
+use super::{FederatedGroupOption, PluginError, Session, enable, kubeconfig};
 use crate::crds::federated::FederatedStatus;
 use crate::crds::kubefed_cluster::{CONDITION_OFFLINE, CONDITION_READY};
 
+/// The KubeFedCluster condition listing the federated types a member cannot serve.
+pub const CONDITION_TYPES_AVAILABLE: &str = "TypesAvailable";
+
 pub const EXAMPLES: &str = "\
 Examples:
-  # Member clusters: NAME READY OFFLINE VERSION AGE
+  # Member clusters: NAME READY OFFLINE TYPES RBAC VERSION AGE, then the types each cannot serve
   kubectl fed status
 
   # One row per member cluster for a federated object
@@ -75,36 +80,132 @@ pub fn human_age(seconds: i64) -> String {
     }
 }
 
-/// One row per KubeFedCluster.
-pub fn cluster_rows(clusters: &[KubeFedCluster], now: Timestamp) -> Vec<Vec<String>> {
+fn text<'a>(value: &'a Value, pointer: &str) -> Option<&'a str> {
+    value.pointer(pointer).and_then(Value::as_str)
+}
+
+/// A condition of `.status.conditions` by type.
+fn condition<'a>(object: &'a Value, type_: &str) -> Option<&'a Value> {
+    object
+        .pointer("/status/conditions")?
+        .as_array()?
+        .iter()
+        .find(|c| c.get("type").and_then(Value::as_str) == Some(type_))
+}
+
+/// The types a member cannot serve, from its `TypesAvailable` condition: `None` when the
+/// condition says nothing is missing or is not there, else one entry per type (the message
+/// separates them with `; `).
+pub fn unavailable_types(cluster: &Value) -> Option<Vec<String>> {
+    let condition = condition(cluster, CONDITION_TYPES_AVAILABLE)?;
+    if text(condition, "/status") != Some("False") {
+        return None;
+    }
+    let message = text(condition, "/message").unwrap_or_default();
+    let entries: Vec<String> = message
+        .split("; ")
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .map(str::to_string)
+        .collect();
+    Some(if entries.is_empty() {
+        vec![text(condition, "/reason").unwrap_or("unknown").to_string()]
+    } else {
+        entries
+    })
+}
+
+/// The TYPES column: `all`, `<n> unavailable`, `Unknown`, or `-` when no operator has
+/// reported on the member's types.
+fn types_column(cluster: &Value) -> String {
+    if let Some(missing) = unavailable_types(cluster) {
+        return format!("{} unavailable", missing.len());
+    }
+    match condition(cluster, CONDITION_TYPES_AVAILABLE).and_then(|c| text(c, "/status")) {
+        Some("True") => "all".to_string(),
+        Some(other) => other.to_string(),
+        None => "-".to_string(),
+    }
+}
+
+fn rbac_mode(cluster: &Value) -> Option<RbacMode> {
+    cluster
+        .pointer("/metadata/annotations")?
+        .get(rbac::RBAC_ANNOTATION)?
+        .as_str()
+        .and_then(RbacMode::from_annotation)
+}
+
+/// One row per KubeFedCluster (as JSON).
+pub fn cluster_rows(clusters: &[Value], now: Timestamp) -> Vec<Vec<String>> {
     clusters
         .iter()
         .map(|cluster| {
-            let status = cluster.status.clone().unwrap_or_default();
-            let condition = |type_: &str| {
-                status
-                    .condition(type_)
-                    .map(|c| c.status.clone())
-                    .unwrap_or_else(|| "Unknown".to_string())
+            let state = |type_: &str| {
+                condition(cluster, type_)
+                    .and_then(|c| text(c, "/status"))
+                    .unwrap_or("Unknown")
+                    .to_string()
             };
-            let age = cluster
-                .metadata
-                .creation_timestamp
-                .as_ref()
-                .map(|t| human_age(now.as_second() - t.0.as_second()))
+            let age = text(cluster, "/metadata/creationTimestamp")
+                .and_then(|t| t.parse::<Timestamp>().ok())
+                .map(|t| human_age(now.as_second() - t.as_second()))
                 .unwrap_or_else(|| "-".to_string());
             vec![
-                cluster.metadata.name.clone().unwrap_or_default(),
-                condition(CONDITION_READY),
-                condition(CONDITION_OFFLINE),
-                status
-                    .kubernetes_version
-                    .clone()
+                text(cluster, "/metadata/name")
+                    .unwrap_or_default()
+                    .to_string(),
+                state(CONDITION_READY),
+                state(CONDITION_OFFLINE),
+                types_column(cluster),
+                rbac_mode(cluster)
+                    .map(|m| m.as_str().to_string())
                     .unwrap_or_else(|| "-".to_string()),
+                text(cluster, "/status/kubernetesVersion")
+                    .unwrap_or("-")
+                    .to_string(),
                 age,
             ]
         })
         .collect()
+}
+
+/// The member table, then one paragraph per member that cannot serve every type: what is
+/// missing and, for a member joined `--rbac minimal` that is refused a type, the join that
+/// grants it.
+pub fn cluster_report(
+    clusters: &[Value],
+    now: Timestamp,
+    context_of: impl Fn(&str) -> Option<String>,
+    host_context: &str,
+) -> String {
+    let mut report = render_table(
+        &[
+            "NAME", "READY", "OFFLINE", "TYPES", "RBAC", "VERSION", "AGE",
+        ],
+        &cluster_rows(clusters, now),
+    );
+    for cluster in clusters {
+        let Some(missing) = unavailable_types(cluster) else {
+            continue;
+        };
+        let name = text(cluster, "/metadata/name").unwrap_or_default();
+        report.push_str(&format!("\n\n{name} cannot serve:"));
+        for entry in &missing {
+            report.push_str(&format!("\n  {entry}"));
+        }
+        let refused = missing
+            .iter()
+            .any(|m| m.to_lowercase().contains("forbidden"));
+        if refused && rbac_mode(cluster) == Some(RbacMode::Minimal) {
+            let endpoint = text(cluster, "/spec/apiEndpoint").unwrap_or_default();
+            let context = context_of(endpoint).unwrap_or_else(|| format!("<context of {name}>"));
+            report.push_str(&format!(
+                "\n  joined with --rbac minimal; grant the enabled types with:\n    kubectl fed join {name} --cluster-context {context} --host-cluster-context {host_context} --rbac minimal"
+            ));
+        }
+    }
+    report
 }
 
 /// `ready/replicas` from a member's workload status, when it has replicas.
@@ -131,13 +232,26 @@ pub fn object_report(status: Option<&Value>) -> Result<String, PluginError> {
             "no status yet: the federation controller has not processed this object".to_string(),
         );
     };
-    let status: FederatedStatus = serde_json::from_value(status.clone())
+    let parsed: FederatedStatus = serde_json::from_value(status.clone())
         .map_err(|e| PluginError::Invalid(format!("unexpected status: {e}")))?;
-    let rows: Vec<Vec<String>> = status
+    // `clusters[].message` (why a member failed) is read from the JSON as it is.
+    let messages: Vec<String> = status
+        .get("clusters")
+        .and_then(Value::as_array)
+        .map(|entries| {
+            entries
+                .iter()
+                .map(|e| text(e, "/message").unwrap_or_default().to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    let with_messages = messages.iter().any(|m| !m.is_empty());
+    let rows: Vec<Vec<String>> = parsed
         .clusters
         .iter()
-        .map(|c| {
-            vec![
+        .enumerate()
+        .map(|(i, c)| {
+            let mut row = vec![
                 c.name.clone(),
                 if c.status.is_empty() {
                     "Propagated".to_string()
@@ -145,9 +259,14 @@ pub fn object_report(status: Option<&Value>) -> Result<String, PluginError> {
                     c.status.clone()
                 },
                 ready_column(c.remote_status.as_ref()),
-            ]
+            ];
+            if with_messages {
+                row.push(messages.get(i).cloned().unwrap_or_default());
+            }
+            row
         })
         .collect();
+    let status = parsed;
     let summary = match status.conditions.iter().find(|c| c.type_ == "Propagation") {
         Some(c) => {
             let mut text = format!("Propagation: {}", c.status);
@@ -161,10 +280,15 @@ pub fn object_report(status: Option<&Value>) -> Result<String, PluginError> {
         }
         None => "Propagation: Unknown".to_string(),
     };
+    let headers: &[&str] = if with_messages {
+        &["CLUSTER", "STATUS", "READY", "MESSAGE"]
+    } else {
+        &["CLUSTER", "STATUS", "READY"]
+    };
     let table = if rows.is_empty() {
         "not placed on any cluster".to_string()
     } else {
-        render_table(&["CLUSTER", "STATUS", "READY"], &rows)
+        render_table(headers, &rows)
     };
     Ok(format!("{table}\n{summary}"))
 }
@@ -173,18 +297,17 @@ pub async fn run(session: &Session, args: StatusArgs) -> Result<String, PluginEr
     let host = session.host_client().await?;
     let Some(object) = args.object else {
         let ns = &session.namespace;
-        let clusters = Api::<KubeFedCluster>::namespaced(host, ns)
-            .list(&Default::default())
-            .await
-            .map_err(|e| PluginError::api(format!("cannot list KubeFedClusters in {ns}"), &e))?;
-        if clusters.items.is_empty() {
+        let clusters = enable::list_clusters(&host, ns).await?;
+        if clusters.is_empty() {
             return Ok(format!(
                 "no member clusters in {ns}; add one with `kubectl fed join`"
             ));
         }
-        return Ok(render_table(
-            &["NAME", "READY", "OFFLINE", "VERSION", "AGE"],
-            &cluster_rows(&clusters.items, Timestamp::now()),
+        return Ok(cluster_report(
+            &clusters,
+            Timestamp::now(),
+            |server| kubeconfig::context_for_server(&session.kubeconfig, server),
+            &session.host_context,
         ));
     };
     let (kind, name) = object
@@ -208,9 +331,6 @@ pub async fn run(session: &Session, args: StatusArgs) -> Result<String, PluginEr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crds::KubeFedClusterSpec;
-    use crate::crds::kubefed_cluster::{ClusterCondition, KubeFedClusterStatus};
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
     use serde_json::json;
 
     #[test]
@@ -237,38 +357,113 @@ mod tests {
         );
     }
 
+    fn cluster(name: &str, annotations: Value, conditions: Value) -> Value {
+        json!({
+            "metadata": {"name": name, "creationTimestamp": "2026-01-01T00:00:00Z",
+                         "annotations": annotations},
+            "spec": {"apiEndpoint": format!("https://{name}:6443")},
+            "status": {"conditions": conditions, "kubernetesVersion": "v1.33.1"},
+        })
+    }
+
+    fn probed(type_: &str, status: &str, reason: &str, message: &str) -> Value {
+        json!({"type": type_, "status": status, "reason": reason, "message": message,
+               "lastProbeTime": "2026-01-01T23:59:00Z"})
+    }
+
     #[test]
     fn cluster_rows_from_status() {
         let now: Timestamp = "2026-01-02T00:00:00Z".parse().unwrap();
-        let probe = Time("2026-01-01T23:59:00Z".parse().unwrap());
-        let mut ready = KubeFedCluster::new("c1", KubeFedClusterSpec::default());
-        ready.metadata.creation_timestamp = Some(Time("2026-01-01T00:00:00Z".parse().unwrap()));
-        ready.status = Some(KubeFedClusterStatus {
-            conditions: vec![
-                ClusterCondition {
-                    type_: "Ready".into(),
-                    status: "True".into(),
-                    last_probe_time: probe.clone(),
-                    last_transition_time: None,
-                    reason: None,
-                    message: None,
-                },
-                ClusterCondition {
-                    type_: "Offline".into(),
-                    status: "False".into(),
-                    last_probe_time: probe,
-                    last_transition_time: None,
-                    reason: None,
-                    message: None,
-                },
-            ],
-            kubernetes_version: Some("v1.33.1".into()),
-            ..Default::default()
-        });
-        let fresh = KubeFedCluster::new("c2", KubeFedClusterSpec::default());
+        let ready = cluster(
+            "c1",
+            json!({"kubefed.io/rbac": "full"}),
+            json!([
+                probed(
+                    "Ready",
+                    "True",
+                    "ClusterReady",
+                    "/healthz responded with ok"
+                ),
+                probed("Offline", "False", "ClusterReachable", ""),
+                probed("TypesAvailable", "True", "AllTypesAvailable", ""),
+            ]),
+        );
+        let fresh = json!({"metadata": {"name": "c2"}});
         let rows = cluster_rows(&[ready, fresh], now);
-        assert_eq!(rows[0], ["c1", "True", "False", "v1.33.1", "24h"]);
-        assert_eq!(rows[1], ["c2", "Unknown", "Unknown", "-", "-"]);
+        assert_eq!(
+            rows[0],
+            ["c1", "True", "False", "all", "full", "v1.33.1", "24h"]
+        );
+        assert_eq!(rows[1], ["c2", "Unknown", "Unknown", "-", "-", "-", "-"]);
+    }
+
+    #[test]
+    fn cluster_report_lists_what_each_member_cannot_serve() {
+        let now: Timestamp = "2026-01-02T00:00:00Z".parse().unwrap();
+        let missing = probed(
+            "TypesAvailable",
+            "False",
+            "TypesUnavailable",
+            "cannot watch clusterrolebindings.rbac.authorization.k8s.io: forbidden; widgets.example.com: not served",
+        );
+        let clusters = vec![
+            cluster(
+                "c1",
+                json!({"kubefed.io/rbac": "full"}),
+                json!([
+                    probed("Ready", "True", "ClusterReady", ""),
+                    probed("TypesAvailable", "True", "AllTypesAvailable", "")
+                ]),
+            ),
+            cluster(
+                "c2",
+                json!({"kubefed.io/rbac": "minimal", "kubefed.io/rbac-types": "configmaps"}),
+                json!([probed("Ready", "True", "ClusterReady", ""), missing.clone()]),
+            ),
+            cluster(
+                "c3",
+                json!({"kubefed.io/rbac": "full"}),
+                json!([
+                    probed("Ready", "True", "ClusterReady", ""),
+                    probed(
+                        "TypesAvailable",
+                        "False",
+                        "TypesUnavailable",
+                        "widgets.example.com: not served"
+                    )
+                ]),
+            ),
+        ];
+        let context_of =
+            |server: &str| (server == "https://c2:6443").then(|| "kind-c2".to_string());
+        let report = cluster_report(&clusters, now, context_of, "kind-host");
+        assert_eq!(
+            report,
+            "NAME   READY   OFFLINE   TYPES           RBAC      VERSION   AGE\n\
+             c1     True    Unknown   all             full      v1.33.1   24h\n\
+             c2     True    Unknown   2 unavailable   minimal   v1.33.1   24h\n\
+             c3     True    Unknown   1 unavailable   full      v1.33.1   24h\n\
+             \n\
+             c2 cannot serve:\n  \
+             cannot watch clusterrolebindings.rbac.authorization.k8s.io: forbidden\n  \
+             widgets.example.com: not served\n  \
+             joined with --rbac minimal; grant the enabled types with:\n    \
+             kubectl fed join c2 --cluster-context kind-c2 --host-cluster-context kind-host --rbac minimal\n\
+             \n\
+             c3 cannot serve:\n  \
+             widgets.example.com: not served"
+        );
+        // A False condition without a message still counts as one missing entry.
+        let bare = cluster(
+            "c4",
+            json!({}),
+            json!([probed("TypesAvailable", "False", "TypesUnavailable", "")]),
+        );
+        assert_eq!(
+            unavailable_types(&bare),
+            Some(vec!["TypesUnavailable".to_string()])
+        );
+        assert_eq!(unavailable_types(&clusters[0]), None);
     }
 
     #[test]
@@ -297,5 +492,25 @@ mod tests {
             "not placed on any cluster\nPropagation: True"
         );
         assert!(object_report(None).unwrap().starts_with("no status yet"));
+    }
+
+    #[test]
+    fn object_report_shows_cluster_messages() {
+        let status = json!({
+            "conditions": [{"type": "Propagation", "status": "False", "reason": "CheckClusters"}],
+            "clusters": [
+                {"name": "c1"},
+                {"name": "c2", "status": "CreationFailed",
+                 "message": "clusterroles.rbac.authorization.k8s.io \"admin\" is forbidden: user cannot escalate"},
+            ],
+        });
+        let report = object_report(Some(&status)).unwrap();
+        assert_eq!(
+            report,
+            "CLUSTER   STATUS           READY   MESSAGE\n\
+             c1        Propagated       -       \n\
+             c2        CreationFailed   -       clusterroles.rbac.authorization.k8s.io \"admin\" is forbidden: user cannot escalate\n\
+             Propagation: False (CheckClusters)"
+        );
     }
 }

@@ -8,7 +8,6 @@ use kube::{Api, Client};
 use super::apply::delete;
 use super::join::{JoinArgs, JoinPlan};
 use super::kubeconfig;
-use super::rbac::RbacMode;
 use super::{PluginError, Session, progress};
 use crate::crds::KubeFedCluster;
 
@@ -43,7 +42,7 @@ impl UnjoinArgs {
             host_cluster_name: self.host_cluster_name.clone(),
             secret_name: None,
             error_on_existing: false,
-            rbac: RbacMode::Full,
+            rbac: None,
             token_timeout: 0,
         }
     }
