@@ -21,7 +21,10 @@ pub mod observation;
 pub mod overrides;
 pub mod placement;
 pub mod plan;
+pub mod preview;
 pub mod replica_planner;
 pub mod replica_target;
 pub mod report;
+#[cfg(test)]
+pub mod test_support;
 pub mod vocabulary;

@@ -16,7 +16,7 @@ use super::aggregate::remote_status;
 use super::compare::needs_apply;
 use crate::crds::federated::{
     AggregateKind, DELETE_OPTION_ANNOTATION, FederatedSpec, FederatedStatus, MANAGED_LABEL,
-    ORPHAN_ANNOTATION, SYNC_FINALIZER,
+    ORPHAN_ANNOTATION, PAUSED_ANNOTATION, SYNC_FINALIZER,
 };
 
 /// Everything the plan reads.
@@ -77,6 +77,11 @@ impl FederatedObject {
     /// `kubefed.io/orphan: "true"`: deleting the object leaves its member objects in place.
     pub fn orphan(&self) -> bool {
         self.annotation(ORPHAN_ANNOTATION) == Some("true")
+    }
+
+    /// `kubefed.io/paused: "true"`: no member writes, status still collected.
+    pub fn paused(&self) -> bool {
+        self.annotation(PAUSED_ANNOTATION) == Some("true")
     }
 
     /// The raw `kubefed.io/deleteoption` annotation.
@@ -240,18 +245,7 @@ impl MemberObject {
             .and_then(|a| a.get(super::desired::DESIRED_HASH_ANNOTATION))
             .and_then(Value::as_str)
             .map(str::to_string);
-        let mut fields = obj.clone();
-        if let Some(map) = fields.as_object_mut() {
-            map.remove("status");
-        }
-        if let Some(meta) = fields.get_mut("metadata").and_then(Value::as_object_mut) {
-            for field in SERVER_METADATA {
-                meta.remove(field);
-            }
-            if let Some(annotations) = meta.get_mut("annotations").and_then(Value::as_object_mut) {
-                annotations.remove(LAST_APPLIED_ANNOTATION);
-            }
-        }
+        let fields = without_server_fields(obj);
         MemberObject {
             managed,
             deleting: meta
@@ -269,6 +263,24 @@ impl MemberObject {
             fields: AppliedFields(Arc::new(fields)),
         }
     }
+}
+
+/// A member object without its status, the metadata the server maintains and kubectl's
+/// last-applied annotation: what the operator's writes are about.
+pub fn without_server_fields(obj: &Value) -> Value {
+    let mut fields = obj.clone();
+    if let Some(map) = fields.as_object_mut() {
+        map.remove("status");
+    }
+    if let Some(meta) = fields.get_mut("metadata").and_then(Value::as_object_mut) {
+        for field in SERVER_METADATA {
+            meta.remove(field);
+        }
+        if let Some(annotations) = meta.get_mut("annotations").and_then(Value::as_object_mut) {
+            annotations.remove(LAST_APPLIED_ANNOTATION);
+        }
+    }
+    fields
 }
 
 /// The fields comparison reads: today the object without its status and server bookkeeping.

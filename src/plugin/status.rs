@@ -6,7 +6,7 @@
 use jiff::Timestamp;
 use serde_json::Value;
 
-use super::orphaning::federated_api;
+use super::orphaning::get_federated;
 use super::rbac::{self, RbacMode};
 use super::{FederatedGroupOption, PluginError, Session, enable, kubeconfig};
 use crate::crds::federated::FederatedStatus;
@@ -310,21 +310,17 @@ pub async fn run(session: &Session, args: StatusArgs) -> Result<String, PluginEr
             &session.host_context,
         ));
     };
-    let (kind, name) = object
-        .split_once('/')
-        .ok_or_else(|| PluginError::Invalid(format!("expected KIND/NAME, got {object:?}")))?;
-    let (found, api) = federated_api(
+    let (kind, name) = super::kind_and_name(&object)?;
+    let found = get_federated(
         &host,
         session,
         kind,
+        name,
         args.namespace.as_deref(),
         &args.api.federated_group,
     )
     .await?;
-    let object = api
-        .get(name)
-        .await
-        .map_err(|e| PluginError::api(format!("cannot get {} {name:?}", found.kind), &e))?;
+    let object = found.object;
     object_report(object.data.get("status"))
 }
 

@@ -2,17 +2,18 @@
 
 use crate::core::observation::StatusCollection;
 use crate::core::plan::{PlanSettings, TargetInfo};
-use crate::crds::Scope;
 use crate::crds::federated::AggregateKind;
+use crate::crds::federated_type_config::FederatedTypeConfig;
+use crate::crds::{ConfigurationMode, Scope};
 use crate::members::cache::{MemberCaches, ObjectKey};
 use crate::members::pool::{Member, MemberPool};
 use crate::runtime::backoff::{BackoffPolicy, Backoffs};
 use crate::runtime::events::Publisher;
 use crate::runtime::metrics::Metrics;
-use kube::Client;
 use kube::api::{Api, DynamicObject};
 use kube::core::ApiResource;
 use kube::runtime::reflector::Store;
+use kube::{Client, ResourceExt};
 use std::time::Duration;
 
 /// Field manager of every member write, so server-side apply tracks exactly the fields the
@@ -49,6 +50,41 @@ pub struct SyncedType {
 }
 
 impl SyncedType {
+    /// The type a FederatedTypeConfig enables.
+    pub fn from_type_config(ftc: &FederatedTypeConfig) -> Self {
+        let spec = &ftc.spec;
+        SyncedType {
+            name: ftc.name_any(),
+            target: spec.target_type.to_kube(),
+            target_namespaced: spec.target_type.is_namespaced(),
+            federated: spec.federated_type.to_kube(),
+            collect_status: spec.status_collection == Some(ConfigurationMode::Enabled),
+            aggregate: AggregateKind::of(&spec.target_type.group, &spec.target_type.kind),
+        }
+    }
+
+    /// What the plan needs to know about the type, with the federation's settings.
+    pub fn plan_settings(
+        &self,
+        scope: Scope,
+        federation_namespace: &str,
+        adopt_resources: bool,
+    ) -> PlanSettings {
+        PlanSettings {
+            scope,
+            federation_namespace: federation_namespace.to_string(),
+            adopt_resources,
+            target: TargetInfo {
+                group: self.target.group.clone(),
+                api_version: self.target.api_version.clone(),
+                kind: self.target.kind.clone(),
+                resource: self.name.clone(),
+                namespaced: self.target_namespaced,
+            },
+            aggregate: self.aggregate,
+        }
+    }
+
     pub fn is_namespace(&self) -> bool {
         self.target.group.is_empty() && self.target.kind == "Namespace"
     }
@@ -104,19 +140,11 @@ impl SyncContext {
         metrics: Metrics,
         events: Publisher,
     ) -> Self {
-        let plan_settings = PlanSettings {
-            scope: settings.scope,
-            federation_namespace: settings.federation_namespace.clone(),
-            adopt_resources: settings.adopt_resources,
-            target: TargetInfo {
-                group: synced.target.group.clone(),
-                api_version: synced.target.api_version.clone(),
-                kind: synced.target.kind.clone(),
-                resource: synced.name.clone(),
-                namespaced: synced.target_namespaced,
-            },
-            aggregate: synced.aggregate,
-        };
+        let plan_settings = synced.plan_settings(
+            settings.scope,
+            &settings.federation_namespace,
+            settings.adopt_resources,
+        );
         SyncContext {
             host,
             synced,

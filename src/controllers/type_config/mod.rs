@@ -6,7 +6,6 @@ pub mod plan;
 
 use crate::controllers::sync::context::{SyncContext, SyncSettings, SyncedType};
 use crate::controllers::sync::worker;
-use crate::crds::federated::AggregateKind;
 use crate::crds::federated_type_config::FederatedTypeConfig;
 use crate::crds::{ConfigurationMode, default_target_types};
 use crate::members::availability::TypeAvailability;
@@ -236,14 +235,7 @@ fn start_worker(
     namespaces: (&Store<DynamicObject>, &ApiResource),
     ns_tx: &broadcast::Sender<String>,
 ) -> Worker {
-    let synced = SyncedType {
-        name: ftc.name_any(),
-        target: ftc.spec.target_type.to_kube(),
-        target_namespaced: ftc.spec.target_type.is_namespaced(),
-        federated: ftc.spec.federated_type.to_kube(),
-        collect_status: ftc.spec.status_collection == Some(ConfigurationMode::Enabled),
-        aggregate: AggregateKind::of(&ftc.spec.target_type.group, &ftc.spec.target_type.kind),
-    };
+    let synced = SyncedType::from_type_config(ftc);
     tracing::info!(federatedtypeconfig = %synced.name, "starting sync worker");
     let caches = MemberCaches::new(
         synced.target.clone(),
