@@ -22,6 +22,7 @@ pub mod overrides;
 pub mod placement;
 pub mod plan;
 pub mod preview;
+pub mod readiness;
 pub mod replica_planner;
 pub mod replica_target;
 pub mod report;

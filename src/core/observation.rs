@@ -256,10 +256,7 @@ impl MemberObject {
                 .and_then(|m| m.get("generation"))
                 .and_then(Value::as_i64),
             replicas: obj.pointer("/spec/replicas").and_then(Value::as_i64),
-            remote_status: collection
-                .collect
-                .then(|| remote_status(collection.kind, obj))
-                .flatten(),
+            remote_status: collection.collect.then(|| remote_status(obj)).flatten(),
             fields: AppliedFields(Arc::new(fields)),
         }
     }
