@@ -19,58 +19,33 @@
 //!
 //! Every request, whatever the transport, goes through [`Cluster::handle`]: authentication
 //! (bearer tokens), [`Middleware`] hooks (authorization, fault injection, latency), request
-//! counters, then routing onto the [`engine`].
+//! counters, then routing onto the engine.
 //!
-//! Modules: [`api`] (pipeline and routing), [`engine`] (object lifecycle), [`store`] (indexed
-//! storage), [`watch`] (history window and streams), [`managed`] (managedFields and apply),
-//! [`patch`] (JSON, merge and strategic merge patches), [`selectors`], [`resources`] (built-in
-//! table and registry), [`crd`], [`discovery`], [`openapi`], [`table`], [`service`] and
-//! [`http_server`] (transports), [`kubeconfig`], [`counters`], [`error`] (Status objects).
+//! Layers, each importing only from the ones below it:
 //!
-//! Fleets of clusters: [`fleet`] (host + members, kubeconfig, stop/start), [`listener`]
-//! (restartable loopback listeners), [`faults`] (fault injection), [`workloads`] and
-//! [`token_controller`] (in-cluster controllers), [`rbac`] (authorization), [`admin`]
-//! (run-time control of a running fleet).
+//! - [`server`]: the API server core — object lifecycle ([`server::engine`]), storage, watch
+//!   history, managedFields and apply, patches, selectors, the resource registry, CRDs,
+//!   defaults, validation, errors, discovery and OpenAPI documents.
+//! - [`auth`]: bearer-token authentication and RBAC authorization.
+//! - [`rest`]: the REST handlers — routing, query parameters, content negotiation, one
+//!   module per verb, watch streams, Tables and protobuf.
+//! - [`transport`]: the in-process `tower::Service`, HTTP(S) listeners, TLS, kubeconfigs.
+//! - [`controllers`]: in-cluster controllers (workloads, ServiceAccount tokens).
+//! - [`fleet`]: a host and members with fault injection, persistence and a control endpoint.
 
-pub mod admin;
-pub mod api;
-pub mod cluster;
-pub mod counters;
-pub mod crd;
-pub mod defaults;
-pub mod discovery;
-pub mod engine;
-pub mod error;
-pub mod events;
-pub mod faults;
+pub mod auth;
+pub mod controllers;
 pub mod fleet;
-pub mod http_server;
-pub mod kubeconfig;
-pub mod listener;
-pub mod managed;
-pub mod meta;
-pub mod openapi;
-pub mod patch;
-pub mod persist;
-pub mod protobuf;
-pub mod rbac;
-mod reconciler;
-pub mod resources;
-pub mod selectors;
-pub mod service;
-pub mod store;
-pub mod table;
-pub mod token_controller;
-pub mod validation;
-pub mod watch;
-pub mod workloads;
+pub mod rest;
+pub mod server;
+pub mod transport;
 
-pub use api::SimBody;
-pub use cluster::{Cluster, ClusterConfig, Middleware, RequestInfo, UserInfo};
-pub use counters::{CounterSnapshot, Verb};
-pub use error::ApiError;
-pub use faults::{FaultSpec, Faults};
+pub use controllers::workloads::{WorkloadConfig, Workloads};
+pub use fleet::faults::{FaultSpec, Faults};
 pub use fleet::{Fleet, FleetCluster, FleetConfig, FleetError};
-pub use kubeconfig::{Kubeconfig, KubeconfigEntry};
-pub use service::SimService;
-pub use workloads::{WorkloadConfig, Workloads};
+pub use rest::SimBody;
+pub use server::cluster::{Cluster, ClusterConfig, Middleware, RequestInfo, UserInfo};
+pub use server::counters::{CounterSnapshot, Verb};
+pub use server::error::ApiError;
+pub use transport::kubeconfig::{Kubeconfig, KubeconfigEntry};
+pub use transport::service::SimService;

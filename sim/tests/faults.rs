@@ -7,7 +7,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use kube::api::{Api, PostParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use kubefed_sim::FaultSpec;
-use kubefed_sim::counters::Verb;
+use kubefed_sim::Verb;
 use kubefed_sim::fleet::{Fleet, FleetConfig};
 use serde_json::json;
 
@@ -227,7 +227,7 @@ async fn cut_watches_are_recovered_by_the_watcher() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_admin_endpoint_switches_faults_and_capacity() {
-    use kubefed_sim::admin;
+    use kubefed_sim::fleet::admin;
     let fleet = std::sync::Arc::new(Fleet::start(FleetConfig::with_members(2)).await.unwrap());
     let (addr, task) = admin::serve(fleet.clone()).await.unwrap();
     let post =

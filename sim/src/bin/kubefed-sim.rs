@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use kubefed_sim::admin;
-use kubefed_sim::faults::{FaultSpec, parse_duration};
+use kubefed_sim::fleet::admin;
+use kubefed_sim::fleet::faults::{FaultSpec, parse_duration};
 use kubefed_sim::fleet::{Fleet, FleetConfig};
 
 #[derive(Parser)]
@@ -117,7 +117,7 @@ enum CliError {
     #[error(transparent)]
     Admin(#[from] admin::AdminError),
     #[error(transparent)]
-    Fault(#[from] kubefed_sim::faults::FaultParseError),
+    Fault(#[from] kubefed_sim::fleet::faults::FaultParseError),
     #[error("{context}: {source}")]
     Io {
         context: String,

@@ -1,0 +1,63 @@
+//! LIST of a collection: selectors, paging (`limit`/`continue`) and Table rendering.
+
+use serde_json::{Value, json};
+
+use crate::rest::{Ctx, Reply, Route, accept, present, table};
+use crate::server::cluster::Cluster;
+use crate::server::engine::ListPage;
+use crate::server::error::ApiResult;
+use crate::server::resources::ResourceDef;
+
+impl Cluster {
+    pub(super) fn list(&self, ctx: &Ctx<'_>, t: &Route) -> ApiResult<Reply> {
+        let sel = ctx.query.selectors()?;
+        let limit = ctx.query.get("limit").and_then(|l| l.parse().ok());
+        let page = self.inner.state.lock().list(
+            &t.def,
+            t.namespace.as_deref(),
+            &sel,
+            limit,
+            ctx.query.get("continue"),
+        )?;
+        let accept = accept(ctx.parts);
+        let mut list_meta = json!({"resourceVersion": page.resource_version.to_string()});
+        if let Some(c) = &page.continue_token {
+            list_meta["continue"] = json!(c);
+        }
+        if let Some(r) = page.remaining {
+            list_meta["remainingItemCount"] = json!(r);
+        }
+        if table::wants_table(accept) {
+            let items: Vec<&Value> = page.items.iter().map(|a| a.as_ref()).collect();
+            return Ok(Reply::Json(200, table::to_table(&t.def, &items, list_meta)));
+        }
+        Ok(Reply::Raw(
+            200,
+            encode_list(&t.def, &t.version, list_meta, &page),
+        ))
+    }
+}
+
+/// Serializes a list without cloning the stored items.
+fn encode_list(def: &ResourceDef, version: &str, list_meta: Value, page: &ListPage) -> Vec<u8> {
+    let av = def.api_version(version);
+    let mut out = Vec::with_capacity(64 + page.items.len() * 512);
+    let head = json!({"kind": def.list_kind(), "apiVersion": av, "metadata": list_meta});
+    let head = serde_json::to_vec(&head).unwrap_or_default();
+    // `{...}` without the closing brace, then the items array.
+    out.extend_from_slice(&head[..head.len().saturating_sub(1)]);
+    out.extend_from_slice(b",\"items\":[");
+    for (i, item) in page.items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        if item.get("apiVersion").and_then(Value::as_str) == Some(av.as_str()) {
+            // Writing JSON values into a Vec cannot fail.
+            let _ = serde_json::to_writer(&mut out, item.as_ref());
+        } else {
+            let _ = serde_json::to_writer(&mut out, &present(def, version, (**item).clone()));
+        }
+    }
+    out.extend_from_slice(b"]}");
+    out
+}

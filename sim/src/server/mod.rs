@@ -1,0 +1,22 @@
+//! The API server core: object lifecycle, storage, watch history, field ownership, patches,
+//! selectors, the resource registry, CRDs, defaults and validation, and the errors and
+//! discovery documents of the API. Nothing here knows about a transport.
+
+pub mod cluster;
+pub mod counters;
+pub mod crd;
+pub mod defaults;
+pub mod discovery;
+pub mod engine;
+pub mod error;
+pub mod events;
+pub mod managed;
+pub mod meta;
+pub mod openapi;
+pub mod patch;
+pub mod pki;
+pub mod resources;
+pub mod selectors;
+pub mod store;
+pub mod validation;
+pub mod watch;

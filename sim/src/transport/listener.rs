@@ -1,0 +1,119 @@
+//! A loopback listener that can be closed and reopened on the same address, the way a
+//! machine goes down and comes back: closing stops accepting (connections are refused) and
+//! drops every open connection, watches included.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
+
+use crate::rest::{SimBody, error_response};
+use crate::server::error::ApiError;
+
+/// What a connection does with each request it reads.
+pub type Handler = Arc<
+    dyn Fn(Request<Bytes>) -> Pin<Box<dyn Future<Output = Response<SimBody>> + Send>> + Send + Sync,
+>;
+
+/// An open listener; [`Listener::close`] (or dropping it) shuts it and its connections.
+#[derive(Debug)]
+pub struct Listener {
+    addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    accept: JoinHandle<()>,
+}
+
+impl Listener {
+    /// Listens on `addr` (port 0 picks one) and answers every request with `handler`.
+    pub async fn bind(
+        addr: SocketAddr,
+        handler: Handler,
+        tls: Option<TlsAcceptor>,
+    ) -> std::io::Result<Listener> {
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let (stop, mut stop_rx) = watch::channel(false);
+        let conn_stop = stop.clone();
+        let accept = tokio::spawn(async move {
+            loop {
+                let accepted = tokio::select! {
+                    a = listener.accept() => a,
+                    _ = stop_rx.changed() => return,
+                };
+                let Ok((stream, _)) = accepted else { continue };
+                let _ = stream.set_nodelay(true);
+                let handler = handler.clone();
+                let tls = tls.clone();
+                let mut stop_rx = conn_stop.subscribe();
+                tokio::spawn(async move {
+                    let serve = async {
+                        match tls {
+                            Some(acceptor) => {
+                                if let Ok(s) = acceptor.accept(stream).await {
+                                    serve_conn(handler, s).await;
+                                }
+                            }
+                            None => serve_conn(handler, stream).await,
+                        }
+                    };
+                    // Dropping the connection future closes the socket mid-request, like a
+                    // machine that went away.
+                    tokio::select! {
+                        _ = serve => {}
+                        _ = stop_rx.wait_for(|s| *s) => {}
+                    }
+                });
+            }
+        });
+        Ok(Listener { addr, stop, accept })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops accepting, drops open connections and waits until the port is released.
+    pub async fn close(mut self) {
+        self.stop.send_replace(true);
+        let _ = (&mut self.accept).await;
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        self.stop.send_replace(true);
+    }
+}
+
+async fn serve_conn<I>(handler: Handler, io: I)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let svc = service_fn(move |req: Request<Incoming>| {
+        let handler = handler.clone();
+        async move {
+            let (parts, body) = req.into_parts();
+            let resp: Response<SimBody> = match body.collect().await {
+                Ok(b) => handler(Request::from_parts(parts, b.to_bytes())).await,
+                Err(e) => error_response(&ApiError::BadRequest(e.to_string())),
+            };
+            Ok::<_, std::convert::Infallible>(resp)
+        }
+    });
+    // Connection errors (client resets) end only that connection.
+    let _ = hyper::server::conn::http1::Builder::new()
+        .serve_connection(TokioIo::new(io), svc)
+        .await;
+}
