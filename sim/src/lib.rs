@@ -25,8 +25,8 @@
 //!
 //! - [`server`]: the API server core — object lifecycle ([`server::engine`]), storage, watch
 //!   history, managedFields and apply, patches, selectors, the resource registry, CRDs,
-//!   defaults, validation, errors, discovery and OpenAPI documents.
-//! - [`auth`]: bearer-token authentication and RBAC authorization.
+//!   defaults, validation against the kinds' schemas, errors, discovery and OpenAPI documents.
+//! - [`auth`]: bearer-token authentication, RBAC authorization and escalation prevention.
 //! - [`rest`]: the REST handlers — routing, query parameters, content negotiation, one
 //!   module per verb, watch streams, Tables and protobuf.
 //! - [`transport`]: the in-process `tower::Service`, HTTP(S) listeners, TLS, kubeconfigs.

@@ -78,6 +78,19 @@ pub trait Middleware: Send + Sync {
     fn delay(&self, _req: &RequestInfo) -> Duration {
         Duration::ZERO
     }
+
+    /// Validating admission of a write, given the object as it will be stored (before
+    /// defaulting) and the current one for updates; runs under the state lock, so it reads
+    /// the store through `st`.
+    fn admit(
+        &self,
+        _st: &State,
+        _req: &RequestInfo,
+        _obj: &serde_json::Value,
+        _old: Option<&serde_json::Value>,
+    ) -> Result<(), ApiError> {
+        Ok(())
+    }
 }
 
 pub(crate) struct Inner {

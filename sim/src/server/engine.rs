@@ -13,6 +13,7 @@ use crate::server::managed::{self, Writer};
 use crate::server::meta;
 use crate::server::patch::ListKeys;
 use crate::server::resources::{GroupResource, Registry, ResourceDef};
+use crate::server::schema;
 use crate::server::selectors::Selectors;
 use crate::server::store::{ObjKey, Store};
 use crate::server::watch::{Change, EventType, History};
@@ -310,7 +311,8 @@ impl State {
         }
     }
 
-    fn check_type(def: &ResourceDef, obj: &Value, version: &str) -> ApiResult<()> {
+    /// The body is an object of the kind and version the request addresses.
+    pub fn check_type(def: &ResourceDef, obj: &Value, version: &str) -> ApiResult<()> {
         if !obj.is_object() {
             return Err(ApiError::BadRequest(
                 "the body of the request must be a JSON object".into(),
@@ -420,6 +422,7 @@ impl State {
             o.remove("status");
         }
         self.defaults(def, &mut obj, None)?;
+        check_schema(def, version, &name, &mut obj)?;
         let writer = Writer {
             manager: &opts.manager,
             api_version: &def.api_version(version),
@@ -524,7 +527,7 @@ impl State {
     }
 
     fn register_crd(&mut self, crd_obj: &Value) -> ApiResult<()> {
-        let def = crd::def_from_crd(crd_obj).map_err(|e| {
+        let mut def = crd::def_from_crd(crd_obj).map_err(|e| {
             ApiError::invalid(
                 "apiextensions.k8s.io",
                 "CustomResourceDefinition",
@@ -536,6 +539,7 @@ impl State {
             // Names not accepted: never shadow a built-in resource.
             return Ok(());
         }
+        def.schemas = crd::schemas(crd_obj);
         self.registry.insert(def);
         Ok(())
     }
@@ -657,6 +661,7 @@ impl State {
             }
         }
         self.defaults(def, &mut candidate, Some(current))?;
+        check_schema(def, version, name, &mut candidate)?;
         let api_version = def.api_version(version);
         let writer = Writer {
             manager: &opts.manager,
@@ -868,6 +873,17 @@ impl State {
         }
         Ok(out)
     }
+}
+
+/// Custom resources are pruned, defaulted and validated against the schema of the version
+/// they were written at, whichever verb wrote them (apply results included).
+fn check_schema(def: &ResourceDef, version: &str, name: &str, obj: &mut Value) -> ApiResult<()> {
+    let Some(kind) = def.schema(version) else {
+        return Ok(());
+    };
+    schema::normalize_custom(kind, obj);
+    schema::validate_object(kind, obj)
+        .map_err(|r| ApiError::rejected(&def.group, &def.kind, version, name, r))
 }
 
 fn encode_continue(ns: &str, name: &str) -> String {

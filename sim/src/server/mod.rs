@@ -1,5 +1,6 @@
 //! The API server core: object lifecycle, storage, watch history, field ownership, patches,
-//! selectors, the resource registry, CRDs, defaults and validation, and the errors and
+//! selectors, the resource registry, CRDs, defaults and validation (the kinds' schemas and
+//! what the real server does with them to request bodies, in [`schema`]), and the errors and
 //! discovery documents of the API. Nothing here knows about a transport.
 
 pub mod cluster;
@@ -16,6 +17,7 @@ pub mod openapi;
 pub mod patch;
 pub mod pki;
 pub mod resources;
+pub mod schema;
 pub mod selectors;
 pub mod store;
 pub mod validation;

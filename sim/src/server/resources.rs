@@ -4,6 +4,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use crate::server::schema::{self, KindSchema};
+
 /// Storage identity of a resource: one store per group + plural, whatever version is served.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct GroupResource {
@@ -60,11 +62,18 @@ pub struct ResourceDef {
     /// List-map keys for lists in custom resources, from `x-kubernetes-list-map-keys`, by field name.
     pub list_keys: BTreeMap<String, Vec<String>>,
     pub is_crd: bool,
+    /// The schema request bodies are checked against, by served version.
+    pub schemas: BTreeMap<String, KindSchema>,
 }
 
 impl ResourceDef {
     pub fn gr(&self) -> GroupResource {
         GroupResource::new(&self.group, &self.plural)
+    }
+
+    /// The schema of the objects of `version`, if the kind has one.
+    pub fn schema(&self, version: &str) -> Option<&KindSchema> {
+        self.schemas.get(version)
     }
 
     pub fn storage_version(&self) -> &str {
@@ -159,6 +168,9 @@ fn builtin_defs() -> Vec<ResourceDef> {
             printer_columns: Vec::new(),
             list_keys: BTreeMap::new(),
             is_crd: false,
+            schemas: schema::builtin::schema(b.group, b.kind)
+                .map(|s| BTreeMap::from([(b.version.to_string(), KindSchema::Builtin(s))]))
+                .unwrap_or_default(),
         })
         .collect()
 }

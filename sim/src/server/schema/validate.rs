@@ -317,8 +317,8 @@ fn object(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::field::aggregate;
-    use crate::schema::structural;
+    use crate::server::schema::field::aggregate;
+    use crate::server::schema::structural;
     use serde_json::json;
 
     fn schema() -> Schema {

@@ -229,7 +229,7 @@ impl Decoder<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::builtin;
+    use crate::server::schema::builtin;
     use serde_json::json;
 
     fn deployment() -> Value {

@@ -64,7 +64,7 @@ fn walk(schema: &Schema, id: NodeId, v: &mut Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::structural;
+    use crate::server::schema::structural;
     use serde_json::json;
 
     #[test]

@@ -55,7 +55,7 @@ fn walk(schema: &Schema, id: NodeId, v: &mut Value, path: &str, out: &mut Vec<St
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::structural;
+    use crate::server::schema::structural;
     use serde_json::json;
 
     #[test]

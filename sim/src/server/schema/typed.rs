@@ -188,7 +188,7 @@ fn element(list: &ListType, i: usize, x: &Value) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::builtin;
+    use crate::server::schema::builtin;
     use serde_json::json;
 
     fn no_keys(_: &str, _: &[Value]) -> Option<Vec<String>> {

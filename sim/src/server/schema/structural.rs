@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use super::builtin;
 use super::node::{Bound, Builder, ListType, Node, NodeId, Schema, Type};
+use crate::server::meta::strings;
 
 /// The compiled schema of custom resources whose version declares `schema`. The root is an
 /// embedded resource: `apiVersion`, `kind` and `metadata` (ObjectMeta) are always declared.
@@ -36,18 +37,6 @@ fn implied_meta(b: &mut Builder, id: NodeId) {
 
 fn u64_of(s: &Value, k: &str) -> Option<u64> {
     s.get(k).and_then(Value::as_u64)
-}
-
-fn strings(s: &Value, k: &str) -> Vec<String> {
-    s.get(k)
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 fn flag(s: &Value, k: &str) -> bool {
