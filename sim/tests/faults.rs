@@ -271,3 +271,218 @@ async fn the_admin_endpoint_switches_faults_and_capacity() {
     task.abort();
     fleet.shutdown().await;
 }
+
+/// A TLS client that trusts the fleet's CA.
+fn tls_connector() -> tokio_rustls::TlsConnector {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    use tokio_rustls::rustls;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(kubefed_sim::server::pki::CA_PEM.as_bytes()) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+}
+
+/// Waits (bounded) until `cond` holds.
+async fn until(what: &str, cond: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// How long a frozen server is given to (wrongly) answer before a check concludes it did not;
+/// the same window suffices for the unfrozen control in each test.
+const SILENCE: Duration = Duration::from_millis(300);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frozen_member_accepts_connections_but_answers_no_tls_handshake_until_thawed() {
+    let fleet = Fleet::start(FleetConfig::with_members(1)).await.unwrap();
+    let member = fleet.get("cluster1").unwrap();
+    let connector = tls_connector();
+    let name = rustls_pki_types::ServerName::try_from("127.0.0.1").unwrap();
+
+    // Control: an unfrozen member completes the handshake well within the window.
+    let tcp = tokio::net::TcpStream::connect(member.addr()).await.unwrap();
+    tokio::time::timeout(SILENCE, connector.connect(name.clone(), tcp))
+        .await
+        .expect("handshake with a running member")
+        .unwrap();
+
+    fleet
+        .apply_fault("cluster1", &"freeze".parse().unwrap())
+        .await
+        .unwrap();
+    assert!(member.faults().status().frozen);
+    // The kernel still accepts the connection...
+    let tcp = tokio::time::timeout(SILENCE, tokio::net::TcpStream::connect(member.addr()))
+        .await
+        .expect("connect is answered by the kernel")
+        .unwrap();
+    // ...but the server never answers the handshake, and does not close the connection.
+    let mut handshake = Box::pin(connector.connect(name, tcp));
+    assert!(
+        tokio::time::timeout(SILENCE, &mut handshake).await.is_err(),
+        "a frozen server answered the TLS handshake"
+    );
+
+    fleet
+        .apply_fault("cluster1", &FaultSpec::Thaw)
+        .await
+        .unwrap();
+    // The very same handshake is answered late.
+    tokio::time::timeout(Duration::from_secs(5), handshake)
+        .await
+        .expect("handshake answered after thaw")
+        .unwrap();
+    fleet.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frozen_watch_goes_silent_without_closing_and_resumes_on_thaw() {
+    use kube::api::{ListParams, WatchEvent, WatchParams};
+    let fleet = Fleet::start(FleetConfig::with_members(1)).await.unwrap();
+    let member = fleet.get("cluster1").unwrap();
+    let https = member.https_client().await.unwrap();
+    for (transport, client) in [("https", https), ("in-process", member.client())] {
+        let cms: Api<ConfigMap> = Api::namespaced(client, "default");
+        let rv = cms
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .metadata
+            .resource_version
+            .unwrap();
+        let mut frozen = cms
+            .watch(&WatchParams::default(), &rv)
+            .await
+            .unwrap()
+            .boxed();
+        // A watch that bypasses the faults shows when the event has been sent.
+        let control: Api<ConfigMap> = Api::namespaced(member.cluster().client(), "default");
+        let mut control = control
+            .watch(&WatchParams::default(), &rv)
+            .await
+            .unwrap()
+            .boxed();
+
+        member.faults().apply(&FaultSpec::Freeze);
+        let name = format!("during-freeze-{transport}");
+        member
+            .cluster()
+            .create_object(
+                "",
+                "v1",
+                "configmaps",
+                "default",
+                json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}}),
+            )
+            .unwrap();
+        match tokio::time::timeout(Duration::from_secs(5), control.next()).await {
+            Ok(Some(Ok(WatchEvent::Added(cm)))) => {
+                assert_eq!(cm.metadata.name.as_deref(), Some(name.as_str()))
+            }
+            other => panic!("control watch: {other:?}"),
+        }
+        // Silent, and not ended: `next()` neither yields an event nor the end of the stream.
+        assert!(
+            tokio::time::timeout(SILENCE, frozen.next()).await.is_err(),
+            "{transport}: the watch of a frozen server moved"
+        );
+
+        member.faults().apply(&FaultSpec::Thaw);
+        match tokio::time::timeout(Duration::from_secs(5), frozen.next()).await {
+            Ok(Some(Ok(WatchEvent::Added(cm)))) => {
+                assert_eq!(cm.metadata.name.as_deref(), Some(name.as_str()))
+            }
+            other => panic!("{transport}: the same stream after thaw: {other:?}"),
+        }
+    }
+    fleet.shutdown().await;
+}
+
+/// Current-thread runtime: requests released by the thaw run in the order they are woken.
+#[tokio::test]
+async fn thaw_answers_held_requests_late_in_order() {
+    let fleet = Fleet::start(FleetConfig::with_members(1)).await.unwrap();
+    let member = fleet.get("cluster1").unwrap();
+    let cms: Api<ConfigMap> = Api::namespaced(member.client(), "default");
+    member.faults().apply(&FaultSpec::Freeze);
+    let mut pending = Vec::new();
+    for (i, name) in ["first", "second", "third"].into_iter().enumerate() {
+        let cms = cms.clone();
+        pending.push(tokio::spawn(async move {
+            cms.create(&PostParams::default(), &configmap(name)).await
+        }));
+        until("the request to be held", || {
+            member.faults().held_requests() == i as u64 + 1
+        })
+        .await;
+    }
+    // A client that gives up while the server is frozen.
+    let gave_up = tokio::time::timeout(SILENCE, cms.get("first")).await;
+    assert!(gave_up.is_err(), "answered while frozen: {gave_up:?}");
+    assert_eq!(member.faults().held_requests(), 3);
+    assert!(
+        member
+            .cluster()
+            .get_object("", "configmaps", "default", "first")
+            .is_none(),
+        "a frozen server processed a request"
+    );
+
+    member.faults().apply(&FaultSpec::Thaw);
+    let mut versions = Vec::new();
+    for p in pending {
+        let cm = tokio::time::timeout(Duration::from_secs(5), p)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        versions.push(
+            cm.metadata
+                .resource_version
+                .unwrap()
+                .parse::<u64>()
+                .unwrap(),
+        );
+    }
+    assert!(versions.is_sorted(), "answered out of order: {versions:?}");
+    assert_eq!(member.faults().held_requests(), 0);
+    fleet.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_abandoned_during_a_freeze_are_answered_after_thaw() {
+    let fleet = Fleet::start(FleetConfig::with_members(1)).await.unwrap();
+    let member = fleet.get("cluster1").unwrap();
+    let mut config = member.kube_config().await.unwrap();
+    config.read_timeout = Some(SILENCE);
+    let cms: Api<ConfigMap> = Api::namespaced(kube::Client::try_from(config).unwrap(), "default");
+    // Opens the connection, so the next request is written before the server stops reading.
+    cms.get("kube-root-ca.crt").await.unwrap();
+    let gets = || member.counters().of(Verb::Get, "configmaps");
+    let before = gets();
+
+    member.faults().apply(&FaultSpec::Freeze);
+    let err = cms.get("kube-root-ca.crt").await.unwrap_err();
+    assert_eq!(api_code(&err), None, "a client timeout: {err:?}");
+    assert_eq!(gets(), before, "a frozen server read the request");
+
+    member.faults().apply(&FaultSpec::Thaw);
+    // The server reads the abandoned request, handles it and answers into a closed socket.
+    until("the abandoned request to be handled", || {
+        gets() == before + 1
+    })
+    .await;
+    cms.get("kube-root-ca.crt").await.unwrap();
+    fleet.shutdown().await;
+}

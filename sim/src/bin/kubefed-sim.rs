@@ -20,7 +20,7 @@ use kubefed_sim::fleet::{Fleet, FleetConfig};
         `kubefed-sim up` starts a host cluster and N member clusters and writes a kubeconfig \
         with one context per cluster; kubectl, kube clients and the kubefed binaries use it \
         like real clusters. While it runs, `kubefed-sim fault` takes clusters offline, makes \
-        them hang or fail, and `kubefed-sim capacity` limits how many replicas they run."
+        them hang, freeze or fail, and `kubefed-sim capacity` limits how many replicas they run."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -36,6 +36,8 @@ enum Command {
         offline          close the listener (connection refused), keeping the data\n  \
         online           listen again on the same address\n  \
         hang             accept requests but never answer them (until `clear`)\n  \
+        freeze           like a stopped (SIGSTOP) server: connections are accepted by the\n                   kernel, but nothing is answered, not even the TLS handshake; open\n                   connections and watch streams go silent without closing\n  \
+        thaw             resume a frozen cluster; queued requests are answered late\n  \
         unhealthy        /healthz, /livez and /readyz answer 500; other requests work\n  \
         healthy          undo `unhealthy`\n  \
         latency=50ms     add latency to every request (ms, s, m)\n  \
@@ -273,7 +275,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             for c in clusters.as_array().into_iter().flatten() {
                 let f = &c["faults"];
                 let mut faults = Vec::new();
-                for flag in ["hang", "unhealthy"] {
+                for flag in ["hang", "frozen", "unhealthy"] {
                     if f[flag] == true {
                         faults.push(flag.to_string());
                     }

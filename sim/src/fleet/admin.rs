@@ -2,7 +2,7 @@
 //! 127.0.0.1 and the client the `kubefed-sim` binary uses to talk to it.
 //!
 //! - `GET /clusters`: names, URLs, online state, faults and workload settings (JSON)
-//! - `POST /clusters/<name>/fault` with a [`FaultSpec`] as the body (`offline`, `latency=50ms`)
+//! - `POST /clusters/<name>/fault` with a [`FaultSpec`] as the body (`offline`, `freeze`, `latency=50ms`)
 //! - `POST /clusters/<name>/capacity` with a replica count or `unlimited`
 
 use std::convert::Infallible;

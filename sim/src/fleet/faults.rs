@@ -1,5 +1,6 @@
-//! Fault injection in front of a cluster: hanging requests, failing health checks, added
-//! latency, a fraction of requests answered with 500 or 429, and cut watch streams.
+//! Fault injection in front of a cluster: hanging requests, a frozen (SIGSTOPped) server,
+//! failing health checks, added latency, a fraction of requests answered with 500 or 429,
+//! and cut watch streams.
 //!
 //! Faults sit in front of [`Cluster::handle`] rather than in a [`crate::Middleware`] because
 //! they must also reach `/healthz` and the bodies of watch responses. Fleet transports (the
@@ -25,6 +26,7 @@ use serde_json::json;
 use crate::rest::SimBody;
 use crate::server::cluster::Cluster;
 use crate::transport::listener::Handler;
+use crate::transport::pause::Pause;
 use crate::transport::service::BoxError;
 
 /// One change of a cluster's faults, as typed on the command line.
@@ -36,6 +38,13 @@ pub enum FaultSpec {
     Online,
     /// Requests are accepted but never answered until cleared.
     Hang,
+    /// Like a stopped (SIGSTOP) API server process: the kernel still accepts connections,
+    /// but nothing is answered, not even the TLS handshake; open connections, watch streams
+    /// included, go silent without closing.
+    Freeze,
+    /// Resumes a frozen cluster: what queued up meanwhile is answered late, in order
+    /// (answers to clients that gave up go into closed sockets).
+    Thaw,
     /// `/healthz`, `/livez` and `/readyz` answer 500; everything else still works.
     Unhealthy,
     /// Clears `Unhealthy`.
@@ -53,7 +62,7 @@ pub enum FaultSpec {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FaultParseError {
     #[error(
-        "unknown fault {0:?}; expected one of offline, online, hang, unhealthy, healthy, latency=<duration>, errors=<fraction>[:500|:429], cut-watches, clear"
+        "unknown fault {0:?}; expected one of offline, online, hang, freeze, thaw, unhealthy, healthy, latency=<duration>, errors=<fraction>[:500|:429], cut-watches, clear"
     )]
     Unknown(String),
     #[error("invalid duration {0:?}; expected e.g. 50ms, 2s or 1m")]
@@ -107,6 +116,8 @@ impl FromStr for FaultSpec {
             "offline" => FaultSpec::Offline,
             "online" => FaultSpec::Online,
             "hang" => FaultSpec::Hang,
+            "freeze" => FaultSpec::Freeze,
+            "thaw" => FaultSpec::Thaw,
             "unhealthy" => FaultSpec::Unhealthy,
             "healthy" => FaultSpec::Healthy,
             "cut-watches" => FaultSpec::CutWatches,
@@ -119,6 +130,10 @@ impl FromStr for FaultSpec {
 #[derive(Debug)]
 struct State {
     hang: tokio::sync::watch::Sender<bool>,
+    /// Shared with the cluster's listeners, which stop accepting and stall connections.
+    freeze: Pause,
+    /// Requests waiting for a hang or a freeze to end.
+    held: AtomicU64,
     cut: tokio::sync::watch::Sender<u64>,
     offline: AtomicBool,
     unhealthy: AtomicBool,
@@ -146,6 +161,7 @@ impl Default for Faults {
 pub struct FaultStatus {
     pub offline: bool,
     pub hang: bool,
+    pub frozen: bool,
     pub unhealthy: bool,
     pub latency_ms: u64,
     pub error_rate: f64,
@@ -158,6 +174,8 @@ impl Faults {
         Faults {
             state: Arc::new(State {
                 hang: tokio::sync::watch::channel(false).0,
+                freeze: Pause::default(),
+                held: AtomicU64::new(0),
                 cut: tokio::sync::watch::channel(0).0,
                 offline: AtomicBool::new(false),
                 unhealthy: AtomicBool::new(false),
@@ -177,6 +195,8 @@ impl Faults {
             FaultSpec::Offline => self.set_offline(true),
             FaultSpec::Online => self.set_offline(false),
             FaultSpec::Hang => self.set_hang(true),
+            FaultSpec::Freeze => self.set_frozen(true),
+            FaultSpec::Thaw => self.set_frozen(false),
             FaultSpec::Unhealthy => self.set_unhealthy(true),
             FaultSpec::Healthy => self.set_unhealthy(false),
             FaultSpec::Latency(d) => self.set_latency(*d),
@@ -197,6 +217,25 @@ impl Faults {
     /// While set, requests wait without an answer; clearing it lets them proceed.
     pub fn set_hang(&self, hang: bool) {
         self.state.hang.send_replace(hang);
+    }
+
+    /// Freezes or thaws the cluster as seen through its fleet transports.
+    pub fn set_frozen(&self, frozen: bool) {
+        self.state.freeze.set(frozen);
+    }
+
+    pub fn is_frozen(&self) -> bool {
+        self.state.freeze.is_paused()
+    }
+
+    /// The switch the cluster's listeners share (see [`Listener`](crate::transport::listener::Listener)).
+    pub fn pause(&self) -> Pause {
+        self.state.freeze.clone()
+    }
+
+    /// Requests that reached the cluster's gate and wait for a hang or freeze to end.
+    pub fn held_requests(&self) -> u64 {
+        self.state.held.load(Ordering::SeqCst)
     }
 
     pub fn set_unhealthy(&self, unhealthy: bool) {
@@ -222,10 +261,11 @@ impl Faults {
         self.state.cut.send_modify(|n| *n += 1);
     }
 
-    /// Clears every fault, including offline.
+    /// Clears every fault, including offline and freeze.
     pub fn clear(&self) {
         self.set_offline(false);
         self.set_hang(false);
+        self.set_frozen(false);
         self.set_unhealthy(false);
         self.set_latency(Duration::ZERO);
         self.set_errors(0.0, 500);
@@ -236,6 +276,7 @@ impl Faults {
         FaultStatus {
             offline: self.is_offline(),
             hang: *self.state.hang.borrow(),
+            frozen: self.is_frozen(),
             unhealthy: self.state.unhealthy.load(Ordering::SeqCst),
             latency_ms: u64::try_from(self.state.latency.lock().as_millis()).unwrap_or(u64::MAX),
             error_rate,
@@ -264,10 +305,29 @@ impl Faults {
         (z >> 11) as f64 / (1u64 << 53) as f64
     }
 
-    async fn wait_unhung(&self) {
+    /// Waits while the cluster is frozen or hangs, counted in [`Faults::held_requests`].
+    async fn pass_gate(&self) {
+        let held = *self.state.hang.borrow() || self.is_frozen();
+        if !held {
+            return;
+        }
+        struct Held<'a>(&'a AtomicU64);
+        impl Drop for Held<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+        self.state.held.fetch_add(1, Ordering::SeqCst);
+        let _held = Held(&self.state.held);
         let mut rx = self.state.hang.subscribe();
-        // An error means the sender is gone, which cannot happen while `self` lives.
-        let _ = rx.wait_for(|hang| !*hang).await;
+        loop {
+            self.state.freeze.resumed().await;
+            // An error means the sender is gone, which cannot happen while `self` lives.
+            let _ = rx.wait_for(|hang| !*hang).await;
+            if !self.is_frozen() {
+                return;
+            }
+        }
     }
 }
 
@@ -312,7 +372,7 @@ fn is_watch(req: &Request<Bytes>) -> bool {
 
 /// Serves one request through the faults, then the cluster.
 pub async fn serve(cluster: &Cluster, faults: &Faults, req: Request<Bytes>) -> Response<SimBody> {
-    faults.wait_unhung().await;
+    faults.pass_gate().await;
     if is_health(req.uri().path()) && faults.state.unhealthy.load(Ordering::SeqCst) {
         let mut r = Response::new(
             Full::new(Bytes::from_static(
@@ -366,7 +426,8 @@ pub fn handler(cluster: Cluster, faults: Faults) -> Handler {
     })
 }
 
-/// Wraps a watch body so that it counts events and ends when the watches are cut.
+/// Wraps a watch body so that it counts events, goes silent while the cluster is frozen
+/// and ends when the watches are cut.
 fn cuttable(body: SimBody, faults: Faults) -> SimBody {
     let mut cut = faults.state.cut.subscribe();
     cut.mark_unchanged();
@@ -374,7 +435,10 @@ fn cuttable(body: SimBody, faults: Faults) -> SimBody {
         (body, cut, faults),
         |(mut body, mut cut, faults)| async move {
             let frame = tokio::select! {
-                f = body.frame() => f?,
+                f = async {
+                    faults.state.freeze.resumed().await;
+                    body.frame().await
+                } => f?,
                 _ = cut.changed() => return None,
             };
             let Ok(frame) = frame;
@@ -455,6 +519,8 @@ mod tests {
     #[test]
     fn parses_specs() {
         assert_eq!("offline".parse::<FaultSpec>(), Ok(FaultSpec::Offline));
+        assert_eq!("freeze".parse::<FaultSpec>(), Ok(FaultSpec::Freeze));
+        assert_eq!("thaw".parse::<FaultSpec>(), Ok(FaultSpec::Thaw));
         assert_eq!(
             "latency=50ms".parse::<FaultSpec>(),
             Ok(FaultSpec::Latency(Duration::from_millis(50)))

@@ -162,14 +162,15 @@ impl FleetCluster {
         let workloads = Workloads::new(config.workloads.clone());
         let tasks = vec![workloads.spawn(&cluster), token_controller::spawn(&cluster)];
         let handler = faults::handler(cluster.clone(), faults.clone());
-        let bound = match Listener::bind(addr, handler.clone(), Some(tls.clone())).await {
-            // The saved address is taken by now: any free port will do.
-            Err(_) if addr.port() != 0 => {
-                let any: SocketAddr = ([127, 0, 0, 1], 0).into();
-                Listener::bind(any, handler, Some(tls.clone())).await
-            }
-            other => other,
-        };
+        let bound =
+            match Listener::bind(addr, handler.clone(), Some(tls.clone()), faults.pause()).await {
+                // The saved address is taken by now: any free port will do.
+                Err(_) if addr.port() != 0 => {
+                    let any: SocketAddr = ([127, 0, 0, 1], 0).into();
+                    Listener::bind(any, handler, Some(tls.clone()), faults.pause()).await
+                }
+                other => other,
+            };
         let listener = bound.map_err(|source| FleetError::Listen {
             name: name.to_string(),
             source,
@@ -306,12 +307,17 @@ impl FleetCluster {
         let mut slot = self.listener.lock().await;
         if slot.is_none() {
             let handler = faults::handler(self.cluster.clone(), self.faults.clone());
-            let l = Listener::bind(self.addr, handler, Some(self.tls.clone()))
-                .await
-                .map_err(|source| FleetError::Listen {
-                    name: self.name().to_string(),
-                    source,
-                })?;
+            let l = Listener::bind(
+                self.addr,
+                handler,
+                Some(self.tls.clone()),
+                self.faults.pause(),
+            )
+            .await
+            .map_err(|source| FleetError::Listen {
+                name: self.name().to_string(),
+                source,
+            })?;
             *slot = Some(l);
         }
         self.faults.set_offline(false);

@@ -10,6 +10,7 @@ use crate::rest::error_response;
 use crate::server::cluster::{Cluster, Inner};
 use crate::server::error::ApiError;
 use crate::transport::listener::{Handler, Listener};
+use crate::transport::pause::Pause;
 
 /// Serves the cluster while it exists; requests after it was dropped get 503.
 fn handler(weak: Weak<Inner>) -> Handler {
@@ -28,7 +29,8 @@ impl Cluster {
     /// Starts a listener (plain or TLS) that lives as long as the cluster.
     async fn listen(&self, tls: Option<TlsAcceptor>) -> std::io::Result<SocketAddr> {
         let any: SocketAddr = ([127, 0, 0, 1], 0).into();
-        let listener = Listener::bind(any, handler(Arc::downgrade(&self.inner)), tls).await?;
+        let handler = handler(Arc::downgrade(&self.inner));
+        let listener = Listener::bind(any, handler, tls, Pause::default()).await?;
         let addr = listener.addr();
         self.inner.listeners.lock().push(Box::new(listener));
         Ok(addr)

@@ -16,11 +16,12 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
+use tokio::task::{JoinHandle, JoinSet};
 use tokio_rustls::TlsAcceptor;
 
 use crate::rest::{SimBody, error_response};
 use crate::server::error::ApiError;
+use crate::transport::pause::Pause;
 
 /// What a connection does with each request it reads.
 pub type Handler = Arc<
@@ -36,46 +37,48 @@ pub struct Listener {
 }
 
 impl Listener {
-    /// Listens on `addr` (port 0 picks one) and answers every request with `handler`.
+    /// Listens on `addr` (port 0 picks one) and answers every request with `handler`. While
+    /// `pause` is set, nothing is accepted (the kernel still completes TCP handshakes into the
+    /// backlog) and open connections neither read nor write, TLS handshakes included.
     pub async fn bind(
         addr: SocketAddr,
         handler: Handler,
         tls: Option<TlsAcceptor>,
+        pause: Pause,
     ) -> std::io::Result<Listener> {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let (stop, mut stop_rx) = watch::channel(false);
-        let conn_stop = stop.clone();
         let accept = tokio::spawn(async move {
+            let mut conns = JoinSet::new();
             loop {
                 let accepted = tokio::select! {
-                    a = listener.accept() => a,
-                    _ = stop_rx.changed() => return,
+                    a = async {
+                        pause.resumed().await;
+                        listener.accept().await
+                    } => a,
+                    _ = stop_rx.changed() => break,
                 };
+                while conns.try_join_next().is_some() {}
                 let Ok((stream, _)) = accepted else { continue };
                 let _ = stream.set_nodelay(true);
+                let stream = pause.wrap(stream);
                 let handler = handler.clone();
                 let tls = tls.clone();
-                let mut stop_rx = conn_stop.subscribe();
-                tokio::spawn(async move {
-                    let serve = async {
-                        match tls {
-                            Some(acceptor) => {
-                                if let Ok(s) = acceptor.accept(stream).await {
-                                    serve_conn(handler, s).await;
-                                }
+                conns.spawn(async move {
+                    match tls {
+                        Some(acceptor) => {
+                            if let Ok(s) = acceptor.accept(stream).await {
+                                serve_conn(handler, s).await;
                             }
-                            None => serve_conn(handler, stream).await,
                         }
-                    };
-                    // Dropping the connection future closes the socket mid-request, like a
-                    // machine that went away.
-                    tokio::select! {
-                        _ = serve => {}
-                        _ = stop_rx.wait_for(|s| *s) => {}
+                        None => serve_conn(handler, stream).await,
                     }
                 });
             }
+            // Dropping the connection futures closes the sockets mid-request, like a machine
+            // that went away.
+            conns.shutdown().await;
         });
         Ok(Listener { addr, stop, accept })
     }
@@ -84,7 +87,7 @@ impl Listener {
         self.addr
     }
 
-    /// Stops accepting, drops open connections and waits until the port is released.
+    /// Stops accepting, drops open connections and waits until they and the port are released.
     pub async fn close(mut self) {
         self.stop.send_replace(true);
         let _ = (&mut self.accept).await;
@@ -112,8 +115,11 @@ where
             Ok::<_, std::convert::Infallible>(resp)
         }
     });
-    // Connection errors (client resets) end only that connection.
+    // Connection errors (client resets) end only that connection. A request whose client
+    // closed the connection meanwhile is still handled and answered (into the closed
+    // socket), as a busy or resumed server does.
     let _ = hyper::server::conn::http1::Builder::new()
+        .half_close(true)
         .serve_connection(TokioIo::new(io), svc)
         .await;
 }

@@ -4,5 +4,6 @@
 pub mod http_server;
 pub mod kubeconfig;
 pub mod listener;
+pub mod pause;
 pub mod service;
 pub mod tls;
