@@ -488,7 +488,7 @@ fn decode_body(ctx: &Ctx<'_>, t: &Route, obj: &mut Value) -> ApiResult<Vec<Strin
     let Some(kind) = t.def.schema(&t.version) else {
         return Ok(Vec::new());
     };
-    match schema::decode_body(kind, obj, directive) {
+    match schema::decode_body(&kind, obj, directive) {
         Ok(d) => Ok(d.warnings),
         Err(m) => Err(rejected(t, obj, Rejection::Decode(m))),
     }

@@ -114,7 +114,7 @@ impl Cluster {
                 && let Some(schema) = def.schema(version)
             {
                 // The patched object is decoded like a body; failures are the patch's.
-                warnings = schema::decode_patched(schema, &mut target, directive)
+                warnings = schema::decode_patched(&schema, &mut target, directive)
                     .map_err(|r| rejected(t, &target, r))?
                     .warnings;
             }
@@ -136,7 +136,7 @@ fn check_typed(t: &Route, cfg: &Value) -> ApiResult<()> {
         return Ok(());
     };
     let keys = |field: &str, items: &[Value]| keys_of(def).keys_for(field, items);
-    schema::check_apply(kind, cfg, &keys).map_err(|m| {
+    schema::check_apply(&kind, cfg, &keys).map_err(|m| {
         let (group, version) = match cfg.get("apiVersion").and_then(Value::as_str) {
             Some(av) => av.rsplit_once('/').unwrap_or(("", av)),
             None => ("", ""),

@@ -62,7 +62,7 @@ pub struct ResourceDef {
     /// List-map keys for lists in custom resources, from `x-kubernetes-list-map-keys`, by field name.
     pub list_keys: BTreeMap<String, Vec<String>>,
     pub is_crd: bool,
-    /// The schema request bodies are checked against, by served version.
+    /// The schemas of a custom resource's versions (built-in kinds use the shared ones).
     pub schemas: BTreeMap<String, KindSchema>,
 }
 
@@ -71,9 +71,13 @@ impl ResourceDef {
         GroupResource::new(&self.group, &self.plural)
     }
 
-    /// The schema of the objects of `version`, if the kind has one.
-    pub fn schema(&self, version: &str) -> Option<&KindSchema> {
-        self.schemas.get(version)
+    /// The schema of the objects of `version`, if the kind has one. Built-in schemas are
+    /// compiled on first use, once per process.
+    pub fn schema(&self, version: &str) -> Option<KindSchema> {
+        if self.is_crd {
+            return self.schemas.get(version).cloned();
+        }
+        schema::builtin::schema(&self.group, &self.kind).map(KindSchema::Builtin)
     }
 
     pub fn storage_version(&self) -> &str {
@@ -168,9 +172,7 @@ fn builtin_defs() -> Vec<ResourceDef> {
             printer_columns: Vec::new(),
             list_keys: BTreeMap::new(),
             is_crd: false,
-            schemas: schema::builtin::schema(b.group, b.kind)
-                .map(|s| BTreeMap::from([(b.version.to_string(), KindSchema::Builtin(s))]))
-                .unwrap_or_default(),
+            schemas: BTreeMap::new(),
         })
         .collect()
 }
