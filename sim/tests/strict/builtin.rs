@@ -124,11 +124,15 @@ async fn update_honours_field_validation() {
     each(async |t: &Target, ns: &str| {
         let created = t.send(Method::POST, &deployments(ns), JSON, &deployment("web")).await;
         assert_eq!(created.code, 201, "{}", created.body);
-        let mut body = created.body.clone();
-        body["spec"]["template"]["spec"]["containers"][0]["imagePullPolice"] = json!("Always");
         let item = format!("{}/web", deployments(ns));
+        // Controllers may have written the status since: update the latest version.
+        let latest = || async {
+            let mut body = t.send(Method::GET, &item, "", &Value::Null).await.body;
+            body["spec"]["template"]["spec"]["containers"][0]["imagePullPolice"] = json!("Always");
+            body
+        };
         let r = t
-            .send(Method::PUT, &format!("{item}?fieldValidation=Strict"), JSON, &body)
+            .send(Method::PUT, &format!("{item}?fieldValidation=Strict"), JSON, &latest().await)
             .await;
         r.expect(400, "BadRequest", &t.transport);
         assert_eq!(
@@ -137,7 +141,7 @@ async fn update_honours_field_validation() {
             "{}",
             t.transport
         );
-        let r = t.send(Method::PUT, &item, JSON, &body).await;
+        let r = t.send(Method::PUT, &item, JSON, &latest().await).await;
         assert_eq!(r.code, 200, "{}: {}", t.transport, r.body);
         assert_eq!(
             r.warnings,
