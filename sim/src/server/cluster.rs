@@ -267,7 +267,7 @@ impl Cluster {
             Some(d) if !d.namespaced => "",
             _ => namespace,
         };
-        st.store.get(&gr, ns, name).map(|v| (**v).clone())
+        st.store.get(&gr, ns, name).map(|o| o.to_value())
     }
 
     /// Direct list of stored objects of a resource (all namespaces when `namespace` is None),
@@ -282,7 +282,7 @@ impl Cluster {
         let gr = crate::server::resources::GroupResource::new(group, resource);
         st.store
             .list(&gr, namespace, None)
-            .map(|(_, o)| (**o).clone())
+            .map(|(_, o)| o.to_value())
             .collect()
     }
 

@@ -13,6 +13,7 @@ pub(crate) mod establishing;
 pub mod events;
 pub mod managed;
 pub mod meta;
+pub mod object;
 pub mod openapi;
 pub mod patch;
 pub mod pki;
