@@ -610,6 +610,20 @@ async fn a_custom_type_enabled_by_a_new_type_config_propagates() {
         serde_json::to_value(&fed_crd).unwrap(),
     )
     .await;
+    // A new CRD is served once its names are accepted and discovered once established.
+    let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
+        Api::all(fleet.host_client.clone());
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        kube::runtime::wait::await_condition(
+            crds,
+            "federatedwidgets.types.kubefed.io",
+            kube::runtime::wait::conditions::is_crd_established(),
+        ),
+    )
+    .await
+    .expect("CRD established in time")
+    .expect("watching the CRD");
     let ftc = FederatedTypeConfig::new(
         &target.type_config_name(),
         FederatedTypeConfigSpec {

@@ -44,7 +44,9 @@ pub use controllers::workloads::{WorkloadConfig, Workloads};
 pub use fleet::faults::{FaultSpec, Faults};
 pub use fleet::{Fleet, FleetCluster, FleetConfig, FleetError};
 pub use rest::SimBody;
-pub use server::cluster::{Cluster, ClusterConfig, Middleware, RequestInfo, UserInfo};
+pub use server::cluster::{
+    Cluster, ClusterConfig, DEFAULT_CRD_ESTABLISH_DELAY, Middleware, RequestInfo, UserInfo,
+};
 pub use server::counters::{CounterSnapshot, Verb};
 pub use server::error::ApiError;
 pub use transport::kubeconfig::{Kubeconfig, KubeconfigEntry};

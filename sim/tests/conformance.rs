@@ -3,6 +3,7 @@
 mod common;
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use common::{code, message, reason, targets};
 use k8s_openapi::api::apps::v1::Deployment;
@@ -15,6 +16,7 @@ use kube::api::{
 };
 use kube::core::ObjectMeta;
 use kube::discovery::{Discovery, Scope};
+use kube::runtime::wait::conditions;
 use kube::{Client, ResourceExt};
 use serde_json::json;
 
@@ -909,13 +911,32 @@ async fn custom_resource_definitions() {
         let crds: Api<CustomResourceDefinition> = Api::all(t.client.clone());
         let crd: CustomResourceDefinition = serde_json::from_str(common::WIDGET_CRD).unwrap();
         let created = crds.create(&PostParams::default(), &crd).await.unwrap();
-        let conds = created.status.unwrap().conditions.unwrap();
-        for ty in ["Established", "NamesAccepted"] {
-            assert!(
-                conds.iter().any(|c| c.type_ == ty && c.status == "True"),
-                "{ty}"
-            );
-        }
+        // As stored by the create: the stored version, no accepted names, no conditions yet.
+        let status = created.status.unwrap();
+        assert_eq!(status.stored_versions, Some(vec!["v1".to_string()]));
+        assert_eq!(status.accepted_names.unwrap().plural, "");
+        assert!(status.conditions.unwrap_or_default().is_empty());
+        // NamesAccepted comes first (the resource is served), Established later.
+        let named =
+            common::wait_crd(&t.client, "widgets.example.com", common::names_accepted).await;
+        let named = named.status.unwrap();
+        assert_eq!(named.accepted_names.as_ref().unwrap().kind, "Widget");
+        let est = named.conditions.unwrap();
+        let est = est.iter().find(|c| c.type_ == "Established").unwrap();
+        assert_eq!(
+            (est.status.as_str(), est.reason.as_deref()),
+            ("False", Some("Installing")),
+            "{est:?}"
+        );
+        let established = common::wait_crd(
+            &t.client,
+            "widgets.example.com",
+            conditions::is_crd_established(),
+        )
+        .await;
+        let conds = established.status.unwrap().conditions.unwrap();
+        let est = conds.iter().find(|c| c.type_ == "Established").unwrap();
+        assert_eq!(est.reason.as_deref(), Some("InitialNamesAccepted"));
         let discovery = Discovery::new(t.client.clone()).run().await.unwrap();
         let group = discovery.get("example.com").expect("served group");
         let (ar, caps) = group
@@ -1032,8 +1053,14 @@ async fn custom_resource_definitions() {
         assert_eq!(code(&e), 404);
         let e = api.list(&ListParams::default()).await.unwrap_err();
         assert_eq!(code(&e), 404);
-        // Recreating serves an empty collection.
+        // Recreating serves an empty collection (once established again).
         crds.create(&PostParams::default(), &crd).await.unwrap();
+        common::wait_crd(
+            &t.client,
+            "widgets.example.com",
+            conditions::is_crd_established(),
+        )
+        .await;
         assert!(
             api.list(&ListParams::default())
                 .await
@@ -1081,4 +1108,138 @@ async fn service_account_tokens_authenticate() {
         .await
         .unwrap_err();
     assert_eq!(code(&e), 404);
+}
+
+/// Status code and JSON body of a raw GET.
+async fn raw_get(client: &Client, path: &str, accept: Option<&str>) -> (u16, serde_json::Value) {
+    let mut req = http::Request::get(path);
+    if let Some(a) = accept {
+        req = req.header(http::header::ACCEPT, a);
+    }
+    let resp = client
+        .send(req.body(Vec::new()).unwrap().map(Into::into))
+        .await
+        .unwrap();
+    let code = resp.status().as_u16();
+    let body = http_body_util::BodyExt::collect(resp.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    (code, serde_json::from_slice(&body).unwrap_or(json!(null)))
+}
+
+const AGGREGATED: &str =
+    "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json";
+
+/// Whether `example.com/v1` `widgets` shows in legacy and aggregated discovery.
+async fn widgets_discovered(client: &Client) -> (bool, bool) {
+    let (_, groups) = raw_get(client, "/apis", None).await;
+    let legacy = groups["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|g| g["name"] == "example.com");
+    let (code, agg) = raw_get(client, "/apis", Some(AGGREGATED)).await;
+    assert_eq!(code, 200);
+    assert_eq!(agg["kind"], "APIGroupDiscoveryList");
+    let aggregated = agg["items"].as_array().unwrap().iter().any(|g| {
+        g["metadata"]["name"] == "example.com"
+            && g["versions"][0]["resources"]
+                .as_array()
+                .is_some_and(|rs| rs.iter().any(|r| r["resource"] == "widgets"))
+    });
+    (legacy, aggregated)
+}
+
+/// A type served by some clusters and not others: where its CRD is missing, list and watch
+/// answer 404 with the real server's generic Status, and discovery does not show it.
+#[tokio::test]
+async fn a_type_missing_on_a_cluster_is_404_and_absent_from_discovery() {
+    let not_found = json!({
+        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+        "message": "the server could not find the requested resource",
+        "reason": "NotFound", "details": {}, "code": 404,
+    });
+    for t in targets().await {
+        let c = &t.client;
+        let tr = t.transport;
+        for path in [
+            "/apis/example.com/v1/namespaces/default/widgets",
+            "/apis/example.com/v1/widgets",
+            "/apis/example.com/v1/namespaces/default/widgets?watch=true",
+            "/apis/example.com/v1/namespaces/default/widgets/w",
+            "/apis/example.com/v1",
+            "/apis/example.com",
+        ] {
+            assert_eq!(
+                raw_get(c, path, None).await,
+                (404, not_found.clone()),
+                "{tr} {path}"
+            );
+        }
+        let e = widget_api(c, "default")
+            .list(&ListParams::default())
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (code(&e), reason(&e)),
+            (404, "NotFound".to_string()),
+            "{tr}"
+        );
+        let e = widget_api(c, "default")
+            .watch(&kube::api::WatchParams::default(), "0")
+            .await
+            .err()
+            .expect("watch refused");
+        assert_eq!(code(&e), 404, "{tr}");
+        assert_eq!(widgets_discovered(c).await, (false, false), "{tr}");
+        let discovery = Discovery::new(c.clone()).run().await.unwrap();
+        assert!(discovery.get("example.com").is_none(), "{tr}");
+
+        // Installed on this cluster: served and discovered, in both discovery forms.
+        common::create_crd(c, common::WIDGET_CRD).await;
+        assert_eq!(widgets_discovered(c).await, (true, true), "{tr}");
+        let (code_, list) =
+            raw_get(c, "/apis/example.com/v1/namespaces/default/widgets", None).await;
+        assert_eq!(
+            (code_, list["kind"].clone()),
+            (200, json!("WidgetList")),
+            "{tr}"
+        );
+        let (code_, _) = raw_get(c, "/apis/example.com/v1", None).await;
+        assert_eq!(code_, 200, "{tr}");
+    }
+}
+
+/// Between NamesAccepted and Established the resource is served but not discovered.
+#[tokio::test]
+async fn an_installing_crd_is_served_but_not_discovered() {
+    let cluster = kubefed_sim::Cluster::with_config(
+        "installing",
+        kubefed_sim::ClusterConfig {
+            crd_establish_delay: Duration::from_secs(3600),
+            ..Default::default()
+        },
+    );
+    for client in [cluster.client(), cluster.https_client().await.unwrap()] {
+        let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+        if crds.get_opt("widgets.example.com").await.unwrap().is_none() {
+            let crd: CustomResourceDefinition = serde_json::from_str(common::WIDGET_CRD).unwrap();
+            crds.create(&PostParams::default(), &crd).await.unwrap();
+        }
+        let crd = common::wait_crd(&client, "widgets.example.com", common::names_accepted).await;
+        let conds = crd.status.unwrap().conditions.unwrap();
+        let est = conds.iter().find(|c| c.type_ == "Established").unwrap();
+        assert_eq!(
+            (est.status.as_str(), est.reason.as_deref()),
+            ("False", Some("Installing"))
+        );
+        widget_api(&client, "default")
+            .list(&ListParams::default())
+            .await
+            .expect("served once the names are accepted");
+        assert_eq!(widgets_discovered(&client).await, (false, false));
+        let (code_, _) = raw_get(&client, "/apis/example.com/v1", None).await;
+        assert_eq!(code_, 404);
+    }
 }

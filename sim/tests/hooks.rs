@@ -8,7 +8,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use common::code;
 use k8s_openapi::api::core::v1::ConfigMap;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, PostParams};
 use kube::{Client, ResourceExt};
 use kubefed_sim::{ApiError, Cluster, Kubeconfig, Middleware, RequestInfo, Verb};
@@ -92,13 +91,7 @@ async fn kubeconfig_with_several_clusters() {
 async fn tables_for_kubectl() {
     let cluster = Cluster::new("tables");
     let client = cluster.client();
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    crds.create(
-        &PostParams::default(),
-        &serde_json::from_str(common::WIDGET_CRD).unwrap(),
-    )
-    .await
-    .unwrap();
+    common::create_crd(&client, common::WIDGET_CRD).await;
     let gvk = GroupVersionKind::gvk("example.com", "v1", "Widget");
     let api: Api<DynamicObject> = Api::default_namespaced_with(
         client.clone(),
@@ -148,18 +141,12 @@ async fn tables_for_kubectl() {
 async fn crd_with_two_served_versions() {
     let cluster = Cluster::new("versions");
     let client = cluster.client();
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     let mut crd: serde_json::Value = serde_json::from_str(common::WIDGET_CRD).unwrap();
     let mut v2 = crd["spec"]["versions"][0].clone();
     v2["name"] = json!("v1beta1");
     v2["storage"] = json!(false);
     crd["spec"]["versions"].as_array_mut().unwrap().push(v2);
-    crds.create(
-        &PostParams::default(),
-        &serde_json::from_value(crd).unwrap(),
-    )
-    .await
-    .unwrap();
+    common::create_crd(&client, &crd.to_string()).await;
     let api = |v: &str| {
         let gvk = GroupVersionKind::gvk("example.com", v, "Widget");
         Api::<DynamicObject>::default_namespaced_with(

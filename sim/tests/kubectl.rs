@@ -152,6 +152,16 @@ async fn kubectl_end_to_end() {
     let crd = k.file("crd.yaml", CRD);
     let out = k.run(&["apply", "-f", crd.to_str().unwrap()]).await;
     assert!(out.contains("widgets.example.com created"), "{out}");
+    // As on a real server, the new resource is discovered only once the CRD is established.
+    let out = k
+        .run(&[
+            "wait",
+            "--for=condition=established",
+            "--timeout=10s",
+            "crd/widgets.example.com",
+        ])
+        .await;
+    assert!(out.contains("condition met"), "{out}");
 
     let res = k.run(&["api-resources"]).await;
     assert!(
@@ -359,4 +369,52 @@ async fn kubectl_end_to_end() {
     assert!(out.contains("deleted"), "{out}");
     let (ok, _, err) = k.try_run(&["get", "widgets"]).await;
     assert!(!ok, "{err}");
+}
+
+const CRD_AND_WIDGET: &str = r#"
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: gadgets.example.com
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {plural: gadgets, singular: gadget, kind: Gadget}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
+---
+apiVersion: example.com/v1
+kind: Gadget
+metadata: {name: g1, namespace: default}
+spec: {size: 1}
+"#;
+
+/// As on a real server: one `kubectl apply` of a CRD and its custom resources creates the CRD
+/// but cannot map the custom resource, whose kind is not discovered before establishment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_apply_of_a_crd_and_its_resources_in_one_call_fails_until_established() {
+    let cluster = Cluster::new("crd-race");
+    let k = Kubectl::new(&cluster, "crd-race").await;
+    let both = k.file("both.yaml", CRD_AND_WIDGET);
+    let (ok, out, err) = k.try_run(&["apply", "-f", both.to_str().unwrap()]).await;
+    assert!(!ok, "{out}");
+    assert!(out.contains("gadgets.example.com created"), "{out}");
+    assert!(
+        err.contains(r#"no matches for kind "Gadget" in version "example.com/v1""#)
+            && err.contains("ensure CRDs are installed first"),
+        "{err}"
+    );
+    k.run(&[
+        "wait",
+        "--for=condition=established",
+        "--timeout=10s",
+        "crd/gadgets.example.com",
+    ])
+    .await;
+    let out = k.run(&["apply", "-f", both.to_str().unwrap()]).await;
+    assert!(out.contains("gadget.example.com/g1 created"), "{out}");
 }

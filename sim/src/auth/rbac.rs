@@ -205,7 +205,8 @@ pub fn rules_for(st: &State, user: &UserInfo, namespace: &str) -> (Vec<Value>, V
     };
     let crbs = GroupResource::new(RBAC_GROUP, "clusterrolebindings");
     for (_, b) in st.store.list(&crbs, None, None) {
-        if binds(b, user) {
+        let b = b.to_value();
+        if binds(&b, user) {
             add_role(
                 b["roleRef"]["kind"].as_str().unwrap_or_default(),
                 "",
@@ -216,7 +217,8 @@ pub fn rules_for(st: &State, user: &UserInfo, namespace: &str) -> (Vec<Value>, V
     if !namespace.is_empty() {
         let rbs = GroupResource::new(RBAC_GROUP, "rolebindings");
         for (_, b) in st.store.list(&rbs, Some(namespace), None) {
-            if binds(b, user) {
+            let b = b.to_value();
+            if binds(&b, user) {
                 add_role(
                     b["roleRef"]["kind"].as_str().unwrap_or_default(),
                     namespace,
@@ -244,7 +246,10 @@ fn role_rules(st: &State, kind: &str, ns: &str, name: &str) -> Result<Vec<Value>
         .store
         .get(&GroupResource::new(RBAC_GROUP, resource), ns, name)
         .ok_or_else(|| ApiError::NotFound(Target::new(RBAC_GROUP, resource, name)))?;
-    Ok(role["rules"].as_array().cloned().unwrap_or_default())
+    Ok(role.to_value()["rules"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default())
 }
 
 fn is_superuser(user: &UserInfo) -> bool {

@@ -106,6 +106,10 @@ struct UpArgs {
     /// How often to save to --data-dir.
     #[arg(long, default_value = "10s", value_parser = parse_delay)]
     save_interval: Duration,
+    /// How long a new CRD is installing (served, but not in discovery) before it is
+    /// Established.
+    #[arg(long, default_value = "300ms", value_parser = parse_delay)]
+    crd_establish_delay: Duration,
 }
 
 fn parse_delay(s: &str) -> Result<Duration, String> {
@@ -166,6 +170,7 @@ async fn up(args: UpArgs) -> Result<(), CliError> {
         ..Default::default()
     };
     config.workloads.ready_delay = args.ready_delay;
+    config.cluster.crd_establish_delay = args.crd_establish_delay;
     let fleet = Arc::new(Fleet::start(config).await?);
     if let Some(c) = args.capacity {
         for m in fleet.members() {

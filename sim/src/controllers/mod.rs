@@ -1,6 +1,5 @@
 //! In-cluster controllers that real clusters run next to the API server: workloads
 //! (Deployments, ReplicaSets, Jobs) and the ServiceAccount token controller.
 
-pub(crate) mod reconciler;
 pub mod token_controller;
 pub mod workloads;

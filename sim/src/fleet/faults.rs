@@ -25,9 +25,9 @@ use serde_json::json;
 
 use crate::rest::SimBody;
 use crate::server::cluster::Cluster;
-use crate::transport::listener::Handler;
+use crate::transport::Handler;
 use crate::transport::pause::Pause;
-use crate::transport::service::BoxError;
+use crate::transport::service::{BoxError, SimService};
 
 /// One change of a cluster's faults, as typed on the command line.
 #[derive(Debug, Clone, PartialEq)]
@@ -455,21 +455,21 @@ fn cuttable(body: SimBody, faults: Faults) -> SimBody {
     StreamBody::new(stream).boxed_unsync()
 }
 
-/// An in-process `tower::Service` for one cluster that goes through its faults. While the
-/// cluster is offline it fails like a refused connection.
+/// An in-process `tower::Service` for one cluster that goes through its faults: a
+/// [`SimService`] whose requests pass [`serve`]. While the cluster is offline it fails like
+/// a refused connection.
 #[derive(Debug, Clone)]
 pub struct FaultService {
-    cluster: Cluster,
+    inner: SimService,
     faults: Faults,
-    token: Option<String>,
 }
 
 impl FaultService {
     pub fn new(cluster: Cluster, faults: Faults, token: Option<String>) -> Self {
+        let name = cluster.name().to_string();
         FaultService {
-            cluster,
+            inner: SimService::with_handler(name, handler(cluster, faults.clone()), token),
             faults,
-            token,
         }
     }
 }
@@ -484,31 +484,22 @@ where
     type Error = BoxError;
     type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
 
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        Poll::Ready(Ok(()))
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        tower_service::Service::<Request<B>>::poll_ready(&mut self.inner, cx)
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
-        let cluster = self.cluster.clone();
-        let faults = self.faults.clone();
-        let token = self.token.clone();
-        Box::pin(async move {
-            if faults.is_offline() {
-                return Err(Box::new(std::io::Error::new(
-                    std::io::ErrorKind::ConnectionRefused,
-                    format!("cluster {} is offline: connection refused", cluster.name()),
-                )) as BoxError);
-            }
-            let (mut parts, body) = req.into_parts();
-            let bytes: Bytes = body.collect().await.map_err(Into::into)?.to_bytes();
-            if let Some(t) = token
-                && !parts.headers.contains_key(header::AUTHORIZATION)
-            {
-                let v = HeaderValue::from_str(&format!("Bearer {t}"))?;
-                parts.headers.insert(header::AUTHORIZATION, v);
-            }
-            Ok(serve(&cluster, &faults, Request::from_parts(parts, bytes)).await)
-        })
+        if self.faults.is_offline() {
+            let refused = std::io::Error::new(
+                std::io::ErrorKind::ConnectionRefused,
+                format!(
+                    "cluster {} is offline: connection refused",
+                    self.inner.cluster_name()
+                ),
+            );
+            return Box::pin(async move { Err(Box::new(refused) as BoxError) });
+        }
+        self.inner.call(req)
     }
 }
 

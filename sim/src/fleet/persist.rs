@@ -6,7 +6,6 @@
 //! saved: watches from before the restart get 410 Expired, as after an etcd compaction.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -69,7 +68,7 @@ pub fn snapshot(cluster: &Cluster, admin_token: &str, addr: Option<String>) -> S
             objects.push(SavedObject {
                 group: def.group.clone(),
                 resource: def.plural.clone(),
-                object: (**o).clone(),
+                object: o.to_value(),
             });
         }
     }
@@ -91,11 +90,11 @@ pub fn restore(cluster: &Cluster, snap: &Snapshot) -> usize {
     let mut skipped = 0;
     for saved in &snap.objects {
         let gr = GroupResource::new(&saved.group, &saved.resource);
-        if crd::is_crd_gr(&gr)
-            && let Ok(def) = crd::def_from_crd(&saved.object)
-            && st.registry.by_gr(&def.gr()).is_none_or(|d| d.is_crd)
-        {
-            st.registry.insert(def);
+        if crd::is_crd_gr(&gr) {
+            // A CRD that cannot be read is restored as data only, like any other object.
+            let _ = st.register_crd(&saved.object);
+            // Lets the establishing step finish CRDs saved while installing.
+            st.touch(&gr);
         }
         let Some(def) = st.registry.by_gr(&gr) else {
             skipped += 1;
@@ -103,7 +102,11 @@ pub fn restore(cluster: &Cluster, snap: &Snapshot) -> usize {
         };
         let ns = crate::server::meta::namespace(&saved.object);
         let key = State::key(&def, ns, crate::server::meta::name(&saved.object));
-        st.store.put(&key, Arc::new(saved.object.clone()));
+        let rv = crate::server::meta::meta_str(&saved.object, "resourceVersion")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let stored = crate::server::object::Object::new(&saved.object, rv, &mut st.interner);
+        st.store.put(&key, stored);
     }
     st.rv = st.rv.max(snap.resource_version);
     let rv = st.rv;

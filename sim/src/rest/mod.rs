@@ -63,6 +63,8 @@ pub fn error_response(e: &ApiError) -> Response<SimBody> {
 /// A request after routing.
 enum Reply {
     Json(u16, Value),
+    /// A document of another media type (aggregated discovery, OpenAPI v2).
+    Typed(String, Vec<u8>),
     Raw(u16, Vec<u8>),
     Text(&'static str),
     Stream(mpsc::Receiver<Bytes>),
@@ -84,6 +86,13 @@ fn reply_response(reply: Reply) -> Response<SimBody> {
     match reply {
         Reply::Json(code, v) => value_response(code, &v),
         Reply::Raw(code, bytes) => json_response(code, bytes),
+        Reply::Typed(media_type, body) => {
+            let mut r = json_response(200, body);
+            if let Ok(ct) = HeaderValue::from_str(&media_type) {
+                r.headers_mut().insert(header::CONTENT_TYPE, ct);
+            }
+            r
+        }
         Reply::Text(t) => {
             let mut r = Response::new(full(t));
             r.headers_mut().insert(
@@ -237,6 +246,7 @@ impl Cluster {
             name: String::new(),
             user: Some(user),
         };
+        let aggregated = discovery::aggregated_version(accept(parts));
         let target = {
             let st = self.inner.state.lock();
             let (group, version, rest): (&str, &str, &[&str]) = match segs.as_slice() {
@@ -245,6 +255,16 @@ impl Cluster {
                         200,
                         json!({"paths": ["/api", "/api/v1", "/apis", "/healthz", "/livez", "/readyz", "/version"]}),
                     ));
+                }
+                ["api" | "apis"] if aggregated.is_some() => {
+                    let v = aggregated.unwrap_or("v2");
+                    let doc = discovery::aggregated(&st.registry, segs == ["api"], v);
+                    let media_type = format!(
+                        "application/json;g=apidiscovery.k8s.io;v={v};as={}",
+                        discovery::AGGREGATED_AS
+                    );
+                    let body = serde_json::to_vec(&doc).unwrap_or_default();
+                    return self.non_resource_reply(&info, Reply::Typed(media_type, body));
                 }
                 ["api"] => return self.non_resource(&info, discovery::api_versions()),
                 ["apis"] => {
@@ -272,6 +292,11 @@ impl Cluster {
                 ["api", "v1", rest @ ..] => ("", "v1", rest),
                 ["apis", g, v, rest @ ..] => (*g, *v, rest),
                 ["openapi", "v3"] => return self.non_resource(&info, openapi::root(&st.registry)),
+                ["openapi", "v2"] => {
+                    let (media_type, body) =
+                        openapi::v2(accept(parts), &self.inner.config.git_version);
+                    return self.non_resource_reply(&info, Reply::Typed(media_type.into(), body));
+                }
                 ["openapi", "v3", gv @ ..] => {
                     let doc = openapi::group_version(&st.registry, &gv.join("/"))
                         .ok_or(ApiError::NoRoute)?;
@@ -326,10 +351,14 @@ impl Cluster {
     }
 
     fn non_resource(&self, info: &RequestInfo, v: Value) -> ApiResult<Reply> {
+        self.non_resource_reply(info, Reply::Json(200, v))
+    }
+
+    fn non_resource_reply(&self, info: &RequestInfo, reply: Reply) -> ApiResult<Reply> {
         self.inner.counters.record(Verb::NonResource, "");
         // Discovery is answered synchronously; hooks may still fail it.
         self.run_middleware(info)?;
-        Ok(Reply::Json(200, v))
+        Ok(reply)
     }
 
     /// Runs the admission hooks on a write about to be stored (`old` for updates).

@@ -23,7 +23,15 @@ pub struct ClusterConfig {
     /// Mimic the controller manager: every namespace gets a `default` ServiceAccount and a
     /// `kube-root-ca.crt` ConfigMap, and `default` has the `kubernetes` Service.
     pub namespace_defaults: bool,
+    /// How long a new CRD stays `Established=False` (Installing) after its names are
+    /// accepted. Its resource is served from the acceptance on, but discovery (and with it
+    /// kubectl) sees it only once it is established, as on a real API server.
+    pub crd_establish_delay: Duration,
 }
+
+/// Default of [`ClusterConfig::crd_establish_delay`]: small, but long enough that a kubectl
+/// call applying a CRD and its custom resources together fails as it does on real servers.
+pub const DEFAULT_CRD_ESTABLISH_DELAY: Duration = Duration::from_millis(300);
 
 impl Default for ClusterConfig {
     fn default() -> Self {
@@ -32,6 +40,7 @@ impl Default for ClusterConfig {
             bookmark_interval: Duration::from_secs(5),
             git_version: "v1.33.0".into(),
             namespace_defaults: true,
+            crd_establish_delay: DEFAULT_CRD_ESTABLISH_DELAY,
         }
     }
 }
@@ -151,6 +160,14 @@ impl Cluster {
             }),
         };
         cluster.bootstrap();
+        if tokio::runtime::Handle::try_current().is_ok() {
+            crate::server::establishing::spawn(&cluster, cluster.inner.config.crd_establish_delay);
+        } else {
+            tracing::warn!(
+                cluster = name,
+                "no Tokio runtime: CustomResourceDefinitions will not be established"
+            );
+        }
         cluster
     }
 
@@ -263,7 +280,7 @@ impl Cluster {
             Some(d) if !d.namespaced => "",
             _ => namespace,
         };
-        st.store.get(&gr, ns, name).map(|v| (**v).clone())
+        st.store.get(&gr, ns, name).map(|o| o.to_value())
     }
 
     /// Direct list of stored objects of a resource (all namespaces when `namespace` is None),
@@ -278,7 +295,7 @@ impl Cluster {
         let gr = crate::server::resources::GroupResource::new(group, resource);
         st.store
             .list(&gr, namespace, None)
-            .map(|(_, o)| (**o).clone())
+            .map(|(_, o)| o.to_value())
             .collect()
     }
 

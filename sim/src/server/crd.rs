@@ -152,6 +152,7 @@ pub fn def_from_crd(crd: &Value) -> Result<ResourceDef, String> {
         list_keys,
         is_crd: true,
         schemas: BTreeMap::new(),
+        established: false,
     })
 }
 
@@ -200,66 +201,150 @@ fn collect_list_keys(schema: &Value, field: &str, out: &mut BTreeMap<String, Vec
     }
 }
 
-/// Sets `status.conditions` (NamesAccepted, Established), `acceptedNames` and `storedVersions`,
-/// keeping transition times of conditions whose status is unchanged.
-pub fn set_status(crd: &mut Value, def: &ResourceDef, accepted: bool) {
-    let now = meta::now_rfc3339();
-    let old = crd
-        .get("status")
-        .and_then(|s| s.get("conditions"))
-        .cloned()
-        .unwrap_or(json!([]));
-    let status_str = if accepted { "True" } else { "False" };
-    let cond = |t: &str, reason: &str, message: &str| {
-        let prev = old.as_array().and_then(|a| {
-            a.iter()
-                .find(|c| c.get("type").and_then(Value::as_str) == Some(t))
-        });
-        let time = match prev {
-            Some(p) if p.get("status").and_then(Value::as_str) == Some(status_str) => {
-                p.get("lastTransitionTime").cloned().unwrap_or(json!(now))
-            }
-            _ => json!(now),
-        };
-        json!({"type": t, "status": status_str, "reason": reason, "message": message, "lastTransitionTime": time})
-    };
-    let (na_reason, na_msg, est_reason, est_msg) = if accepted {
-        (
-            "NoConflicts",
-            "no conflicts found",
-            "InitialNamesAccepted",
-            "the initial names have been accepted",
-        )
-    } else {
-        (
-            "NameConflict",
-            "the resource name is already served",
-            "NotAccepted",
-            "not all names are accepted",
-        )
-    };
-    let mut stored = strings(crd.get("status").and_then(|s| s.get("storedVersions")));
+/// Whether a condition of the CRD's status is `True`.
+pub fn condition_true(crd: &Value, type_: &str) -> bool {
+    crd.pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .is_some_and(|cs| {
+            cs.iter().any(|c| {
+                c.get("type").and_then(Value::as_str) == Some(type_)
+                    && c.get("status").and_then(Value::as_str) == Some("True")
+            })
+        })
+}
+
+/// The resource a stored CRD serves, if any: REST requests are served once its names are
+/// accepted, discovery shows it once it is established (as the real API server does).
+pub fn served_def(crd: &Value) -> Option<ResourceDef> {
+    if !condition_true(crd, "NamesAccepted") {
+        return None;
+    }
+    let mut def = def_from_crd(crd).ok()?;
+    def.established = condition_true(crd, "Established");
+    Some(def)
+}
+
+/// Keeps `status.storedVersions` listing the storage version. A new CRD starts with no
+/// accepted names and no conditions: the naming and establishing steps set them later.
+pub fn prepare_status(crd: &mut Value, def: &ResourceDef, creating: bool) {
+    if creating {
+        crd["status"] = json!({"acceptedNames": {"plural": "", "kind": ""}, "storedVersions": []});
+    }
+    let status = meta::as_map_mut(meta::as_map_mut(crd).entry("status").or_insert(json!({})));
+    let mut stored = strings(status.get("storedVersions"));
     let sv = def.storage_version().to_string();
     if !stored.contains(&sv) {
         stored.push(sv);
     }
-    let mut accepted_names = json!({
+    status.insert("storedVersions".into(), json!(stored));
+}
+
+/// The names a CRD asks for, as `status.acceptedNames` spells them.
+fn requested_names(def: &ResourceDef) -> Value {
+    let mut names = json!({
         "plural": def.plural,
         "singular": def.singular,
         "kind": def.kind,
         "listKind": def.list_kind(),
     });
     if !def.short_names.is_empty() {
-        accepted_names["shortNames"] = json!(def.short_names);
+        names["shortNames"] = json!(def.short_names);
     }
     if !def.categories.is_empty() {
-        accepted_names["categories"] = json!(def.categories);
+        names["categories"] = json!(def.categories);
     }
-    crd["status"] = json!({
-        "conditions": [cond("NamesAccepted", na_reason, na_msg), cond("Established", est_reason, est_msg)],
-        "acceptedNames": accepted_names,
-        "storedVersions": stored,
-    });
+    names
+}
+
+/// `status.conditions` with one condition set, keeping its transition time when its status
+/// does not change.
+fn with_condition(crd: &Value, type_: &str, status: &str, reason: &str, message: &str) -> Value {
+    let mut conds: Vec<Value> = crd
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let pos = conds
+        .iter()
+        .position(|c| c.get("type").and_then(Value::as_str) == Some(type_));
+    let time = match pos.map(|i| &conds[i]) {
+        Some(p) if p.get("status").and_then(Value::as_str) == Some(status) => p
+            .get("lastTransitionTime")
+            .cloned()
+            .unwrap_or_else(|| json!(meta::now_rfc3339())),
+        _ => json!(meta::now_rfc3339()),
+    };
+    let cond = json!({"type": type_, "status": status, "lastTransitionTime": time, "reason": reason, "message": message});
+    match pos {
+        Some(i) => conds[i] = cond,
+        None => conds.push(cond),
+    }
+    Value::Array(conds)
+}
+
+/// The naming step: when the CRD's accepted names differ from what its spec asks for, the
+/// CRD with accepted names, `NamesAccepted`, and `Established` False while installing.
+/// `taken` says the plural is already served by a built-in resource.
+pub fn accept_names(crd: &Value, def: &ResourceDef, taken: bool) -> Option<Value> {
+    let wanted = requested_names(def);
+    let accepted = crd.pointer("/status/acceptedNames");
+    if accepted == Some(&wanted) && crd.pointer("/status/conditions").is_some() {
+        return None;
+    }
+    let mut next = crd.clone();
+    let conds = if taken {
+        let c = with_condition(
+            &next,
+            "NamesAccepted",
+            "False",
+            "PluralConflict",
+            &format!("{:?} is already in use", def.plural),
+        );
+        next["status"]["conditions"] = c;
+        with_condition(
+            &next,
+            "Established",
+            "False",
+            "NotAccepted",
+            "not all names are accepted",
+        )
+    } else {
+        next["status"]["acceptedNames"] = wanted;
+        let c = with_condition(
+            &next,
+            "NamesAccepted",
+            "True",
+            "NoConflicts",
+            "no conflicts found",
+        );
+        next["status"]["conditions"] = c;
+        if condition_true(&next, "Established") {
+            next["status"]["conditions"].clone()
+        } else {
+            with_condition(
+                &next,
+                "Established",
+                "False",
+                "Installing",
+                "the initial names have been accepted",
+            )
+        }
+    };
+    next["status"]["conditions"] = conds;
+    (next != *crd).then_some(next)
+}
+
+/// The establishing step: the CRD with `Established` True.
+pub fn establish(crd: &Value) -> Value {
+    let mut next = crd.clone();
+    next["status"]["conditions"] = with_condition(
+        crd,
+        "Established",
+        "True",
+        "InitialNamesAccepted",
+        "the initial names have been accepted",
+    );
+    next
 }
 
 #[cfg(test)]
@@ -289,5 +374,41 @@ mod tests {
         let mut bad = crd.clone();
         bad["metadata"]["name"] = json!("x.example.com");
         assert!(def_from_crd(&bad).is_err());
+    }
+
+    #[test]
+    fn names_are_accepted_then_established() {
+        let mut crd = json!({
+            "metadata": {"name": "things.example.com"},
+            "spec": {"group": "example.com", "scope": "Namespaced",
+                "names": {"plural": "things", "kind": "Thing", "shortNames": ["th"]},
+                "versions": [{"name": "v1", "served": true, "storage": true}]}
+        });
+        let def = def_from_crd(&crd).unwrap();
+        prepare_status(&mut crd, &def, true);
+        assert_eq!(crd["status"]["storedVersions"], json!(["v1"]));
+        assert!(
+            served_def(&crd).is_none(),
+            "not served before its names are accepted"
+        );
+
+        let named = accept_names(&crd, &def, false).expect("names to accept");
+        assert_eq!(named["status"]["acceptedNames"]["listKind"], "ThingList");
+        assert!(condition_true(&named, "NamesAccepted"));
+        assert!(!condition_true(&named, "Established"));
+        let served = served_def(&named).expect("served once names are accepted");
+        assert!(
+            !served.established,
+            "not in discovery before it is established"
+        );
+        assert!(accept_names(&named, &def, false).is_none(), "names settled");
+
+        let established = establish(&named);
+        assert!(served_def(&established).unwrap().established);
+        assert!(accept_names(&established, &def, false).is_none());
+
+        let taken = accept_names(&crd, &def, true).unwrap();
+        assert!(!condition_true(&taken, "NamesAccepted"));
+        assert!(served_def(&taken).is_none());
     }
 }

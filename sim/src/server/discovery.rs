@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crate::server::resources::Registry;
+use crate::server::resources::{Registry, ResourceDef};
 
 pub fn api_versions() -> Value {
     json!({
@@ -44,7 +44,7 @@ pub fn api_group(reg: &Registry, group: &str) -> Option<Value> {
 
 pub fn resource_list(reg: &Registry, group: &str, version: &str) -> Option<Value> {
     let mut resources = Vec::new();
-    for d in reg.all() {
+    for d in reg.discoverable() {
         if d.group != group || !d.versions.iter().any(|v| v == version) {
             continue;
         }
@@ -105,4 +105,160 @@ pub fn resource_list(reg: &Registry, group: &str, version: &str) -> Option<Value
     Some(
         json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}),
     )
+}
+
+/// Media type parameter value of aggregated discovery documents.
+pub const AGGREGATED_AS: &str = "APIGroupDiscoveryList";
+
+/// Which aggregated discovery version (`v2`, `v2beta1`) an `Accept` header asks for before
+/// any plain JSON, if any; `None` means the legacy documents.
+pub fn aggregated_version(accept: &str) -> Option<&'static str> {
+    for range in accept.split(',') {
+        let mut params = range.split(';').map(str::trim);
+        let media = params.next().unwrap_or_default();
+        if !matches!(media, "application/json" | "application/*" | "*/*") {
+            continue;
+        }
+        let params: Vec<(&str, &str)> = params.filter_map(|p| p.split_once('=')).collect();
+        let get = |k: &str| params.iter().find(|(pk, _)| *pk == k).map(|(_, v)| *v);
+        if params.is_empty() {
+            return None;
+        }
+        if get("g") == Some("apidiscovery.k8s.io") && get("as") == Some(AGGREGATED_AS) {
+            match get("v") {
+                Some("v2") => return Some("v2"),
+                Some("v2beta1") => return Some("v2beta1"),
+                _ => continue,
+            }
+        }
+    }
+    None
+}
+
+/// The aggregated discovery document (`APIGroupDiscoveryList`) for `/api` (`core`) or
+/// `/apis`: every discoverable group, its versions and their resources in one response.
+pub fn aggregated(reg: &Registry, core: bool, version: &str) -> Value {
+    let items: Vec<Value> = reg
+        .groups()
+        .iter()
+        .filter(|(g, _)| g.is_empty() == core)
+        .map(|(g, versions)| {
+            let versions: Vec<Value> = versions
+                .iter()
+                .map(|v| {
+                    let resources: Vec<Value> = reg
+                        .discoverable()
+                        .filter(|d| d.group == *g && d.versions.contains(v))
+                        .map(|d| aggregated_resource(d, v))
+                        .collect();
+                    json!({"version": v, "resources": resources, "freshness": "Current"})
+                })
+                .collect();
+            let mut md = json!({"creationTimestamp": null});
+            if !g.is_empty() {
+                md["name"] = json!(g);
+            }
+            json!({"metadata": md, "versions": versions})
+        })
+        .collect();
+    json!({
+        "kind": AGGREGATED_AS,
+        "apiVersion": format!("apidiscovery.k8s.io/{version}"),
+        "metadata": {},
+        "items": items,
+    })
+}
+
+fn aggregated_resource(d: &ResourceDef, version: &str) -> Value {
+    let kind = |group: &str, version: &str, kind: &str| json!({"group": group, "version": version, "kind": kind});
+    let mut subresources = Vec::new();
+    if d.scale.is_some() {
+        subresources.push(json!({
+            "subresource": "scale",
+            "responseKind": kind("autoscaling", "v1", "Scale"),
+            "verbs": ["get", "patch", "update"],
+        }));
+    }
+    if d.status {
+        subresources.push(json!({
+            "subresource": "status",
+            "responseKind": kind(&d.group, version, &d.kind),
+            "verbs": ["get", "patch", "update"],
+        }));
+    }
+    for sub in &d.extra_subresources {
+        subresources.push(json!({
+            "subresource": sub,
+            "responseKind": kind("authentication.k8s.io", "v1", "TokenRequest"),
+            "verbs": ["create"],
+        }));
+    }
+    let mut r = json!({
+        "resource": d.plural,
+        "responseKind": kind(&d.group, version, &d.kind),
+        "scope": if d.namespaced { "Namespaced" } else { "Cluster" },
+        "singularResource": d.singular,
+        "verbs": d.verbs(),
+    });
+    if !d.short_names.is_empty() {
+        r["shortNames"] = json!(d.short_names);
+    }
+    if !d.categories.is_empty() {
+        r["categories"] = json!(d.categories);
+    }
+    if !subresources.is_empty() {
+        r["subresources"] = json!(subresources);
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_picks_aggregated_only_when_asked_first() {
+        let kubectl = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json";
+        assert_eq!(aggregated_version(kubectl), Some("v2"));
+        assert_eq!(
+            aggregated_version(
+                "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList"
+            ),
+            Some("v2beta1")
+        );
+        assert_eq!(aggregated_version("application/json"), None);
+        assert_eq!(aggregated_version(""), None);
+        assert_eq!(
+            aggregated_version(
+                "application/json, application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn aggregated_lists_core_and_groups_apart() {
+        let reg = Registry::default();
+        let core = aggregated(&reg, true, "v2");
+        assert_eq!(core["items"].as_array().unwrap().len(), 1);
+        let v1 = &core["items"][0]["versions"][0];
+        assert_eq!(v1["version"], "v1");
+        let cms = v1["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["resource"] == "configmaps")
+            .unwrap();
+        assert_eq!(cms["scope"], "Namespaced");
+        assert_eq!(cms["responseKind"]["kind"], "ConfigMap");
+        let groups = aggregated(&reg, false, "v2");
+        let apps = groups["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["metadata"]["name"] == "apps")
+            .unwrap();
+        let deploy = &apps["versions"][0]["resources"][0];
+        assert_eq!(deploy["subresources"][0]["responseKind"]["kind"], "Scale");
+    }
 }

@@ -188,6 +188,10 @@ impl ApiError {
         {
             o.remove("reason");
         }
+        if matches!(self, ApiError::NoRoute | ApiError::MethodNotAllowed) {
+            // The real server's generic 404 and 405 carry empty details.
+            status["details"] = json!({});
+        }
         if let Some(t) = self.target() {
             let mut details = json!({"name": t.name, "kind": t.kind});
             if !t.group.is_empty() {

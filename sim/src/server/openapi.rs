@@ -1,5 +1,8 @@
 //! A skeletal OpenAPI v3 surface: enough for kubectl to see that every resource accepts the
 //! `fieldValidation` parameter (so it validates server-side) without shipping any schemas.
+//! OpenAPI v2 is an empty document: kubectl falls back to it for kinds the v3 surface does
+//! not show yet (a CRD that is not established), finds no schema and leaves the kind to
+//! the REST mapping, whose "no matches for kind" error is the one real servers give.
 
 use serde_json::{Map, Value, json};
 
@@ -32,7 +35,7 @@ pub fn root(reg: &Registry) -> Value {
 /// `fieldValidation`.
 pub fn group_version(reg: &Registry, gv: &str) -> Option<Value> {
     let mut paths = Map::new();
-    for d in reg.all() {
+    for d in reg.discoverable() {
         for v in &d.versions {
             if gv_path(&d.group, v) != gv {
                 continue;
@@ -61,4 +64,26 @@ pub fn group_version(reg: &Registry, gv: &str) -> Option<Value> {
         "paths": paths,
         "components": {"schemas": {}},
     }))
+}
+
+/// `/openapi/v2`: an empty document, as protobuf (what kubectl asks for) or JSON.
+pub fn v2(accept: &str, git_version: &str) -> (&'static str, Vec<u8>) {
+    if accept.contains("application/com.github.proto-openapi.spec.v2") {
+        // An empty protobuf message: every field at its default. Clients ask for `…v2@v1.0`,
+        // the server answers with the dotted spelling Go's media type parser accepts.
+        return (
+            "application/com.github.proto-openapi.spec.v2.v1.0+protobuf",
+            Vec::new(),
+        );
+    }
+    let doc = json!({
+        "swagger": "2.0",
+        "info": {"title": "Kubernetes", "version": git_version},
+        "paths": {},
+        "definitions": {},
+    });
+    (
+        "application/json",
+        serde_json::to_vec(&doc).unwrap_or_default(),
+    )
 }

@@ -64,6 +64,9 @@ pub struct ResourceDef {
     pub is_crd: bool,
     /// The schemas of a custom resource's versions (built-in kinds use the shared ones).
     pub schemas: BTreeMap<String, KindSchema>,
+    /// Shown in discovery. Built-ins always are; a CRD's resource is served once its names
+    /// are accepted but discovered only once it is established.
+    pub established: bool,
 }
 
 impl ResourceDef {
@@ -173,6 +176,7 @@ fn builtin_defs() -> Vec<ResourceDef> {
             list_keys: BTreeMap::new(),
             is_crd: false,
             schemas: BTreeMap::new(),
+            established: true,
         })
         .collect()
 }
@@ -233,11 +237,16 @@ impl Registry {
         self.by_gr.values()
     }
 
-    /// Groups in a stable order (core first, then built-in groups, then custom groups) with
-    /// their served versions, preferred first.
+    /// The resources discovery shows: all but CRDs that are not established yet.
+    pub fn discoverable(&self) -> impl Iterator<Item = &Arc<ResourceDef>> {
+        self.by_gr.values().filter(|d| d.established)
+    }
+
+    /// Discoverable groups in a stable order (core first, then built-in groups, then custom
+    /// groups) with their served versions, preferred first.
     pub fn groups(&self) -> Vec<(String, Vec<String>)> {
         let mut out: Vec<(String, Vec<String>)> = Vec::new();
-        let mut order: Vec<&Arc<ResourceDef>> = self.by_gr.values().collect();
+        let mut order: Vec<&Arc<ResourceDef>> = self.discoverable().collect();
         order.sort_by_key(|d| (d.is_crd, d.group.clone()));
         for d in order {
             let entry = match out.iter_mut().find(|(g, _)| *g == d.group) {

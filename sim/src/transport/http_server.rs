@@ -9,7 +9,8 @@ use tokio_rustls::TlsAcceptor;
 use crate::rest::error_response;
 use crate::server::cluster::{Cluster, Inner};
 use crate::server::error::ApiError;
-use crate::transport::listener::{Handler, Listener};
+use crate::transport::Handler;
+use crate::transport::listener::Listener;
 use crate::transport::pause::Pause;
 
 /// Serves the cluster while it exists; requests after it was dropped get 503.

@@ -2,12 +2,8 @@
 //! machine goes down and comes back: closing stops accepting (connections are refused) and
 //! drops every open connection, watches included.
 
-use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::Pin;
-use std::sync::Arc;
 
-use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
@@ -21,12 +17,8 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::rest::{SimBody, error_response};
 use crate::server::error::ApiError;
+use crate::transport::Handler;
 use crate::transport::pause::Pause;
-
-/// What a connection does with each request it reads.
-pub type Handler = Arc<
-    dyn Fn(Request<Bytes>) -> Pin<Box<dyn Future<Output = Response<SimBody>> + Send>> + Send + Sync,
->;
 
 /// An open listener; [`Listener::close`] (or dropping it) shuts it and its connections.
 #[derive(Debug)]

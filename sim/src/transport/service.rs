@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -10,20 +11,50 @@ use http_body_util::BodyExt;
 
 use crate::rest::SimBody;
 use crate::server::cluster::Cluster;
+use crate::transport::Handler;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// A `tower::Service` serving one cluster in-process. Requests without an `Authorization`
 /// header are sent with this service's bearer token.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct SimService {
-    cluster: Cluster,
+    name: String,
+    handler: Handler,
     token: Option<String>,
 }
 
+impl std::fmt::Debug for SimService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimService")
+            .field("cluster", &self.name)
+            .finish()
+    }
+}
+
 impl SimService {
+    /// Hands requests straight to the cluster.
     pub fn new(cluster: Cluster, token: Option<String>) -> Self {
-        SimService { cluster, token }
+        let name = cluster.name().to_string();
+        let handler: Handler = Arc::new(move |req| {
+            let cluster = cluster.clone();
+            Box::pin(async move { cluster.handle(req).await })
+        });
+        Self::with_handler(name, handler, token)
+    }
+
+    /// Name of the cluster served.
+    pub fn cluster_name(&self) -> &str {
+        &self.name
+    }
+
+    /// Hands requests to `handler` (e.g. one that injects faults first).
+    pub fn with_handler(name: String, handler: Handler, token: Option<String>) -> Self {
+        SimService {
+            name,
+            handler,
+            token,
+        }
     }
 }
 
@@ -42,7 +73,7 @@ where
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
-        let cluster = self.cluster.clone();
+        let handler = self.handler.clone();
         let token = self.token.clone();
         Box::pin(async move {
             let (mut parts, body) = req.into_parts();
@@ -53,7 +84,7 @@ where
                 let v = HeaderValue::from_str(&format!("Bearer {t}"))?;
                 parts.headers.insert(header::AUTHORIZATION, v);
             }
-            Ok(cluster.handle(Request::from_parts(parts, bytes)).await)
+            Ok(handler(Request::from_parts(parts, bytes)).await)
         })
     }
 }

@@ -2,7 +2,10 @@
 
 #![allow(dead_code)]
 
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Client;
+use kube::api::{Api, PostParams};
+use kube::runtime::wait::{await_condition, conditions};
 use kubefed_sim::Cluster;
 
 pub struct Target {
@@ -76,3 +79,41 @@ pub const WIDGET_CRD: &str = r#"{
     }]
   }
 }"#;
+
+/// Whether a CRD's names are accepted (its resource is served from then on).
+pub fn names_accepted(crd: Option<&CustomResourceDefinition>) -> bool {
+    crd.and_then(|c| c.status.as_ref()?.conditions.as_ref())
+        .is_some_and(|cs| {
+            cs.iter()
+                .any(|c| c.type_ == "NamesAccepted" && c.status == "True")
+        })
+}
+
+/// Waits (bounded) until the CRD `name` meets `cond`.
+pub async fn wait_crd(
+    client: &Client,
+    name: &str,
+    cond: impl kube::runtime::wait::Condition<CustomResourceDefinition>,
+) -> CustomResourceDefinition {
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        await_condition(crds, name, cond),
+    )
+    .await
+    .expect("CRD condition in time")
+    .expect("watching the CRD")
+    .expect("the CRD exists")
+}
+
+/// Creates a CRD and waits until it is established (served and in discovery), as a client of
+/// a real API server must before using it.
+pub async fn create_crd(client: &Client, crd: &str) -> CustomResourceDefinition {
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let crd: CustomResourceDefinition = serde_json::from_str(crd).expect("CRD JSON");
+    let name = crd.metadata.name.clone().unwrap_or_default();
+    crds.create(&PostParams::default(), &crd)
+        .await
+        .expect("create CRD");
+    wait_crd(client, &name, conditions::is_crd_established()).await
+}

@@ -1,6 +1,6 @@
-//! The loop shared by the in-cluster controllers: run a reconcile pass whenever the
-//! cluster's resource version moves, when the pass asked to be woken at a deadline, or when
-//! its settings changed.
+//! The loop shared by the controllers (the API server's own and the in-cluster ones): run a
+//! reconcile pass whenever the cluster's resource version moves, when the pass asked to be
+//! woken at a deadline, or when its settings changed.
 
 use std::sync::Arc;
 
