@@ -114,7 +114,8 @@ impl Cluster {
                 && let Some(schema) = def.schema(version)
             {
                 // The patched object is decoded like a body; failures are the patch's.
-                warnings = schema::decode_patched(&schema, &mut target, directive)
+                let smp = (kind == PatchKind::Strategic).then_some(&ctx.body[..]);
+                warnings = schema::decode_patched(&schema, &mut target, directive, smp)
                     .map_err(|r| rejected(t, &target, r))?
                     .warnings;
             }

@@ -155,14 +155,25 @@ fn custom_metadata(s: &Schema, obj: &mut Value) -> Result<Vec<String>, String> {
 }
 
 /// A patched object (JSON, merge or strategic merge patch) is decoded like a body, but the
-/// real server reports failures as a 422 on the patch.
+/// real server reports failures as a 422 on the patch, showing the patched object (JSON and
+/// merge patches) or, given the body of a strategic merge patch, that patch as Go prints a map.
 pub fn decode_patched(
     kind: &KindSchema,
     obj: &mut Value,
     directive: Directive,
+    smp: Option<&[u8]>,
 ) -> Result<Decoded, Rejection> {
-    let patched = obj.to_string();
-    decode_body(kind, obj, directive).map_err(|message| Rejection::Patch { patched, message })
+    let patched = match smp {
+        Some(_) => String::new(),
+        None => obj.to_string(),
+    };
+    decode_body(kind, obj, directive).map_err(|message| {
+        let patched = match smp.and_then(|b| serde_json::from_slice::<Value>(b).ok()) {
+            Some(patch) => gofmt::v(&patch),
+            None => patched,
+        };
+        Rejection::Patch { patched, message }
+    })
 }
 
 /// The typed conversion of a server-side apply configuration; errors as one message.
@@ -245,7 +256,7 @@ mod tests {
         );
         assert_eq!(o["spec"], json!({}));
         let mut o = body;
-        match decode_patched(&deployment(), &mut o, Directive::Strict).unwrap_err() {
+        match decode_patched(&deployment(), &mut o, Directive::Strict, None).unwrap_err() {
             Rejection::Patch { patched, message } => {
                 assert!(patched.contains(r#""foo":1"#));
                 assert!(message.starts_with("strict decoding error"));
