@@ -32,10 +32,13 @@
 //! - [`transport`]: the in-process `tower::Service`, HTTP(S) listeners, TLS, kubeconfigs.
 //! - [`controllers`]: in-cluster controllers (workloads, ServiceAccount tokens).
 //! - [`fleet`]: a host and members with fault injection, persistence and a control endpoint.
+//!
+//! [`heap`] counts live heap bytes for benchmarks of the storage.
 
 pub mod auth;
 pub mod controllers;
 pub mod fleet;
+pub mod heap;
 pub mod rest;
 pub mod server;
 pub mod transport;

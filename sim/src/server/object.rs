@@ -57,15 +57,6 @@ impl Interner {
         self.parts.insert(p.clone());
         p
     }
-
-    /// Number of distinct parts held.
-    pub fn len(&self) -> usize {
-        self.parts.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.parts.is_empty()
-    }
 }
 
 fn encode(v: &impl serde::Serialize) -> Vec<u8> {
@@ -200,25 +191,6 @@ impl Object {
     /// What selectors and the indexes read from metadata, decoded from its part alone.
     pub fn meta(&self) -> Meta {
         serde_json::from_slice(&self.0.meta).unwrap_or_default()
-    }
-
-    /// Bytes this version holds that no other object or version shares, plus its own frame
-    /// (an estimate of its memory cost; shared parts are not counted).
-    pub fn unshared_bytes(&self) -> usize {
-        let s = &self.0;
-        let own = |p: &Part| {
-            if Arc::strong_count(p) <= 2 {
-                p.len() + 16
-            } else {
-                0
-            }
-        };
-        std::mem::size_of::<Stored>()
-            + 16
-            + s.fields.len() * 32
-            + own(&s.meta)
-            + s.managed.as_ref().map_or(0, own)
-            + s.fields.iter().map(|(_, v)| own(v)).sum::<usize>()
     }
 }
 
