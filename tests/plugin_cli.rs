@@ -87,6 +87,22 @@ fn token_controller(member: Client) -> tokio::task::JoinHandle<()> {
     })
 }
 
+/// Waits until a CRD is established, as clients of a real API server must.
+async fn established(
+    crds: &Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition>,
+    name: &str,
+) {
+    let cond = kube::runtime::wait::await_condition(
+        crds.clone(),
+        name,
+        kube::runtime::wait::conditions::is_crd_established(),
+    );
+    tokio::time::timeout(Duration::from_secs(10), cond)
+        .await
+        .expect("CRD established in time")
+        .expect("watching the CRD");
+}
+
 impl Fleet {
     async fn new(tag: &str) -> Self {
         Self::with_token_controller(tag, true).await
@@ -101,6 +117,9 @@ impl Fleet {
             Api::all(host_client.clone());
         for crd in all_crds() {
             crds.create(&PostParams::default(), &crd).await.unwrap();
+        }
+        for crd in all_crds() {
+            established(&crds, &crd.metadata.name.unwrap_or_default()).await;
         }
         let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(host_client.clone());
         namespaces
@@ -471,6 +490,8 @@ async fn enable_and_disable_a_custom_type() {
     )
     .await
     .unwrap();
+    // Discovery (and so `enable`) sees a new CRD once it is established.
+    established(&crds, "widgets.example.com").await;
 
     let yaml = fleet.ok(&["enable", "wd", "-o", "yaml"]).await;
     assert!(yaml.contains("kind: CustomResourceDefinition"), "{yaml}");
@@ -823,6 +844,7 @@ async fn federate_with_enable_type_and_minimal_rbac_follows_enabled_types() {
     )
     .await
     .unwrap();
+    established(&crds, "widgets.example.com").await;
     fleet.ok(&join_args(&["--rbac", "minimal"])).await;
     fleet
         .host

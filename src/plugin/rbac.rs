@@ -80,6 +80,34 @@ pub fn full_rules() -> Vec<PolicyRule> {
     ]
 }
 
+const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
+
+/// Propagating a role grants what the role holds, and propagating a binding grants what its
+/// role holds; API servers refuse both unless the granter already holds those permissions or
+/// may `escalate` the role (`bind` it, for bindings), and what templates grant is not known
+/// when joining.
+fn grant_rules(by_group: &BTreeMap<&str, Vec<&str>>) -> Vec<PolicyRule> {
+    let rbac = by_group
+        .get(RBAC_GROUP)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let roles: Vec<&str> = ["clusterroles", "roles"]
+        .into_iter()
+        .filter(|r| rbac.contains(r))
+        .collect();
+    let mut out = Vec::new();
+    if !roles.is_empty() {
+        out.push(rule(&[RBAC_GROUP], &roles, &["escalate"]));
+    }
+    if rbac
+        .iter()
+        .any(|r| matches!(*r, "clusterrolebindings" | "rolebindings"))
+    {
+        out.push(rule(&[RBAC_GROUP], &["clusterroles", "roles"], &["bind"]));
+    }
+    out
+}
+
 /// Least privilege: the given target types' resources, one rule per API group (sorted, without
 /// duplicates), plus what the cluster controller reads: the `kube-system` namespace (its UID
 /// identifies the cluster) and the health and version endpoints.
@@ -91,6 +119,7 @@ pub fn minimal_rules(targets: &[ApiResource]) -> Vec<PolicyRule> {
             resources.push(target.plural_name.as_str());
         }
     }
+    let grants = grant_rules(&by_group);
     let mut rules: Vec<PolicyRule> = by_group
         .into_iter()
         .map(|(group, mut resources)| {
@@ -98,6 +127,7 @@ pub fn minimal_rules(targets: &[ApiResource]) -> Vec<PolicyRule> {
             rule(&[group], &resources, &MINIMAL_VERBS)
         })
         .collect();
+    rules.extend(grants);
     rules.push(PolicyRule {
         resource_names: Some(vec!["kube-system".to_string()]),
         ..rule(&[""], &["namespaces"], &["get"])
@@ -149,6 +179,31 @@ mod tests {
     }
 
     #[test]
+    fn propagating_bindings_needs_bind() {
+        let target = |plural: &str| ApiResource {
+            group: RBAC_GROUP.into(),
+            version: "v1".into(),
+            kind: String::new(),
+            plural_name: plural.into(),
+            scope: Scope::Namespaced,
+        };
+        let rules = minimal_rules(&[target("rolebindings")]);
+        let bind = &rules[1];
+        assert_eq!(bind.verbs, ["bind"]);
+        assert_eq!(
+            bind.resources.as_deref(),
+            Some(&["clusterroles".to_string(), "roles".to_string()][..])
+        );
+        let rules = minimal_rules(&[target("roles"), target("clusterrolebindings")]);
+        let verbs: Vec<&[String]> = rules[1..3].iter().map(|r| r.verbs.as_slice()).collect();
+        assert_eq!(verbs, [["escalate".to_string()], ["bind".to_string()]]);
+        assert_eq!(
+            rules[1].resources.as_deref(),
+            Some(&["roles".to_string()][..])
+        );
+    }
+
+    #[test]
     fn minimal_rules_group_resources_per_api_group() {
         let mut targets: Vec<ApiResource> = default_target_types()
             .into_iter()
@@ -195,13 +250,19 @@ mod tests {
                     "rbac.authorization.k8s.io".to_string(),
                     vec!["clusterroles".to_string()]
                 ),
+                // escalate, to propagate ClusterRoles granting what the token lacks
+                (
+                    "rbac.authorization.k8s.io".to_string(),
+                    vec!["clusterroles".to_string()]
+                ),
             ]
         );
         assert!(
-            rules[..rules.len() - 2]
+            rules[..rules.len() - 3]
                 .iter()
                 .all(|r| r.verbs == MINIMAL_VERBS)
         );
+        assert_eq!(rules[rules.len() - 3].verbs, ["escalate"]);
         let identity = &rules[rules.len() - 2];
         assert_eq!(
             identity.resources.as_deref(),
