@@ -149,6 +149,36 @@ async fn minimal_rbac_is_enough_to_propagate_and_nothing_more() {
     .await;
     assert_eq!(cm.data["data"]["k"], "v");
 
+    // A ClusterRole grants what it holds, which RBAC refuses to a member token that does not
+    // hold it itself unless the token may `escalate`: the minimal grant includes that.
+    create(
+        &host,
+        &federated("FederatedClusterRole", "federatedclusterroles"),
+        None,
+        json!({"apiVersion": "types.kubefed.io/v1beta1", "kind": "FederatedClusterRole", "metadata": {"name": "pod-reader"}, "spec": {"template": {"rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]}]}, "placement": {"clusterSelector": {}}}}),
+    )
+    .await;
+    let role = eventually(
+        "cluster role propagated with the minimal token",
+        Duration::from_secs(20),
+        || async {
+            get(
+                &member,
+                &dynamic(
+                    "rbac.authorization.k8s.io",
+                    "v1",
+                    "ClusterRole",
+                    "clusterroles",
+                ),
+                None,
+                "pod-reader",
+            )
+            .await
+        },
+    )
+    .await;
+    assert_eq!(role.data["rules"][0]["resources"], json!(["pods"]));
+
     // The same token is refused for what no enabled type needs.
     let limited = f.member_token_client().await;
     let leases: Api<Lease> = Api::all(limited.clone());

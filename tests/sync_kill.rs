@@ -6,7 +6,7 @@ mod common;
 
 use common::*;
 use kube::api::{Api, DynamicObject, ListParams};
-use kubefed_sim::counters::Verb;
+use kubefed_sim::Verb;
 use std::time::{Duration, Instant};
 
 const FCM_RESOURCE: &str = "federatedconfigmaps.types.kubefed.io";

@@ -134,6 +134,10 @@ pub enum Reachability {
     /// Connected but not probed yet (just after a start or a reconnect): reporting it as not
     /// ready would only be corrected a moment later.
     Unprobed,
+    /// Ready by its probes, but a request got no answer in time since the last one: writes
+    /// wait for the next successful probe. Its entries are kept as they are, so a member that
+    /// is only slow does not make every object's status flap.
+    Unresponsive,
     /// Not ready, offline, unresponsive or misconfigured; why.
     NotReady(String),
 }

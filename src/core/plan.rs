@@ -7,7 +7,7 @@
 //! | member | placed | not placed | object being deleted |
 //! |---|---|---|---|
 //! | not ready | leave alone, `ClusterNotReady` | leave alone | hold the finalizer if it may hold the object |
-//! | not probed yet, cache syncing | wait (status kept) | leave alone | wait, hold |
+//! | not probed yet, not answering, cache syncing | wait (status kept) | leave alone | wait, hold |
 //! | type forbidden / not served | leave alone, `CachedRetrievalFailed` naming the cause | leave alone | forbidden: delete blindly if it was placed there; not served: nothing there |
 //! | no object | create | — | — |
 //! | object, same content | leave alone | delete (`WaitingForRemoval`) | delete, hold until gone |
@@ -200,7 +200,8 @@ pub struct ClusterPlan {
     /// The member object's generation and status, as last seen.
     pub generation: Option<i64>,
     pub remote_status: Option<Value>,
-    /// A deleting federated object must keep its finalizer for this cluster.
+    /// A deleting federated object must keep its finalizer for this cluster, unless its
+    /// delete finds nothing there (see [`crate::core::report::releases_finalizer`]).
     pub holds_deletion: bool,
 }
 
@@ -568,6 +569,10 @@ fn plan_placed(
             Action::Wait(format!("{cluster} has not been probed yet")),
             Entry::Keep,
         ),
+        (Reachability::Unresponsive, _) => base(
+            Action::Wait(format!("{cluster} did not answer in time")),
+            Entry::Keep,
+        ),
         (Reachability::Ready, CacheState::Stopped | CacheState::Syncing) => base(
             Action::Wait(format!("the cache of {resource} in {cluster} is syncing")),
             Entry::Keep,
@@ -762,11 +767,23 @@ fn plan_deletion(
                 Action::LeaveAlone,
                 Entry::show(PropagationStatus::ClusterNotReady, None),
             ),
-            (Reachability::Unprobed, _) if may_hold => held(
-                Action::Wait(format!("{cluster} has not been probed yet")),
+            (Reachability::Unprobed | Reachability::Unresponsive, _) if may_hold => held(
+                Action::Wait(format!(
+                    "{cluster} has not been probed yet or did not answer"
+                )),
                 Entry::Keep,
             ),
             (Reachability::Ready, CacheState::Synced) => match found {
+                // Not in the cache, but the status says it was propagated and not yet deleted:
+                // the cache may not have caught up with a write made just before. A delete
+                // settles it (nothing there is fine).
+                None if previously_synced(obs, cluster) && !orphan => match &params {
+                    Ok(params) => held(
+                        Action::Delete(params.clone()),
+                        Entry::show(PropagationStatus::WaitingForRemoval, None),
+                    ),
+                    Err(_) => None,
+                },
                 Some(o) if o.managed != ManagedLabel::True => None,
                 Some(_) if orphan || (member.is_host && settings.target.is_namespace()) => {
                     Some(ClusterPlan::new(Action::Unlabel, Entry::Hidden))
@@ -822,6 +839,15 @@ fn plan_deletion(
         }
     }
     plan
+}
+
+/// Whether the stored status shows `cluster` as propagated and not being removed.
+fn previously_synced(obs: &Observation, cluster: &str) -> bool {
+    obs.object
+        .status
+        .iter()
+        .flat_map(|s| s.clusters.iter())
+        .any(|c| c.name == cluster && c.status != PropagationStatus::WaitingForRemoval.as_str())
 }
 
 #[cfg(test)]

@@ -88,6 +88,7 @@ pub fn preview(obs: &Observation, settings: &PlanSettings) -> Preview {
         match &member.reachability {
             Reachability::NotReady(reason) => why.push_str(&format!("; not ready: {reason}")),
             Reachability::Unprobed => why.push_str("; not probed yet"),
+            Reachability::Unresponsive => why.push_str("; not answering since its last probe"),
             Reachability::Ready => {}
         }
         if let Some(problem) = member.cache.problem() {

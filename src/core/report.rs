@@ -29,7 +29,7 @@ use std::collections::BTreeMap;
 use super::aggregate::{ClusterObservation, aggregate, cluster_entry, observed_generation};
 use super::condition::{Wanted, set_condition};
 use super::events::in_clusters;
-use super::plan::{ClusterPlan, Disposition, Entry, Plan};
+use super::plan::{ClusterPlan, Disposition, Entry, FinalizerStep, Plan};
 use super::vocabulary::{
     AggregateReason, PAUSED_CONDITION, PROPAGATION_CONDITION, PropagationStatus,
 };
@@ -50,6 +50,25 @@ pub enum Outcome {
     /// The executor learned more and the cluster shows this instead (e.g. a create met an
     /// object that is not the operator's).
     Settled(Entry),
+    /// No answer in time: the request goes on, and the object is looked at again when it
+    /// ends; nothing new is known, so the entry stays as it was.
+    InFlight,
+    /// A delete found nothing to delete: the object is not there.
+    Gone,
+}
+
+/// Whether a deleted object's finalizer can be released after this pass: the plan says so,
+/// every action succeeded, and every cluster that may still hold the object showed it is
+/// gone.
+pub fn releases_finalizer(plan: &Plan, outcomes: &BTreeMap<String, Outcome>) -> bool {
+    plan.finalizer == FinalizerStep::Remove
+        && plan.clusters.iter().all(|(cluster, planned)| {
+            match (planned.holds_deletion, outcomes.get(cluster)) {
+                (_, Some(Outcome::Gone)) => true,
+                (true, _) => false,
+                (false, outcome) => matches!(outcome, None | Some(Outcome::Done)),
+            }
+        })
 }
 
 /// The new status, or `None` when the stored one already says it all (timestamps move only
@@ -154,6 +173,8 @@ fn effective_entry(planned: &ClusterPlan, outcome: Option<&Outcome>) -> Entry {
             message: Some(message.clone()),
         },
         Some(Outcome::Settled(entry)) => entry.clone(),
+        Some(Outcome::InFlight) => Entry::Keep,
+        Some(Outcome::Gone) => Entry::Hidden,
         Some(Outcome::Done) | None => planned.entry.clone(),
     }
 }

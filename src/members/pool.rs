@@ -30,16 +30,17 @@ pub struct Member {
     /// Bumped every time the client is rebuilt, so watchers know to restart their member
     /// watches (clients cannot be compared directly).
     pub client_epoch: u64,
-    /// A request got no answer (or no connection) since the last successful probe: treated
-    /// as not ready, so writes and watches wait for the member to answer again.
+    /// A request got no answer in time (or no connection) since the last successful probe:
+    /// writes wait for the member to answer a probe again. Its watches keep running (a member
+    /// that stays silent goes not ready by its probes, which stops them).
     pub unresponsive: bool,
 }
 
 impl Member {
-    /// A member whose objects can be read and written now.
+    /// A member whose objects can be read and written now (by its probes).
     pub fn ready_client(&self) -> Option<&kube::Client> {
         match (&self.health, &self.client) {
-            (Some(h), Some(c)) if h.is_ready() && !self.unresponsive => Some(c),
+            (Some(h), Some(c)) if h.is_ready() => Some(c),
             _ => None,
         }
     }
@@ -167,10 +168,11 @@ impl MemberPool {
         });
     }
 
-    /// Records a probe result; a successful probe clears [`Member::unresponsive`].
-    pub fn set_health(&self, name: &str, health: Option<Health>) {
+    /// Records the debounced health after a probe; `answered` (the probe itself succeeded)
+    /// clears [`Member::unresponsive`].
+    pub fn set_health(&self, name: &str, health: Option<Health>, answered: bool) {
         self.update(name, |m| {
-            if health.as_ref().is_some_and(Health::is_ready) {
+            if answered {
                 m.unresponsive = false;
             }
             m.health = health;
@@ -224,7 +226,7 @@ mod tests {
         rx.borrow_and_update();
         pool.set_labels("a", BTreeMap::from([("region".into(), "eu".into())]));
         assert!(!rx.has_changed().unwrap());
-        pool.set_health("a", Some(Health::Ready));
+        pool.set_health("a", Some(Health::Ready), true);
         assert!(rx.has_changed().unwrap());
         let snap = rx.borrow_and_update().clone();
         // Ready but without a client is not usable.
@@ -241,7 +243,7 @@ mod tests {
     fn unresponsive_until_the_next_successful_probe() {
         let pool = MemberPool::new();
         pool.set_client("a", None);
-        pool.set_health("a", Some(Health::Ready));
+        pool.set_health("a", Some(Health::Ready), true);
         let epoch = pool.snapshot()["a"].client_epoch;
         pool.mark_unresponsive("a", epoch + 1);
         assert!(
@@ -250,9 +252,12 @@ mod tests {
         );
         pool.mark_unresponsive("a", epoch);
         assert!(pool.snapshot()["a"].unresponsive);
-        pool.set_health("a", Some(Health::Offline("x".into())));
-        assert!(pool.snapshot()["a"].unresponsive);
-        pool.set_health("a", Some(Health::Ready));
+        pool.set_health("a", Some(Health::Ready), false);
+        assert!(
+            pool.snapshot()["a"].unresponsive,
+            "a failed probe below the threshold"
+        );
+        pool.set_health("a", Some(Health::Ready), true);
         assert!(!pool.snapshot()["a"].unresponsive);
     }
 
@@ -272,9 +277,9 @@ mod tests {
     #[test]
     fn snapshots_are_immutable() {
         let pool = MemberPool::new();
-        pool.set_health("a", Some(Health::Ready));
+        pool.set_health("a", Some(Health::Ready), true);
         let before = pool.snapshot();
-        pool.set_health("a", Some(Health::Offline("down".into())));
+        pool.set_health("a", Some(Health::Offline("down".into())), false);
         assert_eq!(before["a"].health, Some(Health::Ready));
         assert!(matches!(
             pool.snapshot()["a"].health,

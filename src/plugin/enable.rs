@@ -636,8 +636,8 @@ pub async fn run_disable(session: &Session, args: DisableArgs) -> Result<String,
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crds::Scope;
     use crate::crds::structural::crd_violations;
+    use crate::crds::{Scope, default_target_types};
 
     fn api(group: &str, version: &str) -> FederatedApiOptions {
         FederatedApiOptions {

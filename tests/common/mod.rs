@@ -566,6 +566,7 @@ pub async fn enable_type(host: &Client, target: &kubefed::crds::TargetType) {
     use kubefed::crds::{ConfigurationMode, FederatedCrdOptions, federated_crd};
     let fed_crd = federated_crd(target, &FederatedCrdOptions::for_target(target));
     create(host, &crds(), None, serde_json::to_value(&fed_crd).unwrap()).await;
+    wait_crd_established(host, &fed_crd.metadata.name.clone().unwrap_or_default()).await;
     let ftc = FederatedTypeConfig::new(
         &target.type_config_name(),
         FederatedTypeConfigSpec {
@@ -651,4 +652,22 @@ pub async fn wait_event(
         list.items.into_iter().find(|e| matches(e))
     })
     .await
+}
+
+/// Waits until a CRD is established: a real server serves a new CRD only once its names are
+/// accepted, and lists it in discovery once it is established.
+pub async fn wait_crd_established(client: &Client, name: &str) {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        kube::runtime::wait::await_condition(
+            crds,
+            name,
+            kube::runtime::wait::conditions::is_crd_established(),
+        ),
+    )
+    .await
+    .expect("CRD established in time")
+    .expect("watching the CRD");
 }

@@ -317,7 +317,10 @@ async fn probe_loop(shared: Shared, cluster: Arc<KubeFedCluster>, client: Client
                 .cluster_ready
                 .get_or_create(&labels)
                 .set(i64::from(probed.is_ready()));
-            shared.pool.set_health(&name, Some(probed.clone()));
+            let answered = outcome == crate::core::health::ProbeOutcome::Healthy;
+            shared
+                .pool
+                .set_health(&name, Some(probed.clone()), answered);
             health = Some(probed);
         }
         let Some(current) = health.clone() else {

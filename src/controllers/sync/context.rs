@@ -14,7 +14,9 @@ use kube::api::{Api, DynamicObject};
 use kube::core::ApiResource;
 use kube::runtime::reflector::Store;
 use kube::{Client, ResourceExt};
+use parking_lot::Mutex;
 use std::time::Duration;
+use tokio::sync::mpsc;
 
 /// Field manager of every member write, so server-side apply tracks exactly the fields the
 /// operator sets.
@@ -23,6 +25,12 @@ pub const MEMBER_FIELD_MANAGER: &str = "kubefed";
 /// How failed reconciliations of one object are retried: 1 s, doubling, at most 5 minutes.
 pub const RETRY: BackoffPolicy =
     BackoffPolicy::new(Duration::from_secs(1), Duration::from_secs(300));
+
+/// How long a reconciliation waits for a member's answer before it goes on without it (the
+/// request continues, and its end brings the object back). A healthy API server answers in
+/// milliseconds; a member slower than this is treated as not answering until its next
+/// successful probe, so it cannot hold up the other members and objects.
+pub const PATIENCE: Duration = Duration::from_secs(2);
 
 /// How soon an object waiting for something to settle (an unsynced cache, an unprobed member,
 /// lists still loading) is looked at again if no event brings it back first.
@@ -126,6 +134,9 @@ pub struct SyncContext {
     pub events: Publisher,
     /// Consecutive failed reconciliations per object, for exponential backoff.
     pub retries: Backoffs<ObjectKey>,
+    /// Objects to look at again (e.g. a request that was not answered in time ended).
+    look_again: mpsc::UnboundedSender<ObjectKey>,
+    looked_again: Mutex<Option<mpsc::UnboundedReceiver<ObjectKey>>>,
 }
 
 impl SyncContext {
@@ -145,6 +156,7 @@ impl SyncContext {
             &settings.federation_namespace,
             settings.adopt_resources,
         );
+        let (look_again, looked_again) = mpsc::unbounded_channel();
         SyncContext {
             host,
             synced,
@@ -156,7 +168,20 @@ impl SyncContext {
             metrics,
             events,
             retries: Backoffs::new(RETRY),
+            look_again,
+            looked_again: Mutex::new(Some(looked_again)),
         }
+    }
+
+    /// Asks for another reconciliation of `key`.
+    pub fn look_again(&self, key: ObjectKey) {
+        // Without a worker listening nobody needs it.
+        let _ = self.look_again.send(key);
+    }
+
+    /// The stream of [`SyncContext::look_again`] requests, for the worker (once).
+    pub fn take_look_again(&self) -> Option<mpsc::UnboundedReceiver<ObjectKey>> {
+        self.looked_again.lock().take()
     }
 
     /// Whether `member` is the host cluster itself.

@@ -1,8 +1,12 @@
-//! Executing a [`Plan`]: the member writes, each bounded by a timeout and all clusters at
-//! once, so a slow member never delays the others; failures are mapped to KubeFed's
-//! per-cluster status vocabulary, and what happened is collected for one event per reason.
+//! Executing a [`Plan`]: the member writes, all clusters at once, each bounded by a timeout;
+//! failures are mapped to KubeFed's per-cluster status vocabulary, and what happened is
+//! collected for one event per reason.
+//!
+//! A member that does not answer within [`PATIENCE`] does not hold up the reconciliation: its
+//! request goes on in the background, the member is marked unresponsive (later plans wait
+//! for it instead of writing), and the object is looked at again when the request ends.
 
-use super::context::{MEMBER_FIELD_MANAGER, SyncContext};
+use super::context::{MEMBER_FIELD_MANAGER, PATIENCE, SyncContext, key_of};
 use crate::core::desired::DesiredObject;
 use crate::core::events::{EventBatch, Severity};
 use crate::core::observation::{MemberObject, StatusCollection};
@@ -10,13 +14,14 @@ use crate::core::plan::{Action, ClusterPlan, Disposition, Plan, decide_placed};
 use crate::core::report::Outcome;
 use crate::core::vocabulary::PropagationStatus;
 use crate::crds::federated::MANAGED_LABEL;
-use crate::members::pool::{Member, Members};
+use crate::members::pool::Members;
 use crate::runtime::error::ErrorCategory;
 use kube::Client;
 use kube::api::{DeleteParams, DynamicObject, Patch, PatchParams};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::sync::Arc;
 
 /// The resourceVersion sent with a create: no stored object has it (storage revisions start
 /// above 1), so applying with it creates a missing object and is refused with 409 Conflict
@@ -50,18 +55,35 @@ impl Execution {
 
 /// Runs every cluster's action of `plan` concurrently.
 pub async fn execute(
-    ctx: &SyncContext,
+    ctx: &Arc<SyncContext>,
     obj: &DynamicObject,
     plan: &Plan,
     members: &Members,
 ) -> Execution {
+    let key = key_of(obj);
     let runs = plan
         .clusters
         .iter()
         .filter(|(_, planned)| planned.action.writes())
         .filter_map(|(cluster, planned)| {
             let member = members.get(cluster)?;
-            Some(run_cluster(ctx, obj, plan, cluster, planned, member))
+            let writer = Writer {
+                ctx: ctx.clone(),
+                cluster: cluster.clone(),
+                client: member.ready_client()?.clone(),
+                epoch: member.client_epoch,
+                namespace: key.0.clone().filter(|_| ctx.synced.target_namespaced),
+                name: key.1.clone(),
+            };
+            let epoch = member.client_epoch;
+            let job = run_cluster(writer, plan.disposition.clone(), planned.clone());
+            Some(patiently(
+                ctx.clone(),
+                key.clone(),
+                cluster.clone(),
+                epoch,
+                job,
+            ))
         });
     let mut execution = Execution::default();
     for (cluster, outcome, happened) in futures::future::join_all(runs).await {
@@ -75,6 +97,36 @@ pub async fn execute(
     execution
 }
 
+/// Runs one cluster's request in its own task and waits for it at most [`PATIENCE`].
+async fn patiently(
+    ctx: Arc<SyncContext>,
+    key: crate::members::cache::ObjectKey,
+    cluster: String,
+    epoch: u64,
+    job: impl Future<Output = (Outcome, Happened)> + Send + 'static,
+) -> (String, Outcome, Happened) {
+    let mut task = tokio::spawn(job);
+    match tokio::time::timeout(PATIENCE, &mut task).await {
+        Ok(Ok((outcome, happened))) => (cluster, outcome, happened),
+        Ok(Err(err)) => {
+            tracing::error!(%cluster, %err, "member request task failed");
+            let outcome = Outcome::Failed {
+                status: PropagationStatus::ClientRetrievalFailed,
+                message: err.to_string(),
+            };
+            (cluster, outcome, None)
+        }
+        Err(_) => {
+            ctx.pool.mark_unresponsive(&cluster, epoch);
+            tokio::spawn(async move {
+                let _ = task.await;
+                ctx.look_again(key);
+            });
+            (cluster, Outcome::InFlight, None)
+        }
+    }
+}
+
 /// What happened, for the event batch: severity, reason, what, detail.
 type Happened = Option<(Severity, String, String, Option<String>)>;
 
@@ -86,30 +138,14 @@ fn did(severity: Severity, reason: &str, what: String) -> Happened {
 }
 
 async fn run_cluster(
-    ctx: &SyncContext,
-    obj: &DynamicObject,
-    plan: &Plan,
-    cluster: &str,
-    planned: &ClusterPlan,
-    member: &Member,
-) -> (String, Outcome, Happened) {
+    writer: Writer,
+    disposition: Disposition,
+    planned: ClusterPlan,
+) -> (Outcome, Happened) {
+    let ctx = writer.ctx.clone();
     let kind = &ctx.synced.target.kind;
-    let Some(client) = member.ready_client().cloned() else {
-        // The plan only writes to ready members; the snapshot is the same.
-        return (cluster.to_string(), Outcome::Done, None);
-    };
-    let writer = Writer {
-        ctx,
-        client,
-        namespace: obj
-            .metadata
-            .namespace
-            .as_deref()
-            .filter(|_| ctx.synced.target_namespaced),
-        name: obj.metadata.name.as_deref().unwrap_or_default(),
-    };
     let result = match &planned.action {
-        Action::Create(desired) => create(&writer, cluster, desired).await,
+        Action::Create(desired) => create(&writer, desired).await,
         Action::Update {
             desired,
             drift,
@@ -134,8 +170,11 @@ async fn run_cluster(
             };
             (Outcome::Done, happened)
         }),
-        Action::Delete(params) => writer.delete(params).await.map(|()| {
-            let happened = if plan.disposition == Disposition::Sync {
+        Action::Delete(params) => writer.delete(params).await.map(|found| {
+            if !found {
+                return (Outcome::Gone, None);
+            }
+            let happened = if disposition == Disposition::Sync {
                 did(
                     Severity::Normal,
                     "DeleteInCluster",
@@ -149,13 +188,13 @@ async fn run_cluster(
         Action::Unlabel => writer.unlabel().await.map(|()| (Outcome::Done, None)),
         Action::LeaveAlone | Action::Wait(_) => Ok((Outcome::Done, None)),
     };
-    let (outcome, happened) = match result {
+    match result {
         Ok(done) => done,
         Err(failure) => {
             ctx.metrics.count_error("sync", failure.category);
             if failure.category.is_transport() {
-                // Later writes skip the member until it answers a probe again.
-                ctx.pool.mark_unresponsive(cluster, member.client_epoch);
+                // Later writes wait until the member answers a probe again.
+                ctx.pool.mark_unresponsive(&writer.cluster, writer.epoch);
             }
             let (reason, verb) = match &planned.action {
                 Action::Create(_) => ("CreateInClusterFailed", "create"),
@@ -176,19 +215,14 @@ async fn run_cluster(
             };
             (outcome, happened)
         }
-    };
-    (cluster.to_string(), outcome, happened)
+    }
 }
 
 /// A create: one request when the object is missing; when it exists, it is read and the
 /// adoption rules decide (it was not in the cache, so it is not labelled as managed, or the
 /// cache had not caught up).
-async fn create(
-    writer: &Writer<'_>,
-    cluster: &str,
-    desired: &DesiredObject,
-) -> Result<Done, Failure> {
-    let ctx = writer.ctx;
+async fn create(writer: &Writer, desired: &DesiredObject) -> Result<Done, Failure> {
+    let ctx = &writer.ctx;
     let kind = &ctx.synced.target.kind;
     match writer.apply(desired, true).await {
         Ok(()) => {
@@ -222,7 +256,12 @@ async fn create(
             message: "the object appeared and disappeared while being created".into(),
         });
     };
-    let decision = decide_placed(cluster, desired.clone(), Some(&found), &ctx.plan_settings);
+    let decision = decide_placed(
+        &writer.cluster,
+        desired.clone(),
+        Some(&found),
+        &ctx.plan_settings,
+    );
     match decision.action {
         Action::Update { desired, adopt, .. } => {
             writer.apply(&desired, false).await?;
@@ -249,16 +288,20 @@ async fn create(
 }
 
 /// Requests to one member for one object.
-struct Writer<'a> {
-    ctx: &'a SyncContext,
+struct Writer {
+    ctx: Arc<SyncContext>,
+    cluster: String,
     client: Client,
-    namespace: Option<&'a str>,
-    name: &'a str,
+    /// Which of the member's clients this is (see [`Member::client_epoch`]).
+    epoch: u64,
+    namespace: Option<String>,
+    name: String,
 }
 
-impl Writer<'_> {
+impl Writer {
     fn api(&self) -> kube::Api<DynamicObject> {
-        self.ctx.member_api(self.client.clone(), self.namespace)
+        self.ctx
+            .member_api(self.client.clone(), self.namespace.as_deref())
     }
 
     /// Runs `op` within the member timeout; failures get `status` (or `timed_out`).
@@ -313,7 +356,7 @@ impl Writer<'_> {
         self.bounded(
             failed,
             timed_out,
-            api.patch(self.name, &params, &Patch::Apply(&body)),
+            api.patch(&self.name, &params, &Patch::Apply(&body)),
         )
         .await
         .map(|_| ())
@@ -324,24 +367,24 @@ impl Writer<'_> {
         self.bounded(
             PropagationStatus::RetrievalFailed,
             PropagationStatus::RetrievalFailed,
-            api.get_opt(self.name),
+            api.get_opt(&self.name),
         )
         .await
     }
 
-    /// Deletes the object; one already gone counts as deleted.
-    async fn delete(&self, params: &DeleteParams) -> Result<(), Failure> {
+    /// Deletes the object; `false` when there was nothing to delete.
+    async fn delete(&self, params: &DeleteParams) -> Result<bool, Failure> {
         let api = self.api();
         let result = self
             .bounded(
                 PropagationStatus::DeletionFailed,
                 PropagationStatus::DeletionTimedOut,
-                api.delete(self.name, params),
+                api.delete(&self.name, params),
             )
             .await;
         match result {
-            Err(f) if f.category == ErrorCategory::NotServed => Ok(()),
-            other => other.map(|_| ()),
+            Err(f) if f.category == ErrorCategory::NotServed => Ok(false),
+            other => other.map(|_| true),
         }
     }
 
@@ -354,7 +397,7 @@ impl Writer<'_> {
             .bounded(
                 PropagationStatus::LabelRemovalFailed,
                 PropagationStatus::LabelRemovalTimedOut,
-                api.patch(self.name, &PatchParams::default(), &Patch::Merge(&patch)),
+                api.patch(&self.name, &PatchParams::default(), &Patch::Merge(&patch)),
             )
             .await;
         match result {

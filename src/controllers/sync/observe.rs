@@ -27,9 +27,7 @@ pub fn reachability(member: &Member) -> Reachability {
         (Some(_), Some(Health::NotReady(why) | Health::Offline(why))) => {
             Reachability::NotReady(why.clone())
         }
-        (Some(_), Some(_)) if member.unresponsive => {
-            Reachability::NotReady("it did not answer a request since its last probe".into())
-        }
+        (Some(_), Some(_)) if member.unresponsive => Reachability::Unresponsive,
         (Some(_), Some(_)) => Reachability::Ready,
     }
 }

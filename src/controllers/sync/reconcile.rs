@@ -9,7 +9,7 @@ use super::execute::{Execution, execute};
 use super::observe;
 use crate::core::events::{EventNote, Severity};
 use crate::core::plan::{Disposition, FinalizerStep, Plan, Warning, plan};
-use crate::core::report::{Outcome, next_status};
+use crate::core::report::{Outcome, next_status, releases_finalizer};
 use crate::crds::federated::SYNC_FINALIZER;
 use crate::runtime::error::ErrorCategory;
 use crate::runtime::{finalizer, status};
@@ -58,7 +58,10 @@ pub fn error_policy(obj: Arc<DynamicObject>, err: &SyncError, ctx: Arc<SyncConte
     Action::requeue(delay)
 }
 
-async fn reconcile_object(obj: &DynamicObject, ctx: &SyncContext) -> Result<Action, SyncError> {
+async fn reconcile_object(
+    obj: &DynamicObject,
+    ctx: &Arc<SyncContext>,
+) -> Result<Action, SyncError> {
     let key = key_of(obj);
     let api = ctx.host_api(obj.metadata.namespace.as_deref());
     let members = ctx.pool.snapshot();
@@ -76,12 +79,17 @@ async fn reconcile_object(obj: &DynamicObject, ctx: &SyncContext) -> Result<Acti
             .map_err(SyncError::Host)?;
     }
     let execution = execute(ctx, obj, &plan, &members).await;
+    tracing::debug!(
+        kind = %ctx.synced.federated.kind,
+        name = %event_key(obj),
+        disposition = ?plan.disposition,
+        actions = ?plan.clusters.iter().map(|(c, p)| (c.as_str(), action_name(&p.action), p.holds_deletion)).collect::<Vec<_>>(),
+        outcomes = ?execution.outcomes,
+        "reconciled"
+    );
     publish(ctx, obj, &plan, &execution).await;
 
-    let released = plan.finalizer == FinalizerStep::Remove
-        && !plan.clusters.values().any(|c| c.holds_deletion)
-        && execution.outcomes.values().all(|o| *o == Outcome::Done);
-    if released {
+    if releases_finalizer(&plan, &execution.outcomes) {
         finalizer::remove(&api, obj, SYNC_FINALIZER)
             .await
             .map_err(SyncError::Host)?;
@@ -100,11 +108,12 @@ async fn reconcile_object(obj: &DynamicObject, ctx: &SyncContext) -> Result<Acti
             .await
             .map_err(SyncError::Host)?;
     }
+    let in_flight = execution.outcomes.values().any(|o| *o == Outcome::InFlight);
     Ok(if execution.failed() {
         Action::requeue(ctx.retries.next_delay(&key))
     } else {
         ctx.retries.reset(&key);
-        if plan.waits() {
+        if plan.waits() || in_flight {
             Action::requeue(WAIT_RECHECK)
         } else if plan.disposition == Disposition::Delete
             && obj.metadata.deletion_timestamp.is_some()
@@ -114,6 +123,18 @@ async fn reconcile_object(obj: &DynamicObject, ctx: &SyncContext) -> Result<Acti
             Action::await_change()
         }
     })
+}
+
+fn action_name(action: &crate::core::plan::Action) -> &'static str {
+    use crate::core::plan::Action;
+    match action {
+        Action::LeaveAlone => "leave alone",
+        Action::Wait(_) => "wait",
+        Action::Create(_) => "create",
+        Action::Update { .. } => "update",
+        Action::Delete(_) => "delete",
+        Action::Unlabel => "unlabel",
+    }
 }
 
 fn event_key(obj: &DynamicObject) -> String {

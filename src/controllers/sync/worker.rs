@@ -91,11 +91,27 @@ pub async fn run(
                 .debounce(ctx.settings.debounce),
         );
 
-    let (member_tx, mut member_rx) = mpsc::unbounded_channel();
-    let (object_tx, object_rx) = mpsc::unbounded_channel::<ObjectRef<DynamicObject>>();
-    let (all_tx, all_rx) = mpsc::unbounded_channel::<()>();
     // Everything spawned here ends with the worker, however it ends.
     let mut tasks = TaskSet::default();
+    let (member_tx, mut member_rx) = mpsc::unbounded_channel();
+    let (object_tx, object_rx) = mpsc::unbounded_channel::<ObjectRef<DynamicObject>>();
+    // Objects the reconciliations themselves ask to look at again.
+    if let Some(mut again) = ctx.take_look_again() {
+        let object_tx = object_tx.clone();
+        let federated = federated.clone();
+        tasks.spawn(async move {
+            while let Some((namespace, name)) = again.recv().await {
+                let mut key = ObjectRef::new_with(&name, federated.clone());
+                if let Some(ns) = namespace {
+                    key = key.within(&ns);
+                }
+                if object_tx.send(key).is_err() {
+                    return;
+                }
+            }
+        });
+    }
+    let (all_tx, all_rx) = mpsc::unbounded_channel::<()>();
     tasks.spawn(ctx.caches.clone().run(ctx.pool.clone(), member_tx));
     // A cluster-scoped target (Namespace) names its federated object by namespace and name.
     let namespace_type = ctx.synced.is_namespace();
@@ -183,10 +199,8 @@ pub async fn run(
                     .map(|(n, m)| {
                         let probed = m.health.is_some();
                         let identity = (m.client.is_some(), m.kube_system_uid.clone());
-                        (
-                            n.clone(),
-                            (m.is_ready(), probed, m.labels.clone(), identity),
-                        )
+                        let ready = (m.is_ready(), m.unresponsive, probed);
+                        (n.clone(), (ready, m.labels.clone(), identity))
                     })
                     .collect::<BTreeMap<_, _>>();
                 (pool.is_loaded(), view)

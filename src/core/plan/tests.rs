@@ -392,9 +392,10 @@ fn unready_member_is_reported_and_keeps_its_objects() {
 }
 
 #[test]
-fn unprobed_member_and_syncing_cache_wait_and_keep_their_entry() {
+fn unprobed_or_unresponsive_member_and_syncing_cache_wait_and_keep_their_entry() {
     for m in [
         member(Reachability::Unprobed, CacheState::Stopped, None),
+        member(Reachability::Unresponsive, CacheState::Synced, None),
         member(Reachability::Ready, CacheState::Syncing, None),
         member(Reachability::Ready, CacheState::Stopped, None),
     ] {
@@ -680,7 +681,33 @@ fn deletion_deletes_where_it_can_and_holds_for_an_unreachable_member() {
     assert_eq!(c2.action, Action::LeaveAlone);
     assert_eq!(c2.entry, entry(PropagationStatus::ClusterNotReady));
     assert!(c2.holds_deletion);
-    assert!(!p.clusters.contains_key("c3"), "already gone");
+    // Listed as propagated but not in the cache (it may lag a write made just before): a
+    // delete settles it.
+    let c3 = cluster(&p, "c3");
+    assert!(matches!(c3.action, Action::Delete(_)));
+    assert!(c3.holds_deletion);
+}
+
+#[test]
+fn deletion_does_not_repeat_a_delete_the_cache_confirmed() {
+    let mut fed = deleting(&["c1"]);
+    fed.status.as_mut().unwrap().clusters[0].status = "WaitingForRemoval".into();
+    let p = plan(&observe(fed, [("c1", ready(None))]), &settings());
+    assert!(p.clusters.is_empty());
+}
+
+#[test]
+fn deletion_waits_for_a_member_that_did_not_answer() {
+    for m in [
+        member(Reachability::Unresponsive, CacheState::Synced, None),
+        member(Reachability::Unprobed, CacheState::Stopped, None),
+    ] {
+        let p = plan(&observe(deleting(&["c1"]), [("c1", m)]), &settings());
+        let c1 = cluster(&p, "c1");
+        assert!(matches!(c1.action, Action::Wait(_)), "{c1:?}");
+        assert!(c1.holds_deletion);
+        assert_eq!(c1.entry, Entry::Keep);
+    }
 }
 
 #[test]

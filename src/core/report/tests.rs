@@ -309,3 +309,49 @@ fn paused_deletion_says_the_finalizer_stays() {
         "the deletion waits: member objects are kept and the finalizer stays while kubefed.io/paused is \"true\"; held back: would delete in cluster c1"
     );
 }
+
+#[test]
+fn the_finalizer_waits_for_every_cluster_that_may_hold_the_object() {
+    let holding = |action| ClusterPlan {
+        holds_deletion: true,
+        placed: false,
+        action,
+        ..placed(Entry::Show {
+            status: PropagationStatus::WaitingForRemoval,
+            message: None,
+        })
+    };
+    let mut plan = sync_plan(vec![("c1", holding(Action::Delete(Default::default())))]);
+    plan.disposition = Disposition::Delete;
+    plan.finalizer = FinalizerStep::Remove;
+    let done = BTreeMap::from([("c1".to_string(), Outcome::Done)]);
+    assert!(!releases_finalizer(&plan, &done), "deleting, not gone yet");
+    let gone = BTreeMap::from([("c1".to_string(), Outcome::Gone)]);
+    assert!(releases_finalizer(&plan, &gone));
+    // A cluster that does not hold it must still have succeeded.
+    let mut unlabel = placed(Entry::Hidden);
+    unlabel.action = Action::Unlabel;
+    plan.clusters = BTreeMap::from([("c1".to_string(), unlabel)]);
+    assert!(releases_finalizer(&plan, &done));
+    let failed = BTreeMap::from([(
+        "c1".to_string(),
+        Outcome::Failed {
+            status: PropagationStatus::LabelRemovalFailed,
+            message: "x".into(),
+        },
+    )]);
+    assert!(!releases_finalizer(&plan, &failed));
+    plan.clusters.clear();
+    assert!(releases_finalizer(&plan, &none()));
+    plan.finalizer = FinalizerStep::Keep;
+    assert!(!releases_finalizer(&plan, &none()));
+}
+
+#[test]
+fn a_written_status_reads_back() {
+    let plan = sync_plan(vec![("c1", placed(ok())), ("c2", placed(ok()))]);
+    let s = next_status(None, &plan, &none(), T0).unwrap();
+    let value = serde_json::to_value(&s).unwrap();
+    let back: FederatedStatus = serde_json::from_value(value).unwrap();
+    assert_eq!(back, s);
+}
