@@ -12,6 +12,7 @@ pub mod coalesce;
 pub mod compare;
 pub mod condition;
 pub mod delete_options;
+pub mod dependencies;
 pub mod desired;
 pub mod events;
 pub mod hash;

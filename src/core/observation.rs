@@ -14,6 +14,7 @@ use serde_json::Value;
 
 use super::aggregate::remote_status;
 use super::compare::needs_apply;
+use super::dependencies::DEPENDENT_LABEL_PREFIX;
 use crate::crds::federated::{
     AggregateKind, DELETE_OPTION_ANNOTATION, FederatedSpec, FederatedStatus, MANAGED_LABEL,
     ORPHAN_ANNOTATION, PAUSED_ANNOTATION, SYNC_FINALIZER,
@@ -215,6 +216,9 @@ pub struct MemberObject {
     pub remote_status: Option<Value>,
     /// What comparison reads.
     pub fields: AppliedFields,
+    /// The `dependency-of.kubefed.io/…` labels: the workloads a dependency object is kept
+    /// for (empty for every other object).
+    pub dependents: Vec<String>,
 }
 
 /// Metadata the server maintains; never compared and not kept.
@@ -250,6 +254,17 @@ impl MemberObject {
             .and_then(Value::as_str)
             .map(str::to_string);
         let fields = without_server_fields(obj);
+        let dependents = meta
+            .and_then(|m| m.get("labels"))
+            .and_then(Value::as_object)
+            .map(|labels| {
+                labels
+                    .keys()
+                    .filter(|k| k.starts_with(DEPENDENT_LABEL_PREFIX))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
         MemberObject {
             managed,
             deleting: meta
@@ -262,6 +277,7 @@ impl MemberObject {
             replicas: obj.pointer("/spec/replicas").and_then(Value::as_i64),
             remote_status: collection.collect.then(|| remote_status(obj)).flatten(),
             fields: AppliedFields(Arc::new(fields)),
+            dependents,
         }
     }
 }
