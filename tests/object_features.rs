@@ -573,3 +573,274 @@ async fn preview_shows_placement_and_objects_and_writes_nothing() {
         "it did read"
     );
 }
+
+fn workload_with_dependencies(ns: &str, name: &str, clusters: &[&str], config: &str) -> Value {
+    json!({
+        "apiVersion": "types.kubefed.io/v1beta1",
+        "kind": "FederatedDeployment",
+        "metadata": {"name": name, "namespace": ns,
+            "annotations": {"kubefed.io/propagate-dependencies": "true"}},
+        "spec": {
+            "template": {"spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": {"app": name}},
+                "template": {
+                    "metadata": {"labels": {"app": name}},
+                    "spec": {
+                        "containers": [{"name": "app", "image": "nginx:1.25",
+                            "envFrom": [{"configMapRef": {"name": config}}]}],
+                        "volumes": [{"name": "creds", "secret": {"secretName": format!("{name}-creds")}}]
+                    }
+                }
+            }},
+            "placement": {"clusters": clusters.iter().map(|c| json!({"name": c})).collect::<Vec<_>>()}
+        }
+    })
+}
+
+/// The clusters whose `kind` `name` in `ns` is there, with its dependent labels.
+fn copies(t: &FleetTest, resource: &str, ns: &str, name: &str) -> Vec<(String, Vec<String>)> {
+    t.fleet
+        .members()
+        .iter()
+        .filter_map(|m| {
+            let object = m.cluster().get_object("", resource, ns, name)?;
+            let labels = object["metadata"]["labels"]
+                .as_object()
+                .cloned()
+                .unwrap_or_default();
+            let dependents = labels
+                .keys()
+                .filter(|k| k.starts_with("dependency-of.kubefed.io/"))
+                .map(|k| {
+                    k.trim_start_matches("dependency-of.kubefed.io/")
+                        .to_string()
+                })
+                .collect();
+            Some((m.name().to_string(), dependents))
+        })
+        .collect()
+}
+
+async fn wait_copies(
+    t: &FleetTest,
+    resource: &str,
+    ns: &str,
+    name: &str,
+    expected: &[(&str, &[&str])],
+) {
+    let expected: Vec<(String, Vec<String>)> = expected
+        .iter()
+        .map(|(c, d)| (c.to_string(), d.iter().map(|s| s.to_string()).collect()))
+        .collect();
+    let what = format!("{resource}/{name} in exactly {expected:?}");
+    eventually(&what, WAIT, || async {
+        (copies(t, resource, ns, name) == expected).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn dependencies_follow_their_workloads_to_exactly_their_clusters() {
+    let t = start_fleet(3, |_| {}).await;
+    let ns = "deps";
+    t.federate_namespace(ns).await;
+    let cms = configmaps();
+    let secrets = dynamic("", "v1", "Secret", "secrets");
+    create(
+        &t.host_client,
+        &cms,
+        Some(ns),
+        json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "settings", "namespace": ns, "labels": {"team": "web"}},
+        "data": {"mode": "one"}}),
+    )
+    .await;
+    for name in ["web-creds", "api-creds"] {
+        create(
+            &t.host_client,
+            &secrets,
+            Some(ns),
+            json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": name, "namespace": ns}, "type": "Opaque",
+            "data": {"password": "c2VjcmV0"}}),
+        )
+        .await;
+    }
+    create(
+        &t.host_client,
+        &fdeploy(),
+        Some(ns),
+        workload_with_dependencies(ns, "web", &["cluster1", "cluster2"], "settings"),
+    )
+    .await;
+    wait_copies(
+        &t,
+        "configmaps",
+        ns,
+        "settings",
+        &[
+            ("cluster1", &["deployment.web"]),
+            ("cluster2", &["deployment.web"]),
+        ],
+    )
+    .await;
+    wait_copies(
+        &t,
+        "secrets",
+        ns,
+        "web-creds",
+        &[
+            ("cluster1", &["deployment.web"]),
+            ("cluster2", &["deployment.web"]),
+        ],
+    )
+    .await;
+    let copy = t
+        .member("cluster1")
+        .cluster()
+        .get_object("", "configmaps", ns, "settings")
+        .unwrap();
+    assert_eq!(copy["data"]["mode"], "one");
+    assert_eq!(copy["metadata"]["labels"]["team"], "web");
+    assert_eq!(copy["metadata"]["labels"]["kubefed.io/managed"], "true");
+    assert_eq!(copy["metadata"]["labels"]["kubefed.io/dependency"], "true");
+    let status = wait_status(
+        &t.host_client,
+        &fdeploy(),
+        ns,
+        "web",
+        "Dependencies True",
+        |s| condition(s, "Dependencies")["status"] == "True",
+    )
+    .await;
+    assert_eq!(
+        condition(&status, "Dependencies")["message"],
+        "propagated with the workload: ConfigMap settings, Secret web-creds"
+    );
+
+    // A second workload shares the ConfigMap: one copy, two labels where both run.
+    create(
+        &t.host_client,
+        &fdeploy(),
+        Some(ns),
+        workload_with_dependencies(ns, "api", &["cluster2", "cluster3"], "settings"),
+    )
+    .await;
+    wait_copies(
+        &t,
+        "configmaps",
+        ns,
+        "settings",
+        &[
+            ("cluster1", &["deployment.web"]),
+            ("cluster2", &["deployment.api", "deployment.web"]),
+            ("cluster3", &["deployment.api"]),
+        ],
+    )
+    .await;
+
+    // A change on the host reaches every copy.
+    patch_merge(
+        &t.host_client,
+        &cms,
+        ns,
+        "settings",
+        json!({"data": {"mode": "two"}}),
+    )
+    .await;
+    eventually("new data everywhere", WAIT, || async {
+        t.fleet
+            .members()
+            .iter()
+            .all(|m| {
+                m.cluster()
+                    .get_object("", "configmaps", ns, "settings")
+                    .map(|o| o["data"]["mode"].clone())
+                    == Some(json!("two"))
+            })
+            .then_some(())
+    })
+    .await;
+
+    // web leaves cluster1 and cluster2 for cluster3: its copies go where nothing else needs
+    // them, the shared one stays for api.
+    patch_merge(
+        &t.host_client,
+        &fdeploy(),
+        ns,
+        "web",
+        json!({"spec": {"placement": {"clusters": [{"name": "cluster3"}]}}}),
+    )
+    .await;
+    wait_copies(
+        &t,
+        "configmaps",
+        ns,
+        "settings",
+        &[
+            ("cluster2", &["deployment.api"]),
+            ("cluster3", &["deployment.api", "deployment.web"]),
+        ],
+    )
+    .await;
+    wait_copies(
+        &t,
+        "secrets",
+        ns,
+        "web-creds",
+        &[("cluster3", &["deployment.web"])],
+    )
+    .await;
+
+    // A missing dependency is reported on the workload, with an event.
+    patch_merge(&t.host_client, &fdeploy(), ns, "web", json!({"spec": {"template": {"spec": {"template": {"spec": {
+        "containers": [{"name": "app", "image": "nginx:1.25", "envFrom": [{"configMapRef": {"name": "absent"}}]}],
+                                    "volumes": null}}}}}})).await;
+    let status = wait_status(
+        &t.host_client,
+        &fdeploy(),
+        ns,
+        "web",
+        "DependencyMissing",
+        |s| condition(s, "Dependencies")["reason"] == "DependencyMissing",
+    )
+    .await;
+    assert_eq!(
+        condition(&status, "Dependencies")["message"],
+        "not in the host namespace: ConfigMap absent (needed in cluster3)"
+    );
+    wait_event(&t.host_client, ns, "DependencyMissing event", |e| {
+        e.data["reason"] == "DependencyMissing" && e.data["regarding"]["name"] == "web"
+    })
+    .await;
+    // Nothing references settings and web-creds in cluster3 any more for web.
+    wait_copies(
+        &t,
+        "configmaps",
+        ns,
+        "settings",
+        &[
+            ("cluster2", &["deployment.api"]),
+            ("cluster3", &["deployment.api"]),
+        ],
+    )
+    .await;
+    wait_copies(&t, "secrets", ns, "web-creds", &[]).await;
+
+    // Deleting api removes the last copies of what only it needed, then its finalizer.
+    let api: Api<DynamicObject> = Api::namespaced_with(t.host_client.clone(), ns, &fdeploy());
+    api.delete("api", &Default::default()).await.unwrap();
+    wait_copies(&t, "configmaps", ns, "settings", &[]).await;
+    wait_copies(&t, "secrets", ns, "api-creds", &[]).await;
+    eventually("api gone from the host", WAIT, || async {
+        api.get_opt("api").await.unwrap().is_none().then_some(())
+    })
+    .await;
+    // The host's own objects are untouched.
+    assert!(
+        get(&t.host_client, &cms, Some(ns), "settings")
+            .await
+            .is_some()
+    );
+}

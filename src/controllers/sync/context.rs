@@ -1,5 +1,6 @@
 //! What one sync worker (one federated type) shares across its reconciliations.
 
+use crate::controllers::dependencies::DependencyHub;
 use crate::core::observation::StatusCollection;
 use crate::core::plan::{PlanSettings, TargetInfo};
 use crate::crds::federated::AggregateKind;
@@ -137,6 +138,8 @@ pub struct SyncContext {
     /// Objects to look at again (e.g. a request that was not answered in time ended).
     look_again: mpsc::UnboundedSender<ObjectKey>,
     looked_again: Mutex<Option<mpsc::UnboundedReceiver<ObjectKey>>>,
+    /// For workload types: the dependencies that follow the workloads.
+    pub dependencies: Option<DependencyHub>,
 }
 
 impl SyncContext {
@@ -170,7 +173,19 @@ impl SyncContext {
             retries: Backoffs::new(RETRY),
             look_again,
             looked_again: Mutex::new(Some(looked_again)),
+            dependencies: None,
         }
+    }
+
+    /// The same context, propagating the dependencies of its (workload) objects.
+    pub fn with_dependencies(mut self, hub: DependencyHub) -> Self {
+        self.dependencies = Some(hub);
+        self
+    }
+
+    /// A sender of [`SyncContext::look_again`] requests, for what wakes objects from outside.
+    pub fn waker(&self) -> mpsc::UnboundedSender<ObjectKey> {
+        self.look_again.clone()
     }
 
     /// Asks for another reconciliation of `key`.

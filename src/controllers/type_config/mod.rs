@@ -4,8 +4,10 @@
 
 pub mod plan;
 
+use crate::controllers::dependencies::DependencyHub;
 use crate::controllers::sync::context::{SyncContext, SyncSettings, SyncedType};
 use crate::controllers::sync::worker;
+use crate::core::dependencies::is_workload;
 use crate::crds::federated_type_config::FederatedTypeConfig;
 use crate::crds::{ConfigurationMode, default_target_types};
 use crate::members::availability::TypeAvailability;
@@ -64,6 +66,8 @@ pub struct Dependencies {
     pub availability: TypeAvailability,
     pub metrics: Metrics,
     pub recorder: Recorder,
+    /// Shared by the workers of the workload types, whose dependencies follow them.
+    pub dependency_hub: DependencyHub,
 }
 
 struct Worker {
@@ -254,6 +258,12 @@ fn start_worker(
         deps.metrics.clone(),
         Publisher::new(deps.recorder.clone(), "Sync"),
     );
+    let target = &ftc.spec.target_type;
+    let ctx = if is_workload(&target.group, &target.kind) {
+        ctx.with_dependencies(deps.dependency_hub.clone())
+    } else {
+        ctx
+    };
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let task = tokio::spawn(worker::run(Arc::new(ctx), ns_tx.subscribe(), async move {
         let _ = stop_rx.await;

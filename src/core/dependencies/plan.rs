@@ -24,11 +24,13 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::references::references;
-use super::{DependencyKind, DependencyRef, dependency_object};
+use super::{DEPENDENCIES_CONDITION, DependencyKind, DependencyRef, dependency_object};
+use crate::core::condition::{self as conditions, set_condition};
 use crate::core::desired::DesiredObject;
 use crate::core::events::list_clusters;
 use crate::core::observation::{CacheState, ManagedLabel, MemberObject, Observation, Reachability};
 use crate::core::plan::{Action, Disposition, Plan, PlanSettings, desired_for};
+use crate::crds::federated::FederatedStatus;
 
 /// What a workload needs in one cluster.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -339,6 +341,75 @@ pub fn condition(
         format!("propagated with the workload: {}", names.join(", "))
     };
     Some((true, "Propagated", message))
+}
+
+/// What happens to the `Dependencies` condition.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConditionChange {
+    Set {
+        holds: bool,
+        reason: &'static str,
+        message: String,
+    },
+    /// The workload does not propagate dependencies (any more).
+    Remove,
+    /// Nothing new is known.
+    Keep,
+}
+
+/// How [`condition`] changes a workload's `Dependencies` condition: removed when it does
+/// not propagate dependencies, kept while input loads.
+pub fn condition_change(
+    opted_in: bool,
+    plan: &DependencyPlan,
+    failures: &[String],
+) -> ConditionChange {
+    if !opted_in {
+        return ConditionChange::Remove;
+    }
+    match condition(plan, failures) {
+        Some((holds, reason, message)) => ConditionChange::Set {
+            holds,
+            reason,
+            message,
+        },
+        None => ConditionChange::Keep,
+    }
+}
+
+/// The status to write given the one the report computed (`next`, `None` when it had nothing
+/// new) and the change of the `Dependencies` condition; `None` when nothing changes.
+pub fn with_condition(
+    previous: Option<&FederatedStatus>,
+    next: Option<FederatedStatus>,
+    change: &ConditionChange,
+    now: &str,
+) -> Option<FederatedStatus> {
+    let changed = next.is_some();
+    let mut status = next.or_else(|| previous.cloned()).unwrap_or_default();
+    match change {
+        ConditionChange::Keep => {}
+        ConditionChange::Remove => status
+            .conditions
+            .retain(|c| c.type_ != DEPENDENCIES_CONDITION),
+        ConditionChange::Set {
+            holds,
+            reason,
+            message,
+        } => {
+            status.conditions = set_condition(
+                &status.conditions,
+                &conditions::Wanted {
+                    type_: DEPENDENCIES_CONDITION,
+                    status: conditions::Wanted::status_word(*holds),
+                    reason,
+                    message,
+                },
+                &now.to_owned(),
+            );
+        }
+    }
+    (changed || previous != Some(&status)).then_some(status)
 }
 
 #[cfg(test)]

@@ -497,7 +497,11 @@ fn wanted_follows_placement_and_each_clusters_overrides() {
     assert_eq!(w["c4"], Wanted::Unknown, "cannot be seen");
     // Opted out: nothing is needed anywhere it can be seen.
     let opted_out = wanted(&obs, &settings(), &p, false);
-    assert!(["c1", "c2", "c3"].iter().all(|c| opted_out[*c] == needs(&[])));
+    assert!(
+        ["c1", "c2", "c3"]
+            .iter()
+            .all(|c| opted_out[*c] == needs(&[]))
+    );
     assert_eq!(opted_out["c4"], Wanted::Unknown);
 }
 
