@@ -290,3 +290,100 @@ async fn members_are_verified_against_their_ca_bundle() {
     assert!(!is_ready(host, "untrusted").await);
     assert!(is_ready(host, "cluster1").await);
 }
+
+/// The config map `name` in `ns` of a fleet member, read directly.
+fn member_configmap(t: &FleetTest, cluster: &str, ns: &str, name: &str) -> Option<Value> {
+    t.member(cluster)
+        .cluster()
+        .get_object("", "configmaps", ns, name)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_member_is_caught_up_when_it_resumes() {
+    use kubefed_sim::FaultSpec;
+    let t = start_fleet(2, |_| {}).await;
+    let host = &t.host_client;
+    t.federate_namespace("frozen").await;
+    for name in ["kept", "gone"] {
+        create(
+            host,
+            &fcm(),
+            Some("frozen"),
+            federated_configmap("frozen", name, json!({"clusterSelector": {}})),
+        )
+        .await;
+    }
+    wait_converged(&t, "frozen", 2, WAIT).await;
+
+    // cluster2 stops like a SIGSTOPped API server: connections accepted, nothing answered,
+    // its watch streams silent. An update and a deletion are issued meanwhile.
+    t.fleet
+        .apply_fault("cluster2", &FaultSpec::Freeze)
+        .await
+        .unwrap();
+    let frozen_at = Instant::now();
+    let fcms: Api<kube::api::DynamicObject> = Api::namespaced_with(host.clone(), "frozen", &fcm());
+    fcms.patch(
+        "kept",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"template": {"data": {"k": "new"}}}})),
+    )
+    .await
+    .unwrap();
+    fcms.delete("gone", &Default::default()).await.unwrap();
+    // The healthy member gets both at once.
+    eventually("cluster1 updated and cleaned up", WAIT, || async {
+        let updated = member_configmap(&t, "cluster1", "frozen", "kept")
+            .is_some_and(|cm| cm["data"]["k"] == "new");
+        let deleted = member_configmap(&t, "cluster1", "frozen", "gone").is_none();
+        (updated && deleted).then_some(())
+    })
+    .await;
+    let healthy_done = frozen_at.elapsed();
+    assert!(
+        healthy_done <= Duration::from_secs(5),
+        "the healthy member waited {healthy_done:?} for the frozen one"
+    );
+    // The deletion waits for the frozen member: the host object is kept by its finalizer.
+    assert!(get(host, &fcm(), Some("frozen"), "gone").await.is_some());
+    wait_condition(host, "cluster2", "Ready", "False").await;
+
+    // Resumed: the member is ready again, then caught up within a health period or so.
+    t.fleet
+        .apply_fault("cluster2", &FaultSpec::Thaw)
+        .await
+        .unwrap();
+    let pool = t.pool.clone();
+    eventually("cluster2 ready again", WAIT, || async {
+        pool.snapshot()
+            .get("cluster2")
+            .filter(|m| m.is_ready() && !m.unresponsive)
+            .map(|_| ())
+    })
+    .await;
+    let ready_at = Instant::now();
+    eventually("cluster2 caught up", WAIT, || async {
+        let updated = member_configmap(&t, "cluster2", "frozen", "kept")
+            .is_some_and(|cm| cm["data"]["k"] == "new");
+        let deleted = member_configmap(&t, "cluster2", "frozen", "gone").is_none();
+        (updated && deleted).then_some(())
+    })
+    .await;
+    let caught_up = ready_at.elapsed();
+    println!(
+        "healthy member done {healthy_done:?} after the freeze; frozen one caught up {caught_up:?} after it was ready again"
+    );
+    assert!(
+        caught_up <= PERIOD * 5,
+        "cluster2 took {caught_up:?} after it was ready again (health period {PERIOD:?})"
+    );
+    // The deletion completes: the finalizer is released.
+    eventually("federated object gone", WAIT, || async {
+        get(host, &fcm(), Some("frozen"), "gone")
+            .await
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    wait_converged(&t, "frozen", 1, WAIT).await;
+}

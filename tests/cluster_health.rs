@@ -12,8 +12,8 @@ use kubefed::crds::kubefed_cluster::{
     KubeFedCluster, KubeFedClusterSpec, LocalSecretReference, TlsValidation,
 };
 use kubefed::operator::leader::{LeaseTimings, run_while_leader};
-use kubefed::operator::metrics::Metrics;
 use kubefed::operator::run::Operator;
+use kubefed::runtime::metrics::Metrics;
 use std::collections::BTreeMap;
 use std::time::Duration;
 

@@ -10,8 +10,8 @@ use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
 use kube::Client;
 use kube::api::{Api, ListParams};
-use kubefed::operator::metrics::Metrics;
 use kubefed::operator::run::Operator;
+use kubefed::runtime::metrics::Metrics;
 use kubefed_sim::{Fleet, FleetConfig};
 use serde_json::json;
 use std::path::PathBuf;
@@ -148,6 +148,36 @@ async fn minimal_rbac_is_enough_to_propagate_and_nothing_more() {
     )
     .await;
     assert_eq!(cm.data["data"]["k"], "v");
+
+    // A ClusterRole grants what it holds, which RBAC refuses to a member token that does not
+    // hold it itself unless the token may `escalate`: the minimal grant includes that.
+    create(
+        &host,
+        &federated("FederatedClusterRole", "federatedclusterroles"),
+        None,
+        json!({"apiVersion": "types.kubefed.io/v1beta1", "kind": "FederatedClusterRole", "metadata": {"name": "pod-reader"}, "spec": {"template": {"rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]}]}, "placement": {"clusterSelector": {}}}}),
+    )
+    .await;
+    let role = eventually(
+        "cluster role propagated with the minimal token",
+        Duration::from_secs(20),
+        || async {
+            get(
+                &member,
+                &dynamic(
+                    "rbac.authorization.k8s.io",
+                    "v1",
+                    "ClusterRole",
+                    "clusterroles",
+                ),
+                None,
+                "pod-reader",
+            )
+            .await
+        },
+    )
+    .await;
+    assert_eq!(role.data["rules"][0]["resources"], json!(["pods"]));
 
     // The same token is refused for what no enabled type needs.
     let limited = f.member_token_client().await;

@@ -15,23 +15,6 @@ use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(15);
 
-fn configmaps() -> kube::core::ApiResource {
-    dynamic("", "v1", "ConfigMap", "configmaps")
-}
-
-fn fcm() -> kube::core::ApiResource {
-    federated("FederatedConfigMap", "federatedconfigmaps")
-}
-
-fn federated_configmap(ns: &str, name: &str, placement: Value) -> Value {
-    json!({
-        "apiVersion": "types.kubefed.io/v1beta1",
-        "kind": "FederatedConfigMap",
-        "metadata": {"name": name, "namespace": ns},
-        "spec": {"template": {"data": {"k": "v"}}, "placement": placement}
-    })
-}
-
 async fn present(
     client: &kube::Client,
     ar: &kube::core::ApiResource,
@@ -566,62 +549,15 @@ async fn bad_overrides_fail_only_their_cluster() {
     assert_eq!(cm.data["data"]["k"], "two");
 }
 
-const WIDGET_CRD: &str = r#"{
-  "apiVersion": "apiextensions.k8s.io/v1",
-  "kind": "CustomResourceDefinition",
-  "metadata": {"name": "widgets.example.com"},
-  "spec": {
-    "group": "example.com",
-    "scope": "Namespaced",
-    "names": {"kind": "Widget", "plural": "widgets", "singular": "widget"},
-    "versions": [{"name": "v1", "served": true, "storage": true,
-      "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]
-  }
-}"#;
-
 #[tokio::test]
 async fn a_custom_type_enabled_by_a_new_type_config_propagates() {
-    use kubefed::crds::federated_type_config::{FederatedTypeConfig, FederatedTypeConfigSpec};
-    use kubefed::crds::{FederatedCrdOptions, Scope, TargetType, federated_crd};
+    use kubefed::crds::federated_type_config::FederatedTypeConfig;
     let fleet = start(1).await;
     fleet.federate_namespace("custom").await;
-    let crd_ar = dynamic(
-        "apiextensions.k8s.io",
-        "v1",
-        "CustomResourceDefinition",
-        "customresourcedefinitions",
-    );
-    let crd: Value = serde_json::from_str(WIDGET_CRD).unwrap();
-    create(fleet.member("cluster1"), &crd_ar, None, crd).await;
-    let target = TargetType {
-        group: "example.com".into(),
-        version: "v1".into(),
-        kind: "Widget".into(),
-        plural: "widgets".into(),
-        scope: Scope::Namespaced,
-        short_name: None,
-        has_replicas: false,
-    };
-    let fed_crd = federated_crd(&target, &FederatedCrdOptions::for_target(&target));
-    create(
-        &fleet.host_client,
-        &crd_ar,
-        None,
-        serde_json::to_value(&fed_crd).unwrap(),
-    )
-    .await;
-    let ftc = FederatedTypeConfig::new(
-        &target.type_config_name(),
-        FederatedTypeConfigSpec {
-            target_type: target.api_resource(),
-            propagation: ConfigurationMode::Enabled,
-            federated_type: target.federated_api_resource(),
-            status_type: None,
-            status_collection: Some(ConfigurationMode::Enabled),
-        },
-    );
+    let target = custom_target("Widget", "widgets");
+    create(fleet.member("cluster1"), &crds(), None, custom_crd(&target)).await;
+    enable_type(&fleet.host_client, &target).await;
     let ftcs: Api<FederatedTypeConfig> = Api::namespaced(fleet.host_client.clone(), NS);
-    ftcs.create(&Default::default(), &ftc).await.unwrap();
     create(
         &fleet.host_client,
         &federated("FederatedWidget", "federatedwidgets"),

@@ -5,41 +5,17 @@
 //!
 //! `cargo run --release -p kubefed-sim --example storebench -- [objects] [payload-bytes]`
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::{StreamExt, TryStreamExt};
-use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, WatchEvent, WatchParams};
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::core::ApiResource;
 use kubefed_sim::fleet::{Fleet, FleetConfig};
+use kubefed_sim::heap::{CountingAlloc, heap_bytes};
 use serde_json::json;
 
-/// Counts live heap bytes.
-struct Counting;
-
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(
-            new_size as isize - layout.size() as isize,
-            Ordering::Relaxed,
-        );
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static ALLOC: Counting = Counting;
+static ALLOC: CountingAlloc = CountingAlloc;
 
 fn deployment(name: &str, payload: &str) -> serde_json::Value {
     json!({
@@ -96,7 +72,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let api: Api<DynamicObject> = Api::namespaced_with(client, "bench", &ar);
     settle(member.cluster()).await;
-    let before = LIVE.load(Ordering::Relaxed);
+    let before = heap_bytes();
     let started = Instant::now();
     let pp = PatchParams::apply("fedbench").force();
     futures::stream::iter(0..objects)
@@ -110,7 +86,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await?;
     let applied = started.elapsed();
     settle(member.cluster()).await;
-    let after = LIVE.load(Ordering::Relaxed);
+    let after = heap_bytes();
     let sample = member
         .cluster()
         .get_object("apps", "deployments", "bench", "d0")
@@ -121,20 +97,30 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         serde_json::to_vec(&sample)?.len()
     );
 
+    // Raw requests: the figures are the server's, not a client's decoding.
+    let raw = member.cluster().client();
+    let path = "/apis/apps/v1/namespaces/bench/deployments";
     let rounds = 5;
     let started = Instant::now();
     for _ in 0..rounds {
-        let n = api.list(&ListParams::default()).await?.items.len();
-        assert_eq!(n, objects);
+        let body = raw
+            .request_text(http::Request::get(path).body(Vec::new())?)
+            .await?;
+        assert!(body.len() > objects * 100);
     }
     let list = started.elapsed() / rounds;
     let started = Instant::now();
     for _ in 0..rounds {
-        let mut events = api.watch(&WatchParams::default(), "0").await?.boxed();
-        for _ in 0..objects {
-            match events.next().await {
-                Some(Ok(WatchEvent::Added(_))) => {}
-                other => return Err(format!("unexpected watch item {other:?}").into()),
+        let req =
+            http::Request::get(format!("{path}?watch=true&resourceVersion=0")).body(Vec::new())?;
+        let mut body = raw.send(req.map(Into::into)).await?.into_body();
+        let mut seen = 0;
+        while seen < objects {
+            let frame = http_body_util::BodyExt::frame(&mut body)
+                .await
+                .ok_or("watch ended")??;
+            if let Some(data) = frame.data_ref() {
+                seen += data.windows(7).filter(|w| w == b"\"ADDED\"").count();
             }
         }
     }

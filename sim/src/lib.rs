@@ -25,17 +25,20 @@
 //!
 //! - [`server`]: the API server core — object lifecycle ([`server::engine`]), storage, watch
 //!   history, managedFields and apply, patches, selectors, the resource registry, CRDs,
-//!   defaults, validation, errors, discovery and OpenAPI documents.
-//! - [`auth`]: bearer-token authentication and RBAC authorization.
+//!   defaults, validation against the kinds' schemas, errors, discovery and OpenAPI documents.
+//! - [`auth`]: bearer-token authentication, RBAC authorization and escalation prevention.
 //! - [`rest`]: the REST handlers — routing, query parameters, content negotiation, one
 //!   module per verb, watch streams, Tables and protobuf.
 //! - [`transport`]: the in-process `tower::Service`, HTTP(S) listeners, TLS, kubeconfigs.
 //! - [`controllers`]: in-cluster controllers (workloads, ServiceAccount tokens).
 //! - [`fleet`]: a host and members with fault injection, persistence and a control endpoint.
+//!
+//! [`heap`] counts live heap bytes for benchmarks of the storage.
 
 pub mod auth;
 pub mod controllers;
 pub mod fleet;
+pub mod heap;
 pub mod rest;
 pub mod server;
 pub mod transport;

@@ -89,7 +89,7 @@ pub struct FederatedStatus {
     /// One entry per placed member cluster.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub clusters: Vec<ClusterStatus>,
-    /// Totals across placed member clusters (not in KubeFed; written by the status controller).
+    /// Totals across placed member clusters (not in KubeFed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aggregate: Option<AggregateStatus>,
 }
@@ -106,6 +106,9 @@ pub struct FederatedCondition {
     /// Empty on success, else e.g. `CheckClusters` or `NamespaceNotFederated`.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub reason: String,
+    /// What the reason means for this object, e.g. which input cannot be read (not in KubeFed).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message: String,
     /// When the condition was last computed with a change.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_update_time: Option<String>,
@@ -123,6 +126,9 @@ pub struct ClusterStatus {
     /// Empty when in sync, else a reason such as `ClusterNotReady` or `UpdateFailed`.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub status: String,
+    /// Why the cluster is not in sync, e.g. the member API's error (not in KubeFed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
     /// The member object's own `.status`, when status collection is enabled for the type.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remote_status: Option<Value>,

@@ -325,6 +325,13 @@ fn status_schema(target: &TargetType, options: &FederatedCrdOptions) -> JSONSche
                 described(string(), "Empty on success, else e.g. CheckClusters."),
             ),
             (
+                "message",
+                described(
+                    string(),
+                    "What the reason means for this object, e.g. which input cannot be read.",
+                ),
+            ),
+            (
                 "lastUpdateTime",
                 described(
                     date_time(),
@@ -346,6 +353,13 @@ fn status_schema(target: &TargetType, options: &FederatedCrdOptions) -> JSONSche
                 described(
                     string(),
                     "Empty when in sync, else a reason such as ClusterNotReady or UpdateFailed.",
+                ),
+            ),
+            (
+                "message",
+                described(
+                    string(),
+                    "Why the cluster is not in sync, e.g. the member API's error.",
                 ),
             ),
             (
@@ -483,7 +497,7 @@ fn aggregate_schema(kind: AggregateKind) -> JSONSchemaProps {
     }
     described(
         object(properties, &["clusters"]),
-        "Totals across placed member clusters, computed by the status controller.",
+        "Totals across placed member clusters, from the members' own status.",
     )
 }
 

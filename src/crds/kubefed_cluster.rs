@@ -13,6 +13,9 @@ pub const CONDITION_OFFLINE: &str = "Offline";
 /// Condition type: the KubeFedCluster or its Secret cannot be turned into a client.
 pub const CONDITION_CONFIG_MALFORMED: &str = "ConfigMalformed";
 
+/// Condition type: whether every enabled type can be watched in the member.
+pub const CONDITION_TYPES_AVAILABLE: &str = "TypesAvailable";
+
 /// `Ready` reason when the health check passed.
 pub const REASON_CLUSTER_READY: &str = "ClusterReady";
 /// `Ready` reason when the health check answered but reported not ok.
@@ -21,6 +24,11 @@ pub const REASON_CLUSTER_NOT_READY: &str = "ClusterNotReady";
 pub const REASON_CLUSTER_NOT_REACHABLE: &str = "ClusterNotReachable";
 /// `Offline` reason (status `False`) when the API server could be reached.
 pub const REASON_CLUSTER_REACHABLE: &str = "ClusterReachable";
+
+/// `TypesAvailable` reason (status `True`) when every enabled type can be watched.
+pub const REASON_ALL_TYPES_AVAILABLE: &str = "AllTypesAvailable";
+/// `TypesAvailable` reason (status `False`): the message names the types and why.
+pub const REASON_TYPES_UNAVAILABLE: &str = "TypesUnavailable";
 
 /// Key of the bearer token in the Secret named by `spec.secretRef`.
 pub const SECRET_TOKEN_KEY: &str = "token";
@@ -94,7 +102,8 @@ pub enum TlsValidation {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct KubeFedClusterStatus {
-    /// Latest observations of the cluster's health: `Ready`, `Offline`, `ConfigMalformed`.
+    /// Latest observations of the cluster: `Ready`, `Offline`, `ConfigMalformed`,
+    /// `TypesAvailable`.
     #[serde(default)]
     pub conditions: Vec<ClusterCondition>,
     /// The member's Kubernetes version as reported by `/version`, e.g. `v1.33.1`.
@@ -112,7 +121,7 @@ pub struct KubeFedClusterStatus {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ClusterCondition {
-    /// `Ready`, `Offline` or `ConfigMalformed`.
+    /// `Ready`, `Offline`, `ConfigMalformed` or `TypesAvailable`.
     #[serde(rename = "type")]
     pub type_: String,
     /// `True`, `False` or `Unknown`.

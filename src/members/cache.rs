@@ -2,29 +2,44 @@
 //!
 //! One label-filtered watch (`kubefed.io/managed=true`) per (member, type) feeds both drift
 //! detection and status collection: the sync controller compares desired objects against this
-//! cache instead of GETting them, so steady state costs no API calls at all. Events are mapped
-//! to the federated object's key (same namespace and name) and sent to the controllers.
+//! cache instead of GETting them, so steady state costs no API calls at all. Each member object
+//! is kept as a small [`MemberObject`], not as the whole object. Events are mapped to the
+//! federated object's key (same namespace and name) and sent to the sync worker.
+//!
+//! Every member's cache has its own [`CacheState`], so one member that cannot serve the type
+//! never holds up the others:
+//! - before watching, the member's discovery is asked whether it serves the type; a type it
+//!   does not serve is `NotServed` and discovery is asked again with a backoff (1 s doubling to
+//!   30 s), so a CRD installed later is picked up without a restart;
+//! - a list or watch refused with 403 is `Forbidden`, retried with the same backoff, so a
+//!   permission granted later is picked up without a restart;
+//! - a state change is logged once, on one line (details at debug level), and announced to the
+//!   worker ([`MemberEvent::State`]) so every object shows it.
 
+use super::availability::{TypeAvailability, TypeState};
 use super::pool::{MemberPool, Members};
+use crate::core::observation::{CacheState, MemberObject, StatusCollection};
 use crate::crds::federated::MANAGED_LABEL;
+use crate::runtime::backoff::{Backoff, BackoffPolicy};
 use futures::StreamExt;
 use kube::api::{Api, DynamicObject};
 use kube::core::ApiResource;
-use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::watcher;
-use kube::runtime::{WatchStreamExt, watcher::Event};
+use kube::runtime::watcher::{self, Event};
 use parking_lot::RwLock;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-/// Annotation kubectl writes on client-side apply; often as large as the object itself and of
-/// no use to the operator, so it is not kept in the cache.
-const LAST_APPLIED_ANNOTATION: &str = "kubectl.kubernetes.io/last-applied-configuration";
+/// How often a member that cannot serve the type is asked again.
+pub const RECHECK: BackoffPolicy =
+    BackoffPolicy::new(Duration::from_secs(1), Duration::from_secs(30));
 
-/// Something happened in a member that the owner of `namespace/name` should look at.
+/// Namespace and name of a member object (and of its federated object).
+pub type ObjectKey = (Option<String>, String);
+
+/// Something happened in a member that the sync worker should look at.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum MemberEvent {
     /// A managed member object was created, changed or deleted.
@@ -33,17 +48,20 @@ pub enum MemberEvent {
         namespace: Option<String>,
         name: String,
     },
-    /// The cache of a member finished its initial list: every federated object should be
-    /// checked against it once.
-    Synced { cluster: String },
+    /// The state of a member's cache changed (e.g. it synced, or the type became forbidden):
+    /// every federated object should be looked at again.
+    State { cluster: String },
+}
+
+#[derive(Default)]
+struct CacheData {
+    state: Option<CacheState>,
+    objects: HashMap<ObjectKey, Arc<MemberObject>>,
 }
 
 struct ClusterCache {
     epoch: u64,
-    store: Store<DynamicObject>,
-    /// Set once the first list completed; stays set across re-lists, which keep serving the
-    /// previous contents until replaced.
-    synced: Arc<AtomicBool>,
+    data: Arc<RwLock<CacheData>>,
     task: Option<JoinHandle<()>>,
 }
 
@@ -55,49 +73,64 @@ impl Drop for ClusterCache {
     }
 }
 
+/// What one cache needs to know, shared by its watch task.
+#[derive(Clone)]
+struct Watched {
+    resource: ApiResource,
+    /// `configmaps`, `widgets.example.com`.
+    type_name: String,
+    collection: StatusCollection,
+    availability: TypeAvailability,
+    request_timeout: Duration,
+}
+
 /// The caches of one target type across the fleet.
 #[derive(Clone)]
 pub struct MemberCaches {
-    resource: ApiResource,
+    watched: Watched,
     caches: Arc<RwLock<BTreeMap<String, ClusterCache>>>,
 }
 
 impl MemberCaches {
-    pub fn new(resource: ApiResource) -> Self {
+    pub fn new(
+        resource: ApiResource,
+        type_name: &str,
+        collection: StatusCollection,
+        availability: TypeAvailability,
+        request_timeout: Duration,
+    ) -> Self {
         MemberCaches {
-            resource,
+            watched: Watched {
+                resource,
+                type_name: type_name.to_string(),
+                collection,
+                availability,
+                request_timeout,
+            },
             caches: Arc::default(),
         }
     }
 
-    /// The cached member object, or `None` when absent or the cache is not synced yet (see
-    /// [`MemberCaches::is_synced`]).
-    pub fn get(
+    /// The state of `cluster`'s cache and its object `namespace/name`, if it holds one. A
+    /// cache that is not watching keeps the objects it last saw.
+    pub fn view(
         &self,
         cluster: &str,
         namespace: Option<&str>,
         name: &str,
-    ) -> Option<Arc<DynamicObject>> {
+    ) -> (CacheState, Option<Arc<MemberObject>>) {
         let caches = self.caches.read();
-        let cache = caches.get(cluster)?;
-        let mut key = ObjectRef::new_with(name, self.resource.clone());
-        if let Some(ns) = namespace {
-            key = key.within(ns);
-        }
-        cache.store.get(&key)
-    }
-
-    /// Whether the member's cache holds a complete, current list.
-    pub fn is_synced(&self, cluster: &str) -> bool {
-        self.caches
-            .read()
-            .get(cluster)
-            .is_some_and(|c| c.task.is_some() && c.synced.load(Ordering::Relaxed))
-    }
-
-    /// Clusters that have (or had, while offline) a cache.
-    pub fn clusters(&self) -> Vec<String> {
-        self.caches.read().keys().cloned().collect()
+        let Some(cache) = caches.get(cluster) else {
+            return (CacheState::Stopped, None);
+        };
+        let data = cache.data.read();
+        let state = match (&cache.task, &data.state) {
+            (None, _) => CacheState::Stopped,
+            (Some(_), None) => CacheState::Syncing,
+            (Some(_), Some(state)) => state.clone(),
+        };
+        let key = (namespace.map(str::to_string), name.to_string());
+        (state, data.objects.get(&key).cloned())
     }
 
     /// Keeps one watch per ready member until the pool's sender goes away: starts watches for
@@ -123,82 +156,341 @@ impl MemberCaches {
             match (member.ready_client(), current) {
                 (Some(_), Some(cache))
                     if cache.epoch == member.client_epoch && cache.task.is_some() => {}
-                (Some(client), _) => {
-                    let cache = self.start(name, member.client_epoch, client.clone(), events);
-                    caches.insert(name.clone(), cache);
+                (Some(client), current) => {
+                    let data = current.map(|c| c.data.clone()).unwrap_or_default();
+                    data.write().state = None;
+                    let task = tokio::spawn(watch_member(
+                        self.watched.clone(),
+                        name.clone(),
+                        client.clone(),
+                        data.clone(),
+                        events.clone(),
+                    ));
+                    caches.insert(
+                        name.clone(),
+                        ClusterCache {
+                            epoch: member.client_epoch,
+                            data,
+                            task: Some(task),
+                        },
+                    );
                 }
                 (None, Some(cache)) => {
                     if let Some(task) = cache.task.take() {
                         task.abort();
-                        tracing::debug!(cluster = %name, kind = %self.resource.kind, "member watch stopped");
+                        tracing::debug!(cluster = %name, kind = %self.watched.resource.kind, "member watch stopped");
+                        // A stopped cache no longer says anything new about the member.
+                        cache.data.write().state = None;
                     }
                 }
                 (None, None) => {}
             }
         }
     }
+}
 
-    fn start(
-        &self,
-        cluster: &str,
-        epoch: u64,
-        client: kube::Client,
-        events: &mpsc::UnboundedSender<MemberEvent>,
-    ) -> ClusterCache {
-        let api: Api<DynamicObject> = Api::all_with(client, &self.resource);
-        let config = watcher::Config::default().labels(&format!("{MANAGED_LABEL}=true"));
-        let writer = reflector::store::Writer::new(self.resource.clone());
-        let store = writer.as_reader();
-        let synced = Arc::new(AtomicBool::new(false));
-        let synced_flag = synced.clone();
-        let cluster_name = cluster.to_string();
-        let events = events.clone();
-        let kind = self.resource.kind.clone();
-        let task = tokio::spawn(async move {
-            let stream = watcher(api, config)
-                .modify(slim)
-                .default_backoff()
-                .reflect(writer);
-            futures::pin_mut!(stream);
-            while let Some(event) = stream.next().await {
-                let sent = match event {
-                    Ok(Event::Apply(obj) | Event::Delete(obj)) => {
-                        events.send(MemberEvent::Object {
-                            cluster: cluster_name.clone(),
-                            namespace: obj.metadata.namespace.clone(),
-                            name: obj.metadata.name.clone().unwrap_or_default(),
-                        })
-                    }
-                    Ok(Event::InitDone) if !synced_flag.swap(true, Ordering::Relaxed) => events
-                        .send(MemberEvent::Synced {
-                            cluster: cluster_name.clone(),
-                        }),
-                    Ok(_) => Ok(()),
-                    Err(err) => {
-                        tracing::warn!(cluster = %cluster_name, %kind, %err, "member watch failed; retrying");
-                        Ok(())
-                    }
-                };
-                if sent.is_err() {
-                    // Nobody listens any more: the type worker is gone.
+fn key_of(obj: &DynamicObject) -> ObjectKey {
+    (
+        obj.metadata.namespace.clone(),
+        obj.metadata.name.clone().unwrap_or_default(),
+    )
+}
+
+/// Whether the member serves the type, from its discovery.
+async fn served(client: &kube::Client, watched: &Watched) -> Result<bool, kube::Error> {
+    let resource = &watched.resource;
+    let list = async {
+        if resource.group.is_empty() {
+            client.list_core_api_resources(&resource.version).await
+        } else {
+            client.list_api_group_resources(&resource.api_version).await
+        }
+    };
+    let list = match tokio::time::timeout(watched.request_timeout, list).await {
+        Ok(Ok(list)) => list,
+        Ok(Err(kube::Error::Api(status))) if status.code == 404 => return Ok(false),
+        Ok(Err(err)) => return Err(err),
+        Err(_) => {
+            return Err(kube::Error::Service(
+                format!("no answer within {:?}", watched.request_timeout).into(),
+            ));
+        }
+    };
+    Ok(list.resources.iter().any(|r| r.name == resource.plural))
+}
+
+/// The state a failed list or watch leaves the cache in.
+fn state_after(err: &watcher::Error, current: Option<&CacheState>) -> CacheState {
+    let api = match err {
+        watcher::Error::InitialListFailed(kube::Error::Api(s))
+        | watcher::Error::WatchStartFailed(kube::Error::Api(s))
+        | watcher::Error::WatchFailed(kube::Error::Api(s)) => Some(s.as_ref()),
+        watcher::Error::WatchError(s) => Some(s.as_ref()),
+        _ => None,
+    };
+    match api {
+        Some(s) if s.code == 403 || s.code == 401 => CacheState::Forbidden(s.message.clone()),
+        Some(s) if s.code == 404 => CacheState::NotServed,
+        // The contents stay valid until the next list replaces them (e.g. after 410 Gone).
+        _ if current == Some(&CacheState::Synced) => CacheState::Synced,
+        _ => CacheState::Failing(match api {
+            Some(s) => format!("{} {}", s.code, s.message),
+            None => err.to_string(),
+        }),
+    }
+}
+
+struct Reporter<'a> {
+    watched: &'a Watched,
+    cluster: &'a str,
+    data: &'a RwLock<CacheData>,
+    events: &'a mpsc::UnboundedSender<MemberEvent>,
+}
+
+impl Reporter<'_> {
+    /// Records a new state: logs and announces it only when it changed. Returns `false` when
+    /// nobody listens any more (the worker is gone).
+    fn set(&self, state: CacheState) -> bool {
+        let previous = self.data.write().state.replace(state.clone());
+        if previous.as_ref() == Some(&state) {
+            return true;
+        }
+        let (cluster, type_name) = (self.cluster, &self.watched.type_name);
+        match &state {
+            CacheState::Synced if previous.is_some() => {
+                tracing::info!(cluster, r#type = %type_name, "member cache synced again");
+            }
+            CacheState::Synced => {
+                tracing::debug!(cluster, r#type = %type_name, "member cache synced");
+            }
+            CacheState::Forbidden(message) => {
+                tracing::warn!(cluster, r#type = %type_name, "cannot watch the type: forbidden");
+                tracing::debug!(cluster, r#type = %type_name, %message, "forbidden");
+            }
+            CacheState::NotServed => {
+                tracing::warn!(cluster, r#type = %type_name, "cannot watch the type: not served");
+            }
+            CacheState::Failing(message) => {
+                tracing::warn!(cluster, r#type = %type_name, "cannot watch the type: failing");
+                tracing::debug!(cluster, r#type = %type_name, %message, "failing");
+            }
+            CacheState::Stopped | CacheState::Syncing => {}
+        }
+        let availability = match &state {
+            CacheState::Synced => TypeState::Available,
+            other => match other.lasting_problem() {
+                Some(why) => TypeState::Unavailable(why),
+                None => TypeState::Pending,
+            },
+        };
+        self.watched
+            .availability
+            .set(cluster, type_name, availability);
+        self.events
+            .send(MemberEvent::State {
+                cluster: cluster.to_string(),
+            })
+            .is_ok()
+    }
+
+    fn object(&self, key: &ObjectKey) -> bool {
+        self.events
+            .send(MemberEvent::Object {
+                cluster: self.cluster.to_string(),
+                namespace: key.0.clone(),
+                name: key.1.clone(),
+            })
+            .is_ok()
+    }
+}
+
+/// Watches one member until aborted (the member is no longer ready, or left).
+async fn watch_member(
+    watched: Watched,
+    cluster: String,
+    client: kube::Client,
+    data: Arc<RwLock<CacheData>>,
+    events: mpsc::UnboundedSender<MemberEvent>,
+) {
+    let reporter = Reporter {
+        watched: &watched,
+        cluster: &cluster,
+        data: &data,
+        events: &events,
+    };
+    let mut backoff = Backoff::new(RECHECK);
+    loop {
+        match served(&client, &watched).await {
+            Ok(true) => {}
+            Ok(false) => {
+                if !reporter.set(CacheState::NotServed) {
                     return;
                 }
+                tokio::time::sleep(backoff.next_delay()).await;
+                continue;
             }
-        });
-        ClusterCache {
-            epoch,
-            store,
-            synced,
-            task: Some(task),
+            Err(err) => {
+                if !reporter.set(CacheState::Failing(format!("discovery: {err}"))) {
+                    return;
+                }
+                tokio::time::sleep(backoff.next_delay()).await;
+                continue;
+            }
+        }
+        let api: Api<DynamicObject> = Api::all_with(client.clone(), &watched.resource);
+        let config = watcher::Config::default().labels(&format!("{MANAGED_LABEL}=true"));
+        // No backoff combinator: this loop paces retries itself, and a failure's kind decides
+        // what happens next.
+        let stream = watcher::watcher(api, config);
+        futures::pin_mut!(stream);
+        let mut listing: Option<HashMap<ObjectKey, Arc<MemberObject>>> = None;
+        while let Some(event) = stream.next().await {
+            let alive = match event {
+                Ok(Event::Init) => {
+                    listing = Some(HashMap::new());
+                    true
+                }
+                Ok(Event::InitApply(obj)) => {
+                    let object = member_object(&obj, &watched);
+                    listing
+                        .get_or_insert_with(HashMap::new)
+                        .insert(key_of(&obj), object);
+                    true
+                }
+                Ok(Event::InitDone) => {
+                    let listed = listing.take().unwrap_or_default();
+                    backoff.reset();
+                    let (was_synced, changed) = {
+                        let mut data = data.write();
+                        let changed = changed_keys(&data.objects, &listed);
+                        data.objects = listed;
+                        (data.state == Some(CacheState::Synced), changed)
+                    };
+                    // After a first sync the state event brings every object back; after a
+                    // re-list only what changed in between needs a look.
+                    reporter.set(CacheState::Synced)
+                        && (!was_synced || changed.iter().all(|key| reporter.object(key)))
+                }
+                Ok(Event::Apply(obj)) => {
+                    let key = key_of(&obj);
+                    let object = member_object(&obj, &watched);
+                    data.write().objects.insert(key.clone(), object);
+                    reporter.object(&key)
+                }
+                Ok(Event::Delete(obj)) => {
+                    let key = key_of(&obj);
+                    data.write().objects.remove(&key);
+                    reporter.object(&key)
+                }
+                Err(err) => {
+                    let current = data.read().state.clone();
+                    let next = state_after(&err, current.as_ref());
+                    tracing::debug!(%cluster, r#type = %watched.type_name, %err, "member watch failed");
+                    let not_served = next == CacheState::NotServed;
+                    if !reporter.set(next) {
+                        return;
+                    }
+                    tokio::time::sleep(backoff.next_delay()).await;
+                    if not_served {
+                        // Ask discovery again rather than retrying a watch that cannot work.
+                        break;
+                    }
+                    true
+                }
+            };
+            if !alive {
+                return;
+            }
         }
     }
 }
 
-/// Drops what the operator never reads, so the cache costs little more than the fields that
-/// matter.
-fn slim(obj: &mut DynamicObject) {
-    obj.metadata.managed_fields = None;
-    if let Some(annotations) = obj.metadata.annotations.as_mut() {
-        annotations.remove(LAST_APPLIED_ANNOTATION);
+fn member_object(obj: &DynamicObject, watched: &Watched) -> Arc<MemberObject> {
+    let value = serde_json::to_value(obj).unwrap_or_default();
+    Arc::new(MemberObject::from_object(&value, watched.collection))
+}
+
+/// Keys added, removed or changed between two listings.
+fn changed_keys(
+    old: &HashMap<ObjectKey, Arc<MemberObject>>,
+    new: &HashMap<ObjectKey, Arc<MemberObject>>,
+) -> Vec<ObjectKey> {
+    let mut keys: Vec<ObjectKey> = new
+        .iter()
+        .filter(|(k, v)| old.get(*k) != Some(*v))
+        .map(|(k, _)| k.clone())
+        .chain(old.keys().filter(|k| !new.contains_key(*k)).cloned())
+        .collect();
+    keys.sort();
+    keys
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crds::federated::AggregateKind;
+    use serde_json::json;
+
+    fn object(data: &str) -> Arc<MemberObject> {
+        Arc::new(MemberObject::from_object(
+            &json!({"metadata": {"name": "x"}, "data": {"k": data}}),
+            StatusCollection {
+                collect: false,
+                kind: AggregateKind::Other,
+            },
+        ))
+    }
+
+    fn key(name: &str) -> ObjectKey {
+        (Some("ns".into()), name.into())
+    }
+
+    #[test]
+    fn relist_reports_what_changed_in_between() {
+        let old = HashMap::from([
+            (key("same"), object("1")),
+            (key("changed"), object("1")),
+            (key("gone"), object("1")),
+        ]);
+        let new = HashMap::from([
+            (key("same"), object("1")),
+            (key("changed"), object("2")),
+            (key("added"), object("1")),
+        ]);
+        assert_eq!(
+            changed_keys(&old, &new),
+            [key("added"), key("changed"), key("gone")]
+        );
+    }
+
+    fn api_error(code: u16, message: &str) -> watcher::Error {
+        watcher::Error::InitialListFailed(kube::Error::Api(Box::new(
+            kube::core::Status::failure(message, "x").with_code(code),
+        )))
+    }
+
+    #[test]
+    fn failures_map_to_states() {
+        assert_eq!(
+            state_after(&api_error(403, "nope"), None),
+            CacheState::Forbidden("nope".into())
+        );
+        assert_eq!(
+            state_after(&api_error(404, "x"), None),
+            CacheState::NotServed
+        );
+        assert!(matches!(
+            state_after(&api_error(500, "boom"), None),
+            CacheState::Failing(m) if m == "500 boom"
+        ));
+        // A transient failure of a synced cache keeps serving what it has.
+        assert_eq!(
+            state_after(&api_error(500, "boom"), Some(&CacheState::Synced)),
+            CacheState::Synced
+        );
+        assert_eq!(
+            state_after(&api_error(403, "revoked"), Some(&CacheState::Synced)),
+            CacheState::Forbidden("revoked".into())
+        );
     }
 }

@@ -1,13 +1,17 @@
 //! The shared view of member clusters that every controller reads.
 //!
-//! The cluster controller is the only writer; the sync, status and scheduling controllers
+//! The cluster controller writes health, labels and clients; the sync workers mark a member
+//! unresponsive when a request to it gets no answer (until its next successful probe), so one
+//! frozen member costs one timeout, not one per object. The sync and scheduling controllers
 //! subscribe and are woken on every change (a cluster joining, leaving, becoming ready or not)
 //! without polling. Each change publishes a new immutable snapshot, so readers never hold a
 //! lock while they talk to a member.
 
-use crate::controllers::cluster::health::Health;
+use crate::core::health::Health;
+use crate::core::placement::ClusterInfo;
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::watch;
 
 /// One member cluster as the controllers see it.
@@ -26,10 +30,14 @@ pub struct Member {
     /// Bumped every time the client is rebuilt, so watchers know to restart their member
     /// watches (clients cannot be compared directly).
     pub client_epoch: u64,
+    /// A request got no answer in time (or no connection) since the last successful probe:
+    /// writes wait for the member to answer a probe again. Its watches keep running (a member
+    /// that stays silent goes not ready by its probes, which stops them).
+    pub unresponsive: bool,
 }
 
 impl Member {
-    /// A member whose objects can be read and written now.
+    /// A member whose objects can be read and written now (by its probes).
     pub fn ready_client(&self) -> Option<&kube::Client> {
         match (&self.health, &self.client) {
             (Some(h), Some(c)) if h.is_ready() => Some(c),
@@ -49,6 +57,7 @@ impl Member {
             && self.client.is_some() == other.client.is_some()
             && self.client_epoch == other.client_epoch
             && self.kube_system_uid == other.kube_system_uid
+            && self.unresponsive == other.unresponsive
     }
 }
 
@@ -61,6 +70,7 @@ impl std::fmt::Debug for Member {
             .field("has_client", &self.client.is_some())
             .field("client_epoch", &self.client_epoch)
             .field("kube_system_uid", &self.kube_system_uid)
+            .field("unresponsive", &self.unresponsive)
             .finish()
     }
 }
@@ -69,10 +79,10 @@ impl std::fmt::Debug for Member {
 pub type Members = Arc<BTreeMap<String, Member>>;
 
 /// Name and labels of every member, as placement matches them.
-pub fn cluster_infos(members: &Members) -> Vec<crate::controllers::sync::placement::ClusterInfo> {
+pub fn cluster_infos(members: &Members) -> Vec<ClusterInfo> {
     members
         .values()
-        .map(|m| crate::controllers::sync::placement::ClusterInfo {
+        .map(|m| ClusterInfo {
             name: m.name.clone(),
             labels: m.labels.clone(),
         })
@@ -83,6 +93,9 @@ pub fn cluster_infos(members: &Members) -> Vec<crate::controllers::sync::placeme
 #[derive(Clone)]
 pub struct MemberPool {
     tx: Arc<watch::Sender<Members>>,
+    /// Set once the cluster controller has read every KubeFedCluster: before that an empty
+    /// pool means "not known yet", not "no members".
+    loaded: Arc<AtomicBool>,
 }
 
 impl Default for MemberPool {
@@ -94,7 +107,22 @@ impl Default for MemberPool {
 impl MemberPool {
     pub fn new() -> Self {
         let (tx, _) = watch::channel(Members::default());
-        MemberPool { tx: Arc::new(tx) }
+        MemberPool {
+            tx: Arc::new(tx),
+            loaded: Arc::default(),
+        }
+    }
+
+    /// Whether every KubeFedCluster has been read once.
+    pub fn is_loaded(&self) -> bool {
+        self.loaded.load(Ordering::SeqCst)
+    }
+
+    /// Marks the member list as read (and wakes the readers).
+    pub fn set_loaded(&self) {
+        if !self.loaded.swap(true, Ordering::SeqCst) {
+            self.tx.send_modify(|_| {});
+        }
     }
 
     /// The current members.
@@ -118,6 +146,7 @@ impl MemberPool {
                 client: None,
                 kube_system_uid: None,
                 client_epoch: 0,
+                unresponsive: false,
             });
             f(&mut member);
             if previous.is_some_and(|p| p.same_as(&member)) {
@@ -135,11 +164,32 @@ impl MemberPool {
             m.client_epoch += 1;
             // A new connection has not been probed yet.
             m.health = None;
+            m.unresponsive = false;
         });
     }
 
-    pub fn set_health(&self, name: &str, health: Option<Health>) {
-        self.update(name, |m| m.health = health);
+    /// Records the debounced health after a probe; `answered` (the probe itself succeeded)
+    /// clears [`Member::unresponsive`].
+    pub fn set_health(&self, name: &str, health: Option<Health>, answered: bool) {
+        self.update(name, |m| {
+            if answered {
+                m.unresponsive = false;
+            }
+            m.health = health;
+        });
+    }
+
+    /// A request to the member (on the client of `epoch`) got no answer.
+    pub fn mark_unresponsive(&self, name: &str, epoch: u64) {
+        self.tx.send_if_modified(|members| match members.get(name) {
+            Some(m) if m.client_epoch == epoch && !m.unresponsive => {
+                let mut m = m.clone();
+                m.unresponsive = true;
+                Arc::make_mut(members).insert(name.to_string(), m);
+                true
+            }
+            _ => false,
+        });
     }
 
     pub fn set_kube_system_uid(&self, name: &str, uid: Option<String>) {
@@ -176,7 +226,7 @@ mod tests {
         rx.borrow_and_update();
         pool.set_labels("a", BTreeMap::from([("region".into(), "eu".into())]));
         assert!(!rx.has_changed().unwrap());
-        pool.set_health("a", Some(Health::Ready));
+        pool.set_health("a", Some(Health::Ready), true);
         assert!(rx.has_changed().unwrap());
         let snap = rx.borrow_and_update().clone();
         // Ready but without a client is not usable.
@@ -190,11 +240,46 @@ mod tests {
     }
 
     #[test]
+    fn unresponsive_until_the_next_successful_probe() {
+        let pool = MemberPool::new();
+        pool.set_client("a", None);
+        pool.set_health("a", Some(Health::Ready), true);
+        let epoch = pool.snapshot()["a"].client_epoch;
+        pool.mark_unresponsive("a", epoch + 1);
+        assert!(
+            !pool.snapshot()["a"].unresponsive,
+            "another client's timeout"
+        );
+        pool.mark_unresponsive("a", epoch);
+        assert!(pool.snapshot()["a"].unresponsive);
+        pool.set_health("a", Some(Health::Ready), false);
+        assert!(
+            pool.snapshot()["a"].unresponsive,
+            "a failed probe below the threshold"
+        );
+        pool.set_health("a", Some(Health::Ready), true);
+        assert!(!pool.snapshot()["a"].unresponsive);
+    }
+
+    #[test]
+    fn loaded_once() {
+        let pool = MemberPool::new();
+        let mut rx = pool.subscribe();
+        assert!(!pool.is_loaded());
+        pool.set_loaded();
+        assert!(pool.is_loaded());
+        assert!(rx.has_changed().unwrap());
+        rx.borrow_and_update();
+        pool.set_loaded();
+        assert!(!rx.has_changed().unwrap());
+    }
+
+    #[test]
     fn snapshots_are_immutable() {
         let pool = MemberPool::new();
-        pool.set_health("a", Some(Health::Ready));
+        pool.set_health("a", Some(Health::Ready), true);
         let before = pool.snapshot();
-        pool.set_health("a", Some(Health::Offline("down".into())));
+        pool.set_health("a", Some(Health::Offline("down".into())), false);
         assert_eq!(before["a"].health, Some(Health::Ready));
         assert!(matches!(
             pool.snapshot()["a"].health,

@@ -1,6 +1,6 @@
 //! Leader election: the controllers run only while this instance holds the Lease.
 
-use super::metrics::Metrics;
+use crate::runtime::metrics::Metrics;
 use kube::Client;
 use kube_lease_manager::{LeaseManagerBuilder, LeaseParams};
 use std::future::Future;

@@ -1,9 +1,8 @@
-//! The operator process: logging, metrics, probes and leader election around the controllers.
+//! The operator process: logging, probes and leader election around the controllers.
 
 pub mod install;
 pub mod leader;
 pub mod logging;
-pub mod metrics;
 pub mod options;
 pub mod probes;
 pub mod run;

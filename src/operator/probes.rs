@@ -1,6 +1,6 @@
 //! The operator's own HTTP endpoints: `/metrics`, `/healthz` and `/readyz`.
 
-use super::metrics::Metrics;
+use crate::runtime::metrics::Metrics;
 use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};

@@ -3,14 +3,15 @@
 
 use super::install::{FIELD_MANAGER, install};
 use super::leader::{LeaseTimings, run_while_leader};
-use super::metrics::Metrics;
 use super::options::{RunOptions, parse_bind_address};
 use super::probes::{self, Readiness};
 use super::settings::{Settings, settings_from};
 use crate::controllers;
 use crate::controllers::sync::context::SyncSettings;
 use crate::crds::kubefed_config::{KUBEFED_CONFIG_NAME, KubeFedConfig, KubeFedConfigSpec};
+use crate::members::availability::TypeAvailability;
 use crate::members::pool::MemberPool;
+use crate::runtime::metrics::Metrics;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
@@ -143,6 +144,8 @@ pub struct Operator {
     pub settings: Settings,
     pub metrics: Metrics,
     pub pool: MemberPool,
+    /// Which enabled types each member can serve (KubeFedCluster `TypesAvailable`).
+    pub availability: TypeAvailability,
     pub recorder: Recorder,
     /// UID of the host's `kube-system` namespace (recognises the host among members).
     pub host_kube_system_uid: Option<String>,
@@ -189,6 +192,7 @@ impl Operator {
             settings,
             metrics,
             pool: MemberPool::new(),
+            availability: TypeAvailability::default(),
             recorder,
             host_kube_system_uid,
         })
@@ -208,19 +212,21 @@ impl Operator {
 
     /// Runs every controller until one of them stops.
     pub async fn run_controllers(&self) {
-        let cluster = controllers::cluster::run(
-            self.client.clone(),
-            &self.namespace,
-            self.pool.clone(),
-            self.metrics.clone(),
-            self.recorder.clone(),
-            self.settings.health,
-        );
+        let cluster = controllers::cluster::run(controllers::cluster::Dependencies {
+            client: self.client.clone(),
+            namespace: self.namespace.clone(),
+            pool: self.pool.clone(),
+            availability: self.availability.clone(),
+            metrics: self.metrics.clone(),
+            recorder: self.recorder.clone(),
+            settings: self.settings.health,
+        });
         let types = controllers::type_config::run(controllers::type_config::Dependencies {
             client: self.client.clone(),
             namespace: self.namespace.clone(),
             sync: self.sync_settings(),
             pool: self.pool.clone(),
+            availability: self.availability.clone(),
             metrics: self.metrics.clone(),
             recorder: self.recorder.clone(),
         });

@@ -4,7 +4,7 @@
 //! and a Warning event on the KubeFedConfig.
 
 use crate::controllers::cluster::HealthSettings;
-use crate::controllers::cluster::health::Thresholds;
+use crate::core::health::Thresholds;
 use crate::crds::kubefed_config::{ConfigurationMode, KubeFedConfigSpec, Scope, Timings};
 
 /// Everything the controllers need from the KubeFedConfig, checked.
@@ -15,6 +15,8 @@ pub struct Settings {
     pub health: HealthSettings,
     pub adopt_resources: bool,
     pub sync_concurrency: u16,
+    /// `statusController.maxConcurrentReconciles`: validated for compatibility with KubeFed;
+    /// status is collected by the sync workers.
     pub status_concurrency: u16,
 }
 

@@ -6,13 +6,13 @@
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::Client;
-use kube::api::{Api, DynamicObject, PostParams};
+use kube::api::{Api, DynamicObject, ListParams, PostParams};
 use kube::core::ApiResource;
 use kubefed::crds::kubefed_cluster::{KubeFedCluster, KubeFedClusterSpec, LocalSecretReference};
 use kubefed::crds::kubefed_config::ClusterHealthCheckConfig;
 use kubefed::crds::kubefed_config::{KubeFedConfig, KubeFedConfigSpec};
-use kubefed::operator::metrics::Metrics;
 use kubefed::operator::run::Operator;
+use kubefed::runtime::metrics::Metrics;
 use kubefed_sim::Cluster;
 use kubefed_sim::fleet::{Fleet, FleetCluster, FleetConfig};
 use serde_json::{Value, json};
@@ -28,6 +28,7 @@ pub struct TestFleet {
     pub members: Vec<(String, Cluster, Client)>,
     pub operator: tokio::task::JoinHandle<()>,
     pub pool: kubefed::members::pool::MemberPool,
+    pub metrics: Metrics,
 }
 
 impl Drop for TestFleet {
@@ -74,6 +75,24 @@ pub fn deployments() -> ApiResource {
 
 pub fn federated(kind: &str, plural: &str) -> ApiResource {
     dynamic("types.kubefed.io", "v1beta1", kind, plural)
+}
+
+pub fn configmaps() -> ApiResource {
+    dynamic("", "v1", "ConfigMap", "configmaps")
+}
+
+pub fn fcm() -> ApiResource {
+    federated("FederatedConfigMap", "federatedconfigmaps")
+}
+
+/// A FederatedConfigMap with data `k: v` and the given placement.
+pub fn federated_configmap(ns: &str, name: &str, placement: Value) -> Value {
+    json!({
+        "apiVersion": "types.kubefed.io/v1beta1",
+        "kind": "FederatedConfigMap",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {"template": {"data": {"k": "v"}}, "placement": placement}
+    })
 }
 
 /// Applies a JSON object to the cluster with the given client (create, or replace on
@@ -159,7 +178,7 @@ pub async fn start_with(
 ) -> TestFleet {
     let host = Cluster::new("host");
     let host_client = host.client();
-    let (task, pool) = start_operator(&host_client, configure).await;
+    let running = start_operator(&host_client, configure).await;
     let mut members = Vec::new();
     for i in 1..=n {
         let name = format!("cluster{i}");
@@ -173,8 +192,9 @@ pub async fn start_with(
         host,
         host_client,
         members,
-        operator: task,
-        pool,
+        operator: running.task,
+        pool: running.pool,
+        metrics: running.metrics,
     };
     for (name, _, _) in &fleet.members {
         let pool = fleet.pool.clone();
@@ -228,6 +248,7 @@ pub struct FleetTest {
     pub host_client: Client,
     pub operator: tokio::task::JoinHandle<()>,
     pub pool: kubefed::members::pool::MemberPool,
+    pub metrics: Metrics,
 }
 
 impl Drop for FleetTest {
@@ -238,6 +259,11 @@ impl Drop for FleetTest {
 
 /// Registers a fleet member with the host over HTTPS, trusting the fleet CA.
 pub async fn join_fleet_member(host: &Client, member: &FleetCluster) {
+    join_fleet_member_with_token(host, member, member.admin_token()).await;
+}
+
+/// Like [`join_fleet_member`], with the bearer token the operator uses for the member.
+pub async fn join_fleet_member_with_token(host: &Client, member: &FleetCluster, token: &str) {
     let name = member.name();
     let secrets: Api<Secret> = Api::namespaced(host.clone(), NS);
     let secret = Secret {
@@ -247,7 +273,7 @@ pub async fn join_fleet_member(host: &Client, member: &FleetCluster) {
         },
         data: Some(BTreeMap::from([(
             "token".to_string(),
-            ByteString(member.admin_token().as_bytes().to_vec()),
+            ByteString(token.as_bytes().to_vec()),
         )])),
         ..Default::default()
     };
@@ -279,10 +305,21 @@ pub async fn join_fleet_member(host: &Client, member: &FleetCluster) {
 /// checks default to a 200ms period, failure threshold 2, success threshold 1).
 pub async fn start_fleet(n: usize, configure: impl FnOnce(&mut KubeFedConfigSpec)) -> FleetTest {
     let fleet = Fleet::start(FleetConfig::with_members(n)).await.unwrap();
+    start_fleet_with(fleet, configure, |_| None).await
+}
+
+/// Like [`start_fleet`] on a given fleet; `token_for` may give a member another token than its
+/// admin token.
+pub async fn start_fleet_with(
+    fleet: Fleet,
+    configure: impl FnOnce(&mut KubeFedConfigSpec),
+    token_for: impl Fn(&FleetCluster) -> Option<String>,
+) -> FleetTest {
     let host_client = fleet.host().client();
-    let (task, pool) = start_operator(&host_client, configure).await;
+    let running = start_operator(&host_client, configure).await;
     for member in fleet.members() {
-        join_fleet_member(&host_client, member).await;
+        let token = token_for(member).unwrap_or_else(|| member.admin_token().to_string());
+        join_fleet_member_with_token(&host_client, member, &token).await;
     }
     let names: Vec<String> = fleet
         .members()
@@ -290,28 +327,53 @@ pub async fn start_fleet(n: usize, configure: impl FnOnce(&mut KubeFedConfigSpec
         .map(|m| m.name().to_string())
         .collect();
     for name in names {
-        let pool = pool.clone();
-        eventually(&format!("{name} ready"), Duration::from_secs(15), || {
-            let pool = pool.clone();
-            let name = name.clone();
-            async move {
-                pool.snapshot()
-                    .get(&name)
-                    .filter(|m| m.is_ready())
-                    .map(|_| ())
-            }
-        })
-        .await;
+        wait_member_ready(&running.pool, &name).await;
     }
     FleetTest {
         fleet,
         host_client,
-        operator: task,
-        pool,
+        operator: running.task,
+        pool: running.pool,
+        metrics: running.metrics,
     }
 }
 
+async fn wait_member_ready(pool: &kubefed::members::pool::MemberPool, name: &str) {
+    eventually(
+        &format!("{name} ready"),
+        Duration::from_secs(15),
+        || async {
+            pool.snapshot()
+                .get(name)
+                .filter(|m| m.is_ready())
+                .map(|_| ())
+        },
+    )
+    .await;
+}
+
 impl FleetTest {
+    /// Stops the operator at once (its in-flight requests are dropped, as with `kill -9`)
+    /// and starts a new one on the same host.
+    pub async fn restart_operator(&mut self) {
+        self.stop_operator().await;
+        self.start_operator_again().await;
+    }
+
+    /// Stops the operator at once, dropping every request in flight.
+    pub async fn stop_operator(&mut self) {
+        self.operator.abort();
+        let _ = (&mut self.operator).await;
+    }
+
+    /// Starts a new operator on the same host (after [`FleetTest::stop_operator`]).
+    pub async fn start_operator_again(&mut self) {
+        let running = run_operator(&self.host_client).await;
+        self.operator = running.task;
+        self.pool = running.pool;
+        self.metrics = running.metrics;
+    }
+
     /// An in-process client of a fleet cluster (through its faults).
     pub fn client(&self, name: &str) -> Client {
         self.fleet.get(name).expect("known cluster").client()
@@ -333,15 +395,26 @@ impl FleetTest {
     }
 }
 
+/// An operator running in-process.
+pub struct Running {
+    pub task: tokio::task::JoinHandle<()>,
+    pub pool: kubefed::members::pool::MemberPool,
+    pub metrics: Metrics,
+}
+
 /// Installs the API on a fresh host, creates the `kubefed` KubeFedConfig with fast health
 /// checks (adjusted by `configure`), and runs the operator's controllers in-process.
 async fn start_operator(
     host_client: &Client,
     configure: impl FnOnce(&mut KubeFedConfigSpec),
-) -> (
-    tokio::task::JoinHandle<()>,
-    kubefed::members::pool::MemberPool,
-) {
+) -> Running {
+    prepare_host(host_client, configure).await;
+    run_operator(host_client).await
+}
+
+/// Installs the API on a fresh host and creates the `kubefed` KubeFedConfig with fast health
+/// checks (a 200ms period, failure threshold 2, success threshold 1; adjusted by `configure`).
+pub async fn prepare_host(host_client: &Client, configure: impl FnOnce(&mut KubeFedConfigSpec)) {
     // Logs on demand: RUST_LOG=kubefed=debug cargo test …
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
@@ -367,12 +440,57 @@ async fn start_operator(
         .create(&PostParams::default(), &KubeFedConfig::new("kubefed", spec))
         .await
         .unwrap();
-    let operator = Operator::prepare(host_client.clone(), NS, false, Metrics::new())
+}
+
+/// Runs the operator's controllers in-process on a host that has the API and a KubeFedConfig.
+pub async fn run_operator(host_client: &Client) -> Running {
+    let metrics = Metrics::new();
+    let operator = Operator::prepare(host_client.clone(), NS, false, metrics.clone())
         .await
         .unwrap();
     let pool = operator.pool.clone();
     let task = tokio::spawn(async move { operator.run_controllers().await });
-    (task, pool)
+    Running {
+        task,
+        pool,
+        metrics,
+    }
+}
+
+/// Successful sync reconciliations so far.
+pub fn sync_reconciles(metrics: &Metrics) -> u64 {
+    ["success", "error"]
+        .iter()
+        .map(|result| {
+            metrics
+                .reconciles
+                .get_or_create(&kubefed::runtime::metrics::ReconcileLabels {
+                    controller: "sync".into(),
+                    result: result.to_string(),
+                })
+                .get()
+        })
+        .sum()
+}
+
+/// Waits until the sync controller has reconciled at least `at_least` times and then done
+/// nothing for `idle`: every object has been looked at and nothing is pending.
+pub async fn wait_sync_idle(metrics: &Metrics, at_least: u64, idle: Duration, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    let mut last = (sync_reconciles(metrics), Instant::now());
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let now = sync_reconciles(metrics);
+        if now != last.0 {
+            last = (now, Instant::now());
+        } else if now >= at_least && last.1.elapsed() >= idle {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "sync did not settle within {timeout:?}: {now} reconciles (wanted {at_least} and {idle:?} idle)"
+        );
+    }
 }
 
 /// Creates a namespace on the host and its FederatedNamespace placed on all clusters, then
@@ -400,4 +518,172 @@ async fn federate_namespace(host: &Client, namespace: &str, members: Vec<(String
         )
         .await;
     }
+}
+
+/// A namespaced custom type `<kind>` (`<plural>.example.com/v1`).
+pub fn custom_target(kind: &str, plural: &str) -> kubefed::crds::TargetType {
+    kubefed::crds::TargetType {
+        group: "example.com".into(),
+        version: "v1".into(),
+        kind: kind.into(),
+        plural: plural.into(),
+        scope: kubefed::crds::Scope::Namespaced,
+        short_name: None,
+        has_replicas: false,
+    }
+}
+
+/// The CRD of a custom type, accepting any content.
+pub fn custom_crd(target: &kubefed::crds::TargetType) -> Value {
+    json!({
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": format!("{}.{}", target.plural, target.group)},
+        "spec": {
+            "group": target.group,
+            "scope": "Namespaced",
+            "names": {"kind": target.kind, "plural": target.plural,
+                      "singular": target.kind.to_lowercase()},
+            "versions": [{"name": target.version, "served": true, "storage": true,
+                "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]
+        }
+    })
+}
+
+pub fn crds() -> ApiResource {
+    dynamic(
+        "apiextensions.k8s.io",
+        "v1",
+        "CustomResourceDefinition",
+        "customresourcedefinitions",
+    )
+}
+
+/// Enables federation of `target` on the host, as `kubectl fed enable` does: the federated
+/// CRD and a FederatedTypeConfig.
+pub async fn enable_type(host: &Client, target: &kubefed::crds::TargetType) {
+    use kubefed::crds::federated_type_config::{FederatedTypeConfig, FederatedTypeConfigSpec};
+    use kubefed::crds::{ConfigurationMode, FederatedCrdOptions, federated_crd};
+    let fed_crd = federated_crd(target, &FederatedCrdOptions::for_target(target));
+    create(host, &crds(), None, serde_json::to_value(&fed_crd).unwrap()).await;
+    wait_crd_established(host, &fed_crd.metadata.name.clone().unwrap_or_default()).await;
+    let ftc = FederatedTypeConfig::new(
+        &target.type_config_name(),
+        FederatedTypeConfigSpec {
+            target_type: target.api_resource(),
+            propagation: ConfigurationMode::Enabled,
+            federated_type: target.federated_api_resource(),
+            status_type: None,
+            status_collection: Some(ConfigurationMode::Enabled),
+        },
+    );
+    let ftcs: Api<kubefed::crds::federated_type_config::FederatedTypeConfig> =
+        Api::namespaced(host.clone(), NS);
+    ftcs.create(&Default::default(), &ftc).await.unwrap();
+}
+
+/// Whether a federated object's status says it is in sync everywhere it is placed.
+pub fn in_sync(obj: &DynamicObject, clusters: usize) -> bool {
+    let status = &obj.data["status"];
+    let entries = status["clusters"].as_array().map(Vec::len).unwrap_or(0);
+    entries == clusters
+        && status["clusters"]
+            .as_array()
+            .is_some_and(|c| c.iter().all(|e| e.get("status").is_none()))
+        && status["observedGeneration"] == json!(obj.metadata.generation)
+        && status["conditions"].as_array().is_some_and(|c| {
+            c.iter()
+                .any(|c| c["type"] == "Propagation" && c["status"] == "True")
+        })
+}
+
+/// Waits until `count` federated config maps in `ns` are in sync and every member has them.
+pub async fn wait_converged(t: &FleetTest, ns: &str, count: usize, timeout: Duration) {
+    let api: Api<DynamicObject> = Api::namespaced_with(t.host_client.clone(), ns, &fcm());
+    let members = t.fleet.members().len();
+    eventually(
+        &format!("{count} objects in sync in {ns}"),
+        timeout,
+        || async {
+            let list = api.list(&ListParams::default()).await.ok()?;
+            let synced = list.items.iter().filter(|o| in_sync(o, members)).count();
+            if synced < count {
+                return None;
+            }
+            t.fleet
+                .members()
+                .iter()
+                .all(|m| m.cluster().list_objects("", "configmaps", Some(ns)).len() >= count)
+                .then_some(())
+        },
+    )
+    .await;
+}
+
+/// Creates `count` FederatedConfigMaps `cm-000`… in `ns`, placed everywhere.
+pub async fn create_many(host: &kube::Client, ns: &str, count: usize) {
+    for i in 0..count {
+        let name = format!("cm-{i:03}");
+        let obj = federated_configmap(ns, &name, json!({"clusterSelector": {}}));
+        create(host, &fcm(), Some(ns), obj).await;
+    }
+}
+
+/// How many config maps in `ns` of a member carry the managed label.
+pub fn managed_in(member: &Cluster, ns: &str) -> usize {
+    member
+        .list_objects("", "configmaps", Some(ns))
+        .iter()
+        .filter(|o| o["metadata"]["labels"]["kubefed.io/managed"] == "true")
+        .count()
+}
+
+/// Waits for an event in `ns` that `matches`.
+pub async fn wait_event(
+    host: &Client,
+    ns: &str,
+    what: &str,
+    matches: impl Fn(&DynamicObject) -> bool,
+) -> DynamicObject {
+    let events = dynamic("events.k8s.io", "v1", "Event", "events");
+    let api: Api<DynamicObject> = Api::namespaced_with(host.clone(), ns, &events);
+    eventually(what, Duration::from_secs(20), || async {
+        let list = api.list(&ListParams::default()).await.ok()?;
+        list.items.into_iter().find(|e| matches(e))
+    })
+    .await
+}
+
+/// Waits until a CRD is established: a real server serves a new CRD only once its names are
+/// accepted, and lists it in discovery once it is established.
+pub async fn wait_crd_established(client: &Client, name: &str) {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        kube::runtime::wait::await_condition(
+            crds,
+            name,
+            kube::runtime::wait::conditions::is_crd_established(),
+        ),
+    )
+    .await
+    .expect("CRD established in time")
+    .expect("watching the CRD");
+}
+
+/// Replaces a CRD's schema with one that accepts anything (as a CRD of another version, or one
+/// installed without validation, would), so objects the operator cannot read can be stored.
+pub async fn accept_anything(host: &Client, crd: &str) {
+    use kube::api::{Patch, PatchParams};
+    let api: Api<DynamicObject> = Api::all_with(host.clone(), &crds());
+    let patch: json_patch::Patch = serde_json::from_value(json!([{
+        "op": "replace",
+        "path": "/spec/versions/0/schema/openAPIV3Schema",
+        "value": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}
+    }]))
+    .unwrap();
+    api.patch(crd, &PatchParams::default(), &Patch::Json::<()>(patch))
+        .await
+        .unwrap();
 }

@@ -1,6 +1,8 @@
-//! What the process itself uses: CPU time and resident memory.
+//! What the process itself uses: CPU time, resident memory and live heap.
 
 use std::time::Duration;
+
+pub use kubefed_sim::heap::{CountingAlloc, heap_bytes};
 
 /// User + system CPU time consumed by the whole process so far.
 pub fn cpu_time() -> Duration {

@@ -78,6 +78,8 @@ pub struct Memory {
     /// After the operator propagated as many (simulator storage + operator caches).
     pub rss_after_operator_bytes: u64,
     pub store_bytes_per_member_object: f64,
+    /// Live heap growth over the bare client's phase per stored object (simulator only).
+    pub store_heap_bytes_per_member_object: f64,
     pub operator_bytes_per_member_object: f64,
     pub member_object_json_bytes: usize,
 }
@@ -173,12 +175,13 @@ impl FleetResult {
         ));
         let m = &self.memory;
         out.push_str(&format!(
-            "  memory for {} member objects: RSS {:.0} -> {:.0} MiB (bare client) -> {:.0} MiB (operator); simulator store {:.0} B/object, operator {:.0} B/object, object JSON {} B\n",
+            "  memory for {} member objects: RSS {:.0} -> {:.0} MiB (bare client) -> {:.0} MiB (operator); simulator store {:.0} B/object (heap {:.0} B/object), operator {:.0} B/object, object JSON {} B\n",
             m.member_objects,
             mib(m.rss_before_bytes),
             mib(m.rss_after_lower_bound_bytes),
             mib(m.rss_after_operator_bytes),
             m.store_bytes_per_member_object,
+            m.store_heap_bytes_per_member_object,
             m.operator_bytes_per_member_object,
             m.member_object_json_bytes
         ));

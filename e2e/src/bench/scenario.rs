@@ -6,7 +6,7 @@ use super::fleet::{Fleet, federated_resource};
 use super::lower_bound::BareClients;
 use super::observe::{json_size, object_counts, poll_until, verify, wait_counts, wait_everywhere};
 use super::options::Plan;
-use super::process::{cpu_time, rss_bytes};
+use super::process::{cpu_time, heap_bytes, rss_bytes};
 use super::report::{ColdStart, FleetResult, Memory, Steady, Throughput, Update};
 use super::stats::Latency;
 use super::workload::{LOWER_BOUND_NAMESPACE, NAMESPACE, Workload};
@@ -150,8 +150,10 @@ impl Phase<'_> {
     ) -> Result<(Throughput, Memory), BenchError> {
         let member_objects = names.len() * self.fleet.members.len();
         let rss_before = rss_bytes();
+        let heap_before = heap_bytes();
         self.fleet.reset_counters();
         let lower_bound = bare.bulk(&self.workload, names, concurrency).await?;
+        let heap_after_lower_bound = heap_bytes();
         let lower_bound_member_requests = self.fleet.member_requests_by_verb();
         let rss_after_lower_bound = rss_bytes();
 
@@ -209,6 +211,9 @@ impl Phase<'_> {
                 rss_after_lower_bound_bytes: rss_after_lower_bound,
                 rss_after_operator_bytes: rss_after_operator,
                 store_bytes_per_member_object: per_object(store_growth),
+                store_heap_bytes_per_member_object: per_object(
+                    heap_after_lower_bound.saturating_sub(heap_before).max(0) as u64,
+                ),
                 operator_bytes_per_member_object: per_object(
                     operator_growth.saturating_sub(store_growth),
                 ),

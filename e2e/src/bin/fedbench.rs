@@ -4,9 +4,13 @@
 
 use clap::Parser;
 use kubefed_e2e::bench::options::Options;
-use kubefed_e2e::bench::process::peak_rss_bytes;
+use kubefed_e2e::bench::process::{CountingAlloc, peak_rss_bytes};
 use kubefed_e2e::bench::report::Run;
 use kubefed_e2e::bench::scenario;
+
+/// Counts live heap bytes for the simulator's storage figure.
+#[global_allocator]
+static ALLOC: CountingAlloc = CountingAlloc;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -6,9 +6,13 @@ use std::sync::{Arc, Weak};
 
 use serde_json::{Value, json};
 
+use crate::auth::escalation::{self, Rule};
 use crate::server::cluster::{Cluster, Inner, Middleware, RequestInfo, UserInfo};
 use crate::server::counters::Verb;
-use crate::server::error::ApiError;
+use crate::server::engine::State;
+use crate::server::error::{ApiError, Target};
+use crate::server::meta;
+use crate::server::resources::GroupResource;
 
 const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
 
@@ -62,18 +66,6 @@ pub fn bootstrap(cluster: &Cluster) {
     let _ = cluster.create_object(RBAC_GROUP, "v1", "clusterrolebindings", "", binding);
 }
 
-fn strs(v: &Value, field: &str) -> Vec<String> {
-    v.get(field)
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 fn subject_matches(s: &Value, user: &UserInfo, binding_ns: &str) -> bool {
     let name = s["name"].as_str().unwrap_or_default();
     match s["kind"].as_str().unwrap_or_default() {
@@ -102,33 +94,48 @@ fn has(list: &[String], want: &str) -> bool {
 
 /// Whether one PolicyRule allows a resource request.
 pub fn rule_allows_resource(rule: &Value, req: &RequestInfo) -> bool {
-    let verb = req.verb.as_str();
-    if !has(&strs(rule, "verbs"), verb) || !has(&strs(rule, "apiGroups"), &req.group) {
+    rule_allows(
+        rule,
+        req.verb.as_str(),
+        &req.group,
+        &req.resource,
+        &req.subresource,
+        &req.name,
+    )
+}
+
+/// Whether one PolicyRule allows `verb` on a (sub)resource, by name when `name` is set.
+fn rule_allows(
+    rule: &Value,
+    verb: &str,
+    group: &str,
+    resource: &str,
+    sub: &str,
+    name: &str,
+) -> bool {
+    if !has(&meta::strings(rule, "verbs"), verb) || !has(&meta::strings(rule, "apiGroups"), group) {
         return false;
     }
-    let resources = strs(rule, "resources");
-    let ok = if req.subresource.is_empty() {
-        has(&resources, &req.resource)
+    let resources = meta::strings(rule, "resources");
+    let ok = if sub.is_empty() {
+        has(&resources, resource)
     } else {
-        let full = format!("{}/{}", req.resource, req.subresource);
+        let full = format!("{resource}/{sub}");
         resources.iter().any(|r| {
-            r == "*"
-                || *r == full
-                || *r == format!("*/{}", req.subresource)
-                || *r == format!("{}/*", req.resource)
+            r == "*" || *r == full || *r == format!("*/{sub}") || *r == format!("{resource}/*")
         })
     };
     if !ok {
         return false;
     }
-    let names = strs(rule, "resourceNames");
-    names.is_empty() || (!req.name.is_empty() && names.contains(&req.name))
+    let names = meta::strings(rule, "resourceNames");
+    names.is_empty() || (!name.is_empty() && names.iter().any(|n| n == name))
 }
 
 /// Whether one PolicyRule allows a non-resource request (`/healthz`, `/apis/*`).
 pub fn rule_allows_path(rule: &Value, verb: &str, path: &str) -> bool {
-    has(&strs(rule, "verbs"), verb)
-        && strs(rule, "nonResourceURLs")
+    has(&meta::strings(rule, "verbs"), verb)
+        && meta::strings(rule, "nonResourceURLs")
             .iter()
             .any(|u| path_matches(u, path))
 }
@@ -187,44 +194,183 @@ pub fn forbidden(req: &RequestInfo, user: &str) -> ApiError {
     ))
 }
 
-impl Rbac {
-    /// Rules of every role bound to `user` that apply in `namespace` ("" for cluster scope).
-    fn rules(&self, cluster: &Cluster, user: &UserInfo, namespace: &str) -> Vec<Value> {
-        let mut rules = Vec::new();
-        let mut add_role = |kind: &str, ns: &str, name: &str| {
-            let role = match kind {
-                "ClusterRole" => cluster.get_object(RBAC_GROUP, "clusterroles", "", name),
-                "Role" => cluster.get_object(RBAC_GROUP, "roles", ns, name),
-                _ => None,
-            };
-            if let Some(r) = role
-                && let Some(rs) = r["rules"].as_array()
-            {
-                rules.extend(rs.iter().cloned());
-            }
-        };
-        for b in cluster.list_objects(RBAC_GROUP, "clusterrolebindings", None) {
-            if binds(&b, user) && b["roleRef"]["kind"] == "ClusterRole" {
+/// The rules granted to `user` in `namespace` ("" for cluster scope), with the bindings
+/// whose role is missing, worded as the real rule resolver words them.
+pub fn rules_for(st: &State, user: &UserInfo, namespace: &str) -> (Vec<Value>, Vec<String>) {
+    let mut rules = Vec::new();
+    let mut errors = Vec::new();
+    let mut add_role = |kind: &str, ns: &str, name: &str| match role_rules(st, kind, ns, name) {
+        Ok(rs) => rules.extend(rs),
+        Err(e) => errors.push(e.to_string()),
+    };
+    let crbs = GroupResource::new(RBAC_GROUP, "clusterrolebindings");
+    for (_, b) in st.store.list(&crbs, None, None) {
+        let b = b.to_value();
+        if binds(&b, user) {
+            add_role(
+                b["roleRef"]["kind"].as_str().unwrap_or_default(),
+                "",
+                b["roleRef"]["name"].as_str().unwrap_or_default(),
+            );
+        }
+    }
+    if !namespace.is_empty() {
+        let rbs = GroupResource::new(RBAC_GROUP, "rolebindings");
+        for (_, b) in st.store.list(&rbs, Some(namespace), None) {
+            let b = b.to_value();
+            if binds(&b, user) {
                 add_role(
-                    "ClusterRole",
-                    "",
+                    b["roleRef"]["kind"].as_str().unwrap_or_default(),
+                    namespace,
                     b["roleRef"]["name"].as_str().unwrap_or_default(),
                 );
             }
         }
-        if !namespace.is_empty() {
-            for b in cluster.list_objects(RBAC_GROUP, "rolebindings", Some(namespace)) {
-                if binds(&b, user) {
-                    add_role(
-                        b["roleRef"]["kind"].as_str().unwrap_or_default(),
-                        namespace,
-                        b["roleRef"]["name"].as_str().unwrap_or_default(),
-                    );
-                }
+    }
+    (rules, errors)
+}
+
+/// The rules of the role a binding refers to: a Role in the binding's namespace or a
+/// ClusterRole.
+fn role_rules(st: &State, kind: &str, ns: &str, name: &str) -> Result<Vec<Value>, ApiError> {
+    let (resource, ns) = match kind {
+        "ClusterRole" => ("clusterroles", ""),
+        "Role" if !ns.is_empty() => ("roles", ns),
+        other => {
+            return Err(ApiError::Internal(format!(
+                "unsupported role reference kind: {other:?}"
+            )));
+        }
+    };
+    let role = st
+        .store
+        .get(&GroupResource::new(RBAC_GROUP, resource), ns, name)
+        .ok_or_else(|| ApiError::NotFound(Target::new(RBAC_GROUP, resource, name)))?;
+    Ok(role.to_value()["rules"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default())
+}
+
+fn is_superuser(user: &UserInfo) -> bool {
+    user.groups.iter().any(|g| g == "system:masters")
+}
+
+/// Whether `user` may `verb` the named object of `resource` in the RBAC group (the `escalate`
+/// and `bind` checks).
+fn may(st: &State, user: &UserInfo, verb: &str, resource: &str, ns: &str, name: &str) -> bool {
+    rules_for(st, user, ns)
+        .0
+        .iter()
+        .any(|r| rule_allows(r, verb, RBAC_GROUP, resource, "", name))
+}
+
+/// Whether an update only touches what garbage collection needs (owner references and
+/// finalizers); such updates are never escalations.
+fn only_gc_fields(obj: &Value, old: &Value) -> bool {
+    let strip = |v: &Value| {
+        let mut v = v.clone();
+        if let Some(o) = v.as_object_mut() {
+            o.remove("apiVersion");
+            o.remove("kind");
+        }
+        if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+            for f in [
+                "ownerReferences",
+                "finalizers",
+                "resourceVersion",
+                "managedFields",
+                "uid",
+                "creationTimestamp",
+                "generation",
+                "deletionTimestamp",
+                "deletionGracePeriodSeconds",
+            ] {
+                m.remove(f);
             }
         }
-        rules
+        v
+    };
+    strip(obj) == strip(old)
+}
+
+/// Roles: every rule granted must be held already, unless the user may `escalate`.
+fn admit_role(st: &State, req: &RequestInfo, user: &UserInfo, obj: &Value) -> Result<(), ApiError> {
+    if may(
+        st,
+        user,
+        "escalate",
+        &req.resource,
+        &req.namespace,
+        &req.name,
+    ) {
+        return Ok(());
     }
+    let denied = |msg: String| forbidden_grant(req, obj, msg);
+    confirm_no_escalation(st, user, &req.namespace, &Rule::all_of(obj)).map_err(denied)?;
+    let aggregates = obj.get("aggregationRule").is_some_and(|a| !a.is_null());
+    if aggregates {
+        confirm_no_escalation(st, user, &req.namespace, &Rule::full_authority()).map_err(|_| {
+            denied("must have cluster-admin privileges to use the aggregationRule".into())
+        })?;
+    }
+    Ok(())
+}
+
+/// Bindings: the user must hold the referenced role's permissions where the binding
+/// applies, unless the user may `bind` that role.
+fn admit_binding(
+    st: &State,
+    req: &RequestInfo,
+    user: &UserInfo,
+    obj: &Value,
+) -> Result<(), ApiError> {
+    let role_ref = &obj["roleRef"];
+    let kind = role_ref["kind"].as_str().unwrap_or_default();
+    let role = role_ref["name"].as_str().unwrap_or_default();
+    let role_resource = match kind {
+        "ClusterRole" => "clusterroles",
+        "Role" => "roles",
+        _ => return Ok(()),
+    };
+    if may(st, user, "bind", role_resource, &req.namespace, role) {
+        return Ok(());
+    }
+    let granted = role_rules(st, kind, &req.namespace, role)?;
+    let servant: Vec<Rule> = granted.iter().map(Rule::from_json).collect();
+    confirm_no_escalation(st, user, &req.namespace, &servant)
+        .map_err(|msg| forbidden_grant(req, obj, msg))
+}
+
+/// Whether the rules `user` holds in `namespace` cover `servant`; the refusal otherwise.
+fn confirm_no_escalation(
+    st: &State,
+    user: &UserInfo,
+    namespace: &str,
+    servant: &[Rule],
+) -> Result<(), String> {
+    let (owner, errors) = rules_for(st, user, namespace);
+    let owner: Vec<Rule> = owner.iter().map(Rule::from_json).collect();
+    let missing = escalation::uncovered(&owner, servant);
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(escalation::not_held(
+            &user.name,
+            &user.groups,
+            missing,
+            &errors,
+        ))
+    }
+}
+
+/// `clusterroles.rbac.authorization.k8s.io "x" is forbidden: <why>`.
+fn forbidden_grant(req: &RequestInfo, obj: &Value, why: String) -> ApiError {
+    ApiError::Forbidden(format!(
+        "{}.{RBAC_GROUP} {:?} is forbidden: {why}",
+        req.resource,
+        meta::name(obj)
+    ))
 }
 
 impl Middleware for Rbac {
@@ -232,7 +378,7 @@ impl Middleware for Rbac {
         let Some(user) = &req.user else {
             return Ok(());
         };
-        if user.groups.iter().any(|g| g == "system:masters") {
+        if is_superuser(user) {
             return Ok(());
         }
         if req.verb == Verb::NonResource {
@@ -246,15 +392,41 @@ impl Middleware for Rbac {
         let Some(inner) = self.cluster.upgrade() else {
             return Err(ApiError::ServiceUnavailable("the cluster is gone".into()));
         };
-        let cluster = Cluster { inner };
-        let allowed = self
-            .rules(&cluster, user, &req.namespace)
-            .iter()
-            .any(|r| rule_allows_resource(r, req));
+        let allowed = {
+            let st = inner.state.lock();
+            rules_for(&st, user, &req.namespace)
+                .0
+                .iter()
+                .any(|r| rule_allows_resource(r, req))
+        };
         if allowed {
             Ok(())
         } else {
             Err(forbidden(req, &user.name))
+        }
+    }
+
+    /// RBAC escalation prevention for writes of roles and bindings.
+    fn admit(
+        &self,
+        st: &State,
+        req: &RequestInfo,
+        obj: &Value,
+        old: Option<&Value>,
+    ) -> Result<(), ApiError> {
+        let Some(user) = &req.user else {
+            return Ok(());
+        };
+        if is_superuser(user) || req.group != RBAC_GROUP || !req.subresource.is_empty() {
+            return Ok(());
+        }
+        if old.is_some_and(|o| only_gc_fields(obj, o)) {
+            return Ok(());
+        }
+        match req.resource.as_str() {
+            "roles" | "clusterroles" => admit_role(st, req, user, obj),
+            "rolebindings" | "clusterrolebindings" => admit_binding(st, req, user, obj),
+            _ => Ok(()),
         }
     }
 }

@@ -81,6 +81,7 @@ impl Workloads {
         let c = Controller {
             config: self.config.clone(),
             seen: HashMap::new(),
+            replicated: HashMap::new(),
             next_ip: 0,
         };
         reconciler::spawn(cluster, c, self.wake.clone())
@@ -89,9 +90,57 @@ impl Workloads {
 
 struct Controller {
     config: Arc<Mutex<WorkloadConfig>>,
-    /// uid → (generation, when that generation was first seen).
+    /// Job uid → (generation, when that generation was first seen).
     seen: HashMap<String, (i64, Instant)>,
+    /// Deployments and ReplicaSets by (plural, namespace, name): what a pass needs of each,
+    /// kept while its resource version holds, so a pass decodes only what changed.
+    replicated: HashMap<WorkloadKey, Tracked>,
     next_ip: u32,
+}
+
+/// (plural, namespace, name) of a Deployment or ReplicaSet.
+type WorkloadKey = (&'static str, String, String);
+
+/// What the controller remembers of a Deployment or ReplicaSet version.
+struct Tracked {
+    resource_version: u64,
+    uid: String,
+    /// creationTimestamp in seconds (the capacity goes to the oldest first).
+    created: i64,
+    generation: i64,
+    /// When this generation was first seen.
+    since: Instant,
+    desired: u64,
+    was_ready: u64,
+    progress_deadline: u64,
+    deleting: bool,
+    /// The (ready, settled, stuck) this version's status is known to reflect.
+    reflects: Option<(u64, bool, bool)>,
+}
+
+impl Tracked {
+    fn new(obj: &Value, resource_version: u64, before: Option<&Tracked>, now: Instant) -> Self {
+        let uid = meta::uid(obj).to_string();
+        let generation = generation(obj);
+        let since = match before {
+            Some(b) if b.uid == uid && b.generation == generation => b.since,
+            _ => now,
+        };
+        Tracked {
+            resource_version,
+            created: meta::meta_str(obj, "creationTimestamp")
+                .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+                .map_or(0, |t| t.as_second()),
+            uid,
+            generation,
+            since,
+            desired: int(obj, "spec.replicas").unwrap_or(1),
+            was_ready: int(obj, "status.readyReplicas").unwrap_or(0),
+            progress_deadline: int(obj, "spec.progressDeadlineSeconds").unwrap_or(600),
+            deleting: meta::is_deleting(obj),
+            reflects: None,
+        }
+    }
 }
 
 fn int(v: &Value, path: &str) -> Option<u64> {
@@ -109,8 +158,8 @@ fn objects(st: &State, group: &str, plural: &str) -> Option<(Arc<ResourceDef>, V
     let items = st
         .store
         .list(&def.gr(), None, None)
-        .map(|(_, o)| o.clone())
-        .filter(|o| !meta::is_deleting(o))
+        .filter(|(_, o)| !o.meta().is_deleting())
+        .map(|(_, o)| Arc::new(o.to_value()))
         .collect();
     Some((def, items))
 }
@@ -292,50 +341,67 @@ impl Reconciler for Controller {
         let mut live = HashSet::new();
 
         // Deployments and ReplicaSets share the capacity, oldest first.
-        let mut replicated: Vec<(Arc<ResourceDef>, Arc<Value>)> = Vec::new();
+        let mut decoded: HashMap<WorkloadKey, Arc<Value>> = HashMap::new();
+        let mut order: Vec<(i64, Arc<ResourceDef>, WorkloadKey)> = Vec::new();
         for plural in ["deployments", "replicasets"] {
-            if let Some((def, items)) = objects(&st, "apps", plural) {
-                replicated.extend(items.into_iter().map(|o| (def.clone(), o)));
+            let Some(def) = st.registry.get("apps", "v1", plural) else {
+                continue;
+            };
+            for (ns, name, obj) in st.store.list_keyed(&def.gr()) {
+                let key = (plural, ns.to_string(), name.to_string());
+                let rv = obj.resource_version();
+                let current = self.replicated.get(&key);
+                if current.is_none_or(|t| t.resource_version != rv) {
+                    let value = Arc::new(obj.to_value());
+                    let tracked = Tracked::new(&value, rv, current, now);
+                    self.replicated.insert(key.clone(), tracked);
+                    decoded.insert(key.clone(), value);
+                }
+                let created = self.replicated.get(&key).map_or(0, |t| t.created);
+                order.push((created, def.clone(), key));
             }
         }
-        replicated.sort_by(|(_, a), (_, b)| {
-            let key = |o: &Value| {
-                (
-                    meta::meta_str(o, "creationTimestamp")
-                        .unwrap_or_default()
-                        .to_string(),
-                    meta::namespace(o).to_string(),
-                    meta::name(o).to_string(),
-                )
-            };
-            key(a).cmp(&key(b))
-        });
+        let live_keys: HashSet<&WorkloadKey> = order.iter().map(|(_, _, k)| k).collect();
+        self.replicated.retain(|k, _| live_keys.contains(k));
+        order.retain(|(_, _, k)| self.replicated.get(k).is_some_and(|t| !t.deleting));
+        order.sort_by(|(ca, _, a), (cb, _, b)| (ca, &a.1, &a.2).cmp(&(cb, &b.1, &b.2)));
         let mut remaining = cfg.capacity.unwrap_or(u64::MAX);
-        for (def, obj) in replicated {
-            live.insert(meta::uid(&obj).to_string());
-            let due = self.due(&obj, cfg.ready_delay, now);
+        for (_, def, key) in order {
+            let Some(t) = self.replicated.get_mut(&key) else {
+                continue;
+            };
+            let due = t.since + cfg.ready_delay;
             let settled = now >= due;
             if !settled {
                 wake_at(due);
             }
-            let desired = int(&obj, "spec.replicas").unwrap_or(1);
-            let was_ready = int(&obj, "status.readyReplicas").unwrap_or(0);
+            let desired = t.desired;
             // A new generation keeps the replicas that were ready until it settles.
             let want = if settled {
                 desired
             } else {
-                was_ready.min(desired)
+                t.was_ready.min(desired)
             };
             let ready = want.min(remaining);
             remaining -= ready;
             // Like the real controller, a rollout that cannot get all its replicas available
             // within spec.progressDeadlineSeconds (default 600) is reported as stuck.
-            let deadline =
-                due + Duration::from_secs(int(&obj, "spec.progressDeadlineSeconds").unwrap_or(600));
+            let deadline = due + Duration::from_secs(t.progress_deadline);
             let stuck = settled && ready < desired && now >= deadline;
             if settled && ready < desired && !stuck {
                 wake_at(deadline);
             }
+            if t.reflects == Some((ready, settled, stuck)) {
+                continue;
+            }
+            t.reflects = Some((ready, settled, stuck));
+            let obj = match decoded.remove(&key) {
+                Some(v) => v,
+                None => match st.get(&def, &key.1, &key.2) {
+                    Ok(v) => v,
+                    Err(_) => continue,
+                },
+            };
             let status = if def.plural == "deployments" {
                 deployment_status(&obj, desired, ready, settled, stuck)
             } else {

@@ -6,7 +6,6 @@
 //! saved: watches from before the restart get 410 Expired, as after an etcd compaction.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -69,7 +68,7 @@ pub fn snapshot(cluster: &Cluster, admin_token: &str, addr: Option<String>) -> S
             objects.push(SavedObject {
                 group: def.group.clone(),
                 resource: def.plural.clone(),
-                object: (**o).clone(),
+                object: o.to_value(),
             });
         }
     }
@@ -95,7 +94,7 @@ pub fn restore(cluster: &Cluster, snap: &Snapshot) -> usize {
             // A CRD that cannot be read is restored as data only, like any other object.
             let _ = st.register_crd(&saved.object);
             // Lets the establishing step finish CRDs saved while installing.
-            st.crd_changes += 1;
+            st.touch(&gr);
         }
         let Some(def) = st.registry.by_gr(&gr) else {
             skipped += 1;
@@ -103,7 +102,11 @@ pub fn restore(cluster: &Cluster, snap: &Snapshot) -> usize {
         };
         let ns = crate::server::meta::namespace(&saved.object);
         let key = State::key(&def, ns, crate::server::meta::name(&saved.object));
-        st.store.put(&key, Arc::new(saved.object.clone()));
+        let rv = crate::server::meta::meta_str(&saved.object, "resourceVersion")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let stored = crate::server::object::Object::new(&saved.object, rv, &mut st.interner);
+        st.store.put(&key, stored);
     }
     st.rv = st.rv.max(snap.resource_version);
     let rv = st.rv;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use crate::auth::token::service_account_user;
-use crate::rest::{Ctx, Reply, Route, parse_body, parse_json, present};
+use crate::rest::{Ctx, Reply, Route, decode_body, parse_body, parse_json, present};
 use crate::server::cluster::Cluster;
 use crate::server::engine::Sub;
 use crate::server::error::{ApiError, ApiResult};
@@ -18,10 +18,14 @@ impl Cluster {
         if def.namespaced && t.namespace.is_none() {
             return Err(ApiError::MethodNotAllowed);
         }
-        let obj = parse_body(ctx)?;
+        let mut obj = parse_body(ctx)?;
+        let warnings = decode_body(ctx, t, &mut obj)?;
         let opts = self.write_opts(ctx, Sub::Main, None);
-        let created = self.write(|st| st.create(def, t.ns(), &t.version, obj, &opts))?;
-        Ok(Reply::Json(201, present(def, &t.version, created)))
+        let created = self.write(|st| {
+            self.admit(st, ctx.info, &obj, None)?;
+            st.create(def, t.ns(), &t.version, obj, &opts)
+        })?;
+        Ok(Reply::Json(201, present(def, &t.version, created)).warn(warnings))
     }
 
     pub(super) fn token_request(

@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crate::rest::{Ctx, Reply, Route, accept, present, table};
+use crate::rest::{Ctx, Reply, Route, accept, table};
 use crate::server::cluster::Cluster;
 use crate::server::engine::ListPage;
 use crate::server::error::ApiResult;
@@ -28,7 +28,8 @@ impl Cluster {
             list_meta["remainingItemCount"] = json!(r);
         }
         if table::wants_table(accept) {
-            let items: Vec<&Value> = page.items.iter().map(|a| a.as_ref()).collect();
+            let values: Vec<Value> = page.items.iter().map(|o| o.to_value()).collect();
+            let items: Vec<&Value> = values.iter().collect();
             return Ok(Reply::Json(200, table::to_table(&t.def, &items, list_meta)));
         }
         Ok(Reply::Raw(
@@ -38,10 +39,10 @@ impl Cluster {
     }
 }
 
-/// Serializes a list without cloning the stored items.
+/// Serializes a list by copying the stored items' bytes.
 fn encode_list(def: &ResourceDef, version: &str, list_meta: Value, page: &ListPage) -> Vec<u8> {
     let av = def.api_version(version);
-    let mut out = Vec::with_capacity(64 + page.items.len() * 512);
+    let mut out = Vec::with_capacity(64 + page.items.len() * 2048);
     let head = json!({"kind": def.list_kind(), "apiVersion": av, "metadata": list_meta});
     let head = serde_json::to_vec(&head).unwrap_or_default();
     // `{...}` without the closing brace, then the items array.
@@ -51,12 +52,7 @@ fn encode_list(def: &ResourceDef, version: &str, list_meta: Value, page: &ListPa
         if i > 0 {
             out.push(b',');
         }
-        if item.get("apiVersion").and_then(Value::as_str) == Some(av.as_str()) {
-            // Writing JSON values into a Vec cannot fail.
-            let _ = serde_json::to_writer(&mut out, item.as_ref());
-        } else {
-            let _ = serde_json::to_writer(&mut out, &present(def, version, (**item).clone()));
-        }
+        item.write_json(&mut out, Some(&av));
     }
     out.extend_from_slice(b"]}");
     out

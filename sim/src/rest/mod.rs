@@ -28,10 +28,11 @@ use crate::server::cluster::{Cluster, RequestInfo};
 use crate::server::counters::Verb;
 use crate::server::discovery;
 use crate::server::engine::{State, Sub, WriteOpts};
-use crate::server::error::{ApiError, ApiResult};
+use crate::server::error::{ApiError, ApiResult, Target};
 use crate::server::meta;
 use crate::server::openapi;
 use crate::server::resources::ResourceDef;
+use crate::server::schema::{self, Directive, Rejection, gofmt};
 use crate::server::selectors::{FieldSelector, LabelSelector, Selectors};
 
 /// Response body of every transport: a full JSON document or a stream of watch events.
@@ -67,6 +68,63 @@ enum Reply {
     Raw(u16, Vec<u8>),
     Text(&'static str),
     Stream(mpsc::Receiver<Bytes>),
+    /// A reply sent with `Warning` headers.
+    Warned(Vec<String>, Box<Reply>),
+}
+
+impl Reply {
+    fn warn(self, warnings: Vec<String>) -> Reply {
+        if warnings.is_empty() {
+            self
+        } else {
+            Reply::Warned(warnings, Box::new(self))
+        }
+    }
+}
+
+fn reply_response(reply: Reply) -> Response<SimBody> {
+    match reply {
+        Reply::Json(code, v) => value_response(code, &v),
+        Reply::Raw(code, bytes) => json_response(code, bytes),
+        Reply::Typed(media_type, body) => {
+            let mut r = json_response(200, body);
+            if let Ok(ct) = HeaderValue::from_str(&media_type) {
+                r.headers_mut().insert(header::CONTENT_TYPE, ct);
+            }
+            r
+        }
+        Reply::Text(t) => {
+            let mut r = Response::new(full(t));
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=utf-8"),
+            );
+            r
+        }
+        Reply::Stream(rx) => {
+            let stream = futures::stream::unfold(rx, |mut rx| async move {
+                rx.recv()
+                    .await
+                    .map(|b| (Ok::<_, Infallible>(Frame::data(b)), rx))
+            });
+            let mut r = Response::new(StreamBody::new(stream).boxed_unsync());
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            r
+        }
+        Reply::Warned(warnings, inner) => {
+            let mut r = reply_response(*inner);
+            for w in warnings {
+                // `299 - "<text>"`, the text quoted as Go quotes strings.
+                if let Ok(v) = HeaderValue::from_str(&format!("299 - {}", gofmt::quote(&w))) {
+                    r.headers_mut().append(header::WARNING, v);
+                }
+            }
+            r
+        }
+    }
 }
 
 struct Query(HashMap<String, String>);
@@ -134,36 +192,7 @@ impl Cluster {
 
     async fn respond(&self, parts: &http::request::Parts, body: Bytes) -> Response<SimBody> {
         match self.route(parts, body).await {
-            Ok(Reply::Json(code, v)) => value_response(code, &v),
-            Ok(Reply::Raw(code, bytes)) => json_response(code, bytes),
-            Ok(Reply::Typed(media_type, body)) => {
-                let mut r = json_response(200, body);
-                if let Ok(ct) = HeaderValue::from_str(&media_type) {
-                    r.headers_mut().insert(header::CONTENT_TYPE, ct);
-                }
-                r
-            }
-            Ok(Reply::Text(t)) => {
-                let mut r = Response::new(full(t));
-                r.headers_mut().insert(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("text/plain; charset=utf-8"),
-                );
-                r
-            }
-            Ok(Reply::Stream(rx)) => {
-                let stream = futures::stream::unfold(rx, |mut rx| async move {
-                    rx.recv()
-                        .await
-                        .map(|b| (Ok::<_, Infallible>(Frame::data(b)), rx))
-                });
-                let mut r = Response::new(StreamBody::new(stream).boxed_unsync());
-                r.headers_mut().insert(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("application/json"),
-                );
-                r
-            }
+            Ok(reply) => reply_response(reply),
             Err(e) => error_response(&e),
         }
     }
@@ -332,6 +361,18 @@ impl Cluster {
         Ok(reply)
     }
 
+    /// Runs the admission hooks on a write about to be stored (`old` for updates).
+    fn admit(
+        &self,
+        st: &State,
+        info: &RequestInfo,
+        obj: &Value,
+        old: Option<&Value>,
+    ) -> ApiResult<()> {
+        let hooks: Vec<_> = self.inner.middleware.read().clone();
+        hooks.iter().try_for_each(|h| h.admit(st, info, obj, old))
+    }
+
     /// Runs a write under the state lock, counting it when it changed stored state.
     fn write<T>(&self, f: impl FnOnce(&mut State) -> ApiResult<T>) -> ApiResult<T> {
         let mut st = self.inner.state.lock();
@@ -452,6 +493,40 @@ fn accept(parts: &http::request::Parts) -> &str {
 
 fn content_type(parts: &http::request::Parts) -> &str {
     header_str(parts, header::CONTENT_TYPE)
+}
+
+/// The `fieldValidation` of a write; an unknown value is refused as an invalid `*Options`.
+fn directive(ctx: &Ctx<'_>) -> ApiResult<Directive> {
+    Directive::parse(ctx.query.get("fieldValidation")).map_err(|e| {
+        let options = match ctx.info.verb {
+            Verb::Update => "UpdateOptions",
+            Verb::Patch => "PatchOptions",
+            _ => "CreateOptions",
+        };
+        ApiError::InvalidFields(Target::new("meta.k8s.io", options, ""), vec![e])
+    })
+}
+
+/// Decodes a create or update body as the real server does before anything else looks at
+/// it: the kind's Go type (or CRD schema) drops undeclared fields, refused or warned about as
+/// `fieldValidation` says, and a value of the wrong type fails the request. Returns the
+/// warnings to send.
+fn decode_body(ctx: &Ctx<'_>, t: &Route, obj: &mut Value) -> ApiResult<Vec<String>> {
+    let directive = directive(ctx)?;
+    State::check_type(&t.def, obj, &t.version)?;
+    let Some(kind) = t.def.schema(&t.version) else {
+        return Ok(Vec::new());
+    };
+    match schema::decode_body(&kind, obj, directive) {
+        Ok(d) => Ok(d.warnings),
+        Err(m) => Err(rejected(t, obj, Rejection::Decode(m))),
+    }
+}
+
+/// The error for a body the kind's schema refused.
+fn rejected(t: &Route, obj: &Value, r: Rejection) -> ApiError {
+    let def = &t.def;
+    ApiError::rejected(&def.group, &def.kind, &t.version, meta::name(obj), r)
 }
 
 /// Create and update bodies: JSON, or YAML when the client says so.

@@ -5,7 +5,9 @@ use serde_json::{Value, json};
 
 use crate::rest::scale::{apply_scale, scale_of};
 use crate::rest::update::store_update;
-use crate::rest::{Ctx, Reply, Route, content_type, parse_yaml, present, subresource};
+use crate::rest::{
+    Ctx, Reply, Route, content_type, directive, parse_yaml, present, rejected, subresource,
+};
 use crate::server::cluster::Cluster;
 use crate::server::engine::{Sub, keys_of};
 use crate::server::error::{ApiError, ApiResult, Target};
@@ -13,6 +15,7 @@ use crate::server::managed::{self, Writer};
 use crate::server::meta;
 use crate::server::patch::{self, PatchKind};
 use crate::server::resources::ResourceDef;
+use crate::server::schema;
 
 impl Cluster {
     pub(super) fn patch(&self, ctx: &Ctx<'_>, t: &Route, name: &str) -> ApiResult<Reply> {
@@ -47,6 +50,7 @@ impl Cluster {
             }
             _ => None,
         };
+        let directive = directive(ctx)?;
         let opts = self.write_opts(ctx, subr, apply_cfg.clone());
         let api_version = def.api_version(version);
         let conflict_target = Target::new(&def.group, &def.plural, name);
@@ -68,9 +72,11 @@ impl Cluster {
                         )));
                     };
                     check_apply_body(def, version, name, cfg)?;
+                    check_typed(t, cfg)?;
                     let mut cfg = cfg.clone();
                     meta::meta_mut(&mut cfg).insert("name".into(), json!(name));
                     let obj = managed::apply(None, &cfg, &writer, *force, keys_of(def), conflict)?;
+                    self.admit(st, ctx.info, &obj, None)?;
                     let created = st.create(def, ns, version, obj, &opts)?;
                     return Ok(Reply::Json(201, present(def, version, created)));
                 }
@@ -91,6 +97,7 @@ impl Cluster {
                         .as_ref()
                         .ok_or(ApiError::Internal("apply without body".into()))?;
                     check_apply_body(def, version, name, cfg)?;
+                    check_typed(t, cfg)?;
                     target = managed::apply(
                         Some(&target),
                         cfg,
@@ -101,13 +108,47 @@ impl Cluster {
                     )?;
                 }
             }
+            let mut warnings = Vec::new();
+            if kind != PatchKind::Apply
+                && subr != Sub::Scale
+                && let Some(schema) = def.schema(version)
+            {
+                // The patched object is decoded like a body; failures are the patch's.
+                let smp = (kind == PatchKind::Strategic).then_some(&ctx.body[..]);
+                warnings = schema::decode_patched(&schema, &mut target, directive, smp)
+                    .map_err(|r| rejected(t, &target, r))?
+                    .warnings;
+            }
             let candidate = match subr {
                 Sub::Scale => apply_scale(def, &current, target)?,
                 _ => target,
             };
-            store_update(st, t, name, &current, candidate, &opts)
+            self.admit(st, ctx.info, &candidate, Some(&current))?;
+            store_update(st, t, name, &current, candidate, &opts).map(|r| r.warn(warnings))
         })
     }
+}
+
+/// Server-side apply turns the configuration into a typed value first; a field the kind does
+/// not declare, or a value of the wrong type, fails that with a 500 naming the object.
+fn check_typed(t: &Route, cfg: &Value) -> ApiResult<()> {
+    let def = &t.def;
+    let Some(kind) = def.schema(&t.version) else {
+        return Ok(());
+    };
+    let keys = |field: &str, items: &[Value]| keys_of(def).keys_for(field, items);
+    schema::check_apply(&kind, cfg, &keys).map_err(|m| {
+        let (group, version) = match cfg.get("apiVersion").and_then(Value::as_str) {
+            Some(av) => av.rsplit_once('/').unwrap_or(("", av)),
+            None => ("", ""),
+        };
+        let kind = cfg.get("kind").and_then(Value::as_str).unwrap_or_default();
+        ApiError::Unclassified(format!(
+            "failed to create typed patch object ({}/{}; {group}/{version}, Kind={kind}): {m}",
+            meta::namespace(cfg),
+            meta::name(cfg)
+        ))
+    })
 }
 
 fn check_apply_body(def: &ResourceDef, version: &str, name: &str, cfg: &Value) -> ApiResult<()> {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::rest::scale::{apply_scale, scale_of};
-use crate::rest::{Ctx, Reply, Route, parse_body, present, subresource};
+use crate::rest::{Ctx, Reply, Route, decode_body, parse_body, present, subresource};
 use crate::server::cluster::Cluster;
 use crate::server::crd;
 use crate::server::engine::{At, State, Sub, WriteOpts};
@@ -16,7 +16,12 @@ impl Cluster {
     pub(super) fn update(&self, ctx: &Ctx<'_>, t: &Route, name: &str) -> ApiResult<Reply> {
         let def = &t.def;
         let subr = subresource(def, t.sub.as_deref())?;
-        let body = parse_body(ctx)?;
+        let mut body = parse_body(ctx)?;
+        let warnings = match subr {
+            // A Scale is not an object of the kind.
+            Sub::Scale => Vec::new(),
+            _ => decode_body(ctx, t, &mut body)?,
+        };
         let opts = self.write_opts(ctx, subr, None);
         let no_rv = meta::meta_str(&body, "resourceVersion").is_none_or(str::is_empty);
         if no_rv && subr != Sub::Scale && (def.is_crd || crd::is_crd_gr(&def.gr())) {
@@ -34,8 +39,10 @@ impl Cluster {
                 Sub::Scale => apply_scale(def, &current, body)?,
                 _ => body,
             };
+            self.admit(st, ctx.info, &candidate, Some(&current))?;
             store_update(st, t, name, &current, candidate, &opts)
         })
+        .map(|r| r.warn(warnings))
     }
 }
 

@@ -12,6 +12,7 @@ use crate::rest::table;
 use crate::rest::{Ctx, Reply, Route, accept};
 use crate::server::cluster::{Cluster, Inner};
 use crate::server::error::{ApiError, ApiResult};
+use crate::server::object::Object;
 use crate::server::resources::{GroupResource, ResourceDef};
 use crate::server::selectors::Selectors;
 use crate::server::watch::{Change, EventType};
@@ -31,22 +32,22 @@ pub struct WatchFilter {
 
 impl WatchFilter {
     /// Encodes one event; Table watches carry column definitions on the first event only.
-    pub fn encode(&self, kind: &str, obj: &Value, first: &mut bool) -> Bytes {
+    pub fn encode(&self, kind: &str, obj: &Object, first: &mut bool) -> Bytes {
         match &self.table {
             Some(def) => {
-                let mut t = crate::rest::table::to_table(def, &[obj], json!({}));
+                let mut t = crate::rest::table::to_table(def, &[&obj.to_value()], json!({}));
                 if !std::mem::replace(first, false) {
                     t["columnDefinitions"] = json!([]);
                 }
                 event_line(kind, &t, "")
             }
-            None => event_line(kind, obj, &self.api_version),
+            None => object_event_line(kind, obj, &self.api_version),
         }
     }
 
     /// The event this change means for this watcher, if any. An object that stops matching
     /// is reported DELETED and one that starts matching ADDED.
-    pub fn translate(&self, c: &Change) -> Option<(EventType, Arc<Value>)> {
+    pub fn translate(&self, c: &Change) -> Option<(EventType, Object)> {
         if c.gr != self.gr {
             return None;
         }
@@ -55,8 +56,11 @@ impl WatchFilter {
         {
             return None;
         }
-        let now = self.selectors.matches(&c.object);
-        let before = c.prev.as_ref().is_some_and(|p| self.selectors.matches(p));
+        let now = self.selectors.matches_object(&c.object);
+        let before = c
+            .prev
+            .as_ref()
+            .is_some_and(|p| self.selectors.matches_object(p));
         match c.kind {
             EventType::Added => now.then_some(EventType::Added),
             EventType::Deleted => now.then_some(EventType::Deleted),
@@ -69,6 +73,17 @@ impl WatchFilter {
         }
         .map(|t| (t, c.object.clone()))
     }
+}
+
+/// One watch event line for a stored object, its bytes copied as they are.
+fn object_event_line(kind: &str, obj: &Object, api_version: &str) -> Bytes {
+    let mut line = Vec::with_capacity(4096);
+    line.extend_from_slice(b"{\"type\":\"");
+    line.extend_from_slice(kind.as_bytes());
+    line.extend_from_slice(b"\",\"object\":");
+    obj.write_json(&mut line, (!api_version.is_empty()).then_some(api_version));
+    line.extend_from_slice(b"}\n");
+    Bytes::from(line)
 }
 
 /// Serializes one watch event line.

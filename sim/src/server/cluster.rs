@@ -87,6 +87,19 @@ pub trait Middleware: Send + Sync {
     fn delay(&self, _req: &RequestInfo) -> Duration {
         Duration::ZERO
     }
+
+    /// Validating admission of a write, given the object as it will be stored (before
+    /// defaulting) and the current one for updates; runs under the state lock, so it reads
+    /// the store through `st`.
+    fn admit(
+        &self,
+        _st: &State,
+        _req: &RequestInfo,
+        _obj: &serde_json::Value,
+        _old: Option<&serde_json::Value>,
+    ) -> Result<(), ApiError> {
+        Ok(())
+    }
 }
 
 pub(crate) struct Inner {
@@ -267,7 +280,7 @@ impl Cluster {
             Some(d) if !d.namespaced => "",
             _ => namespace,
         };
-        st.store.get(&gr, ns, name).map(|v| (**v).clone())
+        st.store.get(&gr, ns, name).map(|o| o.to_value())
     }
 
     /// Direct list of stored objects of a resource (all namespaces when `namespace` is None),
@@ -282,7 +295,7 @@ impl Cluster {
         let gr = crate::server::resources::GroupResource::new(group, resource);
         st.store
             .list(&gr, namespace, None)
-            .map(|(_, o)| (**o).clone())
+            .map(|(_, o)| o.to_value())
             .collect()
     }
 

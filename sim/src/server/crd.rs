@@ -2,11 +2,13 @@
 //! its status conditions.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde_json::{Value, json};
 
 use crate::server::meta;
 use crate::server::resources::{GroupResource, PrinterColumn, ResourceDef, ScaleDef};
+use crate::server::schema::{KindSchema, structural};
 
 pub fn is_crd_gr(gr: &GroupResource) -> bool {
     gr.group == "apiextensions.k8s.io" && gr.resource == "customresourcedefinitions"
@@ -149,8 +151,33 @@ pub fn def_from_crd(crd: &Value) -> Result<ResourceDef, String> {
         printer_columns,
         list_keys,
         is_crd: true,
+        schemas: BTreeMap::new(),
         established: false,
     })
+}
+
+/// The compiled structural schema of every version of a CRD (a version without a schema
+/// keeps whatever its objects hold).
+pub fn schemas(crd: &Value) -> BTreeMap<String, KindSchema> {
+    let versions = crd
+        .pointer("/spec/versions")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    versions
+        .iter()
+        .filter_map(|v| {
+            let name = v.get("name")?.as_str()?.to_string();
+            let schema = v
+                .pointer("/schema/openAPIV3Schema")
+                .cloned()
+                .unwrap_or(Value::Null);
+            Some((
+                name,
+                KindSchema::Custom(Arc::new(structural::compile(&schema))),
+            ))
+        })
+        .collect()
 }
 
 /// Records `x-kubernetes-list-map-keys` of map-type lists by property name.

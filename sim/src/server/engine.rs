@@ -11,8 +11,10 @@ use crate::server::defaults;
 use crate::server::error::{ApiError, ApiResult, Target};
 use crate::server::managed::{self, Writer};
 use crate::server::meta;
+use crate::server::object::{Interner, Object};
 use crate::server::patch::ListKeys;
 use crate::server::resources::{GroupResource, Registry, ResourceDef};
+use crate::server::schema;
 use crate::server::selectors::Selectors;
 use crate::server::store::{ObjKey, Store};
 use crate::server::watch::{Change, EventType, History};
@@ -83,7 +85,7 @@ pub struct At<'a> {
 
 /// A page of a list.
 pub struct ListPage {
-    pub items: Vec<Arc<Value>>,
+    pub items: Vec<Object>,
     pub resource_version: u64,
     pub continue_token: Option<String>,
     pub remaining: Option<usize>,
@@ -94,11 +96,13 @@ pub struct State {
     pub registry: Registry,
     pub store: Store,
     pub history: History,
+    /// Shares equal JSON parts between stored objects and their versions.
+    pub interner: Interner,
     pub rv: u64,
     /// Number of committed changes (each bumps the resource version).
     pub changes: u64,
-    /// Number of committed changes to CustomResourceDefinitions (for the establishing step).
-    pub crd_changes: u64,
+    /// Committed changes per resource, so controllers can skip passes over unchanged ones.
+    changes_by_resource: std::collections::HashMap<GroupResource, u64>,
     /// Last allocated Service cluster IP (as an offset in 10.96.0.0/16).
     next_service_ip: u32,
     /// Whether new namespaces get their `default` service account and root CA config map.
@@ -175,13 +179,29 @@ impl State {
             registry: Registry::default(),
             store: Store::default(),
             history: History::new(history),
+            interner: Interner::default(),
             rv: 0,
             changes: 0,
-            crd_changes: 0,
+            changes_by_resource: Default::default(),
             next_service_ip: 0,
             namespace_defaults,
             notify,
         }
+    }
+
+    /// Counts a change of `gr` (done by every commit; restores call it too).
+    pub fn touch(&mut self, gr: &GroupResource) {
+        match self.changes_by_resource.get_mut(gr) {
+            Some(n) => *n += 1,
+            None => {
+                self.changes_by_resource.insert(gr.clone(), 1);
+            }
+        }
+    }
+
+    /// How many changes `gr` has had: equal numbers mean nothing of it changed in between.
+    pub fn changes_of(&self, gr: &GroupResource) -> u64 {
+        self.changes_by_resource.get(gr).copied().unwrap_or(0)
     }
 
     pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
@@ -206,24 +226,22 @@ impl State {
 
     /// Records a change: bumps the resource version, stores (or removes) the object, appends
     /// to the history and wakes watchers.
-    fn commit(&mut self, key: &ObjKey, mut obj: Value, kind: EventType) -> Arc<Value> {
+    fn commit(&mut self, key: &ObjKey, mut obj: Value, kind: EventType) -> Value {
         self.rv += 1;
         self.changes += 1;
-        if crd::is_crd_gr(&key.gr) {
-            self.crd_changes += 1;
-        }
+        self.touch(&key.gr);
         meta::meta_mut(&mut obj).insert("resourceVersion".into(), json!(self.rv.to_string()));
-        let obj = Arc::new(obj);
+        let stored = Object::new(&obj, self.rv, &mut self.interner);
         let prev = match kind {
             EventType::Deleted => self.store.remove(key),
-            _ => self.store.put(key, obj.clone()),
+            _ => self.store.put(key, stored.clone()),
         };
         self.history.push(Change {
             rv: self.rv,
             gr: key.gr.clone(),
             namespace: key.namespace.clone(),
             kind,
-            object: obj.clone(),
+            object: stored,
             prev,
         });
         // Events are one resource behind two APIs: the other view changes in the same commit.
@@ -233,7 +251,7 @@ impl State {
                 namespace: key.namespace.clone(),
                 name: key.name.clone(),
             };
-            let view = Arc::new(view);
+            let view = Object::new(&view, self.rv, &mut self.interner);
             let prev = match kind {
                 EventType::Deleted => self.store.remove(&view_key),
                 _ => self.store.put(&view_key, view.clone()),
@@ -251,7 +269,14 @@ impl State {
         obj
     }
 
+    /// The stored object, decoded.
     pub fn get(&self, def: &ResourceDef, ns: &str, name: &str) -> ApiResult<Arc<Value>> {
+        self.get_stored(def, ns, name)
+            .map(|o| Arc::new(o.to_value()))
+    }
+
+    /// The stored object as it is kept (for handlers that copy its bytes).
+    pub fn get_stored(&self, def: &ResourceDef, ns: &str, name: &str) -> ApiResult<Object> {
         self.store
             .get(&def.gr(), if def.namespaced { ns } else { "" }, name)
             .cloned()
@@ -275,7 +300,7 @@ impl State {
         let mut iter = self
             .store
             .list(&gr, ns, after.as_ref())
-            .filter(|(_, o)| sel.matches(o));
+            .filter(|(_, o)| sel.matches_object(o));
         let mut items = Vec::new();
         let mut continue_token = None;
         let mut remaining = None;
@@ -286,7 +311,7 @@ impl State {
                 if rest > 0 {
                     if let Some(last) = items.last() {
                         continue_token =
-                            Some(encode_continue(meta::namespace(last), meta::name(last)));
+                            Some(encode_continue(last.meta().namespace(), last.meta().name()));
                     }
                     remaining = Some(rest);
                 }
@@ -308,7 +333,7 @@ impl State {
         let nsgr = GroupResource::new("", "namespaces");
         match self.store.get(&nsgr, "", ns) {
             None => Err(ApiError::NotFound(Target::new("", "namespaces", ns))),
-            Some(n) if meta::is_deleting(n) => Err(ApiError::Forbidden(format!(
+            Some(n) if n.meta().is_deleting() => Err(ApiError::Forbidden(format!(
                 "{} {name:?} is forbidden: unable to create new content in namespace {ns} because it is being terminated",
                 def.plural
             ))),
@@ -316,7 +341,8 @@ impl State {
         }
     }
 
-    fn check_type(def: &ResourceDef, obj: &Value, version: &str) -> ApiResult<()> {
+    /// The body is an object of the kind and version the request addresses.
+    pub fn check_type(def: &ResourceDef, obj: &Value, version: &str) -> ApiResult<()> {
         if !obj.is_object() {
             return Err(ApiError::BadRequest(
                 "the body of the request must be a JSON object".into(),
@@ -426,6 +452,7 @@ impl State {
             o.remove("status");
         }
         self.defaults(def, &mut obj, None)?;
+        check_schema(def, version, &name, &mut obj)?;
         let writer = Writer {
             manager: &opts.manager,
             api_version: &def.api_version(version),
@@ -448,7 +475,7 @@ impl State {
         if crd::is_crd_gr(&def.gr()) {
             self.register_crd(&obj)?;
         }
-        let created = (*self.commit(&key, obj, EventType::Added)).clone();
+        let created = self.commit(&key, obj, EventType::Added);
         if self.namespace_defaults && key.gr == GroupResource::new("", "namespaces") {
             self.populate_namespace(&key.name);
         }
@@ -538,13 +565,14 @@ impl State {
                 e,
             )
         })?;
-        let Some(def) = crd::served_def(crd_obj) else {
+        let Some(mut def) = crd::served_def(crd_obj) else {
             return Ok(());
         };
         if self.registry.by_gr(&def.gr()).is_some_and(|d| !d.is_crd) {
             // Never shadow a built-in resource.
             return Ok(());
         }
+        def.schemas = crd::schemas(crd_obj);
         self.registry.insert(def);
         Ok(())
     }
@@ -666,6 +694,7 @@ impl State {
             }
         }
         self.defaults(def, &mut candidate, Some(current))?;
+        check_schema(def, version, name, &mut candidate)?;
         let api_version = def.api_version(version);
         let writer = Writer {
             manager: &opts.manager,
@@ -697,7 +726,7 @@ impl State {
         if crd::is_crd_gr(&def.gr()) {
             self.register_crd(&candidate)?;
         }
-        Ok((*self.commit(&key, candidate, EventType::Modified)).clone())
+        Ok(self.commit(&key, candidate, EventType::Modified))
     }
 
     /// DELETE of one object.
@@ -751,7 +780,7 @@ impl State {
             let m = meta::meta_mut(&mut next);
             m.insert("deletionTimestamp".into(), json!(meta::now_rfc3339()));
             m.insert("deletionGracePeriodSeconds".into(), json!(0));
-            return Ok((*self.commit(&key, next, EventType::Modified)).clone());
+            return Ok(self.commit(&key, next, EventType::Modified));
         }
         Ok(self.remove_object(def, &key, (*current).clone(), opts.propagation))
     }
@@ -763,7 +792,7 @@ impl State {
             meta::meta_mut(&mut next)
                 .insert("deletionTimestamp".into(), json!(meta::now_rfc3339()));
             meta::set_path(&mut next, "status.phase", json!("Terminating"));
-            result = (*self.commit(key, next, EventType::Modified)).clone();
+            result = self.commit(key, next, EventType::Modified);
         }
         for k in self.store.keys_in_namespace(&key.name) {
             if let Some(d) = self.registry.by_gr(&k.gr) {
@@ -785,10 +814,10 @@ impl State {
         let Some(n) = self.store.get(&key.gr, "", ns) else {
             return;
         };
-        if !meta::is_deleting(n) || !self.store.namespace_is_empty(ns) {
+        if !n.meta().is_deleting() || !self.store.namespace_is_empty(ns) {
             return;
         }
-        let mut last = (**n).clone();
+        let mut last = n.to_value();
         meta::set_path(&mut last, "spec.finalizers", json!([]));
         self.commit(&key, last, EventType::Deleted);
     }
@@ -801,14 +830,14 @@ impl State {
         propagation: Propagation,
     ) -> Value {
         let uid = meta::uid(&obj).to_string();
-        let removed = (*self.commit(key, obj, EventType::Deleted)).clone();
+        let removed = self.commit(key, obj, EventType::Deleted);
         if crd::is_crd_gr(&def.gr())
             && let Ok(d) = crd::def_from_crd(&removed)
             && self.registry.by_gr(&d.gr()).is_some_and(|x| x.is_crd)
         {
             for k in self.store.keys_of(&d.gr()) {
                 if let Some(o) = self.store.get(&k.gr, &k.namespace, &k.name).cloned() {
-                    self.commit(&k, (*o).clone(), EventType::Deleted);
+                    self.commit(&k, o.to_value(), EventType::Deleted);
                 }
             }
             self.registry.remove(&d.gr());
@@ -829,7 +858,9 @@ impl State {
             let Some(obj) = self.store.get(&dep.gr, &dep.namespace, &dep.name).cloned() else {
                 continue;
             };
-            let live_owner = meta::owner_uids(&obj)
+            let live_owner = obj
+                .meta()
+                .owner_uids()
                 .iter()
                 .any(|u| u != owner_uid && self.store.uid_exists(u));
             if live_owner {
@@ -847,7 +878,7 @@ impl State {
             let Some(obj) = self.store.get(&dep.gr, &dep.namespace, &dep.name).cloned() else {
                 continue;
             };
-            let mut next = (*obj).clone();
+            let mut next = obj.to_value();
             if let Some(refs) = meta::meta_mut(&mut next)
                 .get_mut("ownerReferences")
                 .and_then(Value::as_array_mut)
@@ -869,7 +900,7 @@ impl State {
         let page = self.list(def, ns, sel, None, None)?;
         let mut out = Vec::new();
         for o in page.items {
-            match self.delete(def, meta::namespace(&o), meta::name(&o), opts) {
+            match self.delete(def, o.meta().namespace(), o.meta().name(), opts) {
                 Ok(v) => out.push(v),
                 Err(ApiError::NotFound(_)) => {}
                 Err(e) => return Err(e),
@@ -877,6 +908,18 @@ impl State {
         }
         Ok(out)
     }
+}
+
+/// Custom resources are pruned, defaulted and validated against the schema of the version
+/// they were written at, whichever verb wrote them (apply results included).
+fn check_schema(def: &ResourceDef, version: &str, name: &str, obj: &mut Value) -> ApiResult<()> {
+    // Built-in kinds are only decoded (by the REST layer), never schema-validated.
+    let Some(kind) = def.is_crd.then(|| def.schema(version)).flatten() else {
+        return Ok(());
+    };
+    schema::normalize_custom(&kind, obj);
+    schema::validate_object(&kind, obj)
+        .map_err(|r| ApiError::rejected(&def.group, &def.kind, version, name, r))
 }
 
 fn encode_continue(ns: &str, name: &str) -> String {

@@ -2,6 +2,8 @@
 
 use serde_json::{Value, json};
 
+use crate::server::schema::{FieldError, Rejection, field};
+
 /// Identifies the object an error is about, as shown in `Status.details`.
 #[derive(Debug, Clone, Default)]
 pub struct Target {
@@ -17,6 +19,15 @@ impl Target {
             group: group.to_string(),
             kind: kind.to_string(),
             name: name.to_string(),
+        }
+    }
+
+    /// `Deployment.apps` / `ConfigMap`: the kind as Invalid messages qualify it.
+    fn qualified_kind(&self) -> String {
+        if self.group.is_empty() {
+            self.kind.clone()
+        } else {
+            format!("{}.{}", self.kind, self.group)
         }
     }
 
@@ -42,6 +53,9 @@ pub enum ApiError {
     InvalidGrouped(Target, String),
     #[error("{} {:?} is invalid: {}", .0.kind, .0.name, .1)]
     Invalid(Target, String),
+    /// 422 with one cause per field error (`Kind.group "x" is invalid: [a, b]`).
+    #[error("{} {:?} is invalid: {}", .0.qualified_kind(), .0.name, field::aggregate(.1))]
+    InvalidFields(Target, Vec<FieldError>),
     #[error("{0}")]
     BadRequest(String),
     /// 422 without a specific object, e.g. a JSON patch whose `test` operation failed.
@@ -63,6 +77,10 @@ pub enum ApiError {
     Expired(u64, u64),
     #[error("{0}")]
     Internal(String),
+    /// A 500 without a reason, as the real server answers errors that are not API statuses
+    /// (server-side apply's typed conversion of the applied configuration).
+    #[error("{0}")]
+    Unclassified(String),
     #[error("{0}")]
     ServiceUnavailable(String),
 }
@@ -78,13 +96,36 @@ impl ApiError {
         }
     }
 
+    /// The status of a body the schema refused: `kind`/`version` as the body names them,
+    /// `name` the object's.
+    pub fn rejected(group: &str, kind: &str, version: &str, name: &str, r: Rejection) -> Self {
+        match r {
+            Rejection::Decode(m) => ApiError::BadRequest(format!(
+                "{kind} in version {version:?} cannot be handled as a {kind}: {m}"
+            )),
+            Rejection::Patch { patched, message } => ApiError::InvalidFields(
+                Target::default(),
+                vec![FieldError::invalid(
+                    "patch",
+                    &Value::String(patched),
+                    message,
+                )],
+            ),
+            Rejection::Typed(m) => ApiError::Unclassified(m),
+            Rejection::Invalid(errors) => {
+                ApiError::InvalidFields(Target::new(group, kind, name), errors)
+            }
+        }
+    }
+
     pub fn code(&self) -> u16 {
         match self {
             ApiError::NotFound(_) | ApiError::NoRoute => 404,
             ApiError::AlreadyExists(_) | ApiError::Conflict(..) => 409,
-            ApiError::Invalid(..) | ApiError::InvalidGrouped(..) | ApiError::Unprocessable(_) => {
-                422
-            }
+            ApiError::Invalid(..)
+            | ApiError::InvalidGrouped(..)
+            | ApiError::InvalidFields(..)
+            | ApiError::Unprocessable(_) => 422,
             ApiError::BadRequest(_) => 400,
             ApiError::Unauthorized => 401,
             ApiError::Forbidden(_) => 403,
@@ -92,7 +133,7 @@ impl ApiError {
             ApiError::NotAcceptable(_) => 406,
             ApiError::UnsupportedMediaType(_) => 415,
             ApiError::Expired(..) => 410,
-            ApiError::Internal(_) => 500,
+            ApiError::Internal(_) | ApiError::Unclassified(_) => 500,
             ApiError::ServiceUnavailable(_) => 503,
         }
     }
@@ -102,9 +143,10 @@ impl ApiError {
             ApiError::NotFound(_) | ApiError::NoRoute => "NotFound",
             ApiError::AlreadyExists(_) => "AlreadyExists",
             ApiError::Conflict(..) => "Conflict",
-            ApiError::Invalid(..) | ApiError::InvalidGrouped(..) | ApiError::Unprocessable(_) => {
-                "Invalid"
-            }
+            ApiError::Invalid(..)
+            | ApiError::InvalidGrouped(..)
+            | ApiError::InvalidFields(..)
+            | ApiError::Unprocessable(_) => "Invalid",
             ApiError::BadRequest(_) => "BadRequest",
             ApiError::Unauthorized => "Unauthorized",
             ApiError::Forbidden(_) => "Forbidden",
@@ -113,6 +155,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => "UnsupportedMediaType",
             ApiError::Expired(..) => "Expired",
             ApiError::Internal(_) => "InternalError",
+            ApiError::Unclassified(_) => "",
             ApiError::ServiceUnavailable(_) => "ServiceUnavailable",
         }
     }
@@ -123,7 +166,8 @@ impl ApiError {
             | ApiError::AlreadyExists(t)
             | ApiError::Conflict(t, _)
             | ApiError::Invalid(t, _)
-            | ApiError::InvalidGrouped(t, _) => Some(t),
+            | ApiError::InvalidGrouped(t, _)
+            | ApiError::InvalidFields(t, _) => Some(t),
             _ => None,
         }
     }
@@ -139,6 +183,11 @@ impl ApiError {
             "reason": self.reason(),
             "code": self.code(),
         });
+        if self.reason().is_empty()
+            && let Some(o) = status.as_object_mut()
+        {
+            o.remove("reason");
+        }
         if matches!(self, ApiError::NoRoute | ApiError::MethodNotAllowed) {
             // The real server's generic 404 and 405 carry empty details.
             status["details"] = json!({});
@@ -147,6 +196,21 @@ impl ApiError {
             let mut details = json!({"name": t.name, "kind": t.kind});
             if !t.group.is_empty() {
                 details["group"] = json!(t.group);
+            }
+            if let ApiError::InvalidFields(_, errors) = self {
+                // Empty names and kinds are omitted, as for the patch as a whole (` "" is invalid`).
+                details = json!({});
+                for (k, v) in [("name", &t.name), ("group", &t.group), ("kind", &t.kind)] {
+                    if !v.is_empty() {
+                        details[k] = json!(v);
+                    }
+                }
+                details["causes"] = errors
+                    .iter()
+                    .map(
+                        |e| json!({"reason": e.ty.reason(), "message": e.body(), "field": e.field}),
+                    )
+                    .collect();
             }
             if let ApiError::Invalid(_, m) | ApiError::InvalidGrouped(_, m) = self {
                 let field = m.split(':').next().unwrap_or_default();

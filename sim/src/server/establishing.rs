@@ -34,7 +34,7 @@ pub(crate) fn spawn(cluster: &Cluster, delay: Duration) {
 
 struct Establishing {
     delay: Duration,
-    /// `State::crd_changes` at the last pass.
+    /// `State::changes_of` CRDs at the last pass.
     seen: Option<u64>,
     /// CRD uid → when its names were accepted, for CRDs waiting to be established.
     installing: HashMap<String, Instant>,
@@ -43,17 +43,18 @@ struct Establishing {
 impl Reconciler for Establishing {
     fn reconcile(&mut self, cluster: &Cluster) -> Option<Instant> {
         let mut st = cluster.inner.state.lock();
-        if self.seen == Some(st.crd_changes) && self.installing.is_empty() {
-            return None;
-        }
-        self.seen = Some(st.crd_changes);
         let def = st
             .registry
             .get("apiextensions.k8s.io", "v1", "customresourcedefinitions")?;
+        let changes = st.changes_of(&def.gr());
+        if self.seen == Some(changes) && self.installing.is_empty() {
+            return None;
+        }
+        self.seen = Some(changes);
         let crds: Vec<Arc<Value>> = st
             .store
             .list(&def.gr(), None, None)
-            .map(|(_, o)| o.clone())
+            .map(|(_, o)| Arc::new(o.to_value()))
             .collect();
         let now = Instant::now();
         let mut next: Option<Instant> = None;

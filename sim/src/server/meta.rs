@@ -62,6 +62,19 @@ pub fn meta_str<'a>(obj: &'a Value, field: &str) -> Option<&'a str> {
     meta(obj)?.get(field)?.as_str()
 }
 
+/// The strings of an array field (`verbs`, `required`); non-strings are skipped.
+pub fn strings(v: &Value, field: &str) -> Vec<String> {
+    v.get(field)
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 pub fn name(obj: &Value) -> &str {
     meta_str(obj, "name").unwrap_or_default()
 }

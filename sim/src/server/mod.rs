@@ -1,5 +1,6 @@
 //! The API server core: object lifecycle, storage, watch history, field ownership, patches,
-//! selectors, the resource registry, CRDs, defaults and validation, and the errors and
+//! selectors, the resource registry, CRDs, defaults and validation (the kinds' schemas and
+//! what the real server does with them to request bodies, in [`schema`]), and the errors and
 //! discovery documents of the API. Nothing here knows about a transport.
 
 pub mod cluster;
@@ -13,11 +14,13 @@ pub(crate) mod establishing;
 pub mod events;
 pub mod managed;
 pub mod meta;
+pub mod object;
 pub mod openapi;
 pub mod patch;
 pub mod pki;
 pub(crate) mod reconciler;
 pub mod resources;
+pub mod schema;
 pub mod selectors;
 pub mod store;
 pub mod validation;

@@ -4,6 +4,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use crate::server::schema::{self, KindSchema};
+
 /// Storage identity of a resource: one store per group + plural, whatever version is served.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct GroupResource {
@@ -60,6 +62,8 @@ pub struct ResourceDef {
     /// List-map keys for lists in custom resources, from `x-kubernetes-list-map-keys`, by field name.
     pub list_keys: BTreeMap<String, Vec<String>>,
     pub is_crd: bool,
+    /// The schemas of a custom resource's versions (built-in kinds use the shared ones).
+    pub schemas: BTreeMap<String, KindSchema>,
     /// Shown in discovery. Built-ins always are; a CRD's resource is served once its names
     /// are accepted but discovered only once it is established.
     pub established: bool,
@@ -68,6 +72,15 @@ pub struct ResourceDef {
 impl ResourceDef {
     pub fn gr(&self) -> GroupResource {
         GroupResource::new(&self.group, &self.plural)
+    }
+
+    /// The schema of the objects of `version`, if the kind has one. Built-in schemas are
+    /// compiled on first use, once per process.
+    pub fn schema(&self, version: &str) -> Option<KindSchema> {
+        if self.is_crd {
+            return self.schemas.get(version).cloned();
+        }
+        schema::builtin::schema(&self.group, &self.kind).map(KindSchema::Builtin)
     }
 
     pub fn storage_version(&self) -> &str {
@@ -162,6 +175,7 @@ fn builtin_defs() -> Vec<ResourceDef> {
             printer_columns: Vec::new(),
             list_keys: BTreeMap::new(),
             is_crd: false,
+            schemas: BTreeMap::new(),
             established: true,
         })
         .collect()

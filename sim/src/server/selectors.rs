@@ -4,6 +4,7 @@ use serde_json::Value;
 
 use crate::server::error::ApiError;
 use crate::server::meta;
+use crate::server::object::Object;
 
 #[derive(Debug, Clone, PartialEq)]
 enum Op {
@@ -188,6 +189,26 @@ pub struct Selectors {
 impl Selectors {
     pub fn matches(&self, obj: &Value) -> bool {
         self.labels.matches(obj) && self.fields.matches(obj)
+    }
+
+    /// Whether a stored object matches, decoding no more of it than the selectors need.
+    pub fn matches_object(&self, obj: &Object) -> bool {
+        if self.labels.0.is_empty() && self.fields.0.is_empty() {
+            return true;
+        }
+        let meta = obj.meta();
+        if !self.labels.0.iter().all(|r| r.matches(meta.label(&r.key))) {
+            return false;
+        }
+        let by_meta = |key: &str| match key {
+            "metadata.name" => Some(meta.name()),
+            "metadata.namespace" => Some(meta.namespace()),
+            _ => None,
+        };
+        if self.fields.0.iter().all(|r| by_meta(&r.key).is_some()) {
+            return self.fields.0.iter().all(|r| r.matches(by_meta(&r.key)));
+        }
+        self.fields.matches(&obj.to_value())
     }
 }
 

@@ -1,12 +1,9 @@
-//! Object storage: generic JSON per resource, indexed by namespace and name, plus an index of
-//! dependents by owner uid for garbage collection.
+//! Object storage: compact JSON per resource (see [`Object`]), indexed by namespace and
+//! name, plus an index of dependents by owner uid for garbage collection.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::Arc;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use serde_json::Value;
-
-use crate::server::meta;
+use crate::server::object::Object;
 use crate::server::resources::GroupResource;
 
 /// Identity of a stored object. Cluster-scoped objects use an empty namespace.
@@ -17,18 +14,18 @@ pub struct ObjKey {
     pub name: String,
 }
 
-type ByName = BTreeMap<String, Arc<Value>>;
+type ByName = BTreeMap<String, Object>;
 
 #[derive(Debug, Default)]
 pub struct Store {
     data: HashMap<GroupResource, BTreeMap<String, ByName>>,
     dependents: HashMap<String, BTreeSet<ObjKey>>,
-    uids: HashMap<String, ObjKey>,
+    uids: HashSet<Box<str>>,
     count: usize,
 }
 
 impl Store {
-    pub fn get(&self, gr: &GroupResource, ns: &str, name: &str) -> Option<&Arc<Value>> {
+    pub fn get(&self, gr: &GroupResource, ns: &str, name: &str) -> Option<&Object> {
         self.data.get(gr)?.get(ns)?.get(name)
     }
 
@@ -41,12 +38,13 @@ impl Store {
     }
 
     /// Stores `obj`, returning the previous version.
-    pub fn put(&mut self, key: &ObjKey, obj: Arc<Value>) -> Option<Arc<Value>> {
-        let uid = meta::uid(&obj);
-        if !uid.is_empty() {
-            self.uids.insert(uid.to_string(), key.clone());
+    pub fn put(&mut self, key: &ObjKey, obj: Object) -> Option<Object> {
+        let meta = obj.meta();
+        if !meta.uid().is_empty() && !self.uids.contains(meta.uid()) {
+            self.uids.insert(meta.uid().into());
         }
-        for owner in meta::owner_uids(&obj) {
+        let owners = meta.owner_uids();
+        for owner in owners.iter().cloned() {
             self.dependents
                 .entry(owner)
                 .or_default()
@@ -58,15 +56,15 @@ impl Store {
             .or_default()
             .entry(key.namespace.clone())
             .or_default()
-            .insert(key.name.clone(), obj.clone());
+            .insert(key.name.clone(), obj);
         match &prev {
-            Some(p) => self.unindex_owners(key, p, Some(&obj)),
+            Some(p) => self.unindex_owners(key, p, &owners),
             None => self.count += 1,
         }
         prev
     }
 
-    pub fn remove(&mut self, key: &ObjKey) -> Option<Arc<Value>> {
+    pub fn remove(&mut self, key: &ObjKey) -> Option<Object> {
         let by_ns = self.data.get_mut(&key.gr)?;
         let by_name = by_ns.get_mut(&key.namespace)?;
         let prev = by_name.remove(&key.name)?;
@@ -74,14 +72,13 @@ impl Store {
             by_ns.remove(&key.namespace);
         }
         self.count -= 1;
-        self.uids.remove(meta::uid(&prev));
-        self.unindex_owners(key, &prev, None);
+        self.uids.remove(prev.meta().uid());
+        self.unindex_owners(key, &prev, &[]);
         Some(prev)
     }
 
-    fn unindex_owners(&mut self, key: &ObjKey, old: &Value, new: Option<&Value>) {
-        let keep = new.map(meta::owner_uids).unwrap_or_default();
-        for owner in meta::owner_uids(old) {
+    fn unindex_owners(&mut self, key: &ObjKey, old: &Object, keep: &[String]) {
+        for owner in old.meta().owner_uids() {
             if keep.contains(&owner) {
                 continue;
             }
@@ -96,7 +93,7 @@ impl Store {
 
     /// Whether an object with this uid exists.
     pub fn uid_exists(&self, uid: &str) -> bool {
-        self.uids.contains_key(uid)
+        self.uids.contains(uid)
     }
 
     /// Objects whose ownerReferences name `owner_uid`.
@@ -114,7 +111,7 @@ impl Store {
         gr: &GroupResource,
         ns: Option<&'a str>,
         after: Option<&'a (String, String)>,
-    ) -> Box<dyn Iterator<Item = (&'a String, &'a Arc<Value>)> + 'a> {
+    ) -> Box<dyn Iterator<Item = (&'a String, &'a Object)> + 'a> {
         let Some(by_ns) = self.data.get(gr) else {
             return Box::new(std::iter::empty());
         };
@@ -133,6 +130,20 @@ impl Store {
                 by_name.iter().filter(move |(name, _)| after_ok(n, name))
             })),
         }
+    }
+
+    /// Every object of a resource with its namespace and name, ordered by both.
+    pub fn list_keyed<'a>(
+        &'a self,
+        gr: &GroupResource,
+    ) -> impl Iterator<Item = (&'a str, &'a str, &'a Object)> + 'a {
+        self.data.get(gr).into_iter().flat_map(|by_ns| {
+            by_ns.iter().flat_map(|(ns, by_name)| {
+                by_name
+                    .iter()
+                    .map(move |(name, o)| (ns.as_str(), name.as_str(), o))
+            })
+        })
     }
 
     /// Whether no object of any resource lives in `ns` (cost: one lookup per resource).

@@ -4,9 +4,8 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use serde_json::Value;
-
 use crate::server::error::ApiError;
+use crate::server::object::Object;
 use crate::server::resources::GroupResource;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,9 +32,9 @@ pub struct Change {
     pub gr: GroupResource,
     pub namespace: String,
     pub kind: EventType,
-    pub object: Arc<Value>,
+    pub object: Object,
     /// The previous state, so selector watchers can see objects leave or enter their view.
-    pub prev: Option<Arc<Value>>,
+    pub prev: Option<Object>,
 }
 
 /// The last `capacity` changes. Watches from a version older than the window get 410 Expired.

@@ -1,26 +1,36 @@
 //! The cluster controller: health of every member cluster, published to the other controllers
-//! through the [`MemberPool`] and written to `KubeFedCluster.status`.
+//! through the [`MemberPool`] and written to `KubeFedCluster.status`, together with which
+//! enabled types the member can serve (the `TypesAvailable` condition, from
+//! [`TypeAvailability`]).
 //!
 //! KubeFedClusters and the Secrets of the federation namespace are watched into local caches.
 //! Any change re-aligns the set of members: a client is (re)built when a cluster's connection
 //! settings or token change, and each member gets its own prober task, so a hanging member never
 //! delays the others.
 
-pub mod conditions;
-pub mod health;
 mod probe;
 
-use crate::crds::kubefed_cluster::{KubeFedCluster, SECRET_TOKEN_KEY, TlsValidation};
+use crate::core::cluster_status::{
+    Observation, TypesObservation, health_from_status, next_status, status_changed,
+};
+use crate::core::events::{EventNote, Severity};
+use crate::core::health::{Health, HealthTracker, Thresholds};
+use crate::crds::kubefed_cluster::{
+    CONDITION_TYPES_AVAILABLE, KubeFedCluster, KubeFedClusterStatus, SECRET_TOKEN_KEY,
+    TlsValidation,
+};
+use crate::members::availability::TypeAvailability;
 use crate::members::connection::{ConnectionSpec, member_config};
 use crate::members::pool::MemberPool;
-use crate::operator::metrics::Metrics;
-use conditions::{Observation, health_from_status, next_status, status_changed};
+use crate::runtime::events::Publisher;
+use crate::runtime::metrics::Metrics;
+use crate::runtime::status::write_status as patch_status;
+use crate::runtime::store::is_ready;
 use futures::StreamExt;
-use health::{Health, HealthTracker, Thresholds};
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::api::{Api, Patch, PatchParams};
-use kube::runtime::events::{Event, EventType, Recorder};
+use kube::api::Api;
+use kube::runtime::events::Recorder;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
@@ -61,8 +71,9 @@ struct Shared {
     clusters: Api<KubeFedCluster>,
     store: Store<KubeFedCluster>,
     pool: MemberPool,
+    availability: TypeAvailability,
     metrics: Metrics,
-    recorder: Recorder,
+    events: Arc<Publisher>,
     settings: HealthSettings,
 }
 
@@ -77,15 +88,29 @@ impl Drop for Prober {
     }
 }
 
+/// What the controller works with.
+pub struct Dependencies {
+    pub client: Client,
+    pub namespace: String,
+    pub pool: MemberPool,
+    pub availability: TypeAvailability,
+    pub metrics: Metrics,
+    pub recorder: Recorder,
+    pub settings: HealthSettings,
+}
+
 /// Runs the controller until its watches end.
-pub async fn run(
-    client: Client,
-    namespace: &str,
-    pool: MemberPool,
-    metrics: Metrics,
-    recorder: Recorder,
-    settings: HealthSettings,
-) -> Result<(), ClusterControllerError> {
+pub async fn run(deps: Dependencies) -> Result<(), ClusterControllerError> {
+    let Dependencies {
+        client,
+        namespace,
+        pool,
+        availability,
+        metrics,
+        recorder,
+        settings,
+    } = deps;
+    let namespace = namespace.as_str();
     let clusters: Api<KubeFedCluster> = Api::namespaced(client.clone(), namespace);
     let secrets: Api<Secret> = Api::namespaced(client, namespace);
     let (cluster_store, cluster_writer) = reflector::store();
@@ -106,8 +131,9 @@ pub async fn run(
         clusters,
         store: cluster_store.clone(),
         pool,
+        availability,
         metrics,
-        recorder,
+        events: Arc::new(Publisher::new(recorder, "HealthCheck")),
         settings,
     };
     let mut probers: BTreeMap<String, Prober> = BTreeMap::new();
@@ -117,20 +143,11 @@ pub async fn run(
         // just because its watch has not caught up yet.
         if is_ready(&cluster_store) && is_ready(&secret_store) {
             align(&shared, &secret_store, &mut probers, &mut malformed).await;
+            // Every KubeFedCluster is known now: an empty pool means no members.
+            shared.pool.set_loaded();
         }
     }
     Err(ClusterControllerError::WatchEnded)
-}
-
-/// Whether a reflector store has completed its first list (without waiting for it: the
-/// stream that fills it is driven by the caller).
-pub(crate) fn is_ready<K>(store: &Store<K>) -> bool
-where
-    K: kube::Resource + Clone + 'static,
-    K::DynamicType: Eq + std::hash::Hash + Clone,
-{
-    use futures::FutureExt;
-    matches!(store.wait_until_ready().now_or_never(), Some(Ok(())))
 }
 
 /// Reads the token of a cluster's Secret, or says what is wrong with it.
@@ -215,10 +232,11 @@ async fn align(
     for name in shared.pool.snapshot().keys() {
         if !names.contains(name) {
             shared.pool.remove(name);
+            shared.availability.remove_cluster(name);
             shared
                 .metrics
                 .cluster_ready
-                .remove(&crate::operator::metrics::ClusterLabels {
+                .remove(&crate::runtime::metrics::ClusterLabels {
                     cluster: name.clone(),
                 });
         }
@@ -241,7 +259,7 @@ async fn align(
                     publish(
                         shared,
                         &cluster,
-                        EventType::Warning,
+                        Severity::Warning,
                         "TLSValidationKept",
                         format!(
                             "disabling only {still_enforced:?} is not supported; TLS is fully verified (use [\"*\"] to disable verification)"
@@ -264,14 +282,18 @@ async fn align(
                 shared.pool.set_client(&name, None);
                 if malformed.get(&name) != Some(&problem) {
                     tracing::warn!(cluster = %name, %problem, "member cluster configuration is malformed");
-                    let written =
-                        write_status(shared, &cluster, &Observation::Malformed(problem.clone()))
-                            .await;
-                    if written {
+                    let written = write_status(
+                        shared,
+                        &cluster,
+                        &Observation::Malformed(problem.clone()),
+                        &TypesObservation::Pending,
+                    )
+                    .await;
+                    if written.is_some() {
                         publish(
                             shared,
                             &cluster,
-                            EventType::Warning,
+                            Severity::Warning,
                             "ConfigMalformed",
                             problem.clone(),
                         )
@@ -285,10 +307,11 @@ async fn align(
 }
 
 /// Probes one member forever (until aborted), publishing its debounced health and writing
-/// its status when something other than the probe time changed.
+/// its status when something other than the probe time changed: after every probe, and when
+/// the member caches find out something new about which types the member can serve.
 async fn probe_loop(shared: Shared, cluster: Arc<KubeFedCluster>, client: Client) {
     let name = cluster.name_any();
-    let labels = crate::operator::metrics::ClusterLabels {
+    let labels = crate::runtime::metrics::ClusterLabels {
         cluster: name.clone(),
     };
     let mut tracker = match health_from_status(cluster.status.as_ref()) {
@@ -297,98 +320,179 @@ async fn probe_loop(shared: Shared, cluster: Arc<KubeFedCluster>, client: Client
     };
     let mut version: Option<String> = None;
     let mut kube_system_uid: Option<String> = None;
+    let mut types = shared.availability.subscribe();
+    let mut health: Option<Health> = None;
+    // The resourceVersion the last status write was based on, and what it wrote.
+    let mut wrote: Option<(Option<String>, KubeFedClusterStatus)> = None;
     let mut ticker = tokio::time::interval(shared.settings.period);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        ticker.tick().await;
-        let started = std::time::Instant::now();
-        let outcome = probe::healthz(&client, shared.settings.timeout).await;
-        shared
-            .metrics
-            .health_check_duration
-            .get_or_create(&labels)
-            .observe(started.elapsed().as_secs_f64());
-        let health = tracker
-            .observe(&outcome, shared.settings.thresholds)
-            .clone();
-        if health.is_ready() && version.is_none() {
-            version = probe::version(&client, shared.settings.timeout).await;
-        }
-        if health.is_ready() && kube_system_uid.is_none() {
-            kube_system_uid = probe::kube_system_uid(&client, shared.settings.timeout).await;
+        // A turn woken by the member caches only rewrites the status; probing then would
+        // shorten the probe period.
+        let probe_now = tokio::select! {
+            _ = ticker.tick() => true,
+            alive = types.changed() => {
+                if !alive {
+                    return;
+                }
+                false
+            }
+        };
+        if probe_now {
+            let started = std::time::Instant::now();
+            let outcome = probe::healthz(&client, shared.settings.timeout).await;
+            shared
+                .metrics
+                .health_check_duration
+                .get_or_create(&labels)
+                .observe(started.elapsed().as_secs_f64());
+            let probed = tracker
+                .observe(&outcome, shared.settings.thresholds)
+                .clone();
+            if probed.is_ready() && version.is_none() {
+                version = probe::version(&client, shared.settings.timeout).await;
+            }
+            if probed.is_ready() && kube_system_uid.is_none() {
+                kube_system_uid = probe::kube_system_uid(&client, shared.settings.timeout).await;
+                shared
+                    .pool
+                    .set_kube_system_uid(&name, kube_system_uid.clone());
+            }
+            shared
+                .metrics
+                .cluster_ready
+                .get_or_create(&labels)
+                .set(i64::from(probed.is_ready()));
+            let answered = outcome == crate::core::health::ProbeOutcome::Healthy;
             shared
                 .pool
-                .set_kube_system_uid(&name, kube_system_uid.clone());
+                .set_health(&name, Some(probed.clone()), answered);
+            health = Some(probed);
         }
-        shared
-            .metrics
-            .cluster_ready
-            .get_or_create(&labels)
-            .set(i64::from(health.is_ready()));
-        shared.pool.set_health(&name, Some(health.clone()));
-        let latest = shared
+        let Some(current) = health.clone() else {
+            continue;
+        };
+        // While the member cannot be reached its caches learn nothing: keep what was known.
+        let available = if current.is_ready() {
+            types.observe(&name)
+        } else {
+            TypesObservation::Pending
+        };
+        let mut latest = shared
             .store
             .get(&ObjectRef::from_obj(cluster.as_ref()))
-            .unwrap_or_else(|| cluster.clone());
-        let was_ready = health_from_status(latest.status.as_ref());
-        let changed = write_status(
-            &shared,
-            &latest,
-            &Observation::Probed {
-                health: health.clone(),
-                version: version.clone(),
-            },
-        )
-        .await;
-        if changed && was_ready.as_ref() != Some(&health) {
-            let (kind, reason, note) = match &health {
-                Health::Ready => (
-                    EventType::Normal,
-                    "ClusterReady",
-                    "cluster is ready".to_string(),
-                ),
-                Health::NotReady(why) => (
-                    EventType::Warning,
-                    "ClusterNotReady",
-                    format!("/healthz responded without ok: {why}"),
-                ),
-                Health::Offline(why) => (
-                    EventType::Warning,
-                    "ClusterNotReachable",
-                    format!("cluster is not reachable: {why}"),
-                ),
-            };
-            publish(&shared, &latest, kind, reason, note).await;
+            .map_or_else(|| cluster.as_ref().clone(), |c| c.as_ref().clone());
+        // The cache may not show our last write yet: until it changes, that write is the truth.
+        if let Some((seen, written)) = &wrote
+            && latest.resource_version() == *seen
+        {
+            latest.status = Some(written.clone());
+        }
+        let observation = Observation::Probed {
+            health: current.clone(),
+            version: version.clone(),
+        };
+        if let Some(next) = write_status(&shared, &latest, &observation, &available).await {
+            for note in status_events(latest.status.as_ref(), &next) {
+                shared.events.publish(&latest.object_ref(&()), &note).await;
+            }
+            wrote = Some((latest.resource_version(), next));
         }
     }
 }
 
-/// Writes the status for `observation` when it differs from the stored one; returns whether
-/// it wrote.
+/// The events a status change deserves: health transitions, and a change of which types the
+/// member cannot serve.
+fn status_events(
+    before: Option<&KubeFedClusterStatus>,
+    after: &KubeFedClusterStatus,
+) -> Vec<EventNote> {
+    let mut notes = Vec::new();
+    let was = health_from_status(before);
+    let now = health_from_status(Some(after));
+    if was != now
+        && let Some(health) = now
+    {
+        let (severity, reason, note) = match health {
+            Health::Ready => (
+                Severity::Normal,
+                "ClusterReady",
+                "cluster is ready".to_string(),
+            ),
+            Health::NotReady(why) => (
+                Severity::Warning,
+                "ClusterNotReady",
+                format!("/healthz responded without ok: {why}"),
+            ),
+            Health::Offline(why) => (
+                Severity::Warning,
+                "ClusterNotReachable",
+                format!("cluster is not reachable: {why}"),
+            ),
+        };
+        notes.push(EventNote {
+            severity,
+            reason: reason.to_string(),
+            note,
+        });
+    }
+    let types = |s: Option<&KubeFedClusterStatus>| {
+        s.and_then(|s| s.condition(CONDITION_TYPES_AVAILABLE))
+            .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
+    };
+    let (old, new) = (types(before), types(Some(after)));
+    if old != new
+        && let Some((status, reason, message)) = new
+    {
+        let failing = status != "True";
+        // The first "all available" is not news; recovering from a problem is.
+        if failing || old.is_some() {
+            notes.push(EventNote {
+                severity: if failing {
+                    Severity::Warning
+                } else {
+                    Severity::Normal
+                },
+                reason: reason.unwrap_or_default(),
+                note: message.unwrap_or_default(),
+            });
+        }
+    }
+    notes
+}
+
+/// Writes the status for `observation` when it differs from the stored one in anything but
+/// the probe time; returns what it wrote.
 async fn write_status(
     shared: &Shared,
     cluster: &KubeFedCluster,
     observation: &Observation,
-) -> bool {
+    types: &TypesObservation,
+) -> Option<KubeFedClusterStatus> {
     let now = Time(jiff::Timestamp::now());
-    let next = next_status(cluster.status.as_ref(), observation, &now);
+    let next = next_status(cluster.status.as_ref(), observation, types, &now);
     if !status_changed(cluster.status.as_ref(), &next) {
-        return false;
+        return None;
     }
-    let patch = serde_json::json!({ "status": next });
-    match shared
-        .clusters
-        .patch_status(
-            &cluster.name_any(),
-            &PatchParams::default(),
-            &Patch::Merge(&patch),
-        )
-        .await
+    let stored = cluster
+        .status
+        .as_ref()
+        .and_then(|s| serde_json::to_value(s).ok());
+    match patch_status(
+        &shared.clusters,
+        &cluster.name_any(),
+        stored.as_ref(),
+        &next,
+    )
+    .await
     {
-        Ok(_) => true,
+        Ok(_) => Some(next),
         Err(err) => {
+            shared
+                .metrics
+                .count_error("cluster", crate::runtime::error::ErrorCategory::of(&err));
             tracing::warn!(cluster = %cluster.name_any(), %err, "cannot write KubeFedCluster status");
-            false
+            None
         }
     }
 }
@@ -396,22 +500,14 @@ async fn write_status(
 async fn publish(
     shared: &Shared,
     cluster: &KubeFedCluster,
-    type_: EventType,
+    severity: Severity,
     reason: &str,
     note: String,
 ) {
-    let event = Event {
-        type_,
+    let note = EventNote {
+        severity,
         reason: reason.to_string(),
-        note: Some(note),
-        action: "HealthCheck".to_string(),
-        secondary: None,
+        note,
     };
-    if let Err(err) = shared
-        .recorder
-        .publish(&event, &cluster.object_ref(&()))
-        .await
-    {
-        tracing::debug!(%err, "cannot publish event");
-    }
+    shared.events.publish(&cluster.object_ref(&()), &note).await;
 }

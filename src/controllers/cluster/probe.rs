@@ -1,6 +1,6 @@
 //! The two requests a health probe makes to a member: `/healthz` and `/version`.
 
-use super::health::ProbeOutcome;
+use crate::core::health::ProbeOutcome;
 use kube::Client;
 use std::time::Duration;
 

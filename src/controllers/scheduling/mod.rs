@@ -2,30 +2,34 @@
 //! over the ready member clusters and writes the result into that workload's placement and
 //! per-cluster `/spec/replicas` overrides.
 //!
-//! The planner and the spec rewriting are pure ([`planner`], [`target`]); the controller
-//! reads the RSP, its target and the member pool, calls them, and writes only on change.
+//! The planner and the spec rewriting are pure ([`crate::core::replica_planner`],
+//! [`crate::core::replica_target`]); the controller reads the RSP, its target and the member
+//! pool, calls them, and writes only on change. A target whose spec cannot be read is left
+//! exactly as it is (its overrides are the user's) and the RSP says why.
 
-pub mod planner;
-pub mod target;
-
-use crate::controllers::status::patch::merge_diff;
-use crate::controllers::sync::placement::compute_placement;
-use crate::crds::federated::{FederatedCondition, FederatedSpec};
+use crate::core::condition::{Wanted, set_condition};
+use crate::core::events::{EventNote, Severity};
+use crate::core::placement::compute_placement;
+use crate::core::replica_planner::{self as planner, PlanInput, plan};
+use crate::core::replica_target as target;
+use crate::crds::federated::FederatedSpec;
 use crate::crds::replica_scheduling_preference::{
     ReplicaSchedulingPreference, ReplicaSchedulingPreferenceStatus, TargetKind,
 };
 use crate::crds::{Scope, default_target_types};
 use crate::members::pool::{MemberPool, cluster_infos};
-use crate::operator::metrics::Metrics;
+use crate::runtime::error::ErrorCategory;
+use crate::runtime::events::Publisher;
+use crate::runtime::metrics::Metrics;
+use crate::runtime::status::write_status;
 use futures::StreamExt;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::core::ApiResource;
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::events::Recorder;
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
-use planner::{PlanInput, plan};
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -44,7 +48,7 @@ struct Context {
     client: Client,
     pool: MemberPool,
     metrics: Metrics,
-    recorder: Recorder,
+    events: Publisher,
 }
 
 fn target_resource(kind: TargetKind) -> ApiResource {
@@ -137,7 +141,7 @@ pub async fn run(
         client,
         pool,
         metrics,
-        recorder,
+        events: Publisher::new(recorder, "Schedule"),
     });
     controller
         .reconcile_all_on(readiness)
@@ -149,8 +153,11 @@ pub async fn run(
 fn error_policy(
     _: Arc<ReplicaSchedulingPreference>,
     err: &SchedulingError,
-    _: Arc<Context>,
+    ctx: Arc<Context>,
 ) -> Action {
+    let SchedulingError::Host(source) = err;
+    ctx.metrics
+        .count_error("scheduling", ErrorCategory::of(source));
     tracing::warn!(%err, "scheduling failed; retrying");
     Action::requeue(Duration::from_secs(5))
 }
@@ -189,12 +196,35 @@ async fn schedule(rsp: &ReplicaSchedulingPreference, ctx: &Context) -> Result<()
         )
         .await;
     };
-    let spec: FederatedSpec = target
-        .data
-        .get("spec")
-        .cloned()
-        .and_then(|s| serde_json::from_value(s).ok())
-        .unwrap_or_default();
+    // Rewriting the overrides of a spec that cannot be read would drop the user's: fail closed.
+    let spec: FederatedSpec = match target.data.get("spec").cloned() {
+        None | Some(serde_json::Value::Null) => FederatedSpec::default(),
+        Some(spec) => match serde_json::from_value(spec) {
+            Ok(spec) => spec,
+            Err(err) => {
+                let message = format!(
+                    "the spec of {} {namespace}/{name} cannot be read, so it is left as it is: {err}",
+                    resource.kind
+                );
+                return report(
+                    ctx,
+                    rsp,
+                    rsp.status
+                        .as_ref()
+                        .map(|s| s.plan.clone())
+                        .unwrap_or_default(),
+                    rsp.status
+                        .as_ref()
+                        .map(|s| s.capacity.clone())
+                        .unwrap_or_default(),
+                    false,
+                    "TargetSpecUnreadable",
+                    &message,
+                )
+                .await;
+            }
+        },
+    };
 
     let members = ctx.pool.snapshot();
     let mut candidates: BTreeSet<String> = members
@@ -341,67 +371,44 @@ async fn report(
     message: &str,
 ) -> Result<(), SchedulingError> {
     let previous = rsp.status.clone().unwrap_or_default();
-    let now = jiff::Timestamp::now().to_string();
-    let status_word = if ok { "True" } else { "False" };
-    let old = previous
-        .conditions
-        .iter()
-        .find(|c| c.type_ == SCHEDULED_CONDITION);
-    let changed_condition = old.is_none_or(|c| c.status != status_word || c.reason != reason);
-    let condition = FederatedCondition {
-        type_: SCHEDULED_CONDITION.to_string(),
-        status: status_word.to_string(),
-        reason: reason.to_string(),
-        last_update_time: if changed_condition {
-            Some(now.clone())
-        } else {
-            old.and_then(|c| c.last_update_time.clone())
-        },
-        last_transition_time: match old {
-            Some(c) if c.status == status_word => c.last_transition_time.clone(),
-            _ => Some(now),
-        },
+    let wanted = Wanted {
+        type_: SCHEDULED_CONDITION,
+        status: Wanted::status_word(ok),
+        reason,
+        message,
     };
+    let now = jiff::Timestamp::now().to_string();
+    let conditions = set_condition(&previous.conditions, &wanted, &now);
+    let changed_condition = conditions != previous.conditions;
     let next = ReplicaSchedulingPreferenceStatus {
         observed_generation: rsp.metadata.generation,
         plan,
         capacity,
-        conditions: vec![condition],
+        conditions,
     };
     if rsp.status.as_ref() == Some(&next) {
         return Ok(());
     }
-    let stored = serde_json::to_value(rsp.status.clone().unwrap_or_default()).unwrap_or_default();
-    let Some(diff) = serde_json::to_value(&next)
-        .ok()
-        .and_then(|new| merge_diff(&stored, &new))
-    else {
-        return Ok(());
-    };
     let api: Api<ReplicaSchedulingPreference> =
         Api::namespaced(ctx.client.clone(), &rsp.namespace().unwrap_or_default());
-    api.patch_status(
-        &rsp.name_any(),
-        &PatchParams::default(),
-        &Patch::Merge(&json!({ "status": diff })),
-    )
-    .await
-    .map_err(SchedulingError::Host)?;
+    let stored = rsp
+        .status
+        .as_ref()
+        .and_then(|s| serde_json::to_value(s).ok());
+    write_status(&api, &rsp.name_any(), stored.as_ref(), &next)
+        .await
+        .map_err(SchedulingError::Host)?;
     if changed_condition {
-        let event = Event {
-            type_: if ok {
-                EventType::Normal
+        let note = EventNote {
+            severity: if ok {
+                Severity::Normal
             } else {
-                EventType::Warning
+                Severity::Warning
             },
             reason: reason.to_string(),
-            note: Some(message.to_string()),
-            action: "Schedule".into(),
-            secondary: None,
+            note: message.to_string(),
         };
-        if let Err(err) = ctx.recorder.publish(&event, &rsp.object_ref(&())).await {
-            tracing::debug!(%err, "cannot publish event");
-        }
+        ctx.events.publish(&rsp.object_ref(&()), &note).await;
     }
     Ok(())
 }

@@ -1,25 +1,39 @@
 //! What one sync worker (one federated type) shares across its reconciliations.
 
+use crate::core::observation::StatusCollection;
+use crate::core::plan::{PlanSettings, TargetInfo};
 use crate::crds::Scope;
 use crate::crds::federated::AggregateKind;
-use crate::members::cache::MemberCaches;
+use crate::members::cache::{MemberCaches, ObjectKey};
 use crate::members::pool::{Member, MemberPool};
-use crate::operator::metrics::Metrics;
+use crate::runtime::backoff::{BackoffPolicy, Backoffs};
+use crate::runtime::events::Publisher;
+use crate::runtime::metrics::Metrics;
 use kube::Client;
-use kube::api::DynamicObject;
+use kube::api::{Api, DynamicObject};
 use kube::core::ApiResource;
-use kube::runtime::events::{Event, EventType, Recorder};
 use kube::runtime::reflector::Store;
 use parking_lot::Mutex;
-use std::collections::HashMap;
 use std::time::Duration;
+use tokio::sync::mpsc;
 
 /// Field manager of every member write, so server-side apply tracks exactly the fields the
 /// operator sets.
 pub const MEMBER_FIELD_MANAGER: &str = "kubefed";
 
-/// Identity of a federated object: namespace (if any) and name.
-pub type ObjectKey = (Option<String>, String);
+/// How failed reconciliations of one object are retried: 1 s, doubling, at most 5 minutes.
+pub const RETRY: BackoffPolicy =
+    BackoffPolicy::new(Duration::from_secs(1), Duration::from_secs(300));
+
+/// How long a reconciliation waits for a member's answer before it goes on without it (the
+/// request continues, and its end brings the object back). A healthy API server answers in
+/// milliseconds; a member slower than this is treated as not answering until its next
+/// successful probe, so it cannot hold up the other members and objects.
+pub const PATIENCE: Duration = Duration::from_secs(2);
+
+/// How soon an object waiting for something to settle (an unsynced cache, an unprobed member,
+/// lists still loading) is looked at again if no event brings it back first.
+pub const WAIT_RECHECK: Duration = Duration::from_secs(2);
 
 pub fn key_of(obj: &DynamicObject) -> ObjectKey {
     (
@@ -31,7 +45,7 @@ pub fn key_of(obj: &DynamicObject) -> ObjectKey {
 /// The type a worker syncs.
 #[derive(Clone, Debug)]
 pub struct SyncedType {
-    /// FederatedTypeConfig name, e.g. `deployments.apps`.
+    /// FederatedTypeConfig name, e.g. `deployments.apps`: how messages name the type.
     pub name: String,
     pub target: ApiResource,
     pub target_namespaced: bool,
@@ -46,6 +60,13 @@ impl SyncedType {
     pub fn is_namespace(&self) -> bool {
         self.target.group.is_empty() && self.target.kind == "Namespace"
     }
+
+    pub fn collection(&self) -> StatusCollection {
+        StatusCollection {
+            collect: self.collect_status,
+            kind: self.aggregate,
+        }
+    }
 }
 
 /// Settings of the sync controller, from the KubeFedConfig and flags.
@@ -54,7 +75,7 @@ pub struct SyncSettings {
     pub scope: Scope,
     pub federation_namespace: String,
     pub adopt_resources: bool,
-    /// Time allowed for one member operation before it counts as timed out.
+    /// Time allowed for one member request before it counts as timed out.
     pub member_timeout: Duration,
     pub concurrency: u16,
     /// Window in which triggers for one object are merged into one reconciliation (and one
@@ -64,26 +85,22 @@ pub struct SyncSettings {
     pub host_kube_system_uid: Option<String>,
 }
 
-/// Namespaces whose objects are never federated (KubeFed's list plus the federation's own).
-pub fn is_excluded_namespace(settings: &SyncSettings, namespace: &str) -> bool {
-    matches!(namespace, "kube-system" | "kube-public" | "default")
-        || namespace == settings.federation_namespace
-}
-
 pub struct SyncContext {
     pub host: Client,
     pub synced: SyncedType,
     pub settings: SyncSettings,
+    pub plan_settings: PlanSettings,
     pub pool: MemberPool,
     pub caches: MemberCaches,
     /// FederatedNamespaces, for the namespace placement rule (Cluster scope, namespaced types).
     pub federated_namespaces: Option<(Store<DynamicObject>, ApiResource)>,
     pub metrics: Metrics,
-    pub recorder: Recorder,
-    /// Last warning set reported per object, so a warning is emitted once, not per reconcile.
-    warned: Mutex<HashMap<ObjectKey, String>>,
+    pub events: Publisher,
     /// Consecutive failed reconciliations per object, for exponential backoff.
-    failures: Mutex<HashMap<ObjectKey, u32>>,
+    pub retries: Backoffs<ObjectKey>,
+    /// Objects to look at again (e.g. a request that was not answered in time ended).
+    look_again: mpsc::UnboundedSender<ObjectKey>,
+    looked_again: Mutex<Option<mpsc::UnboundedReceiver<ObjectKey>>>,
 }
 
 impl SyncContext {
@@ -96,20 +113,47 @@ impl SyncContext {
         caches: MemberCaches,
         federated_namespaces: Option<(Store<DynamicObject>, ApiResource)>,
         metrics: Metrics,
-        recorder: Recorder,
+        events: Publisher,
     ) -> Self {
+        let plan_settings = PlanSettings {
+            scope: settings.scope,
+            federation_namespace: settings.federation_namespace.clone(),
+            adopt_resources: settings.adopt_resources,
+            target: TargetInfo {
+                group: synced.target.group.clone(),
+                api_version: synced.target.api_version.clone(),
+                kind: synced.target.kind.clone(),
+                resource: synced.name.clone(),
+                namespaced: synced.target_namespaced,
+            },
+            aggregate: synced.aggregate,
+        };
+        let (look_again, looked_again) = mpsc::unbounded_channel();
         SyncContext {
             host,
             synced,
             settings,
+            plan_settings,
             pool,
             caches,
             federated_namespaces,
             metrics,
-            recorder,
-            warned: Mutex::default(),
-            failures: Mutex::default(),
+            events,
+            retries: Backoffs::new(RETRY),
+            look_again,
+            looked_again: Mutex::new(Some(looked_again)),
         }
+    }
+
+    /// Asks for another reconciliation of `key`.
+    pub fn look_again(&self, key: ObjectKey) {
+        // Without a worker listening nobody needs it.
+        let _ = self.look_again.send(key);
+    }
+
+    /// The stream of [`SyncContext::look_again`] requests, for the worker (once).
+    pub fn take_look_again(&self) -> Option<mpsc::UnboundedReceiver<ObjectKey>> {
+        self.looked_again.lock().take()
     }
 
     /// Whether `member` is the host cluster itself.
@@ -120,63 +164,21 @@ impl SyncContext {
         )
     }
 
-    /// Publishes an event on a federated object; failures to publish are only logged.
-    pub async fn event(&self, obj: &DynamicObject, type_: EventType, reason: &str, note: String) {
-        let event = Event {
-            type_,
-            reason: reason.to_string(),
-            note: Some(note),
-            action: "Sync".to_string(),
-            secondary: None,
-        };
-        let reference = kube::Resource::object_ref(obj, &self.synced.federated);
-        if let Err(err) = self.recorder.publish(&event, &reference).await {
-            tracing::debug!(%err, "cannot publish event");
+    /// The federated objects' API in the object's namespace.
+    pub fn host_api(&self, namespace: Option<&str>) -> Api<DynamicObject> {
+        match namespace {
+            Some(ns) => Api::namespaced_with(self.host.clone(), ns, &self.synced.federated),
+            None => Api::all_with(self.host.clone(), &self.synced.federated),
         }
     }
 
-    /// Emits the warnings of a reconciliation once: only when the set differs from the last
-    /// one reported for this object.
-    pub async fn warn_once(&self, obj: &DynamicObject, warnings: &[(String, String)]) {
-        let key = key_of(obj);
-        let digest = warnings
-            .iter()
-            .map(|(r, m)| format!("{r}:{m}"))
-            .collect::<Vec<_>>()
-            .join("\n");
-        {
-            let mut warned = self.warned.lock();
-            if warned.get(&key) == Some(&digest) {
-                return;
+    /// The target type's API in a member.
+    pub fn member_api(&self, client: Client, namespace: Option<&str>) -> Api<DynamicObject> {
+        match namespace {
+            Some(ns) if self.synced.target_namespaced => {
+                Api::namespaced_with(client, ns, &self.synced.target)
             }
-            if digest.is_empty() {
-                warned.remove(&key);
-            } else {
-                warned.insert(key, digest);
-            }
+            _ => Api::all_with(client, &self.synced.target),
         }
-        for (reason, message) in warnings {
-            self.event(obj, EventType::Warning, reason, message.clone())
-                .await;
-        }
-    }
-
-    /// Forgets per-object memory when the object is gone.
-    pub fn forget(&self, key: &ObjectKey) {
-        self.warned.lock().remove(key);
-        self.failures.lock().remove(key);
-    }
-
-    /// The delay before retrying an object that failed, doubling per consecutive failure.
-    pub fn backoff(&self, key: &ObjectKey) -> Duration {
-        let mut failures = self.failures.lock();
-        let n = failures.entry(key.clone()).or_insert(0);
-        *n = n.saturating_add(1);
-        let secs = 1u64 << (*n - 1).min(8);
-        Duration::from_secs(secs.min(300))
-    }
-
-    pub fn succeeded(&self, key: &ObjectKey) {
-        self.failures.lock().remove(key);
     }
 }

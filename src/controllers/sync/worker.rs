@@ -1,12 +1,18 @@
 //! The sync worker of one federated type: a controller over the federated objects, woken by
-//! host changes, by member watch events (drift), by members becoming (un)ready and by
-//! FederatedNamespace changes.
+//! host changes, by member watch events (drift), by a member cache changing state (synced,
+//! forbidden, not served), by members becoming (un)ready and by FederatedNamespace changes.
+//!
+//! No wake-up is lost: every object is reconciled when the worker starts, and a
+//! reconciliation that has to wait for something (an unsynced cache, an unprobed member, the
+//! member list) also asks to be looked at again after a short delay, whether or not the event
+//! it waits for arrives.
 
 use super::context::SyncContext;
 use super::reconcile::{error_policy, reconcile};
-use crate::controllers::status::coalesce::Coalescer;
+use crate::core::coalesce::Coalescer;
 use crate::crds::Scope;
 use crate::members::cache::MemberEvent;
+use crate::runtime::tasks::TaskSet;
 use futures::{Stream, StreamExt};
 use kube::api::{Api, DynamicObject};
 use kube::runtime::controller::{self, Controller};
@@ -85,20 +91,40 @@ pub async fn run(
                 .debounce(ctx.settings.debounce),
         );
 
+    // Everything spawned here ends with the worker, however it ends.
+    let mut tasks = TaskSet::default();
     let (member_tx, mut member_rx) = mpsc::unbounded_channel();
     let (object_tx, object_rx) = mpsc::unbounded_channel::<ObjectRef<DynamicObject>>();
+    // Objects the reconciliations themselves ask to look at again.
+    if let Some(mut again) = ctx.take_look_again() {
+        let object_tx = object_tx.clone();
+        let federated = federated.clone();
+        tasks.spawn(async move {
+            while let Some((namespace, name)) = again.recv().await {
+                let mut key = ObjectRef::new_with(&name, federated.clone());
+                if let Some(ns) = namespace {
+                    key = key.within(&ns);
+                }
+                if object_tx.send(key).is_err() {
+                    return;
+                }
+            }
+        });
+    }
     let (all_tx, all_rx) = mpsc::unbounded_channel::<()>();
-    let caches = tokio::spawn(ctx.caches.clone().run(ctx.pool.clone(), member_tx));
+    tasks.spawn(ctx.caches.clone().run(ctx.pool.clone(), member_tx));
+    // A cluster-scoped target (Namespace) names its federated object by namespace and name.
+    let namespace_type = ctx.synced.is_namespace();
 
     // Member events name the federated object directly (same namespace and name). Each
     // object's first event is forwarded at once, later ones at most once per window: a member
     // that keeps changing still gets its status written regularly, at a bounded rate (the
     // controller's debounce alone postpones the object for as long as the changes go on).
-    let forward_members = {
+    {
         let object_tx = object_tx.clone();
         let all_tx = all_tx.clone();
         let federated = federated.clone();
-        tokio::spawn(async move {
+        tasks.spawn(async move {
             let send = |(namespace, name): &MemberKey| {
                 let mut key = ObjectRef::new_with(name, federated.clone());
                 if let Some(ns) = namespace {
@@ -128,6 +154,10 @@ pub async fn run(
                     Some(MemberEvent::Object {
                         namespace, name, ..
                     }) => {
+                        let namespace = match namespace {
+                            None if namespace_type => Some(name.clone()),
+                            other => other,
+                        };
                         let key = (namespace, name);
                         match last_sent.get(&key) {
                             Some(at) if now < *at + MEMBER_EVENT_WINDOW => held.mark(key, *at),
@@ -139,8 +169,8 @@ pub async fn run(
                             }
                         }
                     }
-                    Some(MemberEvent::Synced { .. }) if all_tx.send(()).is_err() => return,
-                    Some(MemberEvent::Synced { .. }) | None => {}
+                    Some(MemberEvent::State { .. }) if all_tx.send(()).is_err() => return,
+                    Some(MemberEvent::State { .. }) | None => {}
                 }
                 for key in held.due(now) {
                     if !send(&key) {
@@ -153,24 +183,27 @@ pub async fn run(
                     next_prune = now + MEMBER_EVENT_WINDOW;
                 }
             }
-        })
-    };
+        });
+    }
 
-    // Readiness changes affect the status (ClusterNotReady) and placement of everything.
-    let forward_readiness = {
+    // Readiness changes affect the status (ClusterNotReady) and placement of everything; a
+    // member that answers again gets every write that failed or waited meanwhile.
+    {
         let all_tx = all_tx.clone();
+        let pool = ctx.pool.clone();
         let mut rx = ctx.pool.subscribe();
-        tokio::spawn(async move {
+        tasks.spawn(async move {
             let readiness = |members: &crate::members::pool::Members| {
-                members
+                let view = members
                     .iter()
                     .map(|(n, m)| {
-                        (
-                            n.clone(),
-                            (m.is_ready(), m.health.is_some(), m.labels.clone()),
-                        )
+                        let probed = m.health.is_some();
+                        let identity = (m.client.is_some(), m.kube_system_uid.clone());
+                        let ready = (m.is_ready(), m.unresponsive, probed);
+                        (n.clone(), (ready, m.labels.clone(), identity))
                     })
-                    .collect::<BTreeMap<_, _>>()
+                    .collect::<BTreeMap<_, _>>();
+                (pool.is_loaded(), view)
             };
             let mut last = readiness(&rx.borrow_and_update());
             while rx.changed().await.is_ok() {
@@ -182,13 +215,13 @@ pub async fn run(
                     }
                 }
             }
-        })
-    };
+        });
+    }
 
     // A FederatedNamespace change re-places every object in that namespace.
-    let forward_namespaces = {
+    {
         let store: Store<DynamicObject> = store.clone();
-        tokio::spawn(async move {
+        tasks.spawn(async move {
             loop {
                 match namespace_changes.recv().await {
                     Ok(namespace) => {
@@ -210,8 +243,8 @@ pub async fn run(
                     Err(broadcast::error::RecvError::Closed) => return,
                 }
             }
-        })
-    };
+        });
+    }
 
     let kind = ctx.synced.federated.kind.clone();
     tracing::info!(%kind, "sync worker started");
@@ -226,13 +259,6 @@ pub async fn run(
             }
         })
         .await;
-    for task in [
-        caches,
-        forward_members,
-        forward_readiness,
-        forward_namespaces,
-    ] {
-        task.abort();
-    }
+    drop(tasks);
     tracing::info!(%kind, "sync worker stopped");
 }

@@ -9,19 +9,23 @@ use crate::controllers::sync::worker;
 use crate::crds::federated::AggregateKind;
 use crate::crds::federated_type_config::FederatedTypeConfig;
 use crate::crds::{ConfigurationMode, default_target_types};
+use crate::members::availability::TypeAvailability;
 use crate::members::cache::MemberCaches;
 use crate::members::pool::MemberPool;
-use crate::operator::metrics::Metrics;
+use crate::runtime::events::Publisher;
+use crate::runtime::metrics::Metrics;
+use crate::runtime::store::is_ready;
+use crate::runtime::tasks::TaskSet;
+use crate::runtime::{finalizer, status};
 use futures::StreamExt;
-use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::api::{Api, DynamicObject};
 use kube::core::ApiResource;
 use kube::runtime::events::Recorder;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 use plan::{WorkerPlan, type_config_status, worker_plan};
-use serde_json::json;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{broadcast, oneshot};
@@ -58,6 +62,7 @@ pub struct Dependencies {
     pub namespace: String,
     pub sync: SyncSettings,
     pub pool: MemberPool,
+    pub availability: TypeAvailability,
     pub metrics: Metrics,
     pub recorder: Recorder,
 }
@@ -66,6 +71,13 @@ struct Worker {
     generation: Option<i64>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
+}
+
+/// A worker whose owner goes away (the operator stops) ends with it.
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
 impl Worker {
@@ -99,9 +111,10 @@ pub async fn run(deps: Dependencies) -> Result<(), TypeConfigError> {
     let ns_store = ns_writer.as_reader();
     let (ns_tx, _) = broadcast::channel::<String>(1024);
     let ns_api: Api<DynamicObject> = Api::all_with(deps.client.clone(), &ns_resource);
-    let ns_task = {
+    let mut tasks = TaskSet::default();
+    {
         let ns_tx = ns_tx.clone();
-        tokio::spawn(async move {
+        tasks.spawn(async move {
             let stream = watcher(ns_api, watcher::Config::default())
                 .default_backoff()
                 .reflect(ns_writer)
@@ -114,12 +127,12 @@ pub async fn run(deps: Dependencies) -> Result<(), TypeConfigError> {
                     let _ = ns_tx.send(ns);
                 }
             }
-        })
-    };
+        });
+    }
 
     let mut workers: BTreeMap<String, Worker> = BTreeMap::new();
     while config_events.next().await.is_some() {
-        if !crate::controllers::cluster::is_ready(&store) {
+        if !is_ready(&store) {
             continue;
         }
         align(
@@ -132,7 +145,7 @@ pub async fn run(deps: Dependencies) -> Result<(), TypeConfigError> {
         )
         .await;
     }
-    ns_task.abort();
+    drop(tasks);
     for (_, worker) in std::mem::take(&mut workers) {
         worker.stop().await;
     }
@@ -185,22 +198,36 @@ async fn align(
                 }
             }
         }
+        let finalized = if ftc.metadata.deletion_timestamp.is_some() {
+            finalizer::remove(configs, &ftc, TYPE_CONFIG_FINALIZER).await
+        } else {
+            finalizer::add(configs, &ftc, TYPE_CONFIG_FINALIZER).await
+        };
+        if let Err(err) = finalized {
+            // A conflict means the config changed; its watch event brings it back.
+            tracing::debug!(federatedtypeconfig = %name, %err, "cannot update finalizers");
+        }
         if ftc.metadata.deletion_timestamp.is_some() {
-            release(configs, &ftc).await;
             continue;
         }
-        ensure_finalizer(configs, &ftc).await;
-        let status = type_config_status(&ftc, workers.contains_key(&name));
-        if ftc.status.as_ref() != Some(&status) {
-            let patch = json!({ "status": status });
-            if let Err(err) = configs
-                .patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
-                .await
-            {
+        let next = type_config_status(&ftc, workers.contains_key(&name));
+        if ftc.status.as_ref() != Some(&next) {
+            let stored = ftc
+                .status
+                .as_ref()
+                .and_then(|s| serde_json::to_value(s).ok());
+            if let Err(err) = status::write_status(configs, &name, stored.as_ref(), &next).await {
+                deps.metrics.count_error(
+                    "type_config",
+                    crate::runtime::error::ErrorCategory::of(&err),
+                );
                 tracing::warn!(federatedtypeconfig = %name, %err, "cannot write status");
             }
         }
     }
+    // The member caches' findings are kept for the types that run.
+    let running: BTreeSet<String> = workers.keys().cloned().collect();
+    deps.availability.set_enabled(running);
 }
 
 fn start_worker(
@@ -218,7 +245,13 @@ fn start_worker(
         aggregate: AggregateKind::of(&ftc.spec.target_type.group, &ftc.spec.target_type.kind),
     };
     tracing::info!(federatedtypeconfig = %synced.name, "starting sync worker");
-    let caches = MemberCaches::new(synced.target.clone());
+    let caches = MemberCaches::new(
+        synced.target.clone(),
+        &synced.name,
+        synced.collection(),
+        deps.availability.clone(),
+        deps.sync.member_timeout,
+    );
     let ctx = SyncContext::new(
         deps.client.clone(),
         synced,
@@ -227,7 +260,7 @@ fn start_worker(
         caches,
         Some((namespaces.0.clone(), namespaces.1.clone())),
         deps.metrics.clone(),
-        deps.recorder.clone(),
+        Publisher::new(deps.recorder.clone(), "Sync"),
     );
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let task = tokio::spawn(worker::run(Arc::new(ctx), ns_tx.subscribe(), async move {
@@ -237,49 +270,5 @@ fn start_worker(
         generation: ftc.metadata.generation,
         stop: Some(stop_tx),
         task,
-    }
-}
-
-async fn ensure_finalizer(configs: &Api<FederatedTypeConfig>, ftc: &FederatedTypeConfig) {
-    let finalizers = ftc.finalizers();
-    if finalizers.iter().any(|f| f == TYPE_CONFIG_FINALIZER) {
-        return;
-    }
-    let mut next = finalizers.to_vec();
-    next.push(TYPE_CONFIG_FINALIZER.to_string());
-    set_finalizers(configs, ftc, next).await;
-}
-
-async fn release(configs: &Api<FederatedTypeConfig>, ftc: &FederatedTypeConfig) {
-    let finalizers = ftc.finalizers();
-    if !finalizers.iter().any(|f| f == TYPE_CONFIG_FINALIZER) {
-        return;
-    }
-    let next = finalizers
-        .iter()
-        .filter(|f| *f != TYPE_CONFIG_FINALIZER)
-        .cloned()
-        .collect();
-    set_finalizers(configs, ftc, next).await;
-}
-
-async fn set_finalizers(
-    configs: &Api<FederatedTypeConfig>,
-    ftc: &FederatedTypeConfig,
-    finalizers: Vec<String>,
-) {
-    let patch = json!({
-        "metadata": { "finalizers": finalizers, "resourceVersion": ftc.resource_version() }
-    });
-    if let Err(err) = configs
-        .patch(
-            &ftc.name_any(),
-            &PatchParams::default(),
-            &Patch::Merge(&patch),
-        )
-        .await
-    {
-        // A conflict means the config changed; its watch event brings it back.
-        tracing::debug!(federatedtypeconfig = %ftc.name_any(), %err, "cannot update finalizers");
     }
 }

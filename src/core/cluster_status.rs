@@ -1,14 +1,23 @@
-//! The `KubeFedCluster.status` a cluster should have, from what the probes found.
+//! The `KubeFedCluster.status` a cluster should have, from what the probes and the member
+//! caches found.
 //!
 //! Pure: the controller reads, calls [`next_status`] and writes only when
 //! [`status_changed`] says something other than the probe time moved, so a healthy fleet costs
 //! no status writes.
+//!
+//! Conditions, in this order: `Ready`, then `Offline` (or `ConfigMalformed`), then
+//! `TypesAvailable`: `True` (reason `AllTypesAvailable`) when every enabled type can be watched
+//! in the member, `False` (reason `TypesUnavailable`) with a message naming each type that
+//! cannot, e.g. `cannot watch clusterrolebindings.rbac.authorization.k8s.io: forbidden;
+//! widgets.example.com: not served`.
 
+use super::condition::{Wanted as WantedCondition, next_condition};
 use super::health::Health;
 use crate::crds::kubefed_cluster::{
-    CONDITION_CONFIG_MALFORMED, CONDITION_OFFLINE, CONDITION_READY, ClusterCondition,
-    KubeFedClusterStatus, REASON_CLUSTER_NOT_REACHABLE, REASON_CLUSTER_NOT_READY,
-    REASON_CLUSTER_REACHABLE, REASON_CLUSTER_READY,
+    CONDITION_CONFIG_MALFORMED, CONDITION_OFFLINE, CONDITION_READY, CONDITION_TYPES_AVAILABLE,
+    ClusterCondition, KubeFedClusterStatus, REASON_ALL_TYPES_AVAILABLE,
+    REASON_CLUSTER_NOT_REACHABLE, REASON_CLUSTER_NOT_READY, REASON_CLUSTER_REACHABLE,
+    REASON_CLUSTER_READY, REASON_TYPES_UNAVAILABLE,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
@@ -27,11 +36,52 @@ pub enum Observation {
     },
 }
 
+/// What the member caches found about the enabled types in a member.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TypesObservation {
+    /// Not every enabled type has been tried yet: the condition is left as it is, so a
+    /// restart does not flip it (and write) before the caches have caught up.
+    Pending,
+    /// Each type the member cannot serve, with why (`forbidden`, `not served`); empty when all
+    /// can be watched. Sorted by type.
+    Known(Vec<(String, String)>),
+}
+
+impl TypesObservation {
+    /// The `TypesAvailable` condition's message.
+    pub fn message(problems: &[(String, String)]) -> String {
+        if problems.is_empty() {
+            return "every enabled type can be watched".to_string();
+        }
+        let listed: Vec<String> = problems
+            .iter()
+            .map(|(t, why)| format!("{t}: {why}"))
+            .collect();
+        format!("cannot watch {}", listed.join("; "))
+    }
+}
+
 struct Wanted {
     type_: &'static str,
     status: &'static str,
     reason: &'static str,
     message: String,
+}
+
+fn types_condition(types: &TypesObservation) -> Option<Wanted> {
+    let TypesObservation::Known(problems) = types else {
+        return None;
+    };
+    Some(Wanted {
+        type_: CONDITION_TYPES_AVAILABLE,
+        status: WantedCondition::status_word(problems.is_empty()),
+        reason: if problems.is_empty() {
+            REASON_ALL_TYPES_AVAILABLE
+        } else {
+            REASON_TYPES_UNAVAILABLE
+        },
+        message: TypesObservation::message(problems),
+    })
 }
 
 fn wanted_conditions(observation: &Observation) -> Vec<Wanted> {
@@ -107,32 +157,34 @@ fn wanted_conditions(observation: &Observation) -> Vec<Wanted> {
     }
 }
 
-/// The status to write: conditions in a fixed order, `lastTransitionTime` kept while a
-/// condition's status is unchanged, `kubernetesVersion` kept when this observation has none.
+/// The status to write: conditions in a fixed order (see the module documentation),
+/// timestamps by the one transition rule of [`super::condition`], `kubernetesVersion` kept when
+/// this observation has none.
 pub fn next_status(
     previous: Option<&KubeFedClusterStatus>,
     observation: &Observation,
+    types: &TypesObservation,
     now: &Time,
 ) -> KubeFedClusterStatus {
-    let conditions = wanted_conditions(observation)
+    let mut conditions: Vec<ClusterCondition> = wanted_conditions(observation)
         .into_iter()
+        .chain(types_condition(types))
         .map(|w| {
             let before = previous.and_then(|p| p.condition(w.type_));
-            let transitioned = before.is_none_or(|b| b.status != w.status);
-            ClusterCondition {
-                type_: w.type_.to_string(),
-                status: w.status.to_string(),
-                last_probe_time: now.clone(),
-                last_transition_time: if transitioned {
-                    Some(now.clone())
-                } else {
-                    before.and_then(|b| b.last_transition_time.clone())
-                },
-                reason: Some(w.reason.to_string()),
-                message: Some(w.message),
-            }
+            let wanted = WantedCondition {
+                type_: w.type_,
+                status: w.status,
+                reason: w.reason,
+                message: &w.message,
+            };
+            next_condition(before, &wanted, now)
         })
         .collect();
+    if *types == TypesObservation::Pending
+        && let Some(kept) = previous.and_then(|p| p.condition(CONDITION_TYPES_AVAILABLE))
+    {
+        conditions.push(kept.clone());
+    }
     let version = match observation {
         Observation::Probed {
             version: Some(v), ..
@@ -205,6 +257,8 @@ pub fn health_from_status(status: Option<&KubeFedClusterStatus>) -> Option<Healt
 mod tests {
     use super::*;
 
+    const PENDING: TypesObservation = TypesObservation::Pending;
+
     fn at(secs: i64) -> Time {
         Time(jiff::Timestamp::from_second(secs).unwrap())
     }
@@ -218,7 +272,7 @@ mod tests {
 
     #[test]
     fn ready_cluster_conditions() {
-        let s = next_status(None, &probed(Health::Ready), &at(10));
+        let s = next_status(None, &probed(Health::Ready), &PENDING, &at(10));
         let ready = s.condition(CONDITION_READY).unwrap();
         assert_eq!(ready.status, "True");
         assert_eq!(ready.reason.as_deref(), Some("ClusterReady"));
@@ -232,8 +286,8 @@ mod tests {
 
     #[test]
     fn probe_time_alone_is_not_a_change() {
-        let first = next_status(None, &probed(Health::Ready), &at(10));
-        let second = next_status(Some(&first), &probed(Health::Ready), &at(20));
+        let first = next_status(None, &probed(Health::Ready), &PENDING, &at(10));
+        let second = next_status(Some(&first), &probed(Health::Ready), &PENDING, &at(20));
         assert_eq!(
             second
                 .condition(CONDITION_READY)
@@ -250,13 +304,14 @@ mod tests {
 
     #[test]
     fn going_offline_flips_both_conditions() {
-        let first = next_status(None, &probed(Health::Ready), &at(10));
+        let first = next_status(None, &probed(Health::Ready), &PENDING, &at(10));
         let off = next_status(
             Some(&first),
             &Observation::Probed {
                 health: Health::Offline("connection refused".into()),
                 version: None,
             },
+            &PENDING,
             &at(40),
         );
         assert!(status_changed(Some(&first), &off));
@@ -278,6 +333,7 @@ mod tests {
         let s = next_status(
             None,
             &Observation::Malformed("secret \"c1-token\" not found".into()),
+            &PENDING,
             &at(1),
         );
         let malformed = s.condition(CONDITION_CONFIG_MALFORMED).unwrap();
@@ -286,7 +342,7 @@ mod tests {
         assert!(!s.is_ready());
         assert_eq!(health_from_status(Some(&s)), None);
         // Fixing the config removes the condition.
-        let fixed = next_status(Some(&s), &probed(Health::Ready), &at(2));
+        let fixed = next_status(Some(&s), &probed(Health::Ready), &PENDING, &at(2));
         assert!(fixed.condition(CONDITION_CONFIG_MALFORMED).is_none());
         assert!(status_changed(Some(&s), &fixed));
     }
@@ -297,8 +353,52 @@ mod tests {
             Health::Ready,
             Health::NotReady("500 Internal Server Error".into()),
         ] {
-            let s = next_status(None, &probed(h.clone()), &at(1));
+            let s = next_status(None, &probed(h.clone()), &PENDING, &at(1));
             assert_eq!(health_from_status(Some(&s)), Some(h));
         }
+    }
+
+    #[test]
+    fn types_available_names_each_type_and_waits_while_pending() {
+        let problems = vec![
+            (
+                "clusterrolebindings.rbac.authorization.k8s.io".to_string(),
+                "forbidden".to_string(),
+            ),
+            ("widgets.example.com".to_string(), "not served".to_string()),
+        ];
+        let s = next_status(
+            None,
+            &probed(Health::Ready),
+            &TypesObservation::Known(problems),
+            &at(1),
+        );
+        let c = s.condition(CONDITION_TYPES_AVAILABLE).unwrap();
+        assert_eq!(
+            (c.status.as_str(), c.reason.as_deref()),
+            ("False", Some("TypesUnavailable"))
+        );
+        assert_eq!(
+            c.message.as_deref(),
+            Some(
+                "cannot watch clusterrolebindings.rbac.authorization.k8s.io: forbidden; widgets.example.com: not served"
+            )
+        );
+        // Until every type has been tried again (e.g. after a restart) the condition is kept.
+        let restarted = next_status(Some(&s), &probed(Health::Ready), &PENDING, &at(2));
+        assert!(!status_changed(Some(&s), &restarted));
+        let fixed = next_status(
+            Some(&s),
+            &probed(Health::Ready),
+            &TypesObservation::Known(vec![]),
+            &at(3),
+        );
+        let c = fixed.condition(CONDITION_TYPES_AVAILABLE).unwrap();
+        assert_eq!(
+            (c.status.as_str(), c.reason.as_deref()),
+            ("True", Some("AllTypesAvailable"))
+        );
+        assert_eq!(c.last_transition_time, Some(at(3)));
+        assert_eq!(fixed.conditions.len(), 3);
     }
 }

@@ -27,6 +27,13 @@ pub struct ReconcileLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ErrorLabels {
+    pub controller: String,
+    /// An [`ErrorCategory`](super::error::ErrorCategory), e.g. `rejected` or `timeout`.
+    pub category: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct DriftLabels {
     /// The federated type, e.g. `federateddeployments.types.kubefed.io`.
     pub federated_type: String,
@@ -47,6 +54,7 @@ pub struct Metrics {
     pub reconciles: Family<ReconcileLabels, Counter>,
     pub reconcile_duration: Family<ControllerLabels, Histogram>,
     pub drift_repairs: Family<DriftLabels, Counter>,
+    pub errors: Family<ErrorLabels, Counter>,
     pub leader: Gauge,
 }
 
@@ -95,6 +103,12 @@ impl Metrics {
             "Member objects changed out of band and restored",
             drift_repairs.clone(),
         );
+        let errors = Family::<ErrorLabels, Counter>::default();
+        registry.register(
+            "errors",
+            "Failed requests per controller and error category (host and member requests)",
+            errors.clone(),
+        );
         let leader = Gauge::default();
         registry.register(
             "leader",
@@ -108,6 +122,7 @@ impl Metrics {
             reconciles,
             reconcile_duration,
             drift_repairs,
+            errors,
             leader,
         }
     }
@@ -125,6 +140,16 @@ impl Metrics {
                 controller: controller.to_string(),
             })
             .observe(took.as_secs_f64());
+    }
+
+    /// Counts one failed request.
+    pub fn count_error(&self, controller: &str, category: super::error::ErrorCategory) {
+        self.errors
+            .get_or_create(&ErrorLabels {
+                controller: controller.to_string(),
+                category: category.as_str().to_string(),
+            })
+            .inc();
     }
 
     /// Renders the registry in the OpenMetrics text format.
@@ -148,9 +173,11 @@ mod tests {
             })
             .set(1);
         m.observe_reconcile("sync", false, Duration::from_millis(5));
+        m.count_error("sync", super::super::error::ErrorCategory::Timeout);
         let text = m.encode().unwrap();
         assert!(text.contains("kubefed_cluster_ready{cluster=\"cluster1\"} 1"));
         assert!(text.contains("kubefed_reconciles_total{controller=\"sync\",result=\"error\"} 1"));
         assert!(text.contains("kubefed_reconcile_duration_seconds_count{controller=\"sync\"} 1"));
+        assert!(text.contains("kubefed_errors_total{controller=\"sync\",category=\"timeout\"} 1"));
     }
 }

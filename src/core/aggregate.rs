@@ -10,14 +10,9 @@
 //!   on its `clusters[]` entry, marked `stale`.
 //! - CLUSTERS is `<reachable and in sync>/<placed>`.
 
-use std::collections::BTreeMap;
-
 use serde_json::Value;
 
-use crate::crds::federated::{
-    AggregateKind, AggregateStatus, ClusterLoadBalancer, ClusterStatus, FederatedCondition,
-    FederatedStatus,
-};
+use crate::crds::federated::{AggregateKind, AggregateStatus, ClusterLoadBalancer, ClusterStatus};
 
 /// Condition type summarising Deployments and ReplicaSets.
 pub const READY_CONDITION: &str = "Ready";
@@ -35,6 +30,8 @@ pub struct ClusterObservation {
     pub cluster: String,
     /// Propagation status (`status.clusters[].status`): `""` when in sync.
     pub propagation: String,
+    /// Why it is not in sync (`status.clusters[].message`).
+    pub message: Option<String>,
     /// The member cluster is unreachable (offline or not ready).
     pub stale: bool,
     /// When the member was last reachable, if the caller knows (e.g. the KubeFedCluster's
@@ -92,7 +89,7 @@ pub struct Summary {
 pub struct Aggregate {
     /// The totals, written to `status.aggregate`.
     pub status: AggregateStatus,
-    /// The summary condition, written to `status.conditions` with [`set_condition`].
+    /// The summary condition, written to `status.conditions` by the report.
     pub condition: Option<Summary>,
 }
 
@@ -129,6 +126,7 @@ pub fn cluster_entry(
         return ClusterStatus {
             name: observation.cluster.clone(),
             status: observation.propagation.clone(),
+            message: observation.message.clone(),
             remote_status: observation.remote_status.clone(),
             generation: observation.generation,
             observed_generation: observation.member_observed_generation(),
@@ -149,6 +147,7 @@ pub fn cluster_entry(
     ClusterStatus {
         name: observation.cluster.clone(),
         status: observation.propagation.clone(),
+        message: observation.message.clone(),
         remote_status: previous
             .and_then(|p| p.remote_status.clone())
             .or_else(|| observation.remote_status.clone()),
@@ -333,110 +332,6 @@ pub fn observed_generation(
     } else {
         previous
     }
-}
-
-/// `conditions` with the summary condition set. `lastUpdateTime` moves when status or reason
-/// changes, `lastTransitionTime` only when status changes (the Kubernetes convention), so an
-/// unchanged summary leaves the conditions equal and no write is needed. Other conditions,
-/// e.g. `Propagation`, are kept as they are.
-pub fn set_condition(
-    conditions: &[FederatedCondition],
-    summary: &Summary,
-    now: &str,
-) -> Vec<FederatedCondition> {
-    let status = if summary.status { "True" } else { "False" };
-    let mut conditions = conditions.to_vec();
-    let existing = conditions.iter_mut().find(|c| c.type_ == summary.type_);
-    if let Some(c) = &existing
-        && c.status == status
-        && c.reason == summary.reason
-    {
-        return conditions;
-    }
-    let condition = FederatedCondition {
-        type_: summary.type_.to_owned(),
-        status: status.to_owned(),
-        reason: summary.reason.to_owned(),
-        last_update_time: Some(now.to_owned()),
-        last_transition_time: Some(now.to_owned()),
-    };
-    match existing {
-        // A reason change with the same status is not a transition.
-        Some(c) if c.status == status => {
-            let last_transition_time = c.last_transition_time.clone().or(Some(now.to_owned()));
-            *c = FederatedCondition {
-                last_transition_time,
-                ..condition
-            };
-        }
-        Some(c) => *c = condition,
-        None => conditions.push(condition),
-    }
-    conditions
-}
-
-/// The whole new status after a collection pass: `previous` with one [`cluster_entry`] per
-/// placed member, `aggregate`, the summary condition and `observedGeneration` recomputed.
-/// Entries of clusters that are not placed (e.g. `WaitingForRemoval`, owned by the sync
-/// controller) and other conditions are kept; clusters are sorted by name.
-pub fn collected_status(
-    kind: AggregateKind,
-    previous: &FederatedStatus,
-    generation: i64,
-    placed: &[ClusterObservation],
-    now: &str,
-) -> FederatedStatus {
-    let mut clusters: BTreeMap<&str, ClusterStatus> = previous
-        .clusters
-        .iter()
-        .map(|c| (c.name.as_str(), c.clone()))
-        .collect();
-    for observation in placed {
-        let entry = cluster_entry(clusters.get(observation.cluster.as_str()), observation, now);
-        clusters.insert(observation.cluster.as_str(), entry);
-    }
-    let Aggregate { status, condition } = aggregate(kind, placed);
-    let conditions = match &condition {
-        Some(summary) => set_condition(&previous.conditions, summary, now),
-        None => previous.conditions.clone(),
-    };
-    FederatedStatus {
-        observed_generation: observed_generation(
-            kind,
-            generation,
-            previous.observed_generation,
-            placed,
-        ),
-        conditions,
-        clusters: clusters.into_values().collect(),
-        aggregate: Some(status),
-    }
-}
-
-/// `computed` (a status built from propagation outcomes alone, e.g. by the sync controller)
-/// with the fields the status controller owns carried over from `previous`: each cluster's
-/// `remoteStatus`, generations, `stale` and `lastSeen`, and `aggregate`. Without this, the
-/// two writers would undo each other's fields on every pass.
-pub fn keep_collected(
-    previous: &FederatedStatus,
-    mut computed: FederatedStatus,
-) -> FederatedStatus {
-    let by_name: BTreeMap<&str, &ClusterStatus> = previous
-        .clusters
-        .iter()
-        .map(|c| (c.name.as_str(), c))
-        .collect();
-    for cluster in &mut computed.clusters {
-        if let Some(old) = by_name.get(cluster.name.as_str()) {
-            cluster.remote_status = old.remote_status.clone();
-            cluster.generation = old.generation;
-            cluster.observed_generation = old.observed_generation;
-            cluster.stale = old.stale;
-            cluster.last_seen = old.last_seen.clone();
-        }
-    }
-    computed.aggregate = previous.aggregate.clone();
-    computed
 }
 
 #[cfg(test)]
@@ -861,127 +756,5 @@ mod tests {
             observed_generation(AggregateKind::Other, 3, Some(2), &custom),
             Some(2)
         );
-    }
-
-    #[test]
-    fn set_condition_moves_timestamps_only_on_change() {
-        let propagation = FederatedCondition {
-            type_: "Propagation".into(),
-            status: "True".into(),
-            last_update_time: Some(T0.into()),
-            last_transition_time: Some(T0.into()),
-            ..Default::default()
-        };
-        let not_ready = Summary {
-            type_: READY_CONDITION,
-            status: false,
-            reason: "ReplicasUnavailable",
-        };
-        let first = set_condition(std::slice::from_ref(&propagation), &not_ready, T0);
-        assert_eq!(first[0], propagation);
-        assert_eq!(first[1].type_, "Ready");
-        assert_eq!(first[1].status, "False");
-        assert_eq!(set_condition(&first, &not_ready, T1), first, "unchanged");
-
-        let unreachable = Summary {
-            reason: "ClusterUnreachable",
-            ..not_ready
-        };
-        let second = set_condition(&first, &unreachable, T1);
-        assert_eq!(second[1].reason, "ClusterUnreachable");
-        assert_eq!(second[1].last_update_time.as_deref(), Some(T1));
-        assert_eq!(second[1].last_transition_time.as_deref(), Some(T0));
-
-        let ready = Summary {
-            status: true,
-            reason: "AllReplicasAvailable",
-            ..not_ready
-        };
-        let third = set_condition(&second, &ready, T1);
-        assert_eq!(third[1].status, "True");
-        assert_eq!(third[1].last_transition_time.as_deref(), Some(T1));
-    }
-
-    #[test]
-    fn collected_status_builds_the_documented_shape() {
-        let kind = AggregateKind::Replicated;
-        let previous = FederatedStatus {
-            observed_generation: Some(1),
-            conditions: vec![FederatedCondition {
-                type_: "Propagation".into(),
-                status: "True".into(),
-                last_update_time: Some(T0.into()),
-                last_transition_time: Some(T0.into()),
-                ..Default::default()
-            }],
-            clusters: vec![
-                ClusterStatus {
-                    name: "c2".into(),
-                    ..Default::default()
-                },
-                ClusterStatus {
-                    name: "old".into(),
-                    status: "WaitingForRemoval".into(),
-                    ..Default::default()
-                },
-            ],
-            aggregate: None,
-        };
-        let placed = replicated(&[("c2", deployment(2, 5, 3)), ("c1", deployment(2, 3, 3))]);
-        let s = collected_status(kind, &previous, 2, &placed, T1);
-        let names: Vec<&str> = s.clusters.iter().map(|c| c.name.as_str()).collect();
-        assert_eq!(names, ["c1", "c2", "old"]);
-        assert_eq!(s.observed_generation, Some(2));
-        assert_eq!(s.conditions[0], previous.conditions[0]);
-        assert_eq!(s.conditions[1].type_, "Ready");
-        let value = serde_json::to_value(&s).expect("json");
-        assert_eq!(value["aggregate"]["ready"], "6/8");
-        assert_eq!(value["aggregate"]["clusters"], "2/2");
-        assert_eq!(value["clusters"][1]["generation"], 2);
-        assert_eq!(value["clusters"][1]["observedGeneration"], 2);
-        assert_eq!(value["clusters"][1]["remoteStatus"]["availableReplicas"], 3);
-        // Steady state: recomputing gives the same status, so no write.
-        let again = collected_status(kind, &s, 2, &placed, "2026-01-01T00:10:00Z");
-        assert_eq!(again, s);
-    }
-
-    #[test]
-    fn keep_collected_restores_status_controller_fields() {
-        let placed = replicated(&[("c1", deployment(2, 3, 3))]);
-        let mut collected = collected_status(
-            AggregateKind::Replicated,
-            &FederatedStatus::default(),
-            2,
-            &placed,
-            T0,
-        );
-        collected.clusters[0].stale = true;
-        collected.clusters[0].last_seen = Some(T0.into());
-        let computed = FederatedStatus {
-            observed_generation: Some(2),
-            clusters: vec![
-                ClusterStatus {
-                    name: "c1".into(),
-                    status: "ClusterNotReady".into(),
-                    ..Default::default()
-                },
-                ClusterStatus {
-                    name: "c9".into(),
-                    ..Default::default()
-                },
-            ],
-            ..Default::default()
-        };
-        let kept = keep_collected(&collected, computed);
-        assert_eq!(kept.clusters[0].status, "ClusterNotReady");
-        assert_eq!(
-            kept.clusters[0].remote_status,
-            collected.clusters[0].remote_status
-        );
-        assert_eq!(kept.clusters[0].generation, Some(2));
-        assert!(kept.clusters[0].stale);
-        assert_eq!(kept.clusters[0].last_seen.as_deref(), Some(T0));
-        assert_eq!(kept.clusters[1].generation, None);
-        assert_eq!(kept.aggregate, collected.aggregate);
     }
 }

@@ -1,5 +1,9 @@
 //! `spec.overrides`: validation, and turning a cluster's overrides into an RFC 6902 patch.
 //!
+//! Two levels of checks: [`validate_structure`] (an entry without a cluster, a cluster listed
+//! twice) concerns the whole object; everything else is checked by [`overrides_for`] for one
+//! cluster, so a bad override for one cluster fails only that cluster.
+//!
 //! Error messages name the cluster, path and problem: they become the `ApplyOverridesFailed`
 //! cluster status and a Warning event on the federated object.
 
@@ -96,8 +100,10 @@ pub enum OverrideError {
     },
 }
 
-/// Validates all of `spec.overrides`; returns the first problem found.
-pub fn validate_overrides(overrides: &[OverrideItem]) -> Result<(), OverrideError> {
+/// Checks the shape of `spec.overrides` as a whole: every entry names a cluster, and no
+/// cluster is listed twice. A problem here fails the object (which entry would win is unclear);
+/// everything else is checked per cluster by [`overrides_for`], so it fails only that cluster.
+pub fn validate_structure(overrides: &[OverrideItem]) -> Result<(), OverrideError> {
     let mut clusters = BTreeSet::new();
     for item in overrides {
         if item.cluster_name.is_empty() {
@@ -108,30 +114,39 @@ pub fn validate_overrides(overrides: &[OverrideItem]) -> Result<(), OverrideErro
                 cluster: item.cluster_name.clone(),
             });
         }
-        let mut paths = BTreeSet::new();
-        for o in &item.cluster_overrides {
-            to_operation(&item.cluster_name, o)?;
-            if !paths.insert(o.path.as_str()) {
-                return Err(OverrideError::DuplicatePath {
-                    cluster: item.cluster_name.clone(),
-                    path: o.path.clone(),
-                });
-            }
-        }
     }
     Ok(())
 }
 
-/// The JSON patch for `cluster` (empty when it has no overrides). Validates everything first so
-/// that an invalid entry for another cluster is not silently ignored for this one.
+/// Validates everything: the structure and every cluster's operations; returns the first
+/// problem found (for tools that check a whole object, e.g. before applying it).
+pub fn validate_overrides(overrides: &[OverrideItem]) -> Result<(), OverrideError> {
+    validate_structure(overrides)?;
+    for item in overrides {
+        overrides_for(overrides, &item.cluster_name)?;
+    }
+    Ok(())
+}
+
+/// The JSON patch for `cluster` (empty when it has no overrides). Only that cluster's entries
+/// are checked (ops, paths, a path overridden twice), so a mistake in another cluster's
+/// overrides does not stop this one.
 pub fn overrides_for(overrides: &[OverrideItem], cluster: &str) -> Result<Patch, OverrideError> {
-    validate_overrides(overrides)?;
-    let ops = overrides
+    let mut ops = Vec::new();
+    let mut paths = BTreeSet::new();
+    for o in overrides
         .iter()
         .filter(|i| i.cluster_name == cluster)
         .flat_map(|i| i.cluster_overrides.iter())
-        .map(|o| to_operation(cluster, o))
-        .collect::<Result<Vec<_>, _>>()?;
+    {
+        ops.push(to_operation(cluster, o)?);
+        if !paths.insert(o.path.as_str()) {
+            return Err(OverrideError::DuplicatePath {
+                cluster: cluster.to_owned(),
+                path: o.path.clone(),
+            });
+        }
+    }
     Ok(Patch(ops))
 }
 
@@ -393,12 +408,21 @@ mod tests {
     }
 
     #[test]
-    fn invalid_override_for_other_cluster_fails_everywhere() {
+    fn an_invalid_override_fails_only_its_cluster() {
         let overrides = vec![
             item("c1", json!([{"path": "/spec/replicas", "value": 1}])),
-            item("c2", json!([{"path": "/kind", "value": "Pod"}])),
+            item("c2", json!([{"path": "/metadata/name", "value": "x"}])),
         ];
-        assert!(overrides_for(&overrides, "c1").is_err());
+        validate_structure(&overrides).unwrap();
+        assert_eq!(overrides_for(&overrides, "c1").unwrap().0.len(), 1);
+        assert!(matches!(
+            overrides_for(&overrides, "c2"),
+            Err(OverrideError::DisallowedPath { .. })
+        ));
+        assert!(validate_overrides(&overrides).is_err());
+        // A cluster listed twice is a problem of the whole object.
+        let twice = vec![item("c1", json!([])), item("c1", json!([]))];
+        assert!(validate_structure(&twice).is_err());
     }
 
     #[test]

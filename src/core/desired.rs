@@ -4,7 +4,7 @@
 use serde_json::{Map, Value};
 use thiserror::Error;
 
-use super::fnv1a64;
+use super::hash::hash_value;
 use super::overrides::{OverrideError, apply_overrides};
 use crate::crds::federated::{MANAGED_LABEL, OverrideItem};
 
@@ -47,7 +47,7 @@ pub struct DesiredInput<'a> {
     pub template: Option<&'a Value>,
     /// The member cluster.
     pub cluster: &'a str,
-    /// All of `spec.overrides`; only those for `cluster` are applied (all are validated).
+    /// All of `spec.overrides`; only those for `cluster` are checked and applied.
     pub overrides: &'a [OverrideItem],
     /// `spec.retainReplicas`.
     pub retain_replicas: bool,
@@ -186,46 +186,6 @@ pub fn desired_member_object(input: &DesiredInput<'_>) -> Result<DesiredObject, 
         hash,
         warnings,
     })
-}
-
-/// Short, stable hash of a JSON value: FNV-1a 64 over a canonical encoding (keys sorted), as 16
-/// hex digits. Not cryptographic: it only detects change.
-pub fn hash_value(v: &Value) -> String {
-    let mut buf = Vec::new();
-    canonical(v, &mut buf);
-    format!("{:016x}", fnv1a64(&buf))
-}
-
-fn canonical(v: &Value, out: &mut Vec<u8>) {
-    match v {
-        Value::Object(m) => {
-            let mut keys: Vec<&String> = m.keys().collect();
-            keys.sort();
-            out.push(b'{');
-            for (i, k) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                out.extend(Value::String(k.clone()).to_string().as_bytes());
-                out.push(b':');
-                if let Some(child) = m.get(k) {
-                    canonical(child, out);
-                }
-            }
-            out.push(b'}');
-        }
-        Value::Array(a) => {
-            out.push(b'[');
-            for (i, child) in a.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                canonical(child, out);
-            }
-            out.push(b']');
-        }
-        other => out.extend(other.to_string().as_bytes()),
-    }
 }
 
 /// On creation with retainReplicas the template's (overridden) replicas are used, as KubeFed

@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use thiserror::Error;
 
-use crate::controllers::sync::fnv1a64;
+use super::hash::fnv1a64;
 
 /// The preference key that applies to every cluster without its own entry.
 pub const WILDCARD: &str = "*";

@@ -1,0 +1,416 @@
+//! Executing a [`Plan`]: the member writes, all clusters at once, each bounded by a timeout;
+//! failures are mapped to KubeFed's per-cluster status vocabulary, and what happened is
+//! collected for one event per reason.
+//!
+//! A member that does not answer within [`PATIENCE`] does not hold up the reconciliation: its
+//! request goes on in the background, the member is marked unresponsive (later plans wait
+//! for it instead of writing), and the object is looked at again when the request ends.
+
+use super::context::{MEMBER_FIELD_MANAGER, PATIENCE, SyncContext, key_of};
+use crate::core::desired::DesiredObject;
+use crate::core::events::{EventBatch, Severity};
+use crate::core::observation::{MemberObject, StatusCollection};
+use crate::core::plan::{Action, ClusterPlan, Disposition, Plan, decide_placed};
+use crate::core::report::Outcome;
+use crate::core::vocabulary::PropagationStatus;
+use crate::crds::federated::MANAGED_LABEL;
+use crate::members::pool::Members;
+use crate::runtime::error::ErrorCategory;
+use kube::Client;
+use kube::api::{DeleteParams, DynamicObject, Patch, PatchParams};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+
+/// The resourceVersion sent with a create: no stored object has it (storage revisions start
+/// above 1), so applying with it creates a missing object and is refused with 409 Conflict
+/// when the object exists. The create is also not forced, so an existing object whose fields
+/// someone else set differently is refused with 409 as well. One request per create, and an
+/// existing object the cache could not show (it is not labelled) is never overwritten unseen.
+const CREATE_ONLY_RESOURCE_VERSION: &str = "1";
+
+/// A failed member request.
+#[derive(Debug)]
+struct Failure {
+    status: PropagationStatus,
+    category: ErrorCategory,
+    message: String,
+}
+
+/// What executing a plan did.
+#[derive(Debug, Default)]
+pub struct Execution {
+    pub outcomes: BTreeMap<String, Outcome>,
+    pub events: EventBatch,
+}
+
+impl Execution {
+    pub fn failed(&self) -> bool {
+        self.outcomes
+            .values()
+            .any(|o| matches!(o, Outcome::Failed { .. }))
+    }
+}
+
+/// Runs every cluster's action of `plan` concurrently.
+pub async fn execute(
+    ctx: &Arc<SyncContext>,
+    obj: &DynamicObject,
+    plan: &Plan,
+    members: &Members,
+) -> Execution {
+    let key = key_of(obj);
+    let runs = plan
+        .clusters
+        .iter()
+        .filter(|(_, planned)| planned.action.writes())
+        .filter_map(|(cluster, planned)| {
+            let member = members.get(cluster)?;
+            let writer = Writer {
+                ctx: ctx.clone(),
+                cluster: cluster.clone(),
+                client: member.ready_client()?.clone(),
+                epoch: member.client_epoch,
+                namespace: key.0.clone().filter(|_| ctx.synced.target_namespaced),
+                name: key.1.clone(),
+            };
+            let epoch = member.client_epoch;
+            let job = run_cluster(writer, plan.disposition.clone(), planned.clone());
+            Some(patiently(
+                ctx.clone(),
+                key.clone(),
+                cluster.clone(),
+                epoch,
+                job,
+            ))
+        });
+    let mut execution = Execution::default();
+    for (cluster, outcome, happened) in futures::future::join_all(runs).await {
+        if let Some((severity, reason, what, detail)) = happened {
+            execution
+                .events
+                .add(severity, &reason, &what, &cluster, detail.as_deref());
+        }
+        execution.outcomes.insert(cluster, outcome);
+    }
+    execution
+}
+
+/// Runs one cluster's request in its own task and waits for it at most [`PATIENCE`].
+async fn patiently(
+    ctx: Arc<SyncContext>,
+    key: crate::members::cache::ObjectKey,
+    cluster: String,
+    epoch: u64,
+    job: impl Future<Output = (Outcome, Happened)> + Send + 'static,
+) -> (String, Outcome, Happened) {
+    let mut task = tokio::spawn(job);
+    match tokio::time::timeout(PATIENCE, &mut task).await {
+        Ok(Ok((outcome, happened))) => (cluster, outcome, happened),
+        Ok(Err(err)) => {
+            tracing::error!(%cluster, %err, "member request task failed");
+            let outcome = Outcome::Failed {
+                status: PropagationStatus::ClientRetrievalFailed,
+                message: err.to_string(),
+            };
+            (cluster, outcome, None)
+        }
+        Err(_) => {
+            ctx.pool.mark_unresponsive(&cluster, epoch);
+            tokio::spawn(async move {
+                let _ = task.await;
+                ctx.look_again(key);
+            });
+            (cluster, Outcome::InFlight, None)
+        }
+    }
+}
+
+/// What happened, for the event batch: severity, reason, what, detail.
+type Happened = Option<(Severity, String, String, Option<String>)>;
+
+/// What a successful request did.
+type Done = (Outcome, Happened);
+
+fn did(severity: Severity, reason: &str, what: String) -> Happened {
+    Some((severity, reason.to_string(), what, None))
+}
+
+async fn run_cluster(
+    writer: Writer,
+    disposition: Disposition,
+    planned: ClusterPlan,
+) -> (Outcome, Happened) {
+    let ctx = writer.ctx.clone();
+    let kind = &ctx.synced.target.kind;
+    let result = match &planned.action {
+        Action::Create(desired) => create(&writer, desired).await,
+        Action::Update {
+            desired,
+            drift,
+            adopt,
+        } => writer.apply(desired, false).await.map(|()| {
+            let happened = match (adopt, drift) {
+                (true, _) => did(
+                    Severity::Normal,
+                    "UpdateInCluster",
+                    format!("adopted {kind}"),
+                ),
+                (false, true) => did(
+                    Severity::Warning,
+                    "DriftRepaired",
+                    format!("{kind} was changed out of band and is restored"),
+                ),
+                (false, false) => did(
+                    Severity::Normal,
+                    "UpdateInCluster",
+                    format!("updated {kind}"),
+                ),
+            };
+            (Outcome::Done, happened)
+        }),
+        Action::Delete(params) => writer.delete(params).await.map(|found| {
+            if !found {
+                return (Outcome::Gone, None);
+            }
+            let happened = if disposition == Disposition::Sync {
+                did(
+                    Severity::Normal,
+                    "DeleteInCluster",
+                    format!("deleting {kind}: no longer placed"),
+                )
+            } else {
+                None
+            };
+            (Outcome::Done, happened)
+        }),
+        Action::Unlabel => writer.unlabel().await.map(|()| (Outcome::Done, None)),
+        Action::LeaveAlone | Action::Wait(_) => Ok((Outcome::Done, None)),
+    };
+    match result {
+        Ok(done) => done,
+        Err(failure) => {
+            ctx.metrics.count_error("sync", failure.category);
+            if failure.category.is_transport() {
+                // Later writes wait until the member answers a probe again.
+                ctx.pool.mark_unresponsive(&writer.cluster, writer.epoch);
+            }
+            let (reason, verb) = match &planned.action {
+                Action::Create(_) => ("CreateInClusterFailed", "create"),
+                Action::Update { .. } => ("UpdateInClusterFailed", "update"),
+                Action::Delete(_) => ("DeleteInClusterFailed", "delete"),
+                _ => ("UnlabelInClusterFailed", "remove the managed label of"),
+            };
+            let detail = format!("{}: {}", failure.category, failure.message);
+            let happened = Some((
+                Severity::Warning,
+                reason.to_string(),
+                format!("cannot {verb} {kind}"),
+                Some(detail),
+            ));
+            let outcome = Outcome::Failed {
+                status: failure.status,
+                message: failure.message,
+            };
+            (outcome, happened)
+        }
+    }
+}
+
+/// A create: one request when the object is missing; when it exists, it is read and the
+/// adoption rules decide (it was not in the cache, so it is not labelled as managed, or the
+/// cache had not caught up).
+async fn create(writer: &Writer, desired: &DesiredObject) -> Result<Done, Failure> {
+    let ctx = &writer.ctx;
+    let kind = &ctx.synced.target.kind;
+    match writer.apply(desired, true).await {
+        Ok(()) => {
+            return Ok((
+                Outcome::Done,
+                did(
+                    Severity::Normal,
+                    "CreateInCluster",
+                    format!("created {kind}"),
+                ),
+            ));
+        }
+        Err(failure) if failure.category == ErrorCategory::Conflict => {}
+        Err(failure) => return Err(failure),
+    }
+    let existing = writer.get().await?;
+    let found = existing.map(|obj| {
+        let value = serde_json::to_value(&obj).unwrap_or(Value::Null);
+        MemberObject::from_object(
+            &value,
+            StatusCollection {
+                collect: false,
+                kind: ctx.synced.aggregate,
+            },
+        )
+    });
+    let Some(found) = found else {
+        return Err(Failure {
+            status: PropagationStatus::CreationFailed,
+            category: ErrorCategory::Conflict,
+            message: "the object appeared and disappeared while being created".into(),
+        });
+    };
+    let decision = decide_placed(
+        &writer.cluster,
+        desired.clone(),
+        Some(&found),
+        &ctx.plan_settings,
+    );
+    match decision.action {
+        Action::Update { desired, adopt, .. } => {
+            writer.apply(&desired, false).await?;
+            let what = if adopt { "adopted" } else { "updated" };
+            Ok((
+                Outcome::Done,
+                did(
+                    Severity::Normal,
+                    "UpdateInCluster",
+                    format!("{what} {kind}"),
+                ),
+            ))
+        }
+        Action::LeaveAlone => {
+            let happened = decision.warning.map(|w| {
+                let what = format!("left alone an existing {kind} the operator does not manage");
+                (Severity::Warning, w.reason, what, Some(w.message))
+            });
+            Ok((Outcome::Settled(decision.entry), happened))
+        }
+        // decide_placed with a found object only updates or leaves alone.
+        _ => Ok((Outcome::Done, None)),
+    }
+}
+
+/// Requests to one member for one object.
+struct Writer {
+    ctx: Arc<SyncContext>,
+    cluster: String,
+    client: Client,
+    /// Which of the member's clients this is (see [`Member::client_epoch`]).
+    epoch: u64,
+    namespace: Option<String>,
+    name: String,
+}
+
+impl Writer {
+    fn api(&self) -> kube::Api<DynamicObject> {
+        self.ctx
+            .member_api(self.client.clone(), self.namespace.as_deref())
+    }
+
+    /// Runs `op` within the member timeout; failures get `status` (or `timed_out`).
+    async fn bounded<T>(
+        &self,
+        status: PropagationStatus,
+        timed_out: PropagationStatus,
+        op: impl Future<Output = Result<T, kube::Error>>,
+    ) -> Result<T, Failure> {
+        let timeout = self.ctx.settings.member_timeout;
+        match tokio::time::timeout(timeout, op).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(err)) => Err(Failure {
+                status,
+                category: ErrorCategory::of(&err),
+                message: describe(&err),
+            }),
+            Err(_) => Err(Failure {
+                status: timed_out,
+                category: ErrorCategory::Timeout,
+                message: format!("no answer within {timeout:?}"),
+            }),
+        }
+    }
+
+    /// Server-side applies `desired`; `create_only` refuses (409) when the object exists.
+    async fn apply(&self, desired: &DesiredObject, create_only: bool) -> Result<(), Failure> {
+        let params = if create_only {
+            PatchParams::apply(MEMBER_FIELD_MANAGER)
+        } else {
+            PatchParams::apply(MEMBER_FIELD_MANAGER).force()
+        };
+        let (failed, timed_out) = if create_only {
+            (
+                PropagationStatus::CreationFailed,
+                PropagationStatus::CreationTimedOut,
+            )
+        } else {
+            (
+                PropagationStatus::UpdateFailed,
+                PropagationStatus::UpdateTimedOut,
+            )
+        };
+        let body = if create_only {
+            let mut body = desired.object.clone();
+            body["metadata"]["resourceVersion"] = json!(CREATE_ONLY_RESOURCE_VERSION);
+            body
+        } else {
+            desired.object.clone()
+        };
+        let api = self.api();
+        self.bounded(
+            failed,
+            timed_out,
+            api.patch(&self.name, &params, &Patch::Apply(&body)),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn get(&self) -> Result<Option<DynamicObject>, Failure> {
+        let api = self.api();
+        self.bounded(
+            PropagationStatus::RetrievalFailed,
+            PropagationStatus::RetrievalFailed,
+            api.get_opt(&self.name),
+        )
+        .await
+    }
+
+    /// Deletes the object; `false` when there was nothing to delete.
+    async fn delete(&self, params: &DeleteParams) -> Result<bool, Failure> {
+        let api = self.api();
+        let result = self
+            .bounded(
+                PropagationStatus::DeletionFailed,
+                PropagationStatus::DeletionTimedOut,
+                api.delete(&self.name, params),
+            )
+            .await;
+        match result {
+            Err(f) if f.category == ErrorCategory::NotServed => Ok(false),
+            other => other.map(|_| true),
+        }
+    }
+
+    /// Removes the managed label, leaving the object in place (orphaning, and the host's own
+    /// namespaces); an object already gone counts as done.
+    async fn unlabel(&self) -> Result<(), Failure> {
+        let api = self.api();
+        let patch = json!({ "metadata": { "labels": { MANAGED_LABEL: null } } });
+        let result = self
+            .bounded(
+                PropagationStatus::LabelRemovalFailed,
+                PropagationStatus::LabelRemovalTimedOut,
+                api.patch(&self.name, &PatchParams::default(), &Patch::Merge(&patch)),
+            )
+            .await;
+        match result {
+            Err(f) if f.category == ErrorCategory::NotServed => Ok(()),
+            other => other.map(|_| ()),
+        }
+    }
+}
+
+/// The API server's own message when there is one: it names the invalid field.
+fn describe(err: &kube::Error) -> String {
+    match err {
+        kube::Error::Api(status) => status.message.clone(),
+        other => other.to_string(),
+    }
+}

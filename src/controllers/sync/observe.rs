@@ -1,0 +1,189 @@
+//! Building the [`Observation`] a plan reads: from the worker's caches (every reconciliation),
+//! or from live reads without any cache (for tools that run the same plan once, e.g. a
+//! preview of what the operator would do).
+
+use super::context::SyncContext;
+use crate::core::health::Health;
+use crate::core::observation::{
+    CacheState, FederatedObject, MemberObject, MemberView, NamespaceObservation, Observation,
+    Reachability, StatusCollection,
+};
+use crate::core::plan::PlanSettings;
+use crate::members::pool::{Member, Members};
+use crate::runtime::store::is_ready;
+use kube::Client;
+use kube::api::{Api, DynamicObject};
+use kube::core::ApiResource;
+use kube::runtime::reflector::ObjectRef;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Whether a member can be written to, from the pool's view of it.
+pub fn reachability(member: &Member) -> Reachability {
+    match (&member.client, &member.health) {
+        (None, _) => Reachability::NotReady("its configuration is malformed".into()),
+        (Some(_), None) => Reachability::Unprobed,
+        (Some(_), Some(Health::NotReady(why) | Health::Offline(why))) => {
+            Reachability::NotReady(why.clone())
+        }
+        (Some(_), Some(_)) if member.unresponsive => Reachability::Unresponsive,
+        (Some(_), Some(_)) => Reachability::Ready,
+    }
+}
+
+/// The observation of `obj` from the worker's caches and the member snapshot `members`.
+pub fn from_caches(obj: &DynamicObject, ctx: &SyncContext, members: &Members) -> Observation {
+    let object = FederatedObject::from_dynamic(obj);
+    let namespace = if !ctx.plan_settings.namespace_rule_applies() {
+        NamespaceObservation::NotNeeded
+    } else {
+        match (&ctx.federated_namespaces, object.namespace.as_deref()) {
+            (Some((store, resource)), Some(ns)) if is_ready(store) => {
+                let key = ObjectRef::new_with(ns, resource.clone()).within(ns);
+                NamespaceObservation::from_federated_namespace(store.get(&key).as_deref())
+            }
+            (Some(_), Some(_)) => NamespaceObservation::Loading,
+            _ => NamespaceObservation::Missing,
+        }
+    };
+    // Member objects of cluster-scoped targets (e.g. Namespaces) have no namespace.
+    let target_namespace = object
+        .namespace
+        .as_deref()
+        .filter(|_| ctx.synced.target_namespaced);
+    let views = ctx.pool.is_loaded().then(|| {
+        members
+            .iter()
+            .map(|(name, member)| {
+                let (cache, object) = ctx.caches.view(name, target_namespace, &object.name);
+                let view = MemberView {
+                    labels: member.labels.clone(),
+                    reachability: reachability(member),
+                    is_host: ctx.is_host(member),
+                    cache,
+                    object,
+                };
+                (name.clone(), view)
+            })
+            .collect()
+    });
+    Observation {
+        object,
+        namespace,
+        members: views,
+    }
+}
+
+/// What a live read of one member finds: the state it implies and the object.
+pub async fn read_member(
+    client: &Client,
+    target: &ApiResource,
+    namespace: Option<&str>,
+    name: &str,
+    collection: StatusCollection,
+    timeout: Duration,
+) -> (CacheState, Option<Arc<MemberObject>>) {
+    let api: Api<DynamicObject> = match namespace {
+        Some(ns) => Api::namespaced_with(client.clone(), ns, target),
+        None => Api::all_with(client.clone(), target),
+    };
+    match tokio::time::timeout(timeout, api.get_opt(name)).await {
+        Ok(Ok(found)) => {
+            let object = found.map(|o| {
+                let value = serde_json::to_value(&o).unwrap_or_default();
+                Arc::new(MemberObject::from_object(&value, collection))
+            });
+            (CacheState::Synced, object)
+        }
+        Ok(Err(kube::Error::Api(s))) if s.code == 403 => (CacheState::Forbidden(s.message), None),
+        // get_opt turns an absent object into None: a 404 here is the type itself.
+        Ok(Err(kube::Error::Api(s))) if s.code == 404 => (CacheState::NotServed, None),
+        Ok(Err(err)) => (CacheState::Failing(err.to_string()), None),
+        Err(_) => (
+            CacheState::Failing(format!("no answer within {timeout:?}")),
+            None,
+        ),
+    }
+}
+
+/// What a live observation reads on the host and in the members.
+pub struct LiveSources<'a> {
+    pub host: &'a Client,
+    /// The federated type.
+    pub federated: &'a ApiResource,
+    /// The FederatedNamespace type, when the namespace rule applies.
+    pub federated_namespace: Option<&'a ApiResource>,
+    pub target: &'a ApiResource,
+    pub collection: StatusCollection,
+    pub members: &'a Members,
+    pub host_kube_system_uid: Option<&'a str>,
+    pub timeout: Duration,
+}
+
+/// The observation of one federated object from live reads: the host's objects and a GET of
+/// the member object in every member (no caches, no watches). `None` when the federated
+/// object does not exist. Unlike a cache, a GET also sees member objects without the managed
+/// label, so the plan shows adoption decisions directly.
+pub async fn live(
+    sources: &LiveSources<'_>,
+    settings: &PlanSettings,
+    namespace: Option<&str>,
+    name: &str,
+) -> Result<Option<Observation>, kube::Error> {
+    let host_api = |resource: &ApiResource, ns: Option<&str>| -> Api<DynamicObject> {
+        match ns {
+            Some(ns) => Api::namespaced_with(sources.host.clone(), ns, resource),
+            None => Api::all_with(sources.host.clone(), resource),
+        }
+    };
+    let Some(obj) = host_api(sources.federated, namespace).get_opt(name).await? else {
+        return Ok(None);
+    };
+    let object = FederatedObject::from_dynamic(&obj);
+    let namespace_observation = match (sources.federated_namespace, namespace) {
+        (Some(resource), Some(ns)) if settings.namespace_rule_applies() => {
+            let fed_ns = host_api(resource, Some(ns)).get_opt(ns).await?;
+            NamespaceObservation::from_federated_namespace(fed_ns.as_ref())
+        }
+        _ => NamespaceObservation::NotNeeded,
+    };
+    let target_namespace = namespace.filter(|_| settings.target.namespaced);
+    let mut members = BTreeMap::new();
+    for (cluster, member) in sources.members.iter() {
+        let reachability = reachability(member);
+        let (cache, found) = match member.ready_client() {
+            Some(client) => {
+                read_member(
+                    client,
+                    sources.target,
+                    target_namespace,
+                    name,
+                    sources.collection,
+                    sources.timeout,
+                )
+                .await
+            }
+            None => (CacheState::Stopped, None),
+        };
+        let is_host = matches!(
+            (sources.host_kube_system_uid, member.kube_system_uid.as_deref()),
+            (Some(host), Some(uid)) if host == uid
+        );
+        members.insert(
+            cluster.clone(),
+            MemberView {
+                labels: member.labels.clone(),
+                reachability,
+                is_host,
+                cache,
+                object: found,
+            },
+        );
+    }
+    Ok(Some(Observation {
+        object,
+        namespace: namespace_observation,
+        members: Some(members),
+    }))
+}
