@@ -98,22 +98,6 @@ fn token_controller(member: Client) -> tokio::task::JoinHandle<()> {
     })
 }
 
-/// Waits until a CRD is established, as clients of a real API server must.
-async fn established(
-    crds: &Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition>,
-    name: &str,
-) {
-    let cond = kube::runtime::wait::await_condition(
-        crds.clone(),
-        name,
-        kube::runtime::wait::conditions::is_crd_established(),
-    );
-    tokio::time::timeout(Duration::from_secs(10), cond)
-        .await
-        .expect("CRD established in time")
-        .expect("watching the CRD");
-}
-
 impl Fleet {
     async fn new(tag: &str) -> Self {
         Self::with_token_controller(tag, true).await
@@ -543,6 +527,7 @@ async fn enable_and_disable_a_custom_type() {
     assert_eq!(config["spec"]["federatedType"]["kind"], "FederatedWidget");
 
     // Idempotent (once the new CRD is established, which the server does on its own).
+    let crds: Api<CustomResourceDefinition> = Api::all(fleet.host_client.clone());
     established(&crds, "federatedwidgets.types.kubefed.io").await;
     let rv = fleet.host.resource_version();
     fleet.ok(&["enable", "widget"]).await;
