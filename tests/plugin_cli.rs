@@ -529,7 +529,28 @@ async fn enable_and_disable_a_custom_type() {
     assert_eq!(config["spec"]["propagation"], "Enabled");
     assert_eq!(config["spec"]["federatedType"]["kind"], "FederatedWidget");
 
-    // Idempotent.
+    // Idempotent. The API server establishes the new CRD a moment later (its own write), so
+    // wait for that before counting writes.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !fleet
+        .host_object(
+            "apiextensions.k8s.io",
+            "customresourcedefinitions",
+            "",
+            "federatedwidgets.types.kubefed.io",
+        )
+        .and_then(|c| c["status"]["conditions"].as_array().cloned())
+        .is_some_and(|cs| {
+            cs.iter()
+                .any(|c| c["type"] == "Established" && c["status"] == "True")
+        })
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "federated CRD never established"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let rv = fleet.host.resource_version();
     fleet.ok(&["enable", "widget"]).await;
     assert_eq!(fleet.host.resource_version(), rv);
