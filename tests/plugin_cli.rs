@@ -526,7 +526,9 @@ async fn enable_and_disable_a_custom_type() {
     assert_eq!(config["spec"]["propagation"], "Enabled");
     assert_eq!(config["spec"]["federatedType"]["kind"], "FederatedWidget");
 
-    // Idempotent.
+    // Idempotent (once the new CRD is established, which the server does on its own).
+    let crds: Api<CustomResourceDefinition> = Api::all(fleet.host_client.clone());
+    established(&crds, "federatedwidgets.types.kubefed.io").await;
     let rv = fleet.host.resource_version();
     fleet.ok(&["enable", "widget"]).await;
     assert_eq!(fleet.host.resource_version(), rv);

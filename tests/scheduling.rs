@@ -141,6 +141,55 @@ async fn a_missing_target_is_reported_not_retried_in_a_loop() {
     );
 }
 
+#[tokio::test]
+async fn a_target_whose_spec_cannot_be_read_is_left_as_it_is() {
+    let fleet = start(2).await;
+    fleet.federate_namespace("murky").await;
+    accept_anything(&fleet.host_client, "federateddeployments.types.kubefed.io").await;
+    // The user's overrides, in a spec the operator cannot read (placement is not an object).
+    let spec = json!({
+        "template": {"spec": {"replicas": 1}},
+        "placement": "everywhere",
+        "overrides": [{"clusterName": "cluster1", "clusterOverrides": [{"path": "/spec/template/spec/containers/0/image", "value": "nginx:1"}]}]
+    });
+    create(
+        &fleet.host_client,
+        &fdeploy(),
+        Some("murky"),
+        json!({"apiVersion": "types.kubefed.io/v1beta1", "kind": "FederatedDeployment",
+               "metadata": {"name": "web", "namespace": "murky"}, "spec": spec}),
+    )
+    .await;
+    create(
+        &fleet.host_client,
+        &rsps(),
+        Some("murky"),
+        json!({
+            "apiVersion": "scheduling.kubefed.io/v1alpha1", "kind": "ReplicaSchedulingPreference",
+            "metadata": {"name": "web", "namespace": "murky"},
+            "spec": {"targetKind": "FederatedDeployment", "totalReplicas": 4}
+        }),
+    )
+    .await;
+    let cond: Value = eventually("TargetSpecUnreadable", WAIT, || async {
+        let r = get(&fleet.host_client, &rsps(), Some("murky"), "web").await?;
+        let c = r.data.pointer("/status/conditions/0")?.clone();
+        (c["reason"] == "TargetSpecUnreadable").then_some(c)
+    })
+    .await;
+    assert_eq!(cond["status"], "False");
+    assert!(
+        cond["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("cannot be read")),
+        "{cond}"
+    );
+    let target = get(&fleet.host_client, &fdeploy(), Some("murky"), "web")
+        .await
+        .unwrap();
+    assert_eq!(target.data["spec"], spec, "the user's spec is untouched");
+}
+
 /// Replicas of `web` per member as the federated object's overrides say (the plan written).
 async fn planned(fleet: &FleetTest, ns: &str, want: &[(&str, i64)]) {
     let want: BTreeMap<String, i64> = want.iter().map(|(c, r)| (c.to_string(), *r)).collect();

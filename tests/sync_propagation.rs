@@ -415,3 +415,96 @@ async fn steady_state_costs_no_writes() {
         );
     }
 }
+
+/// The plan a tool would show without any cache (e.g. a preview): the same observation,
+/// read live, planned by the same function, with no write anywhere.
+#[tokio::test]
+async fn a_live_observation_plans_like_the_operator_and_writes_nothing() {
+    use kubefed::controllers::sync::observe::{LiveSources, live};
+    use kubefed::core::observation::StatusCollection;
+    use kubefed::core::plan::{Action, PlanSettings, TargetInfo, plan};
+    use kubefed::crds::Scope;
+    use kubefed::crds::federated::AggregateKind;
+    let mut fleet = start(2).await;
+    fleet.federate_namespace("live").await;
+    create(
+        &fleet.host_client,
+        &fcm(),
+        Some("live"),
+        federated_configmap("live", "synced", json!({"clusterSelector": {}})),
+    )
+    .await;
+    for (_, member, _) in &fleet.members {
+        eventually("propagated", WAIT, || async {
+            (managed_in(member, "live") == 1).then_some(())
+        })
+        .await;
+    }
+    // The operator stops; an object it never saw, and one already in sync.
+    fleet.operator.abort();
+    let _ = (&mut fleet.operator).await;
+    create(
+        &fleet.host_client,
+        &fcm(),
+        Some("live"),
+        federated_configmap("live", "new", json!({"clusters": [{"name": "cluster1"}]})),
+    )
+    .await;
+    fleet.host.reset_counters();
+    for (_, member, _) in &fleet.members {
+        member.reset_counters();
+    }
+    let settings = PlanSettings {
+        scope: Scope::Cluster,
+        federation_namespace: NS.into(),
+        adopt_resources: true,
+        target: TargetInfo {
+            group: String::new(),
+            api_version: "v1".into(),
+            kind: "ConfigMap".into(),
+            resource: "configmaps".into(),
+            namespaced: true,
+        },
+        aggregate: AggregateKind::Other,
+    };
+    let members = fleet.pool.snapshot();
+    let federated_namespace = federated("FederatedNamespace", "federatednamespaces");
+    let sources = LiveSources {
+        host: &fleet.host_client,
+        federated: &fcm(),
+        federated_namespace: Some(&federated_namespace),
+        target: &configmaps(),
+        collection: StatusCollection {
+            collect: true,
+            kind: AggregateKind::Other,
+        },
+        members: &members,
+        host_kube_system_uid: None,
+        timeout: Duration::from_secs(5),
+    };
+    let synced = live(&sources, &settings, Some("live"), "synced")
+        .await
+        .unwrap()
+        .expect("exists");
+    let p = plan(&synced, &settings);
+    for cluster in ["cluster1", "cluster2"] {
+        assert_eq!(p.clusters[cluster].action, Action::LeaveAlone, "{p:#?}");
+    }
+    let new = live(&sources, &settings, Some("live"), "new")
+        .await
+        .unwrap()
+        .expect("exists");
+    let p = plan(&new, &settings);
+    assert!(matches!(p.clusters["cluster1"].action, Action::Create(_)));
+    assert!(!p.clusters.contains_key("cluster2"));
+    assert!(
+        live(&sources, &settings, Some("live"), "missing")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(fleet.host.counters().writes(), 0);
+    for (name, member, _) in &fleet.members {
+        assert_eq!(member.counters().writes(), 0, "{name}");
+    }
+}

@@ -217,16 +217,23 @@ async fn a_data_dir_keeps_state_across_restarts() {
         .create(&PostParams::default(), &configmap("saved"))
         .await
         .unwrap();
-    member
-        .cluster()
-        .create_object(
+    // The CRD's resource is served once its names are accepted, which takes a moment.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match member.cluster().create_object(
             "example.com",
             "v1",
             "widgets",
             "default",
             json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}, "spec": {"size": 3}}),
-        )
-        .unwrap();
+        ) {
+            Ok(_) => break,
+            Err(kubefed_sim::ApiError::NoRoute) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            Err(e) => panic!("create widget: {e}"),
+        }
+    }
     let token = member.admin_token().to_string();
     let addr = member.addr();
     let rv = member.cluster().resource_version();

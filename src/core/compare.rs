@@ -4,7 +4,6 @@
 use serde_json::Value;
 
 use super::desired::DESIRED_HASH_ANNOTATION;
-use crate::crds::federated::MANAGED_LABEL;
 
 /// Keys whose values are maps of resource quantities (`resources.limits.cpu`, quota `hard`...):
 /// the API server canonicalises quantities (`0.5` becomes `500m`), which is no drift.
@@ -38,23 +37,6 @@ pub fn needs_apply(desired: &Value, observed: &Value) -> bool {
         return true;
     }
     !contains(desired, observed, Ctx::Plain)
-}
-
-/// True when the member object carries `kubefed.io/managed: "true"`.
-pub fn is_managed(observed: &Value) -> bool {
-    managed_label(observed) == Some("true")
-}
-
-/// True when the member object carries `kubefed.io/managed: "false"`: the operator must never
-/// touch it (status `ManagedLabelFalse`).
-pub fn is_managed_false(observed: &Value) -> bool {
-    managed_label(observed) == Some("false")
-}
-
-fn managed_label(obj: &Value) -> Option<&str> {
-    obj.pointer("/metadata/labels")?
-        .get(MANAGED_LABEL)?
-        .as_str()
 }
 
 fn hash_of(obj: &Value) -> Option<&str> {
@@ -216,6 +198,7 @@ pub fn applied_view(observed: &Value, desired: &Value) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::crds::federated::MANAGED_LABEL;
     use serde_json::json;
 
     fn desired_deployment() -> Value {
@@ -439,17 +422,6 @@ mod tests {
         assert_eq!(parse_quantity("abc"), None);
         assert_eq!(parse_quantity("."), None);
         assert_eq!(parse_quantity("1.2.3"), None);
-    }
-
-    #[test]
-    fn managed_label() {
-        let labelled = |v: Value| json!({"metadata": {"labels": {MANAGED_LABEL: v}}});
-        assert!(is_managed(&labelled(json!("true"))));
-        assert!(!is_managed_false(&labelled(json!("true"))));
-        assert!(is_managed_false(&labelled(json!("false"))));
-        assert!(!is_managed(&labelled(json!("false"))));
-        assert!(!is_managed(&json!({"metadata": {}})));
-        assert!(!is_managed_false(&json!({})));
     }
 
     #[test]

@@ -523,7 +523,7 @@ fn aggregate_schema(kind: AggregateKind) -> JSONSchemaProps {
     }
     described(
         object(properties, &["clusters"]),
-        "Totals across placed member clusters, computed by the status controller.",
+        "Totals across placed member clusters, from the members' own status.",
     )
 }
 

@@ -49,7 +49,8 @@ pub struct KubeFedConfigSpec {
     /// Settings of the sync (propagation) controller.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sync_controller: Option<SyncControllerConfig>,
-    /// Settings of the status controller.
+    /// KubeFed's status controller settings: accepted and validated for compatibility; status
+    /// is collected by the sync controller, which `syncController` configures.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status_controller: Option<StatusControllerConfig>,
 }
@@ -145,7 +146,7 @@ pub struct SyncControllerConfig {
     pub adopt_resources: Option<ConfigurationMode>,
 }
 
-/// Settings of the status controller.
+/// KubeFed's status controller settings (accepted for compatibility; see `statusController`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StatusControllerConfig {

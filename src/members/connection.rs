@@ -174,8 +174,15 @@ pub fn member_config(spec: &ConnectionSpec<'_>) -> Result<MemberConnection, Conn
         }
         config.proxy_url = Some(uri);
     }
-    // Only connecting is bounded here: member watches are long-lived reads, so each request
-    // is bounded by its caller instead (probes and writes wrap themselves in a timeout).
+    // Only connecting (TCP and the TLS handshake) is bounded here: member watches are
+    // long-lived reads, so every other request is bounded by its caller (probes by the health
+    // timeout, writes by the member timeout, and a reconciliation waits for an answer at most
+    // a few seconds before it goes on without it). A request cut by its timeout takes its
+    // connection with it (a connection is pooled again only after a complete response), so a
+    // member that stopped answering does not get later requests queued on a dead connection.
+    // A watch that goes silent is not waited for either: the member's probes fail, it goes not
+    // ready, its watches are stopped, and they start afresh once it is ready again (kube's
+    // watcher also gives up on a stream idle for longer than the server's watch timeout).
     config.connect_timeout = Some(spec.timeout);
     // The controllers retry with their own backoff and must see a failure as it happens (a
     // 503 from /healthz is "not ready", not a slow answer), so no transparent retries here.

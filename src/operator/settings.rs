@@ -15,6 +15,8 @@ pub struct Settings {
     pub health: HealthSettings,
     pub adopt_resources: bool,
     pub sync_concurrency: u16,
+    /// `statusController.maxConcurrentReconciles`: validated for compatibility with KubeFed;
+    /// status is collected by the sync workers.
     pub status_concurrency: u16,
 }
 

@@ -671,3 +671,19 @@ pub async fn wait_crd_established(client: &Client, name: &str) {
     .expect("CRD established in time")
     .expect("watching the CRD");
 }
+
+/// Replaces a CRD's schema with one that accepts anything (as a CRD of another version, or one
+/// installed without validation, would), so objects the operator cannot read can be stored.
+pub async fn accept_anything(host: &Client, crd: &str) {
+    use kube::api::{Patch, PatchParams};
+    let api: Api<DynamicObject> = Api::all_with(host.clone(), &crds());
+    let patch: json_patch::Patch = serde_json::from_value(json!([{
+        "op": "replace",
+        "path": "/spec/versions/0/schema/openAPIV3Schema",
+        "value": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}
+    }]))
+    .unwrap();
+    api.patch(crd, &PatchParams::default(), &Patch::Json::<()>(patch))
+        .await
+        .unwrap();
+}

@@ -1,5 +1,6 @@
 //! The lower bound: a bare kube client applying the member objects itself over HTTP, with
-//! the operator's concurrency, no caches, no status and no host round trips.
+//! the operator's concurrency, no caches, no status and no host round trips. Its objects
+//! lack the managed label, so the operator does not cache them.
 
 use super::error::BenchError;
 use super::workload::{LOWER_BOUND_NAMESPACE, Workload};
@@ -77,7 +78,7 @@ impl BareClients {
         name: &str,
         revision: u64,
     ) -> Result<(), BenchError> {
-        let obj = workload.member_object(name, LOWER_BOUND_NAMESPACE, revision);
+        let obj = workload.lower_bound_object(name, LOWER_BOUND_NAMESPACE, revision);
         let params = PatchParams::apply(FIELD_MANAGER).force();
         let patch = Patch::Apply(&obj);
         let results =

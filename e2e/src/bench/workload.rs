@@ -37,6 +37,17 @@ impl Workload {
         obj
     }
 
+    /// What the bare client applies: the member object without the `kubefed.io/managed`
+    /// label, so the operator's member caches (which select on it) do not hold the lower
+    /// bound's objects and the memory figure of that phase is the simulator's alone.
+    pub fn lower_bound_object(&self, name: &str, namespace: &str, revision: u64) -> Value {
+        let mut obj = self.member_object(name, namespace, revision);
+        if let Some(labels) = obj["metadata"]["labels"].as_object_mut() {
+            labels.remove(MANAGED_LABEL);
+        }
+        obj
+    }
+
     /// A FederatedDeployment placed on every member.
     pub fn federated(&self, name: &str, revision: u64) -> Value {
         json!({

@@ -278,6 +278,8 @@ async fn probe_loop(shared: Shared, cluster: Arc<KubeFedCluster>, client: Client
     let mut kube_system_uid: Option<String> = None;
     let mut types = shared.availability.subscribe();
     let mut health: Option<Health> = None;
+    // The resourceVersion the last status write was based on, and what it wrote.
+    let mut wrote: Option<(Option<String>, KubeFedClusterStatus)> = None;
     let mut ticker = tokio::time::interval(shared.settings.period);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -332,10 +334,16 @@ async fn probe_loop(shared: Shared, cluster: Arc<KubeFedCluster>, client: Client
         } else {
             TypesObservation::Pending
         };
-        let latest = shared
+        let mut latest = shared
             .store
             .get(&ObjectRef::from_obj(cluster.as_ref()))
-            .unwrap_or_else(|| cluster.clone());
+            .map_or_else(|| cluster.as_ref().clone(), |c| c.as_ref().clone());
+        // The cache may not show our last write yet: until it changes, that write is the truth.
+        if let Some((seen, written)) = &wrote
+            && latest.resource_version() == *seen
+        {
+            latest.status = Some(written.clone());
+        }
         let observation = Observation::Probed {
             health: current.clone(),
             version: version.clone(),
@@ -344,6 +352,7 @@ async fn probe_loop(shared: Shared, cluster: Arc<KubeFedCluster>, client: Client
             for note in status_events(latest.status.as_ref(), &next) {
                 shared.events.publish(&latest.object_ref(&()), &note).await;
             }
+            wrote = Some((latest.resource_version(), next));
         }
     }
 }
