@@ -640,7 +640,12 @@ mod tests {
             vec![cluster("c1", "create", Some(desired("v")))],
             BTreeMap::new(),
         );
-        let reply = render(&[changing.clone()], Some(PreviewOutput::Json), false).unwrap();
+        let reply = render(
+            std::slice::from_ref(&changing),
+            Some(PreviewOutput::Json),
+            false,
+        )
+        .unwrap();
         assert_eq!(reply.code, 1);
         let doc: Value = serde_json::from_str(&reply.output).unwrap();
         assert_eq!(doc["changes"], true);
@@ -650,7 +655,12 @@ mod tests {
             vec![cluster("c1", "none", Some(desired("v")))],
             BTreeMap::new(),
         );
-        let reply = render(&[quiet.clone()], Some(PreviewOutput::Yaml), true).unwrap();
+        let reply = render(
+            std::slice::from_ref(&quiet),
+            Some(PreviewOutput::Yaml),
+            true,
+        )
+        .unwrap();
         assert_eq!(reply.code, 0);
         assert!(reply.output.contains("changes: false"), "{}", reply.output);
         let both = render(&[quiet, changing], None, false).unwrap();

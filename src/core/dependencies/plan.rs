@@ -197,7 +197,7 @@ pub fn plan(input: &DependencyInput) -> DependencyPlan {
         |dep: &DependencyRef| host.and_then(|h| h.get(dep)) == Some(&HostDependency::Federated);
     for (cluster, wanted) in &input.wanted {
         let member = input.members.get(cluster).cloned().unwrap_or_default();
-        let mine = |o: &MemberObject| o.dependents.iter().any(|d| *d == input.label);
+        let mine = |o: &MemberObject| o.dependents.contains(&input.label);
         let holds_mine = member.objects.values().any(|o| mine(o));
         let refs = match wanted {
             Wanted::Known(refs) if member.writable => refs,
