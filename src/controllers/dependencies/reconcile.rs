@@ -12,7 +12,7 @@ use crate::core::dependencies::plan::{
     ConditionChange, DependencyInput, DependencyPlan, condition_change, plan, wanted,
 };
 use crate::core::dependencies::{
-    DEPENDENCIES_CONDITION, PROPAGATE_DEPENDENCIES_ANNOTATION, dependent_label,
+    DEPENDENCIES_CONDITION, DependencyRef, PROPAGATE_DEPENDENCIES_ANNOTATION, dependent_label,
 };
 use crate::core::observation::Observation;
 use crate::core::plan::{Plan, PlanSettings, Warning};
@@ -97,14 +97,44 @@ pub async fn run(
     let label = dependent_label(&workload.settings.target.kind, &object.name);
     let wanted = wanted(obs, workload.settings, workload_plan, opted_in);
     let wanted_refs: BTreeSet<_> = DependencyInput::references(&wanted, &Default::default());
-    // Registering starts the watches the observation reads.
-    hub.register(
-        dependent.clone(),
-        workload.waker.clone(),
-        &namespace,
-        wanted_refs.clone(),
-    );
+    if opted_in {
+        // Registering starts the watches the observation reads.
+        hub.register(
+            dependent.clone(),
+            workload.waker.clone(),
+            &namespace,
+            wanted_refs.clone(),
+        );
+    }
     let held = hub.members(&namespace, members);
+    let holds = |label: &str| -> BTreeSet<DependencyRef> {
+        held.values()
+            .flat_map(|m| {
+                m.objects
+                    .iter()
+                    .filter(|(_, o)| o.dependents.iter().any(|d| d == label))
+                    .map(|(d, _)| d.clone())
+            })
+            .collect()
+    };
+    let mine = holds(&label);
+    if !opted_in {
+        if mine.is_empty() {
+            // Nothing of it is left anywhere: done (and the condition goes).
+            hub.forget(&dependent);
+            return had_condition.then(|| DependencyRun {
+                plan: DependencyPlan::default(),
+                executed: Executed::default(),
+                change: ConditionChange::Remove,
+            });
+        }
+        hub.register(
+            dependent.clone(),
+            workload.waker.clone(),
+            &namespace,
+            mine.clone(),
+        );
+    }
     let refs = DependencyInput::references(&wanted, &held);
     let input = DependencyInput {
         namespace: namespace.clone(),
@@ -127,33 +157,10 @@ pub async fn run(
         members,
     )
     .await;
-    // Keep being woken by what it references or still holds; forget it once it is done.
-    let mine: BTreeSet<_> = input
-        .members
-        .values()
-        .flat_map(|m| {
-            m.objects
-                .iter()
-                .filter(|(_, o)| o.dependents.contains(&label))
-                .map(|(d, _)| d.clone())
-        })
-        .collect();
-    let released_everything = mine.iter().all(|d| {
-        dependency_plan.steps.iter().any(|s| {
-            s.dependency == *d
-                && matches!(
-                    s.action,
-                    crate::core::dependencies::plan::DependencyAction::Release(_)
-                )
-        })
-    }) && executed.failures.is_empty();
-    if !opted_in && released_everything && !dependency_plan.holds_deletion {
-        hub.forget(&dependent);
-    } else {
-        let mut interest = wanted_refs;
-        interest.extend(mine);
-        hub.register(dependent, workload.waker.clone(), &namespace, interest);
-    }
+    // Keep being woken by what it references or still holds.
+    let mut interest = wanted_refs;
+    interest.extend(mine);
+    hub.register(dependent, workload.waker.clone(), &namespace, interest);
     let change = condition_change(opted_in, &dependency_plan, &executed.failures);
     Some(DependencyRun {
         plan: dependency_plan,

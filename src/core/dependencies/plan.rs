@@ -288,6 +288,11 @@ pub fn plan(input: &DependencyInput) -> DependencyPlan {
             if object.deleting || !watchable(dependency.kind, &mut out) {
                 continue;
             }
+            // Whether it is federated explicitly decides what "last" means: wait to know.
+            if host.is_none() {
+                out.waiting = true;
+                continue;
+            }
             let when_last = if federated(dependency) {
                 WhenLast::Keep
             } else if input.orphan {

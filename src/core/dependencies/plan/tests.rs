@@ -369,6 +369,21 @@ fn caches_that_cannot_serve_a_kind_are_reported_and_loading_waits() {
     let p = plan(&i);
     assert!(p.steps.is_empty() && p.waiting && p.problems.is_empty());
     assert_eq!(condition(&p, &[]), None);
+    // Nor is anything released: whether it is federated explicitly is not known yet.
+    let mut releasing = input(
+        vec![("c1", needs(&[]))],
+        vec![],
+        vec![(
+            "c1",
+            synced_member(vec![(
+                cm("settings"),
+                member_copy(&cm("settings"), "v", &[web_label()]),
+            )]),
+        )],
+    );
+    releasing.host = None;
+    let p = plan(&releasing);
+    assert!(p.steps.is_empty() && p.waiting);
 }
 
 #[test]
