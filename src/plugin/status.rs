@@ -280,6 +280,17 @@ pub fn object_report(status: Option<&Value>) -> Result<String, PluginError> {
         }
         None => "Propagation: Unknown".to_string(),
     };
+    // What stands out beyond propagation: a paused object, dependencies that are not there.
+    let mut summary = summary;
+    for c in status.conditions.iter().filter(|c| {
+        (c.type_ == "Paused" && c.status == "True")
+            || (c.type_ == "Dependencies" && c.status != "True")
+    }) {
+        summary.push_str(&format!(
+            "\n{}: {} ({}): {}",
+            c.type_, c.status, c.reason, c.message
+        ));
+    }
     let headers: &[&str] = if with_messages {
         &["CLUSTER", "STATUS", "READY", "MESSAGE"]
     } else {
@@ -488,6 +499,29 @@ mod tests {
             "not placed on any cluster\nPropagation: True"
         );
         assert!(object_report(None).unwrap().starts_with("no status yet"));
+    }
+
+    #[test]
+    fn object_report_shows_a_pause_and_missing_dependencies() {
+        let status = json!({
+            "conditions": [
+                {"type": "Propagation", "status": "False", "reason": "CheckClusters"},
+                {"type": "Paused", "status": "True", "reason": "Paused",
+                 "message": "member writes are stopped"},
+                {"type": "Dependencies", "status": "False", "reason": "DependencyMissing",
+                 "message": "not in the host namespace: ConfigMap x (needed in c1)"},
+            ],
+            "clusters": [{"name": "c1", "status": "Paused", "message": "paused; would create"}],
+        });
+        let report = object_report(Some(&status)).unwrap();
+        assert!(
+            report.ends_with(
+                "Propagation: False (CheckClusters)\n\
+                 Paused: True (Paused): member writes are stopped\n\
+                 Dependencies: False (DependencyMissing): not in the host namespace: ConfigMap x (needed in c1)"
+            ),
+            "{report}"
+        );
     }
 
     #[test]
