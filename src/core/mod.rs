@@ -2,9 +2,11 @@
 //!
 //! A reconciliation of a federated object is [`observation`] → [`plan`] → (execute, in the
 //! controller) → [`report`]. The plan is built from [`placement`], [`overrides`],
-//! [`desired`] and [`compare`]; the report from [`aggregate`] and [`condition`]. The cluster
-//! controller's decisions are [`health`] and [`cluster_status`]; the scheduler's are
-//! [`replica_planner`] and [`replica_target`].
+//! [`desired`] and [`compare`]; the report from [`aggregate`] (with [`readiness`] for any
+//! type) and [`condition`]. A workload's [`dependencies`] are planned alongside its own plan;
+//! [`preview`] shows a plan without executing it. The cluster controller's decisions are
+//! [`health`] and [`cluster_status`]; the scheduler's are [`replica_planner`] and
+//! [`replica_target`].
 
 pub mod aggregate;
 pub mod cluster_status;

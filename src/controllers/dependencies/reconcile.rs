@@ -161,7 +161,12 @@ pub async fn run(
     let mut interest = wanted_refs;
     interest.extend(mine);
     hub.register(dependent, workload.waker.clone(), &namespace, interest);
-    let change = condition_change(opted_in, &dependency_plan, &executed.failures);
+    let change = condition_change(
+        opted_in,
+        object.deleting,
+        &dependency_plan,
+        &executed.failures,
+    );
     Some(DependencyRun {
         plan: dependency_plan,
         executed,

@@ -187,6 +187,8 @@ pub struct DependencyPlan {
     pub holds_deletion: bool,
     /// Every dependency wanted somewhere, for the report.
     pub wanted: BTreeSet<DependencyRef>,
+    /// How many clusters' needs are known (and writable).
+    pub known: usize,
 }
 
 /// Plans the dependency writes (see the module docs).
@@ -207,6 +209,7 @@ pub fn plan(input: &DependencyInput) -> DependencyPlan {
             }
         };
         out.wanted.extend(refs.keys().cloned());
+        out.known += 1;
         let watchable = |kind: DependencyKind, out: &mut DependencyPlan| match member
             .caches
             .get(&kind)
@@ -336,7 +339,7 @@ pub fn condition(
         let problems: Vec<&str> = plan.problems.iter().map(String::as_str).collect();
         return Some((false, "DependenciesUnavailable", problems.join("; ")));
     }
-    if plan.waiting {
+    if plan.waiting || plan.known == 0 {
         return None;
     }
     let message = if plan.wanted.is_empty() {
@@ -363,12 +366,16 @@ pub enum ConditionChange {
 }
 
 /// How [`condition`] changes a workload's `Dependencies` condition: removed when it does
-/// not propagate dependencies, kept while input loads.
+/// not propagate dependencies, kept while input loads and while the workload is deleted.
 pub fn condition_change(
     opted_in: bool,
+    deleting: bool,
     plan: &DependencyPlan,
     failures: &[String],
 ) -> ConditionChange {
+    if deleting {
+        return ConditionChange::Keep;
+    }
     if !opted_in {
         return ConditionChange::Remove;
     }

@@ -322,6 +322,21 @@ fn unknown_or_unwritable_clusters_are_left_alone_and_hold_a_deletion() {
     ));
     assert!(p.steps.is_empty(), "{:?}", actions(&p));
     assert!(p.holds_deletion);
+    // Nothing known anywhere: the condition says nothing new.
+    let p = plan(&input(
+        vec![("c1", Wanted::Unknown)],
+        vec![],
+        vec![("c1", synced_member(vec![]))],
+    ));
+    assert_eq!(condition(&p, &[]), None);
+    assert_eq!(
+        condition_change(true, false, &p, &[]),
+        ConditionChange::Keep
+    );
+    assert_eq!(
+        condition_change(false, false, &p, &[]),
+        ConditionChange::Remove
+    );
 }
 
 #[test]
@@ -549,4 +564,35 @@ fn a_leaving_or_deleted_workload_keeps_its_dependencies_until_its_copy_is_gone()
             .values()
             .all(|w| *w == Wanted::Unknown)
     );
+}
+
+#[test]
+fn the_condition_is_written_only_when_it_changes() {
+    const T0: &str = "2026-01-01T00:00:00Z";
+    const T1: &str = "2026-01-01T00:05:00Z";
+    let set = ConditionChange::Set {
+        holds: true,
+        reason: "Propagated",
+        message: "propagated with the workload: ConfigMap settings".into(),
+    };
+    let first = with_condition(None, None, &set, T0).expect("a new condition");
+    let c = &first.conditions[0];
+    assert_eq!(
+        (c.type_.as_str(), c.status.as_str()),
+        (DEPENDENCIES_CONDITION, "True")
+    );
+    // The same again (e.g. after a restart): nothing to write.
+    assert_eq!(with_condition(Some(&first), None, &set, T1), None);
+    assert_eq!(
+        with_condition(Some(&first), None, &ConditionChange::Keep, T1),
+        None
+    );
+    // A status the report wants to write carries the condition along.
+    let mut next = first.clone();
+    next.observed_generation = Some(2);
+    let written = with_condition(Some(&first), Some(next), &set, T1).unwrap();
+    assert_eq!(written.conditions, first.conditions, "timestamps kept");
+    assert_eq!(written.observed_generation, Some(2));
+    let removed = with_condition(Some(&first), None, &ConditionChange::Remove, T1).unwrap();
+    assert!(removed.conditions.is_empty());
 }
