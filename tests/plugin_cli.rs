@@ -515,6 +515,13 @@ async fn enable_and_disable_a_custom_type() {
         )
         .expect("federated CRD");
     assert_eq!(crd["spec"]["names"]["kind"], "FederatedWidget");
+    // enable returns once the server serves the new kind, so objects can be applied at once.
+    assert!(
+        crd["status"]["conditions"].as_array().is_some_and(|cs| cs
+            .iter()
+            .any(|c| c["type"] == "Established" && c["status"] == "True")),
+        "enable returned before the federated CRD was established: {crd}"
+    );
     let config = fleet
         .host_object(
             "core.kubefed.io",
@@ -526,9 +533,7 @@ async fn enable_and_disable_a_custom_type() {
     assert_eq!(config["spec"]["propagation"], "Enabled");
     assert_eq!(config["spec"]["federatedType"]["kind"], "FederatedWidget");
 
-    // Idempotent (once the new CRD is established, which the server does on its own).
-    let crds: Api<CustomResourceDefinition> = Api::all(fleet.host_client.clone());
-    established(&crds, "federatedwidgets.types.kubefed.io").await;
+    // Idempotent.
     let rv = fleet.host.resource_version();
     fleet.ok(&["enable", "widget"]).await;
     assert_eq!(fleet.host.resource_version(), rv);

@@ -4,6 +4,7 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{DynamicObject, Patch, PatchParams};
+use kube::runtime::wait::{await_condition, conditions};
 use kube::{Api, Client};
 use serde_json::{Value, json};
 
@@ -333,6 +334,58 @@ pub async fn list_clusters(host: &Client, namespace: &str) -> Result<Vec<Value>,
         .collect()
 }
 
+/// How long `enable` waits for the API server to establish a new federated CRD.
+const ESTABLISH_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Waits until the API server serves the federated CRD in discovery, so that a `kubectl apply`
+/// of federated objects right after `enable` finds the kind (servers establish a new CRD a
+/// moment after accepting it).
+async fn wait_established(host: &Client, crd_name: &str) -> Result<(), PluginError> {
+    let crds = Api::<CustomResourceDefinition>::all(host.clone());
+    let established = await_condition(crds.clone(), crd_name, conditions::is_crd_established());
+    match tokio::time::timeout(ESTABLISH_TIMEOUT, established).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(err)) => Err(PluginError::Api {
+            action: format!("cannot watch CustomResourceDefinition {crd_name}"),
+            message: err.to_string(),
+        }),
+        Err(_) => {
+            // Say why, from the CRD's own conditions (e.g. NamesAccepted=False on a name clash).
+            let why = crds
+                .get_opt(crd_name)
+                .await
+                .ok()
+                .flatten()
+                .and_then(|crd| crd.status)
+                .and_then(|status| status.conditions)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|c| c.status != "True")
+                .map(|c| {
+                    format!(
+                        "{}={} ({})",
+                        c.type_,
+                        c.status,
+                        c.message.unwrap_or_default()
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; ");
+            Err(PluginError::Api {
+                action: format!(
+                    "CustomResourceDefinition {crd_name} was not established within {}s",
+                    ESTABLISH_TIMEOUT.as_secs()
+                ),
+                message: if why.is_empty() {
+                    "no conditions reported".into()
+                } else {
+                    why
+                },
+            })
+        }
+    }
+}
+
 /// Creates or updates the federated CRD and FederatedTypeConfig of `target` on the host.
 pub async fn apply(
     host: &Client,
@@ -359,6 +412,7 @@ pub async fn apply(
         "CustomResourceDefinition {crd_name} {}",
         outcome.verb()
     ));
+    wait_established(host, &crd_name).await?;
 
     let config_name = config.metadata.name.clone().unwrap_or_default();
     let outcome = ensure(
