@@ -158,6 +158,9 @@ fn flat(cli: Cli) -> Parsed {
             parsed.flags = opt("namespace", &a.namespace).into_iter().collect();
         }
         Command::Status(_) => parsed.command = "status",
+        Command::Pause(_) => parsed.command = "pause",
+        Command::Resume(_) => parsed.command = "resume",
+        Command::Preview(_) => parsed.command = "preview",
         Command::Version => parsed.command = "version",
     }
     parsed

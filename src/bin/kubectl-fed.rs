@@ -18,18 +18,19 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let error_code = cli.command.error_code();
     match runtime.block_on(kubefed::plugin::run(cli)) {
-        Ok(output) => {
-            if !output.is_empty() {
-                println!("{output}");
+        Ok(reply) => {
+            if !reply.output.is_empty() {
+                println!("{}", reply.output);
             }
-            ExitCode::SUCCESS
+            ExitCode::from(reply.code)
         }
         Err(err) => {
             // One line, whatever the underlying error text looks like.
             let message = err.to_string().replace('\n', " ");
             eprintln!("error: {message}");
-            ExitCode::FAILURE
+            ExitCode::from(error_code)
         }
     }
 }

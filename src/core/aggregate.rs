@@ -9,9 +9,13 @@
 //!   nothing it last reported can be vouched for. Its last-known `remoteStatus` stays visible
 //!   on its `clusters[]` entry, marked `stale`.
 //! - CLUSTERS is `<reachable and in sync>/<placed>`.
+//! - Any other type whose status is collected: READY is `<ready>/<placed>` member clusters,
+//!   ready by the rule of [`super::readiness`], counted over reachable members; it (and the
+//!   `Ready` condition) is there once any placed member reports one of the rule's signals.
 
 use serde_json::Value;
 
+use super::readiness::member_ready;
 use crate::crds::federated::{AggregateKind, AggregateStatus, ClusterLoadBalancer, ClusterStatus};
 
 /// Condition type summarising Deployments and ReplicaSets.
@@ -21,7 +25,7 @@ pub const COMPLETE_CONDITION: &str = "Complete";
 
 /// Condition fields that member controllers refresh without the condition changing; copying
 /// them would turn every member heartbeat into a federated status write.
-const HEARTBEAT_FIELDS: [&str; 2] = ["lastUpdateTime", "lastProbeTime"];
+const HEARTBEAT_FIELDS: [&str; 3] = ["lastUpdateTime", "lastProbeTime", "lastHeartbeatTime"];
 
 /// What is known about the federated object in one placed member cluster.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -76,7 +80,7 @@ impl ClusterObservation {
 /// A summary condition computed from the members, before timestamps are attached.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Summary {
-    /// `Ready` (Deployment, ReplicaSet) or `Complete` (Job).
+    /// `Ready` (Deployment, ReplicaSet, any type with a readiness signal) or `Complete` (Job).
     pub type_: &'static str,
     /// Whether the condition holds.
     pub status: bool,
@@ -94,17 +98,15 @@ pub struct Aggregate {
 }
 
 /// What goes into `status.clusters[].remoteStatus`: the member's `.status` with KubeFed's field
-/// names, minus conditions' `lastUpdateTime`/`lastProbeTime` for the built-in kinds. Types
-/// this project does not know are copied verbatim. `None` when the member has no status.
-pub fn remote_status(kind: AggregateKind, member: &Value) -> Option<Value> {
+/// names, minus the conditions' heartbeat timestamps (`lastUpdateTime`, `lastProbeTime`,
+/// `lastHeartbeatTime`). `None` when the member has no status.
+pub fn remote_status(member: &Value) -> Option<Value> {
     let status = member.get("status")?.as_object()?;
     if status.is_empty() {
         return None;
     }
     let mut status = status.clone();
-    if kind != AggregateKind::Other
-        && let Some(Value::Array(conditions)) = status.get_mut("conditions")
-    {
+    if let Some(Value::Array(conditions)) = status.get_mut("conditions") {
         for condition in conditions.iter_mut().filter_map(Value::as_object_mut) {
             for field in HEARTBEAT_FIELDS {
                 condition.remove(field);
@@ -213,9 +215,50 @@ pub fn aggregate(kind: AggregateKind, placed: &[ClusterObservation]) -> Aggregat
                 .collect();
             None
         }
-        AggregateKind::Other => None,
+        AggregateKind::Other => {
+            let readiness: Vec<Option<bool>> = placed
+                .iter()
+                .map(|o| member_ready(o.remote_status.as_ref(), o.generation))
+                .collect();
+            readiness.iter().any(Option::is_some).then(|| {
+                let ready = placed
+                    .iter()
+                    .zip(&readiness)
+                    .filter(|(o, r)| !o.stale && **r == Some(true))
+                    .count();
+                status.ready = Some(format!("{ready}/{}", placed.len()));
+                readiness_summary(placed, &readiness)
+            })
+        }
     };
     Aggregate { status, condition }
+}
+
+/// `Ready` (any type with a readiness signal) is True when every placed member is reachable,
+/// in sync and reports ready.
+fn readiness_summary(placed: &[ClusterObservation], readiness: &[Option<bool>]) -> Summary {
+    let blocker = worst(placed.iter().zip(readiness).map(|(o, ready)| {
+        if o.stale {
+            Some(Blocker::ClusterUnreachable)
+        } else if !o.propagation.is_empty() {
+            Some(Blocker::PropagationIncomplete)
+        } else if *ready != Some(true) {
+            Some(Blocker::Unavailable)
+        } else {
+            None
+        }
+    }));
+    let reason = match blocker {
+        None => "AllClustersReady",
+        Some(Blocker::ClusterUnreachable) => "ClusterUnreachable",
+        Some(Blocker::PropagationIncomplete) => "PropagationIncomplete",
+        Some(_) => "ClustersNotReady",
+    };
+    Summary {
+        type_: READY_CONDITION,
+        status: blocker.is_none(),
+        reason,
+    }
 }
 
 fn desired_replicas(observation: &ClusterObservation) -> i64 {
@@ -378,29 +421,26 @@ mod tests {
         })
     }
 
-    fn observe(cluster: &str, member: &Value, kind: AggregateKind) -> ClusterObservation {
+    fn observe(cluster: &str, member: &Value) -> ClusterObservation {
         ClusterObservation {
             cluster: cluster.into(),
             desired_replicas: member.pointer("/spec/replicas").and_then(Value::as_i64),
             generation: member
                 .pointer("/metadata/generation")
                 .and_then(Value::as_i64),
-            remote_status: remote_status(kind, member),
+            remote_status: remote_status(member),
             ..Default::default()
         }
     }
 
     fn replicated(members: &[(&str, Value)]) -> Vec<ClusterObservation> {
-        members
-            .iter()
-            .map(|(c, m)| observe(c, m, AggregateKind::Replicated))
-            .collect()
+        members.iter().map(|(c, m)| observe(c, m)).collect()
     }
 
     #[test]
     fn remote_status_drops_heartbeats_but_keeps_kubefed_fields() {
         let member = deployment(3, 5, 5);
-        let remote = remote_status(AggregateKind::Replicated, &member).expect("has status");
+        let remote = remote_status(&member).expect("has status");
         assert_eq!(remote["observedGeneration"], 3);
         assert_eq!(remote["readyReplicas"], 5);
         let progressing = &remote["conditions"][1];
@@ -410,23 +450,21 @@ mod tests {
         // A later heartbeat from the member changes nothing.
         let mut later = member.clone();
         later["status"]["conditions"][1]["lastUpdateTime"] = json!("2026-01-01T01:00:00Z");
+        assert_eq!(remote_status(&later), Some(remote));
+        // Any type loses the heartbeats; nothing for objects without status.
+        let mut custom = json!({"status": {"conditions": [
+            {"type": "Ready", "status": "True", "lastHeartbeatTime": "2026-01-01T00:00:00Z",
+             "lastTransitionTime": "2026-01-01T00:00:00Z"}], "phase": "Up"}});
+        let before = remote_status(&custom);
         assert_eq!(
-            remote_status(AggregateKind::Replicated, &later),
-            Some(remote)
+            before,
+            Some(json!({"conditions": [{"type": "Ready", "status": "True",
+                "lastTransitionTime": "2026-01-01T00:00:00Z"}], "phase": "Up"}))
         );
-        // Unknown types verbatim; nothing for objects without status.
-        assert_eq!(
-            remote_status(AggregateKind::Other, &member),
-            member.get("status").cloned()
-        );
-        assert_eq!(
-            remote_status(AggregateKind::Other, &json!({"data": {}})),
-            None
-        );
-        assert_eq!(
-            remote_status(AggregateKind::Other, &json!({"status": {}})),
-            None
-        );
+        custom["status"]["conditions"][0]["lastHeartbeatTime"] = json!("2026-01-01T00:01:00Z");
+        assert_eq!(remote_status(&custom), before);
+        assert_eq!(remote_status(&json!({"data": {}})), None);
+        assert_eq!(remote_status(&json!({"status": {}})), None);
     }
 
     #[test]
@@ -516,7 +554,7 @@ mod tests {
         // Back online: fresh status, no longer stale.
         placed[1].stale = false;
         placed[1].propagation.clear();
-        placed[1].remote_status = remote_status(AggregateKind::Replicated, &deployment(1, 5, 5));
+        placed[1].remote_status = remote_status(&deployment(1, 5, 5));
         let back = cluster_entry(Some(&entry), &placed[1], T1);
         assert!(!back.stale);
         assert_eq!(back.last_seen, None);
@@ -602,7 +640,7 @@ mod tests {
 
     #[test]
     fn jobs_sum_outcomes_and_complete_when_all_complete() {
-        let observe_job = |c: &str, j: Value| observe(c, &j, AggregateKind::Job);
+        let observe_job = |c: &str, j: Value| observe(c, &j);
         let running = [
             observe_job("c1", job(3, 0, 0, Some("Complete"))),
             observe_job("c2", job(1, 1, 2, None)),
@@ -658,14 +696,9 @@ mod tests {
             observe(
                 "c1",
                 &service(json!([{"ip": "203.0.113.10", "ipMode": "VIP"}])),
-                AggregateKind::Service,
             ),
-            observe(
-                "c2",
-                &service(json!([{"hostname": "web.c2.example.com"}])),
-                AggregateKind::Service,
-            ),
-            observe("c3", &service(json!([])), AggregateKind::Service),
+            observe("c2", &service(json!([{"hostname": "web.c2.example.com"}]))),
+            observe("c3", &service(json!([]))),
         ];
         placed[1].stale = true;
         let a = aggregate(AggregateKind::Service, &placed);
@@ -706,6 +739,58 @@ mod tests {
     }
 
     #[test]
+    fn any_type_with_a_readiness_signal_counts_ready_clusters() {
+        let member = |cluster: &str, ready: &str| ClusterObservation {
+            cluster: cluster.into(),
+            generation: Some(1),
+            remote_status: Some(json!({"observedGeneration": 1,
+                "conditions": [{"type": "Ready", "status": ready}]})),
+            ..Default::default()
+        };
+        let mut placed = vec![
+            member("c1", "True"),
+            member("c2", "True"),
+            member("c3", "False"),
+        ];
+        let a = aggregate(AggregateKind::Other, &placed);
+        assert_eq!(a.status.ready.as_deref(), Some("2/3"));
+        assert_eq!(a.status.clusters, "3/3");
+        assert_eq!(
+            a.condition,
+            Some(Summary {
+                type_: READY_CONDITION,
+                status: false,
+                reason: "ClustersNotReady"
+            })
+        );
+        placed[2] = member("c3", "True");
+        let a = aggregate(AggregateKind::Other, &placed);
+        assert_eq!(a.status.ready.as_deref(), Some("3/3"));
+        assert_eq!(
+            a.condition.map(|c| (c.status, c.reason)),
+            Some((true, "AllClustersReady"))
+        );
+        // An unreachable member counts as not ready, with its last status kept.
+        placed[0].stale = true;
+        placed[0].propagation = "ClusterNotReady".into();
+        let a = aggregate(AggregateKind::Other, &placed);
+        assert_eq!(a.status.ready.as_deref(), Some("2/3"));
+        assert_eq!(a.condition.map(|c| c.reason), Some("ClusterUnreachable"));
+        // A member that has not reported yet is not ready.
+        placed[0] = ClusterObservation {
+            cluster: "c1".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            aggregate(AggregateKind::Other, &placed)
+                .status
+                .ready
+                .as_deref(),
+            Some("2/3")
+        );
+    }
+
+    #[test]
     fn observed_generation_waits_for_every_reachable_member() {
         let kind = AggregateKind::Replicated;
         // Federated generation 5 applied; c2's deployment controller has not caught up.
@@ -718,7 +803,7 @@ mod tests {
         placed[1].remote_status = None;
         assert_eq!(observed_generation(kind, 5, Some(4), &placed), Some(4));
         // Caught up.
-        placed[1] = observe("c2", &deployment(4, 5, 5), kind);
+        placed[1] = observe("c2", &deployment(4, 5, 5));
         assert_eq!(observed_generation(kind, 5, Some(4), &placed), Some(5));
         // Not yet propagated to c1.
         placed[0].propagation = "UpdateFailed".into();

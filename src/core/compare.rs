@@ -174,6 +174,27 @@ fn parse_number(s: &str) -> Option<f64> {
     if valid { s.parse().ok() } else { None }
 }
 
+/// The part of `observed` that `desired` sets, in `desired`'s shape: map keys that `desired`
+/// has (absent ones left out), lists item by item when both have as many items (else the
+/// observed list), observed scalars. Comparing it with `desired` shows what an apply would
+/// change, without the fields that only the member sets (defaults, status, other managers').
+pub fn applied_view(observed: &Value, desired: &Value) -> Value {
+    match (observed, desired) {
+        (Value::Object(om), Value::Object(dm)) => Value::Object(
+            dm.iter()
+                .filter_map(|(k, dv)| om.get(k).map(|ov| (k.clone(), applied_view(ov, dv))))
+                .collect(),
+        ),
+        (Value::Array(oa), Value::Array(da)) if oa.len() == da.len() => Value::Array(
+            oa.iter()
+                .zip(da)
+                .map(|(ov, dv)| applied_view(ov, dv))
+                .collect(),
+        ),
+        (observed, _) => observed.clone(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -401,5 +422,34 @@ mod tests {
         assert_eq!(parse_quantity("abc"), None);
         assert_eq!(parse_quantity("."), None);
         assert_eq!(parse_quantity("1.2.3"), None);
+    }
+
+    #[test]
+    fn applied_view_keeps_only_what_desired_sets() {
+        let observed = json!({
+            "metadata": {"name": "web", "uid": "u", "labels": {"app": "web", "other": "x"}},
+            "spec": {"replicas": 5, "template": {"spec": {"containers": [
+                {"name": "web", "image": "nginx:1", "terminationMessagePath": "/dev/termination-log"}
+            ]}}},
+            "status": {"replicas": 5}
+        });
+        let desired = json!({
+            "metadata": {"name": "web", "labels": {"app": "web", "new": "y"}},
+            "spec": {"replicas": 3, "template": {"spec": {"containers": [
+                {"name": "web", "image": "nginx:2"}
+            ]}}}
+        });
+        assert_eq!(
+            applied_view(&observed, &desired),
+            json!({
+                "metadata": {"name": "web", "labels": {"app": "web"}},
+                "spec": {"replicas": 5, "template": {"spec": {"containers": [
+                    {"name": "web", "image": "nginx:1"}
+                ]}}}
+            })
+        );
+        // A list of another length is shown as the member has it.
+        let fewer = json!({"items": [1, 2]});
+        assert_eq!(applied_view(&fewer, &json!({"items": [1]})), fewer);
     }
 }

@@ -2,9 +2,11 @@
 //!
 //! A reconciliation of a federated object is [`observation`] → [`plan`] → (execute, in the
 //! controller) → [`report`]. The plan is built from [`placement`], [`overrides`],
-//! [`desired`] and [`compare`]; the report from [`aggregate`] and [`condition`]. The cluster
-//! controller's decisions are [`health`] and [`cluster_status`]; the scheduler's are
-//! [`replica_planner`] and [`replica_target`].
+//! [`desired`] and [`compare`]; the report from [`aggregate`] (with [`readiness`] for any
+//! type) and [`condition`]. A workload's [`dependencies`] are planned alongside its own plan;
+//! [`preview`] shows a plan without executing it. The cluster controller's decisions are
+//! [`health`] and [`cluster_status`]; the scheduler's are [`replica_planner`] and
+//! [`replica_target`].
 
 pub mod aggregate;
 pub mod cluster_status;
@@ -12,6 +14,7 @@ pub mod coalesce;
 pub mod compare;
 pub mod condition;
 pub mod delete_options;
+pub mod dependencies;
 pub mod desired;
 pub mod events;
 pub mod hash;
@@ -21,7 +24,11 @@ pub mod observation;
 pub mod overrides;
 pub mod placement;
 pub mod plan;
+pub mod preview;
+pub mod readiness;
 pub mod replica_planner;
 pub mod replica_target;
 pub mod report;
+#[cfg(test)]
+pub mod test_support;
 pub mod vocabulary;

@@ -14,9 +14,10 @@ use serde_json::Value;
 
 use super::aggregate::remote_status;
 use super::compare::needs_apply;
+use super::dependencies::DEPENDENT_LABEL_PREFIX;
 use crate::crds::federated::{
     AggregateKind, DELETE_OPTION_ANNOTATION, FederatedSpec, FederatedStatus, MANAGED_LABEL,
-    ORPHAN_ANNOTATION, SYNC_FINALIZER,
+    ORPHAN_ANNOTATION, PAUSED_ANNOTATION, SYNC_FINALIZER,
 };
 
 /// Everything the plan reads.
@@ -77,6 +78,11 @@ impl FederatedObject {
     /// `kubefed.io/orphan: "true"`: deleting the object leaves its member objects in place.
     pub fn orphan(&self) -> bool {
         self.annotation(ORPHAN_ANNOTATION) == Some("true")
+    }
+
+    /// `kubefed.io/paused: "true"`: no member writes, status still collected.
+    pub fn paused(&self) -> bool {
+        self.annotation(PAUSED_ANNOTATION) == Some("true")
     }
 
     /// The raw `kubefed.io/deleteoption` annotation.
@@ -210,6 +216,9 @@ pub struct MemberObject {
     pub remote_status: Option<Value>,
     /// What comparison reads.
     pub fields: AppliedFields,
+    /// The `dependency-of.kubefed.io/…` labels: the workloads a dependency object is kept
+    /// for (empty for every other object).
+    pub dependents: Vec<String>,
 }
 
 /// Metadata the server maintains; never compared and not kept.
@@ -244,18 +253,18 @@ impl MemberObject {
             .and_then(|a| a.get(super::desired::DESIRED_HASH_ANNOTATION))
             .and_then(Value::as_str)
             .map(str::to_string);
-        let mut fields = obj.clone();
-        if let Some(map) = fields.as_object_mut() {
-            map.remove("status");
-        }
-        if let Some(meta) = fields.get_mut("metadata").and_then(Value::as_object_mut) {
-            for field in SERVER_METADATA {
-                meta.remove(field);
-            }
-            if let Some(annotations) = meta.get_mut("annotations").and_then(Value::as_object_mut) {
-                annotations.remove(LAST_APPLIED_ANNOTATION);
-            }
-        }
+        let fields = without_server_fields(obj);
+        let dependents = meta
+            .and_then(|m| m.get("labels"))
+            .and_then(Value::as_object)
+            .map(|labels| {
+                labels
+                    .keys()
+                    .filter(|k| k.starts_with(DEPENDENT_LABEL_PREFIX))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
         MemberObject {
             managed,
             deleting: meta
@@ -266,13 +275,29 @@ impl MemberObject {
                 .and_then(|m| m.get("generation"))
                 .and_then(Value::as_i64),
             replicas: obj.pointer("/spec/replicas").and_then(Value::as_i64),
-            remote_status: collection
-                .collect
-                .then(|| remote_status(collection.kind, obj))
-                .flatten(),
+            remote_status: collection.collect.then(|| remote_status(obj)).flatten(),
             fields: AppliedFields(Arc::new(fields)),
+            dependents,
         }
     }
+}
+
+/// A member object without its status, the metadata the server maintains and kubectl's
+/// last-applied annotation: what the operator's writes are about.
+pub fn without_server_fields(obj: &Value) -> Value {
+    let mut fields = obj.clone();
+    if let Some(map) = fields.as_object_mut() {
+        map.remove("status");
+    }
+    if let Some(meta) = fields.get_mut("metadata").and_then(Value::as_object_mut) {
+        for field in SERVER_METADATA {
+            meta.remove(field);
+        }
+        if let Some(annotations) = meta.get_mut("annotations").and_then(Value::as_object_mut) {
+            annotations.remove(LAST_APPLIED_ANNOTATION);
+        }
+    }
+    fields
 }
 
 /// The fields comparison reads: today the object without its status and server bookkeeping.

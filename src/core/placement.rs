@@ -60,43 +60,122 @@ pub enum PlacementError {
     },
 }
 
-/// Computes the clusters a federated object is placed on.
-///
-/// KubeFed's rules: an explicit `clusters` list (even empty) wins over the selector; with no
-/// placement or no selector nothing is selected; `clusterSelector: {}` selects every cluster;
-/// otherwise `matchLabels` AND `matchExpressions` are matched against KubeFedCluster labels.
-/// Only clusters that exist are selected; unknown names come back in `unknown`.
+/// Why a member cluster is or is not chosen by `spec.placement`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Named in `spec.placement.clusters`.
+    Listed,
+    /// Its labels match `spec.placement.clusterSelector`.
+    Matched,
+    /// `spec.placement.clusters` is present and does not name it.
+    NotListed,
+    /// Its labels do not match `spec.placement.clusterSelector`.
+    SelectorMismatch,
+    /// `spec.placement` has neither `clusters` nor `clusterSelector`: nothing is selected.
+    NoPlacement,
+    /// Selected by the object but not by its FederatedNamespace (Cluster scope).
+    NamespaceNotPlaced,
+}
+
+impl Verdict {
+    pub fn selected(&self) -> bool {
+        matches!(self, Verdict::Listed | Verdict::Matched)
+    }
+
+    /// Why, in words.
+    pub fn explain(&self) -> &'static str {
+        match self {
+            Verdict::Listed => "listed in spec.placement.clusters",
+            Verdict::Matched => "labels match spec.placement.clusterSelector",
+            Verdict::NotListed => "not listed in spec.placement.clusters",
+            Verdict::SelectorMismatch => "labels do not match spec.placement.clusterSelector",
+            Verdict::NoPlacement => "spec.placement has neither clusters nor clusterSelector",
+            Verdict::NamespaceNotPlaced => {
+                "the object's namespace is not federated there (FederatedNamespace placement)"
+            }
+        }
+    }
+}
+
+/// Placement, cluster by cluster: a [`Verdict`] for every registered cluster, and the names
+/// listed in `spec.placement.clusters` that match no registered cluster.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Verdicts {
+    pub clusters: BTreeMap<String, Verdict>,
+    pub unknown: BTreeSet<String>,
+}
+
+impl Verdicts {
+    pub fn selected(&self) -> BTreeSet<String> {
+        self.clusters
+            .iter()
+            .filter(|(_, v)| v.selected())
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+}
+
+/// Decides every cluster with KubeFed's rules: an explicit `clusters` list (even empty) wins
+/// over the selector; with no placement or no selector nothing is selected;
+/// `clusterSelector: {}` selects every cluster; otherwise `matchLabels` AND
+/// `matchExpressions` are matched against KubeFedCluster labels.
+pub fn place_each(
+    placement: Option<&Placement>,
+    clusters: &[ClusterInfo],
+) -> Result<Verdicts, PlacementError> {
+    let every = |verdict: Verdict| Verdicts {
+        clusters: clusters
+            .iter()
+            .map(|c| (c.name.clone(), verdict.clone()))
+            .collect(),
+        unknown: BTreeSet::new(),
+    };
+    let Some(placement) = placement else {
+        return Ok(every(Verdict::NoPlacement));
+    };
+    if let Some(listed) = &placement.clusters {
+        let names: BTreeSet<&str> = listed.iter().map(|r| r.name.as_str()).collect();
+        let mut verdicts = every(Verdict::NotListed);
+        for (name, verdict) in &mut verdicts.clusters {
+            if names.contains(name.as_str()) {
+                *verdict = Verdict::Listed;
+            }
+        }
+        verdicts.unknown = names
+            .into_iter()
+            .filter(|n| !verdicts.clusters.contains_key(*n))
+            .map(str::to_string)
+            .collect();
+        return Ok(verdicts);
+    }
+    let Some(selector) = &placement.cluster_selector else {
+        return Ok(every(Verdict::NoPlacement));
+    };
+    // Validate once up front so an invalid selector fails even when no cluster is registered.
+    validate_selector(selector)?;
+    let mut verdicts = Verdicts::default();
+    for cluster in clusters {
+        let verdict = if selector_matches(selector, &cluster.labels)? {
+            Verdict::Matched
+        } else {
+            Verdict::SelectorMismatch
+        };
+        verdicts.clusters.insert(cluster.name.clone(), verdict);
+    }
+    Ok(verdicts)
+}
+
+/// Computes the clusters a federated object is placed on (see [`place_each`]). Only clusters
+/// that exist are selected; unknown names come back in `unknown`.
 pub fn compute_placement(
     placement: Option<&Placement>,
     clusters: &[ClusterInfo],
 ) -> Result<PlacementResult, PlacementError> {
-    let Some(placement) = placement else {
-        return Ok(PlacementResult::default());
-    };
-    if let Some(listed) = &placement.clusters {
-        let known: BTreeSet<&str> = clusters.iter().map(|c| c.name.as_str()).collect();
-        let mut result = PlacementResult::default();
-        for reference in listed {
-            if known.contains(reference.name.as_str()) {
-                result.selected.insert(reference.name.clone());
-            } else {
-                result.unknown.insert(reference.name.clone());
-            }
-        }
-        return Ok(result);
-    }
-    let Some(selector) = &placement.cluster_selector else {
-        return Ok(PlacementResult::default());
-    };
-    // Validate once up front so an invalid selector fails even when no cluster is registered.
-    validate_selector(selector)?;
-    let mut result = PlacementResult::default();
-    for cluster in clusters {
-        if selector_matches(selector, &cluster.labels)? {
-            result.selected.insert(cluster.name.clone());
-        }
-    }
-    Ok(result)
+    let verdicts = place_each(placement, clusters)?;
+    Ok(PlacementResult {
+        selected: verdicts.selected(),
+        unknown: verdicts.unknown,
+    })
 }
 
 /// Applies the Cluster-scope namespace rule to a namespaced federated object's placement.
@@ -365,6 +444,45 @@ mod tests {
             ),
         };
         assert!(compute_placement(Some(&placement), &[]).is_err());
+    }
+
+    #[test]
+    fn every_cluster_gets_a_verdict() {
+        let listed = Placement {
+            clusters: Some(vec![
+                ClusterReference { name: "c1".into() },
+                ClusterReference {
+                    name: "gone".into(),
+                },
+            ]),
+            cluster_selector: None,
+        };
+        let v = place_each(Some(&listed), &fleet()).unwrap();
+        assert_eq!(v.clusters["c1"], Verdict::Listed);
+        assert_eq!(v.clusters["c2"], Verdict::NotListed);
+        assert_eq!(names(&v.unknown), ["gone"]);
+        let sel = Placement {
+            clusters: None,
+            cluster_selector: Some(
+                serde_json::from_value(serde_json::json!({"matchLabels": {"tier": "prod"}}))
+                    .unwrap(),
+            ),
+        };
+        let v = place_each(Some(&sel), &fleet()).unwrap();
+        assert_eq!(
+            v.clusters.values().cloned().collect::<Vec<_>>(),
+            [
+                Verdict::Matched,
+                Verdict::Matched,
+                Verdict::SelectorMismatch
+            ]
+        );
+        assert_eq!(names(&v.selected()), ["c1", "c2"]);
+        for placement in [None, Some(&Placement::default())] {
+            let v = place_each(placement, &fleet()).unwrap();
+            assert!(v.clusters.values().all(|v| *v == Verdict::NoPlacement));
+        }
+        assert!(Verdict::SelectorMismatch.explain().contains("do not match"));
     }
 
     #[test]

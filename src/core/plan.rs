@@ -18,8 +18,9 @@
 //!
 //! Input that cannot be read (the spec, the FederatedNamespace's spec, a selector, the
 //! delete options) never deletes or overwrites anything: the object is reported and left as
-//! it is. A `paused` input (stop member writes, keep status) would turn every write action into
-//! [`Action::LeaveAlone`] at the end of [`plan`], keeping the entries.
+//! it is. A paused object (`kubefed.io/paused: "true"`) is planned as usual, then every write
+//! action becomes [`Action::LeaveAlone`] with a `Paused` entry saying what is held back (a
+//! deletion keeps holding the finalizer); the member status is still collected.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -33,7 +34,9 @@ use super::observation::{
     Observation, Reachability,
 };
 use super::overrides::validate_structure;
-use super::placement::{ClusterInfo, PlacementError, compute_placement};
+use super::placement::{
+    ClusterInfo, PlacementError, Verdict, Verdicts, compute_placement, place_each,
+};
 use super::vocabulary::{AggregateReason, PropagationStatus};
 use crate::crds::Scope;
 use crate::crds::federated::{AggregateKind, FederatedSpec};
@@ -142,10 +145,21 @@ pub enum Action {
 impl Action {
     /// Whether the action writes to the member.
     pub fn writes(&self) -> bool {
-        matches!(
-            self,
-            Action::Create(_) | Action::Update { .. } | Action::Delete(_) | Action::Unlabel
-        )
+        self.write_verb().is_some()
+    }
+
+    /// What the write does, in words (`create`, `update (changed out of band)`); `None` for
+    /// actions that do not write.
+    pub fn write_verb(&self) -> Option<&'static str> {
+        match self {
+            Action::Create(_) => Some("create"),
+            Action::Update { adopt: true, .. } => Some("adopt the existing object"),
+            Action::Update { drift: true, .. } => Some("update (changed out of band)"),
+            Action::Update { .. } => Some("update"),
+            Action::Delete(_) => Some("delete"),
+            Action::Unlabel => Some("remove the managed label"),
+            Action::LeaveAlone | Action::Wait(_) => None,
+        }
     }
 }
 
@@ -206,6 +220,12 @@ impl ClusterPlan {
     }
 }
 
+/// The object is paused: the member writes held back, by cluster (what each would do).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Paused {
+    pub pending: BTreeMap<String, &'static str>,
+}
+
 /// The plan of one reconciliation.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Plan {
@@ -220,6 +240,8 @@ pub struct Plan {
     /// `metadata.generation` of the federated object.
     pub generation: i64,
     pub aggregate: AggregateKind,
+    /// Set when the object is paused; then no action writes.
+    pub paused: Option<Paused>,
 }
 
 impl Plan {
@@ -238,6 +260,7 @@ impl Plan {
             warnings: Vec::new(),
             generation: obs.object.generation,
             aggregate: settings.aggregate,
+            paused: None,
         }
     }
 
@@ -273,10 +296,40 @@ impl Plan {
         self.warnings.dedup();
         self
     }
+
+    /// Holds back every member write: the cluster shows `Paused` with what it would do, and
+    /// a deletion keeps the finalizer for it.
+    fn pause(mut self) -> Self {
+        let deleting = self.disposition == Disposition::Delete;
+        let mut paused = Paused::default();
+        for (cluster, planned) in &mut self.clusters {
+            let Some(verb) = planned.action.write_verb() else {
+                continue;
+            };
+            paused.pending.insert(cluster.clone(), verb);
+            planned.action = Action::LeaveAlone;
+            planned.entry = Entry::show(
+                PropagationStatus::Paused,
+                Some(format!("paused; would {verb}")),
+            );
+            planned.holds_deletion |= deleting;
+        }
+        self.paused = Some(paused);
+        self
+    }
 }
 
-/// Plans one reconciliation.
+/// Plans one reconciliation; a paused object gets the same plan with its writes held back.
 pub fn plan(obs: &Observation, settings: &PlanSettings) -> Plan {
+    let planned = plan_writes(obs, settings);
+    if obs.object.paused() && planned.disposition != Disposition::Ignore {
+        planned.pause()
+    } else {
+        planned
+    }
+}
+
+fn plan_writes(obs: &Observation, settings: &PlanSettings) -> Plan {
     let object = &obs.object;
     let excluded = object
         .namespace
@@ -306,9 +359,10 @@ pub fn plan(obs: &Observation, settings: &PlanSettings) -> Plan {
             );
         }
     };
-    match placement(obs, members, spec, settings) {
-        Ok((selected, unknown)) => {
-            let mut plan = plan_sync(obs, members, spec, &selected, settings);
+    match placement(obs, spec, settings) {
+        Ok(verdicts) => {
+            let mut plan = plan_sync(obs, members, spec, &verdicts.selected(), settings);
+            let unknown = verdicts.unknown;
             if !unknown.is_empty() {
                 plan.warnings.push(Warning {
                     reason: "UnknownClusters".into(),
@@ -327,19 +381,26 @@ pub fn plan(obs: &Observation, settings: &PlanSettings) -> Plan {
     }
 }
 
-enum Unplaceable {
+/// Why the object cannot be placed at all.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Unplaceable {
+    /// Input is still loading (why).
     Wait(String),
-    /// Reason, message, warning reason.
+    /// Input cannot be used: the condition's reason and message, and the warning reason.
     Blocked(AggregateReason, String, &'static str),
 }
 
-/// Placement with the namespace rule: `(selected, unknown names)`.
-fn placement(
+/// Placement with the namespace rule, cluster by cluster; what the plan places the object on
+/// and what a preview explains.
+pub fn placement(
     obs: &Observation,
-    members: &BTreeMap<String, MemberView>,
     spec: &FederatedSpec,
     settings: &PlanSettings,
-) -> Result<(BTreeSet<String>, BTreeSet<String>), Unplaceable> {
+) -> Result<Verdicts, Unplaceable> {
+    let members = obs
+        .members
+        .as_ref()
+        .ok_or_else(|| Unplaceable::Wait("the member clusters are not known yet".to_string()))?;
     let infos: Vec<ClusterInfo> = members
         .iter()
         .map(|(name, m)| ClusterInfo {
@@ -355,11 +416,11 @@ fn placement(
             "ComputePlacementFailed",
         )
     };
-    let result = compute_placement(spec.placement.as_ref(), &infos).map_err(placement_failed)?;
+    let mut verdicts = place_each(spec.placement.as_ref(), &infos).map_err(placement_failed)?;
     let namespace = obs.object.namespace.clone().unwrap_or_default();
-    let selected = match &obs.namespace {
-        _ if !settings.namespace_rule_applies() => result.selected,
-        NamespaceObservation::NotNeeded => result.selected,
+    let ns_spec = match &obs.namespace {
+        _ if !settings.namespace_rule_applies() => return Ok(verdicts),
+        NamespaceObservation::NotNeeded => return Ok(verdicts),
         NamespaceObservation::Loading => {
             return Err(Unplaceable::Wait(
                 "the FederatedNamespaces are not known yet".into(),
@@ -382,23 +443,21 @@ fn placement(
                 "InvalidNamespaceSpec",
             ));
         }
-        NamespaceObservation::Found(Ok(ns_spec)) => {
-            let ns_placement =
-                compute_placement(ns_spec.placement.as_ref(), &infos).map_err(|e| {
-                    Unplaceable::Blocked(
-                        AggregateReason::ComputePlacementFailed,
-                        format!("placement of FederatedNamespace {namespace:?}: {e}"),
-                        "ComputePlacementFailed",
-                    )
-                })?;
-            result
-                .selected
-                .intersection(&ns_placement.selected)
-                .cloned()
-                .collect()
-        }
+        NamespaceObservation::Found(Ok(ns_spec)) => ns_spec,
     };
-    Ok((selected, result.unknown))
+    let ns_placement = compute_placement(ns_spec.placement.as_ref(), &infos).map_err(|e| {
+        Unplaceable::Blocked(
+            AggregateReason::ComputePlacementFailed,
+            format!("placement of FederatedNamespace {namespace:?}: {e}"),
+            "ComputePlacementFailed",
+        )
+    })?;
+    for (cluster, verdict) in &mut verdicts.clusters {
+        if verdict.selected() && !ns_placement.selected.contains(cluster) {
+            *verdict = Verdict::NamespaceNotPlaced;
+        }
+    }
+    Ok(verdicts)
 }
 
 fn plan_sync(

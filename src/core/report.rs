@@ -30,8 +30,12 @@ use super::aggregate::{ClusterObservation, aggregate, cluster_entry, observed_ge
 use super::condition::{Wanted, set_condition};
 use super::events::in_clusters;
 use super::plan::{ClusterPlan, Disposition, Entry, FinalizerStep, Plan};
-use super::vocabulary::{AggregateReason, PROPAGATION_CONDITION, PropagationStatus};
-use crate::crds::federated::{ClusterStatus, FederatedStatus};
+use super::vocabulary::{
+    AggregateReason, PAUSED_CONDITION, PROPAGATION_CONDITION, PropagationStatus,
+};
+use crate::crds::federated::{
+    ClusterStatus, FederatedCondition, FederatedStatus, PAUSED_ANNOTATION,
+};
 
 /// What executing one cluster's action did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -88,7 +92,59 @@ pub fn next_status(
         }
         _ => synced_status(&prev, plan, outcomes, now),
     };
+    let next = FederatedStatus {
+        conditions: paused_condition(&next.conditions, plan, now),
+        ..next
+    };
     (next != prev).then_some(next)
+}
+
+/// The `Paused` condition: `True` while the object is paused, saying what is held back;
+/// `False` (`Resumed`) once the annotation is gone. Objects never paused do not get it.
+fn paused_condition(
+    conditions: &[FederatedCondition],
+    plan: &Plan,
+    now: &str,
+) -> Vec<FederatedCondition> {
+    let (holds, reason, message) = match &plan.paused {
+        Some(paused) => (true, "Paused", paused_message(plan, paused)),
+        None if conditions.iter().any(|c| c.type_ == PAUSED_CONDITION) => {
+            (false, "Resumed", String::new())
+        }
+        None => return conditions.to_vec(),
+    };
+    set_condition(
+        conditions,
+        &Wanted {
+            type_: PAUSED_CONDITION,
+            status: Wanted::status_word(holds),
+            reason,
+            message: &message,
+        },
+        &now.to_owned(),
+    )
+}
+
+fn paused_message(plan: &Plan, paused: &super::plan::Paused) -> String {
+    let mut by_verb: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for (cluster, verb) in &paused.pending {
+        by_verb.entry(verb).or_default().push(cluster.clone());
+    }
+    let held = if by_verb.is_empty() {
+        "nothing is held back".to_string()
+    } else {
+        let parts: Vec<String> = by_verb
+            .iter()
+            .map(|(verb, clusters)| in_clusters(&format!("would {verb}"), clusters))
+            .collect();
+        format!("held back: {}", parts.join("; "))
+    };
+    let what = if plan.disposition == Disposition::Delete {
+        "the deletion waits: member objects are kept and the finalizer stays while"
+    } else {
+        "member writes are stopped while"
+    };
+    format!("{what} {PAUSED_ANNOTATION} is \"true\"; {held}")
 }
 
 fn propagation(

@@ -1,5 +1,6 @@
 //! KubeFed's status vocabulary: the per-cluster propagation status and the reason of the
-//! `Propagation` condition, with the exact strings KubeFed writes.
+//! `Propagation` condition, with the exact strings KubeFed writes (plus `Paused`, this
+//! project's addition for paused objects).
 
 use std::fmt;
 use std::str::FromStr;
@@ -8,6 +9,8 @@ use thiserror::Error;
 
 /// Type of the condition summarising propagation.
 pub const PROPAGATION_CONDITION: &str = "Propagation";
+/// Type of the condition saying member writes are paused (`kubefed.io/paused`).
+pub const PAUSED_CONDITION: &str = "Paused";
 
 macro_rules! string_enum {
     ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $variant:ident => $s:literal,)+ }) => {
@@ -93,6 +96,9 @@ string_enum! {
         DeletionTimedOut => "DeletionTimedOut",
         /// Managed-label removal did not finish in time.
         LabelRemovalTimedOut => "LabelRemovalTimedOut",
+        /// Not in KubeFed: the object is paused (`kubefed.io/paused`) and the member would
+        /// be written to otherwise; the message says what is pending.
+        Paused => "Paused",
     }
 }
 
@@ -123,7 +129,7 @@ mod tests {
         assert_eq!(P::Ok.as_str(), "");
         assert_eq!(P::ClusterNotReady.as_str(), "ClusterNotReady");
         assert_eq!(P::LabelRemovalTimedOut.as_str(), "LabelRemovalTimedOut");
-        assert_eq!(P::ALL.len(), 20);
+        assert_eq!(P::ALL.len(), 21);
         for s in P::ALL {
             assert_eq!(s.as_str().parse::<P>(), Ok(*s));
         }

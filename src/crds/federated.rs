@@ -228,5 +228,8 @@ pub const MANAGED_LABEL: &str = "kubefed.io/managed";
 pub const ORPHAN_ANNOTATION: &str = "kubefed.io/orphan";
 /// Annotation on a federated object: JSON DeleteOptions used when deleting member objects.
 pub const DELETE_OPTION_ANNOTATION: &str = "kubefed.io/deleteoption";
+/// Annotation on a federated object: `"true"` stops every member write for it (creation,
+/// update, drift repair, deletion, unlabelling) while its status keeps being collected.
+pub const PAUSED_ANNOTATION: &str = "kubefed.io/paused";
 /// Finalizer the sync controller holds on federated objects.
 pub const SYNC_FINALIZER: &str = "kubefed.io/sync-controller";

@@ -16,9 +16,9 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-use super::common::Scope;
+use super::common::{ConfigurationMode, Scope};
 use super::federated::{AggregateKind, FEDERATED_GROUP, FEDERATED_VERSION};
-use super::target_type::TargetType;
+use super::target_type::{TargetType, default_status_collection};
 
 /// Category every federated CRD belongs to: `kubectl get federated` lists them all.
 pub const FEDERATED_CATEGORY: &str = "federated";
@@ -42,11 +42,19 @@ impl Default for FederatedCrdOptions {
 }
 
 impl FederatedCrdOptions {
-    /// The options for `target`: replicated workloads also get a READY column.
+    /// The options for `target`: replicated workloads get a READY column of replicas, and any
+    /// other type whose status is collected by default (every type but the built-in ones that
+    /// do not) a READY column of member clusters.
     pub fn for_target(target: &TargetType) -> Self {
         let mut options = Self::default();
-        if target.aggregate_kind() == AggregateKind::Replicated {
-            options.printer_columns.insert(0, ready_column());
+        match target.aggregate_kind() {
+            AggregateKind::Replicated => options.printer_columns.insert(0, ready_column()),
+            AggregateKind::Other
+                if default_status_collection(target) == ConfigurationMode::Enabled =>
+            {
+                options.printer_columns.insert(0, ready_clusters_column())
+            }
+            _ => {}
         }
         options
     }
@@ -60,6 +68,18 @@ pub fn ready_column() -> CustomResourceColumnDefinition {
         json_path: ".status.aggregate.ready".to_string(),
         description: Some("Ready over desired replicas across member clusters.".to_string()),
         ..Default::default()
+    }
+}
+
+/// The READY printer column of types without replicas: member clusters whose object reports
+/// ready over placed member clusters.
+pub fn ready_clusters_column() -> CustomResourceColumnDefinition {
+    CustomResourceColumnDefinition {
+        description: Some(
+            "Member clusters whose object reports ready (Ready or Available condition, or observedGeneration caught up) over placed member clusters."
+                .to_string(),
+        ),
+        ..ready_column()
     }
 }
 
@@ -493,7 +513,13 @@ fn aggregate_schema(kind: AggregateKind) -> JSONSchemaProps {
                 "Load-balancer ingress points per reachable member cluster.",
             ),
         )),
-        AggregateKind::Other => {}
+        AggregateKind::Other => properties.push((
+            "ready",
+            described(
+                string(),
+                "<ready>/<placed> member clusters whose object reports ready, when status is collected and the members report a Ready or Available condition or observedGeneration.",
+            ),
+        )),
     }
     described(
         object(properties, &["clusters"]),
@@ -667,6 +693,33 @@ mod tests {
     }
 
     #[test]
+    fn custom_types_collecting_status_get_a_ready_column_of_clusters() {
+        let widget = TargetType {
+            group: "example.com".into(),
+            version: "v1".into(),
+            kind: "Widget".into(),
+            plural: "widgets".into(),
+            scope: Scope::Namespaced,
+            short_name: None,
+            has_replicas: false,
+        };
+        let crd = federated_crd(&widget, &FederatedCrdOptions::for_target(&widget));
+        assert_eq!(structural::crd_violations(&crd), Vec::<String>::new());
+        assert_eq!(
+            columns(&crd)[0],
+            ("Ready".to_string(), ".status.aggregate.ready".to_string())
+        );
+        let description = crd.spec.versions[0]
+            .additional_printer_columns
+            .as_ref()
+            .unwrap()[0]
+            .description
+            .clone()
+            .unwrap_or_default();
+        assert!(description.contains("Member clusters"), "{description}");
+    }
+
+    #[test]
     fn status_schema_declares_cluster_fields_and_aggregate_per_kind() {
         let types = default_target_types();
         let status_of = |index: usize| {
@@ -715,12 +768,12 @@ mod tests {
             "array"
         );
         let config_maps = status_of(1);
-        assert_eq!(
-            config_maps["aggregate"]["properties"]
-                .as_object()
-                .map(|p| p.len()),
-            Some(1)
-        );
+        let fields: Vec<&String> = config_maps["aggregate"]["properties"]
+            .as_object()
+            .expect("properties")
+            .keys()
+            .collect();
+        assert_eq!(fields, ["clusters", "ready"]);
     }
 
     #[test]

@@ -218,6 +218,17 @@ const DEFAULT_TARGET_TYPES: [Row; 10] = [
     },
 ];
 
+/// `spec.statusCollection` of a new FederatedTypeConfig for `target`: the default type's
+/// setting, `Enabled` for any other type (the member watch it needs exists for propagation
+/// anyway).
+pub fn default_status_collection(target: &TargetType) -> ConfigurationMode {
+    default_target_types()
+        .into_iter()
+        .find(|d| d.target.type_config_name() == target.type_config_name())
+        .map(|d| d.status_collection)
+        .unwrap_or(ConfigurationMode::Enabled)
+}
+
 /// The 10 types federated out of the box, ordered by FederatedTypeConfig name.
 pub fn default_target_types() -> Vec<DefaultTargetType> {
     DEFAULT_TARGET_TYPES

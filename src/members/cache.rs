@@ -65,6 +65,17 @@ struct ClusterCache {
     task: Option<JoinHandle<()>>,
 }
 
+impl ClusterCache {
+    /// The state a reader sees: a cache that is not watching is stopped.
+    fn state(&self, data: &CacheData) -> CacheState {
+        match (&self.task, &data.state) {
+            (None, _) => CacheState::Stopped,
+            (Some(_), None) => CacheState::Syncing,
+            (Some(_), Some(state)) => state.clone(),
+        }
+    }
+}
+
 impl Drop for ClusterCache {
     fn drop(&mut self) {
         if let Some(task) = self.task.take() {
@@ -82,6 +93,8 @@ struct Watched {
     collection: StatusCollection,
     availability: TypeAvailability,
     request_timeout: Duration,
+    /// The label selector of the watch.
+    selector: String,
 }
 
 /// The caches of one target type across the fleet.
@@ -106,9 +119,37 @@ impl MemberCaches {
                 collection,
                 availability,
                 request_timeout,
+                selector: format!("{MANAGED_LABEL}=true"),
             },
             caches: Arc::default(),
         }
+    }
+
+    /// The same caches, watching the objects `selector` selects instead of every managed one.
+    pub fn with_selector(mut self, selector: &str) -> Self {
+        self.watched.selector = selector.to_string();
+        self
+    }
+
+    /// The state of `cluster`'s cache and every object it holds in `namespace`.
+    pub fn objects_in(
+        &self,
+        cluster: &str,
+        namespace: &str,
+    ) -> (CacheState, Vec<(String, Arc<MemberObject>)>) {
+        let caches = self.caches.read();
+        let Some(cache) = caches.get(cluster) else {
+            return (CacheState::Stopped, Vec::new());
+        };
+        let data = cache.data.read();
+        let state = cache.state(&data);
+        let objects = data
+            .objects
+            .iter()
+            .filter(|((ns, _), _)| ns.as_deref() == Some(namespace))
+            .map(|((_, name), object)| (name.clone(), object.clone()))
+            .collect();
+        (state, objects)
     }
 
     /// The state of `cluster`'s cache and its object `namespace/name`, if it holds one. A
@@ -124,11 +165,7 @@ impl MemberCaches {
             return (CacheState::Stopped, None);
         };
         let data = cache.data.read();
-        let state = match (&cache.task, &data.state) {
-            (None, _) => CacheState::Stopped,
-            (Some(_), None) => CacheState::Syncing,
-            (Some(_), Some(state)) => state.clone(),
-        };
+        let state = cache.state(&data);
         let key = (namespace.map(str::to_string), name.to_string());
         (state, data.objects.get(&key).cloned())
     }
@@ -338,7 +375,7 @@ async fn watch_member(
             }
         }
         let api: Api<DynamicObject> = Api::all_with(client.clone(), &watched.resource);
-        let config = watcher::Config::default().labels(&format!("{MANAGED_LABEL}=true"));
+        let config = watcher::Config::default().labels(&watched.selector);
         // No backoff combinator: this loop paces retries itself, and a failure's kind decides
         // what happens next.
         let stream = watcher::watcher(api, config);

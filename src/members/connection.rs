@@ -1,9 +1,12 @@
 //! How to reach a member cluster: the `kube::Config` built from a KubeFedCluster and its Secret.
 //!
-//! Pure: no I/O happens here, so every malformed-input path is unit-tested and ends up as a
-//! `ConfigMalformed` condition naming the problem instead of a failed connection later.
+//! No I/O happens here, so every malformed-input path is unit-tested and ends up as a
+//! `ConfigMalformed` condition naming the problem instead of a failed connection later. The
+//! operator's cluster controller and `kubectl fed preview` connect to members the same way.
 
+use crate::crds::kubefed_cluster::{KubeFedCluster, SECRET_TOKEN_KEY, TlsValidation};
 use http::Uri;
+use k8s_openapi::api::core::v1::Secret;
 use kube::config::AuthInfo;
 use rustls_pki_types::{CertificateDer, pem::PemObject};
 use std::time::Duration;
@@ -185,6 +188,63 @@ pub fn member_config(spec: &ConnectionSpec<'_>) -> Result<MemberConnection, Conn
     // 503 from /healthz is "not ready", not a slow answer), so no transparent retries here.
     config.default_retry = false;
     Ok(MemberConnection { config, tls })
+}
+
+/// The bearer token of a KubeFedCluster from its Secret (`secretRef.name`, key `token`), or
+/// what is wrong with it. `secret` is the Secret of that name in the cluster's namespace.
+pub fn cluster_token(cluster: &KubeFedCluster, secret: Option<&Secret>) -> Result<String, String> {
+    let name = &cluster.spec.secret_ref.name;
+    if name.is_empty() {
+        return Err("spec.secretRef.name is empty".into());
+    }
+    let namespace = cluster.metadata.namespace.as_deref().unwrap_or_default();
+    let secret = secret.ok_or_else(|| format!("secret {namespace}/{name} not found"))?;
+    let token = secret
+        .data
+        .as_ref()
+        .and_then(|d| d.get(SECRET_TOKEN_KEY))
+        .map(|b| String::from_utf8_lossy(&b.0).trim().to_string())
+        .unwrap_or_default();
+    if token.is_empty() {
+        return Err(format!(
+            "secret {namespace}/{name} has no \"{SECRET_TOKEN_KEY}\" key or it is empty"
+        ));
+    }
+    Ok(token)
+}
+
+/// A client for a KubeFedCluster with its token, as the operator connects (`timeout` bounds
+/// connecting), and the TLS validations that stay enforced although asked to be disabled.
+pub fn cluster_client(
+    cluster: &KubeFedCluster,
+    token: &str,
+    timeout: Duration,
+) -> Result<(kube::Client, Vec<String>), String> {
+    let tls: Vec<String> = cluster
+        .spec
+        .disabled_tls_validations
+        .iter()
+        .map(|v| {
+            match v {
+                TlsValidation::All => "*",
+                TlsValidation::SubjectName => "SubjectName",
+                TlsValidation::ValidityPeriod => "ValidityPeriod",
+            }
+            .to_string()
+        })
+        .collect();
+    let spec = ConnectionSpec {
+        api_endpoint: &cluster.spec.api_endpoint,
+        ca_bundle: cluster.spec.ca_bundle.as_ref().map(|b| b.0.as_slice()),
+        disabled_tls_validations: &tls,
+        proxy_url: cluster.spec.proxy_url.as_deref(),
+        token,
+        timeout,
+    };
+    let connection = member_config(&spec).map_err(|e| e.to_string())?;
+    let client = kube::Client::try_from(connection.config)
+        .map_err(|e| format!("cannot build a client: {e}"))?;
+    Ok((client, connection.tls.still_enforced))
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use super::options::{RunOptions, parse_bind_address};
 use super::probes::{self, Readiness};
 use super::settings::{Settings, settings_from};
 use crate::controllers;
+use crate::controllers::dependencies::DependencyHub;
 use crate::controllers::sync::context::SyncSettings;
 use crate::crds::kubefed_config::{KUBEFED_CONFIG_NAME, KubeFedConfig, KubeFedConfigSpec};
 use crate::members::availability::TypeAvailability;
@@ -229,6 +230,11 @@ impl Operator {
             availability: self.availability.clone(),
             metrics: self.metrics.clone(),
             recorder: self.recorder.clone(),
+            dependency_hub: DependencyHub::new(
+                self.client.clone(),
+                self.pool.clone(),
+                MEMBER_TIMEOUT,
+            ),
         });
         let scheduling = controllers::scheduling::run(
             self.client.clone(),

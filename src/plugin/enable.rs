@@ -17,9 +17,10 @@ use super::{
 use crate::crds::KubeFedCluster;
 use crate::crds::federated::{FEDERATED_GROUP, FEDERATED_VERSION};
 use crate::crds::manifests::default_type_config;
+use crate::crds::target_type::default_status_collection;
 use crate::crds::{
     ConfigurationMode, ControllerStatus, DefaultTargetType, FederatedCrdOptions,
-    FederatedTypeConfig, TargetType, default_target_types, federated_crd,
+    FederatedTypeConfig, TargetType, federated_crd,
 };
 
 pub const ENABLE_EXAMPLES: &str = "\
@@ -152,20 +153,15 @@ pub fn enable_manifests(
     api: &FederatedApiOptions,
     namespace: &str,
 ) -> (CustomResourceDefinition, FederatedTypeConfig) {
-    let status_collection = default_target_types()
-        .into_iter()
-        .find(|d| d.target.type_config_name() == target.type_config_name())
-        .map(|d| d.status_collection)
-        .unwrap_or(ConfigurationMode::Enabled);
     let default = DefaultTargetType {
         target: target.clone(),
-        status_collection,
+        status_collection: default_status_collection(target),
     };
     let mut config = default_type_config(&default, namespace);
     config.spec.federated_type.group = api.federated_group.clone();
     config.spec.federated_type.version = api.federated_version.clone();
 
-    let mut crd = federated_crd(target, &FederatedCrdOptions::default());
+    let mut crd = federated_crd(target, &FederatedCrdOptions::for_target(target));
     crd.spec.group = api.federated_group.clone();
     crd.metadata.name = Some(format!(
         "{}.{}",
@@ -694,8 +690,8 @@ pub async fn run_disable(session: &Session, args: DisableArgs) -> Result<String,
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crds::Scope;
     use crate::crds::structural::crd_violations;
+    use crate::crds::{Scope, default_target_types};
 
     fn api(group: &str, version: &str) -> FederatedApiOptions {
         FederatedApiOptions {

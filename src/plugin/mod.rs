@@ -11,6 +11,8 @@ pub mod flags;
 pub mod join;
 pub mod kubeconfig;
 pub mod orphaning;
+pub mod pause;
+pub mod preview;
 pub mod rbac;
 pub mod status;
 pub mod types;
@@ -135,6 +137,15 @@ pub enum Command {
     /// Enable, disable or show orphaning deletion (`kubefed.io/orphan`) of a federated object.
     #[command(name = "orphaning-deletion", after_help = orphaning::EXAMPLES)]
     OrphaningDeletion(orphaning::OrphaningArgs),
+    /// Stop every member write for a federated object (`kubefed.io/paused`); status is still collected.
+    #[command(after_help = pause::PAUSE_EXAMPLES)]
+    Pause(pause::PauseArgs),
+    /// Remove `kubefed.io/paused` from a federated object: it is reconciled at once.
+    #[command(after_help = pause::RESUME_EXAMPLES)]
+    Resume(pause::PauseArgs),
+    /// Show what the operator would do with a federated object (placement and per-cluster objects), changing nothing.
+    #[command(after_help = preview::EXAMPLES)]
+    Preview(preview::PreviewArgs),
     /// Show member clusters, or the per-cluster status of one federated object.
     #[command(after_help = status::EXAMPLES)]
     Status(status::StatusArgs),
@@ -143,11 +154,43 @@ pub enum Command {
     Version,
 }
 
+/// What a command prints on stdout, and its exit code (0 unless the command says more, as
+/// `preview` does: 1 when there are changes).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reply {
+    pub output: String,
+    pub code: u8,
+}
+
+impl From<String> for Reply {
+    fn from(output: String) -> Self {
+        Reply { output, code: 0 }
+    }
+}
+
+impl Command {
+    /// The exit code of a failure: 1, except for `preview`, whose 1 means "changes" (as with
+    /// `kubectl diff`), so its failures exit 2.
+    pub fn error_code(&self) -> u8 {
+        match self {
+            Command::Preview(_) => 2,
+            _ => 1,
+        }
+    }
+}
+
 /// Runs a parsed command line, returning what to print on stdout on success. Progress goes to
 /// stderr as it happens.
-pub async fn run(cli: Cli) -> Result<String, PluginError> {
+pub async fn run(cli: Cli) -> Result<Reply, PluginError> {
     let global = cli.global;
-    match cli.command {
+    if let Command::Preview(args) = cli.command {
+        return preview::run(&Session::new(&global)?, args).await;
+    }
+    run_command(global, cli.command).await.map(Reply::from)
+}
+
+async fn run_command(global: GlobalOptions, command: Command) -> Result<String, PluginError> {
+    match command {
         Command::Version => Ok(format!("kubectl-fed {}", env!("CARGO_PKG_VERSION"))),
         Command::Join(args) => join::run(&Session::new(&global)?, args).await,
         Command::Unjoin(args) => unjoin::run(&Session::new(&global)?, args).await,
@@ -156,6 +199,9 @@ pub async fn run(cli: Cli) -> Result<String, PluginError> {
         Command::Federate(args) => federate::run(&global, args).await,
         Command::OrphaningDeletion(args) => orphaning::run(&Session::new(&global)?, args).await,
         Command::Status(args) => status::run(&Session::new(&global)?, args).await,
+        Command::Pause(args) => pause::run(&Session::new(&global)?, args, true).await,
+        Command::Resume(args) => pause::run(&Session::new(&global)?, args, false).await,
+        Command::Preview(_) => Err(PluginError::Invalid("preview is run by `run`".to_string())),
     }
 }
 
@@ -200,6 +246,18 @@ impl Session {
         namespace
             .map(str::to_string)
             .unwrap_or_else(|| kubeconfig::context_namespace(&self.kubeconfig, &self.host_context))
+    }
+}
+
+/// Splits `KIND/NAME` as kubectl writes an object on the command line.
+pub fn kind_and_name(object: &str) -> Result<(&str, &str), PluginError> {
+    match object.split_once('/') {
+        Some((kind, name)) if !kind.is_empty() && !name.is_empty() && !name.contains('/') => {
+            Ok((kind, name))
+        }
+        _ => Err(PluginError::Invalid(format!(
+            "expected KIND/NAME (e.g. federateddeployment/web), got {object:?}"
+        ))),
     }
 }
 
@@ -321,7 +379,7 @@ mod tests {
     async fn version_prints_the_crate_version() {
         let cli = parse_from(["kubectl-fed", "version"]).unwrap();
         assert_eq!(
-            run(cli).await.unwrap(),
+            run(cli).await.unwrap().output,
             format!("kubectl-fed {}", env!("CARGO_PKG_VERSION"))
         );
     }

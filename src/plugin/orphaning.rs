@@ -62,10 +62,14 @@ pub fn status_word(orphaning: bool) -> &'static str {
     if orphaning { "Enabled" } else { "Disabled" }
 }
 
+/// The merge patch setting annotation `key` to `value`, or removing it.
+pub fn annotation_patch(key: &str, value: Option<&str>) -> Value {
+    json!({ "metadata": { "annotations": { key: value } } })
+}
+
 /// The merge patch switching orphaning deletion on or off.
 pub fn orphan_patch(enable: bool) -> Value {
-    let value = if enable { json!("true") } else { Value::Null };
-    json!({ "metadata": { "annotations": { ORPHAN_ANNOTATION: value } } })
+    annotation_patch(ORPHAN_ANNOTATION, enable.then_some("true"))
 }
 
 /// Resolves a federated type by discovery on the host.
@@ -90,21 +94,51 @@ pub async fn federated_api(
     Ok((found, client_api))
 }
 
+/// A federated object read from the host: its type, the API it lives in, and the object.
+pub struct FoundObject {
+    pub kind: DiscoveredType,
+    pub api: Api<DynamicObject>,
+    pub object: DynamicObject,
+    /// `FederatedDeployment "web"`, for messages.
+    pub label: String,
+}
+
+/// Reads the federated object `name` of type `kind` (a federated type or its target).
+pub async fn get_federated(
+    host: &Client,
+    session: &Session,
+    kind: &str,
+    name: &str,
+    namespace: Option<&str>,
+    federated_group: &str,
+) -> Result<FoundObject, PluginError> {
+    let (found, api) = federated_api(host, session, kind, namespace, federated_group).await?;
+    let label = format!("{} {name:?}", found.kind);
+    let object = api
+        .get(name)
+        .await
+        .map_err(|e| PluginError::api(format!("cannot get {label}"), &e))?;
+    Ok(FoundObject {
+        kind: found,
+        api,
+        object,
+        label,
+    })
+}
+
 pub async fn run(session: &Session, args: OrphaningArgs) -> Result<String, PluginError> {
     let host = session.host_client().await?;
-    let (found, api) = federated_api(
+    let FoundObject {
+        api, object, label, ..
+    } = get_federated(
         &host,
         session,
         &args.kind,
+        &args.name,
         args.namespace.as_deref(),
         &args.api.federated_group,
     )
     .await?;
-    let label = format!("{} {:?}", found.kind, args.name);
-    let object = api
-        .get(&args.name)
-        .await
-        .map_err(|e| PluginError::api(format!("cannot get {label}"), &e))?;
     let current = is_orphaning(object.metadata.annotations.as_ref());
     let state = |on: bool| if on { "enabled" } else { "disabled" };
     let wanted = match args.action {

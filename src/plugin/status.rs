@@ -6,7 +6,7 @@
 use jiff::Timestamp;
 use serde_json::Value;
 
-use super::orphaning::federated_api;
+use super::orphaning::get_federated;
 use super::rbac::{self, RbacMode};
 use super::{FederatedGroupOption, PluginError, Session, enable, kubeconfig};
 use crate::crds::federated::FederatedStatus;
@@ -280,6 +280,17 @@ pub fn object_report(status: Option<&Value>) -> Result<String, PluginError> {
         }
         None => "Propagation: Unknown".to_string(),
     };
+    // What stands out beyond propagation: a paused object, dependencies that are not there.
+    let mut summary = summary;
+    for c in status.conditions.iter().filter(|c| {
+        (c.type_ == "Paused" && c.status == "True")
+            || (c.type_ == "Dependencies" && c.status != "True")
+    }) {
+        summary.push_str(&format!(
+            "\n{}: {} ({}): {}",
+            c.type_, c.status, c.reason, c.message
+        ));
+    }
     let headers: &[&str] = if with_messages {
         &["CLUSTER", "STATUS", "READY", "MESSAGE"]
     } else {
@@ -310,21 +321,17 @@ pub async fn run(session: &Session, args: StatusArgs) -> Result<String, PluginEr
             &session.host_context,
         ));
     };
-    let (kind, name) = object
-        .split_once('/')
-        .ok_or_else(|| PluginError::Invalid(format!("expected KIND/NAME, got {object:?}")))?;
-    let (found, api) = federated_api(
+    let (kind, name) = super::kind_and_name(&object)?;
+    let found = get_federated(
         &host,
         session,
         kind,
+        name,
         args.namespace.as_deref(),
         &args.api.federated_group,
     )
     .await?;
-    let object = api
-        .get(name)
-        .await
-        .map_err(|e| PluginError::api(format!("cannot get {} {name:?}", found.kind), &e))?;
+    let object = found.object;
     object_report(object.data.get("status"))
 }
 
@@ -492,6 +499,29 @@ mod tests {
             "not placed on any cluster\nPropagation: True"
         );
         assert!(object_report(None).unwrap().starts_with("no status yet"));
+    }
+
+    #[test]
+    fn object_report_shows_a_pause_and_missing_dependencies() {
+        let status = json!({
+            "conditions": [
+                {"type": "Propagation", "status": "False", "reason": "CheckClusters"},
+                {"type": "Paused", "status": "True", "reason": "Paused",
+                 "message": "member writes are stopped"},
+                {"type": "Dependencies", "status": "False", "reason": "DependencyMissing",
+                 "message": "not in the host namespace: ConfigMap x (needed in c1)"},
+            ],
+            "clusters": [{"name": "c1", "status": "Paused", "message": "paused; would create"}],
+        });
+        let report = object_report(Some(&status)).unwrap();
+        assert!(
+            report.ends_with(
+                "Propagation: False (CheckClusters)\n\
+                 Paused: True (Paused): member writes are stopped\n\
+                 Dependencies: False (DependencyMissing): not in the host namespace: ConfigMap x (needed in c1)"
+            ),
+            "{report}"
+        );
     }
 
     #[test]

@@ -16,11 +16,10 @@ use crate::core::cluster_status::{
 use crate::core::events::{EventNote, Severity};
 use crate::core::health::{Health, HealthTracker, Thresholds};
 use crate::crds::kubefed_cluster::{
-    CONDITION_TYPES_AVAILABLE, KubeFedCluster, KubeFedClusterStatus, SECRET_TOKEN_KEY,
-    TlsValidation,
+    CONDITION_TYPES_AVAILABLE, KubeFedCluster, KubeFedClusterStatus,
 };
 use crate::members::availability::TypeAvailability;
-use crate::members::connection::{ConnectionSpec, member_config};
+use crate::members::connection::{cluster_client, cluster_token};
 use crate::members::pool::MemberPool;
 use crate::runtime::events::Publisher;
 use crate::runtime::metrics::Metrics;
@@ -152,40 +151,9 @@ pub async fn run(deps: Dependencies) -> Result<(), ClusterControllerError> {
 
 /// Reads the token of a cluster's Secret, or says what is wrong with it.
 fn token_of(cluster: &KubeFedCluster, secrets: &Store<Secret>) -> Result<String, String> {
-    let name = &cluster.spec.secret_ref.name;
-    if name.is_empty() {
-        return Err("spec.secretRef.name is empty".into());
-    }
     let namespace = cluster.namespace().unwrap_or_default();
-    let secret = secrets
-        .get(&ObjectRef::new(name).within(&namespace))
-        .ok_or_else(|| format!("secret {namespace}/{name} not found"))?;
-    let token = secret
-        .data
-        .as_ref()
-        .and_then(|d| d.get(SECRET_TOKEN_KEY))
-        .map(|b| String::from_utf8_lossy(&b.0).trim().to_string())
-        .unwrap_or_default();
-    if token.is_empty() {
-        return Err(format!(
-            "secret {namespace}/{name} has no \"{SECRET_TOKEN_KEY}\" key or it is empty"
-        ));
-    }
-    Ok(token)
-}
-
-fn tls_strings(values: &[TlsValidation]) -> Vec<String> {
-    values
-        .iter()
-        .map(|v| {
-            match v {
-                TlsValidation::All => "*",
-                TlsValidation::SubjectName => "SubjectName",
-                TlsValidation::ValidityPeriod => "ValidityPeriod",
-            }
-            .to_string()
-        })
-        .collect()
+    let secret = secrets.get(&ObjectRef::new(&cluster.spec.secret_ref.name).within(&namespace));
+    cluster_token(cluster, secret.as_deref())
 }
 
 /// Identifies connection settings: a change means the client must be rebuilt.
@@ -204,19 +172,7 @@ fn connect(
     token: &str,
     settings: &HealthSettings,
 ) -> Result<(Client, Vec<String>), String> {
-    let tls = tls_strings(&cluster.spec.disabled_tls_validations);
-    let spec = ConnectionSpec {
-        api_endpoint: &cluster.spec.api_endpoint,
-        ca_bundle: cluster.spec.ca_bundle.as_ref().map(|b| b.0.as_slice()),
-        disabled_tls_validations: &tls,
-        proxy_url: cluster.spec.proxy_url.as_deref(),
-        token,
-        timeout: settings.timeout,
-    };
-    let connection = member_config(&spec).map_err(|e| e.to_string())?;
-    let client =
-        Client::try_from(connection.config).map_err(|e| format!("cannot build a client: {e}"))?;
-    Ok((client, connection.tls.still_enforced))
+    cluster_client(cluster, token, settings.timeout)
 }
 
 async fn align(

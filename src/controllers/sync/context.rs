@@ -1,18 +1,20 @@
 //! What one sync worker (one federated type) shares across its reconciliations.
 
+use crate::controllers::dependencies::DependencyHub;
 use crate::core::observation::StatusCollection;
 use crate::core::plan::{PlanSettings, TargetInfo};
-use crate::crds::Scope;
 use crate::crds::federated::AggregateKind;
+use crate::crds::federated_type_config::FederatedTypeConfig;
+use crate::crds::{ConfigurationMode, Scope};
 use crate::members::cache::{MemberCaches, ObjectKey};
 use crate::members::pool::{Member, MemberPool};
 use crate::runtime::backoff::{BackoffPolicy, Backoffs};
 use crate::runtime::events::Publisher;
 use crate::runtime::metrics::Metrics;
-use kube::Client;
 use kube::api::{Api, DynamicObject};
 use kube::core::ApiResource;
 use kube::runtime::reflector::Store;
+use kube::{Client, ResourceExt};
 use parking_lot::Mutex;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -57,6 +59,41 @@ pub struct SyncedType {
 }
 
 impl SyncedType {
+    /// The type a FederatedTypeConfig enables.
+    pub fn from_type_config(ftc: &FederatedTypeConfig) -> Self {
+        let spec = &ftc.spec;
+        SyncedType {
+            name: ftc.name_any(),
+            target: spec.target_type.to_kube(),
+            target_namespaced: spec.target_type.is_namespaced(),
+            federated: spec.federated_type.to_kube(),
+            collect_status: spec.status_collection == Some(ConfigurationMode::Enabled),
+            aggregate: AggregateKind::of(&spec.target_type.group, &spec.target_type.kind),
+        }
+    }
+
+    /// What the plan needs to know about the type, with the federation's settings.
+    pub fn plan_settings(
+        &self,
+        scope: Scope,
+        federation_namespace: &str,
+        adopt_resources: bool,
+    ) -> PlanSettings {
+        PlanSettings {
+            scope,
+            federation_namespace: federation_namespace.to_string(),
+            adopt_resources,
+            target: TargetInfo {
+                group: self.target.group.clone(),
+                api_version: self.target.api_version.clone(),
+                kind: self.target.kind.clone(),
+                resource: self.name.clone(),
+                namespaced: self.target_namespaced,
+            },
+            aggregate: self.aggregate,
+        }
+    }
+
     pub fn is_namespace(&self) -> bool {
         self.target.group.is_empty() && self.target.kind == "Namespace"
     }
@@ -101,6 +138,8 @@ pub struct SyncContext {
     /// Objects to look at again (e.g. a request that was not answered in time ended).
     look_again: mpsc::UnboundedSender<ObjectKey>,
     looked_again: Mutex<Option<mpsc::UnboundedReceiver<ObjectKey>>>,
+    /// For workload types: the dependencies that follow the workloads.
+    pub dependencies: Option<DependencyHub>,
 }
 
 impl SyncContext {
@@ -115,19 +154,11 @@ impl SyncContext {
         metrics: Metrics,
         events: Publisher,
     ) -> Self {
-        let plan_settings = PlanSettings {
-            scope: settings.scope,
-            federation_namespace: settings.federation_namespace.clone(),
-            adopt_resources: settings.adopt_resources,
-            target: TargetInfo {
-                group: synced.target.group.clone(),
-                api_version: synced.target.api_version.clone(),
-                kind: synced.target.kind.clone(),
-                resource: synced.name.clone(),
-                namespaced: synced.target_namespaced,
-            },
-            aggregate: synced.aggregate,
-        };
+        let plan_settings = synced.plan_settings(
+            settings.scope,
+            &settings.federation_namespace,
+            settings.adopt_resources,
+        );
         let (look_again, looked_again) = mpsc::unbounded_channel();
         SyncContext {
             host,
@@ -142,7 +173,19 @@ impl SyncContext {
             retries: Backoffs::new(RETRY),
             look_again,
             looked_again: Mutex::new(Some(looked_again)),
+            dependencies: None,
         }
+    }
+
+    /// The same context, propagating the dependencies of its (workload) objects.
+    pub fn with_dependencies(mut self, hub: DependencyHub) -> Self {
+        self.dependencies = Some(hub);
+        self
+    }
+
+    /// A sender of [`SyncContext::look_again`] requests, for what wakes objects from outside.
+    pub fn waker(&self) -> mpsc::UnboundedSender<ObjectKey> {
+        self.look_again.clone()
     }
 
     /// Asks for another reconciliation of `key`.

@@ -15,28 +15,14 @@ use crate::core::report::Outcome;
 use crate::core::vocabulary::PropagationStatus;
 use crate::crds::federated::MANAGED_LABEL;
 use crate::members::pool::Members;
+use crate::members::write::{Failure, MemberWriter};
 use crate::runtime::error::ErrorCategory;
 use kube::Client;
-use kube::api::{DeleteParams, DynamicObject, Patch, PatchParams};
+use kube::api::{DeleteParams, DynamicObject};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
-
-/// The resourceVersion sent with a create: no stored object has it (storage revisions start
-/// above 1), so applying with it creates a missing object and is refused with 409 Conflict
-/// when the object exists. The create is also not forced, so an existing object whose fields
-/// someone else set differently is refused with 409 as well. One request per create, and an
-/// existing object the cache could not show (it is not labelled) is never overwritten unseen.
-const CREATE_ONLY_RESOURCE_VERSION: &str = "1";
-
-/// A failed member request.
-#[derive(Debug)]
-struct Failure {
-    status: PropagationStatus,
-    category: ErrorCategory,
-    message: String,
-}
 
 /// What executing a plan did.
 #[derive(Debug, Default)]
@@ -299,118 +285,41 @@ struct Writer {
 }
 
 impl Writer {
-    fn api(&self) -> kube::Api<DynamicObject> {
-        self.ctx
-            .member_api(self.client.clone(), self.namespace.as_deref())
-    }
-
-    /// Runs `op` within the member timeout; failures get `status` (or `timed_out`).
-    async fn bounded<T>(
-        &self,
-        status: PropagationStatus,
-        timed_out: PropagationStatus,
-        op: impl Future<Output = Result<T, kube::Error>>,
-    ) -> Result<T, Failure> {
-        let timeout = self.ctx.settings.member_timeout;
-        match tokio::time::timeout(timeout, op).await {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(err)) => Err(Failure {
-                status,
-                category: ErrorCategory::of(&err),
-                message: describe(&err),
-            }),
-            Err(_) => Err(Failure {
-                status: timed_out,
-                category: ErrorCategory::Timeout,
-                message: format!("no answer within {timeout:?}"),
-            }),
+    /// The shared member write path, as the operator's field manager.
+    fn member(&self) -> MemberWriter {
+        MemberWriter {
+            api: self
+                .ctx
+                .member_api(self.client.clone(), self.namespace.as_deref()),
+            manager: MEMBER_FIELD_MANAGER.to_string(),
+            timeout: self.ctx.settings.member_timeout,
         }
     }
 
     /// Server-side applies `desired`; `create_only` refuses (409) when the object exists.
     async fn apply(&self, desired: &DesiredObject, create_only: bool) -> Result<(), Failure> {
-        let params = if create_only {
-            PatchParams::apply(MEMBER_FIELD_MANAGER)
-        } else {
-            PatchParams::apply(MEMBER_FIELD_MANAGER).force()
-        };
-        let (failed, timed_out) = if create_only {
-            (
-                PropagationStatus::CreationFailed,
-                PropagationStatus::CreationTimedOut,
-            )
-        } else {
-            (
-                PropagationStatus::UpdateFailed,
-                PropagationStatus::UpdateTimedOut,
-            )
-        };
-        let body = if create_only {
-            let mut body = desired.object.clone();
-            body["metadata"]["resourceVersion"] = json!(CREATE_ONLY_RESOURCE_VERSION);
-            body
-        } else {
-            desired.object.clone()
-        };
-        let api = self.api();
-        self.bounded(
-            failed,
-            timed_out,
-            api.patch(&self.name, &params, &Patch::Apply(&body)),
-        )
-        .await
-        .map(|_| ())
+        self.member()
+            .apply(&self.name, &desired.object, create_only)
+            .await
+            .map(|_| ())
     }
 
     async fn get(&self) -> Result<Option<DynamicObject>, Failure> {
-        let api = self.api();
-        self.bounded(
-            PropagationStatus::RetrievalFailed,
-            PropagationStatus::RetrievalFailed,
-            api.get_opt(&self.name),
-        )
-        .await
+        self.member().get(&self.name).await
     }
 
     /// Deletes the object; `false` when there was nothing to delete.
     async fn delete(&self, params: &DeleteParams) -> Result<bool, Failure> {
-        let api = self.api();
-        let result = self
-            .bounded(
-                PropagationStatus::DeletionFailed,
-                PropagationStatus::DeletionTimedOut,
-                api.delete(&self.name, params),
-            )
-            .await;
-        match result {
-            Err(f) if f.category == ErrorCategory::NotServed => Ok(false),
-            other => other.map(|_| true),
-        }
+        self.member().delete(&self.name, params).await
     }
 
     /// Removes the managed label, leaving the object in place (orphaning, and the host's own
     /// namespaces); an object already gone counts as done.
     async fn unlabel(&self) -> Result<(), Failure> {
-        let api = self.api();
         let patch = json!({ "metadata": { "labels": { MANAGED_LABEL: null } } });
-        let result = self
-            .bounded(
-                PropagationStatus::LabelRemovalFailed,
-                PropagationStatus::LabelRemovalTimedOut,
-                api.patch(&self.name, &PatchParams::default(), &Patch::Merge(&patch)),
-            )
-            .await;
-        match result {
-            Err(f) if f.category == ErrorCategory::NotServed => Ok(()),
-            other => other.map(|_| ()),
-        }
-    }
-}
-
-/// The API server's own message when there is one: it names the invalid field.
-fn describe(err: &kube::Error) -> String {
-    match err {
-        kube::Error::Api(status) => status.message.clone(),
-        other => other.to_string(),
+        self.member()
+            .merge_patch(&self.name, &patch)
+            .await
+            .map(|_| ())
     }
 }

@@ -84,18 +84,28 @@ pub async fn read_member(
     collection: StatusCollection,
     timeout: Duration,
 ) -> (CacheState, Option<Arc<MemberObject>>) {
+    let (state, found) = get_member(client, target, namespace, name, timeout).await;
+    let object = found.map(|o| {
+        let value = serde_json::to_value(&o).unwrap_or_default();
+        Arc::new(MemberObject::from_object(&value, collection))
+    });
+    (state, object)
+}
+
+/// A GET of the member object: the state it implies and the whole object.
+pub async fn get_member(
+    client: &Client,
+    target: &ApiResource,
+    namespace: Option<&str>,
+    name: &str,
+    timeout: Duration,
+) -> (CacheState, Option<DynamicObject>) {
     let api: Api<DynamicObject> = match namespace {
         Some(ns) => Api::namespaced_with(client.clone(), ns, target),
         None => Api::all_with(client.clone(), target),
     };
     match tokio::time::timeout(timeout, api.get_opt(name)).await {
-        Ok(Ok(found)) => {
-            let object = found.map(|o| {
-                let value = serde_json::to_value(&o).unwrap_or_default();
-                Arc::new(MemberObject::from_object(&value, collection))
-            });
-            (CacheState::Synced, object)
-        }
+        Ok(Ok(found)) => (CacheState::Synced, found),
         Ok(Err(kube::Error::Api(s))) if s.code == 403 => (CacheState::Forbidden(s.message), None),
         // get_opt turns an absent object into None: a 404 here is the type itself.
         Ok(Err(kube::Error::Api(s))) if s.code == 404 => (CacheState::NotServed, None),
@@ -131,59 +141,89 @@ pub async fn live(
     namespace: Option<&str>,
     name: &str,
 ) -> Result<Option<Observation>, kube::Error> {
-    let host_api = |resource: &ApiResource, ns: Option<&str>| -> Api<DynamicObject> {
-        match ns {
-            Some(ns) => Api::namespaced_with(sources.host.clone(), ns, resource),
-            None => Api::all_with(sources.host.clone(), resource),
-        }
-    };
-    let Some(obj) = host_api(sources.federated, namespace).get_opt(name).await? else {
+    let Some(obj) = host_api(sources, sources.federated, namespace)
+        .get_opt(name)
+        .await?
+    else {
         return Ok(None);
     };
-    let object = FederatedObject::from_dynamic(&obj);
-    let namespace_observation = match (sources.federated_namespace, namespace) {
+    Ok(Some(live_object(sources, settings, &obj).await?.0))
+}
+
+fn host_api(
+    sources: &LiveSources<'_>,
+    resource: &ApiResource,
+    ns: Option<&str>,
+) -> Api<DynamicObject> {
+    match ns {
+        Some(ns) => Api::namespaced_with(sources.host.clone(), ns, resource),
+        None => Api::all_with(sources.host.clone(), resource),
+    }
+}
+
+/// Like [`live`] for a federated object at hand (read from the host, or not created yet),
+/// also returning every member object as it was read (for a diff).
+pub async fn live_object(
+    sources: &LiveSources<'_>,
+    settings: &PlanSettings,
+    obj: &DynamicObject,
+) -> Result<(Observation, BTreeMap<String, DynamicObject>), kube::Error> {
+    let object = FederatedObject::from_dynamic(obj);
+    let namespace = object.namespace.clone();
+    let namespace_observation = match (sources.federated_namespace, namespace.as_deref()) {
         (Some(resource), Some(ns)) if settings.namespace_rule_applies() => {
-            let fed_ns = host_api(resource, Some(ns)).get_opt(ns).await?;
+            let fed_ns = host_api(sources, resource, Some(ns)).get_opt(ns).await?;
             NamespaceObservation::from_federated_namespace(fed_ns.as_ref())
         }
         _ => NamespaceObservation::NotNeeded,
     };
-    let target_namespace = namespace.filter(|_| settings.target.namespaced);
-    let mut members = BTreeMap::new();
-    for (cluster, member) in sources.members.iter() {
-        let reachability = reachability(member);
-        let (cache, found) = match member.ready_client() {
+    let target_namespace = namespace.as_deref().filter(|_| settings.target.namespaced);
+    let name = object.name.as_str();
+    let reads = sources.members.iter().map(|(cluster, member)| async move {
+        let read = match member.ready_client() {
             Some(client) => {
-                read_member(
+                get_member(
                     client,
                     sources.target,
                     target_namespace,
                     name,
-                    sources.collection,
                     sources.timeout,
                 )
                 .await
             }
             None => (CacheState::Stopped, None),
         };
+        (cluster, member, read)
+    });
+    let mut members = BTreeMap::new();
+    let mut raw = BTreeMap::new();
+    for (cluster, member, (cache, found)) in futures::future::join_all(reads).await {
         let is_host = matches!(
             (sources.host_kube_system_uid, member.kube_system_uid.as_deref()),
             (Some(host), Some(uid)) if host == uid
         );
+        let view_object = found.as_ref().map(|o| {
+            let value = serde_json::to_value(o).unwrap_or_default();
+            Arc::new(MemberObject::from_object(&value, sources.collection))
+        });
+        if let Some(found) = found {
+            raw.insert(cluster.clone(), found);
+        }
         members.insert(
             cluster.clone(),
             MemberView {
                 labels: member.labels.clone(),
-                reachability,
+                reachability: reachability(member),
                 is_host,
                 cache,
-                object: found,
+                object: view_object,
             },
         );
     }
-    Ok(Some(Observation {
+    let observation = Observation {
         object,
         namespace: namespace_observation,
         members: Some(members),
-    }))
+    };
+    Ok((observation, raw))
 }

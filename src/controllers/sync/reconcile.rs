@@ -7,6 +7,8 @@
 use super::context::{SyncContext, WAIT_RECHECK, key_of};
 use super::execute::{Execution, execute};
 use super::observe;
+use crate::controllers::dependencies::reconcile::{self as dependencies, DependencyRun, Workload};
+use crate::core::dependencies::plan::with_condition;
 use crate::core::events::{EventNote, Severity};
 use crate::core::plan::{Disposition, FinalizerStep, Plan, Warning, plan};
 use crate::core::report::{Outcome, next_status, releases_finalizer};
@@ -78,7 +80,11 @@ async fn reconcile_object(
             .await
             .map_err(SyncError::Host)?;
     }
-    let execution = execute(ctx, obj, &plan, &members).await;
+    // The workload's own writes and those of the dependencies that follow it, together.
+    let (execution, dependencies) = futures::join!(
+        execute(ctx, obj, &plan, &members),
+        run_dependencies(ctx, &key, &observation, &plan, &members)
+    );
     tracing::debug!(
         kind = %ctx.synced.federated.kind,
         name = %event_key(obj),
@@ -87,9 +93,11 @@ async fn reconcile_object(
         outcomes = ?execution.outcomes,
         "reconciled"
     );
-    publish(ctx, obj, &plan, &execution).await;
+    publish(ctx, obj, &plan, &execution, dependencies.as_ref()).await;
 
-    if releases_finalizer(&plan, &execution.outcomes) {
+    if releases_finalizer(&plan, &execution.outcomes)
+        && dependencies.as_ref().is_none_or(DependencyRun::releases)
+    {
         finalizer::remove(&api, obj, SYNC_FINALIZER)
             .await
             .map_err(SyncError::Host)?;
@@ -97,32 +105,56 @@ async fn reconcile_object(
         return Ok(Action::await_change());
     }
     let now = jiff::Timestamp::now().to_string();
-    if let Some(next) = next_status(
-        observation.object.status.as_ref(),
-        &plan,
-        &execution.outcomes,
-        &now,
-    ) {
+    let previous = observation.object.status.as_ref();
+    let next = next_status(previous, &plan, &execution.outcomes, &now);
+    let next = match &dependencies {
+        Some(run) => with_condition(previous, next, &run.change, &now),
+        None => next,
+    };
+    if let Some(next) = next {
         let name = obj.metadata.name.as_deref().unwrap_or_default();
         status::write_status(&api, name, obj.data.get("status"), &next)
             .await
             .map_err(SyncError::Host)?;
     }
     let in_flight = execution.outcomes.values().any(|o| *o == Outcome::InFlight);
-    Ok(if execution.failed() {
-        Action::requeue(ctx.retries.next_delay(&key))
-    } else {
-        ctx.retries.reset(&key);
-        if plan.waits() || in_flight {
-            Action::requeue(WAIT_RECHECK)
-        } else if plan.disposition == Disposition::Delete
-            && obj.metadata.deletion_timestamp.is_some()
-        {
-            Action::requeue(DELETION_RECHECK)
+    let dependencies_wait = dependencies.as_ref().is_some_and(DependencyRun::waits);
+    Ok(
+        if execution.failed() || dependencies.as_ref().is_some_and(DependencyRun::failed) {
+            Action::requeue(ctx.retries.next_delay(&key))
         } else {
-            Action::await_change()
-        }
-    })
+            ctx.retries.reset(&key);
+            if plan.waits() || in_flight || dependencies_wait {
+                Action::requeue(WAIT_RECHECK)
+            } else if plan.disposition == Disposition::Delete
+                && obj.metadata.deletion_timestamp.is_some()
+            {
+                Action::requeue(DELETION_RECHECK)
+            } else {
+                Action::await_change()
+            }
+        },
+    )
+}
+
+/// The dependency part of a workload's reconciliation, for the types that have one.
+async fn run_dependencies(
+    ctx: &SyncContext,
+    key: &crate::members::cache::ObjectKey,
+    observation: &crate::core::observation::Observation,
+    plan: &Plan,
+    members: &crate::members::pool::Members,
+) -> Option<DependencyRun> {
+    let hub = ctx.dependencies.as_ref()?;
+    let workload = Workload {
+        type_name: &ctx.synced.name,
+        key: key.clone(),
+        waker: ctx.waker(),
+        settings: &ctx.plan_settings,
+        timeout: ctx.settings.member_timeout,
+        pool: &ctx.pool,
+    };
+    dependencies::run(hub, &workload, observation, plan, members).await
 }
 
 fn action_name(action: &crate::core::plan::Action) -> &'static str {
@@ -144,9 +176,20 @@ fn event_key(obj: &DynamicObject) -> String {
 
 /// One event per reason: what happened in the members, and the plan's warnings. Warnings
 /// (and the log line that goes with them) are published once per change of outcome.
-async fn publish(ctx: &SyncContext, obj: &DynamicObject, plan: &Plan, execution: &Execution) {
+async fn publish(
+    ctx: &SyncContext,
+    obj: &DynamicObject,
+    plan: &Plan,
+    execution: &Execution,
+    dependencies: Option<&DependencyRun>,
+) {
     let mut notes = execution.events.notes();
-    notes.extend(warning_notes(&plan.warnings));
+    let mut warnings = plan.warnings.clone();
+    if let Some(run) = dependencies {
+        notes.extend(run.executed.events.notes());
+        warnings.extend(run.warnings());
+    }
+    notes.extend(warning_notes(&warnings));
     // Called even without notes: earlier warnings that no longer hold are forgotten.
     let published = ctx
         .events
@@ -183,4 +226,7 @@ fn reference(
 fn forget(ctx: &SyncContext, obj: &DynamicObject) {
     ctx.events.forget(&event_key(obj));
     ctx.retries.reset(&key_of(obj));
+    if let Some(hub) = &ctx.dependencies {
+        hub.forget(&(ctx.synced.name.clone(), key_of(obj)));
+    }
 }

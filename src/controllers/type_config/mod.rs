@@ -4,9 +4,10 @@
 
 pub mod plan;
 
+use crate::controllers::dependencies::DependencyHub;
 use crate::controllers::sync::context::{SyncContext, SyncSettings, SyncedType};
 use crate::controllers::sync::worker;
-use crate::crds::federated::AggregateKind;
+use crate::core::dependencies::is_workload;
 use crate::crds::federated_type_config::FederatedTypeConfig;
 use crate::crds::{ConfigurationMode, default_target_types};
 use crate::members::availability::TypeAvailability;
@@ -65,6 +66,8 @@ pub struct Dependencies {
     pub availability: TypeAvailability,
     pub metrics: Metrics,
     pub recorder: Recorder,
+    /// Shared by the workers of the workload types, whose dependencies follow them.
+    pub dependency_hub: DependencyHub,
 }
 
 struct Worker {
@@ -236,14 +239,7 @@ fn start_worker(
     namespaces: (&Store<DynamicObject>, &ApiResource),
     ns_tx: &broadcast::Sender<String>,
 ) -> Worker {
-    let synced = SyncedType {
-        name: ftc.name_any(),
-        target: ftc.spec.target_type.to_kube(),
-        target_namespaced: ftc.spec.target_type.is_namespaced(),
-        federated: ftc.spec.federated_type.to_kube(),
-        collect_status: ftc.spec.status_collection == Some(ConfigurationMode::Enabled),
-        aggregate: AggregateKind::of(&ftc.spec.target_type.group, &ftc.spec.target_type.kind),
-    };
+    let synced = SyncedType::from_type_config(ftc);
     tracing::info!(federatedtypeconfig = %synced.name, "starting sync worker");
     let caches = MemberCaches::new(
         synced.target.clone(),
@@ -262,6 +258,12 @@ fn start_worker(
         deps.metrics.clone(),
         Publisher::new(deps.recorder.clone(), "Sync"),
     );
+    let target = &ftc.spec.target_type;
+    let ctx = if is_workload(&target.group, &target.kind) {
+        ctx.with_dependencies(deps.dependency_hub.clone())
+    } else {
+        ctx
+    };
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let task = tokio::spawn(worker::run(Arc::new(ctx), ns_tx.subscribe(), async move {
         let _ = stop_rx.await;

@@ -826,3 +826,130 @@ fn unknown_cluster_names_are_warned_about() {
     assert_eq!(p.warnings[0].reason, "UnknownClusters");
     assert!(p.warnings[0].message.ends_with("gone"));
 }
+
+fn paused(mut fed: FederatedObject) -> FederatedObject {
+    fed.annotations
+        .insert("kubefed.io/paused".into(), "true".into());
+    fed
+}
+
+#[test]
+fn paused_holds_back_every_write_and_keeps_collecting_status() {
+    let mut drifted = applied(&everywhere(), "c2");
+    drifted["data"]["k"] = json!("edited out of band");
+    drifted["status"] = json!({"observed": "edited"});
+    let in_sync = applied(&everywhere(), "c3");
+    let fed = paused(object(everywhere()));
+    let obs = observe(
+        fed,
+        [
+            ("c1", ready(None)),
+            ("c2", ready(Some(drifted))),
+            ("c3", ready(Some(in_sync))),
+        ],
+    );
+    let p = plan(&obs, &settings());
+    for c in ["c1", "c2"] {
+        assert_eq!(cluster(&p, c).action, Action::LeaveAlone, "{c}");
+        assert_eq!(status_of(&p, c), PropagationStatus::Paused, "{c}");
+    }
+    assert_eq!(message_of(&p, "c1"), "paused; would create");
+    assert_eq!(
+        message_of(&p, "c2"),
+        "paused; would update (changed out of band)"
+    );
+    assert_eq!(cluster(&p, "c3").entry, Entry::ok());
+    assert!(p.clusters.values().all(|c| !c.action.writes()));
+    assert_eq!(
+        p.paused.as_ref().map(|p| p.pending.clone()),
+        Some(BTreeMap::from([
+            ("c1".to_string(), "create"),
+            ("c2".to_string(), "update (changed out of band)")
+        ]))
+    );
+    // Unpaused, the same observation writes.
+    let mut resumed = obs.clone();
+    resumed.object.annotations.clear();
+    let p = plan(&resumed, &settings());
+    assert!(p.paused.is_none());
+    assert!(matches!(cluster(&p, "c1").action, Action::Create(_)));
+    assert!(matches!(
+        cluster(&p, "c2").action,
+        Action::Update { drift: true, .. }
+    ));
+}
+
+#[test]
+fn paused_keeps_objects_that_left_the_placement() {
+    let p = plan(
+        &observe(
+            paused(object(nowhere())),
+            [("c1", ready(Some(applied(&everywhere(), "c1"))))],
+        ),
+        &settings(),
+    );
+    let c1 = cluster(&p, "c1");
+    assert_eq!(c1.action, Action::LeaveAlone);
+    assert_eq!(message_of(&p, "c1"), "paused; would delete");
+    // Only the annotation's exact value pauses, as with kubefed.io/orphan.
+    let mut almost = object(nowhere());
+    almost
+        .annotations
+        .insert("kubefed.io/paused".into(), "True".into());
+    let p = plan(
+        &observe(almost, [("c1", ready(Some(applied(&everywhere(), "c1"))))]),
+        &settings(),
+    );
+    assert!(matches!(cluster(&p, "c1").action, Action::Delete(_)));
+}
+
+#[test]
+fn paused_deletion_keeps_members_and_holds_the_finalizer() {
+    let down = member(
+        Reachability::Ready,
+        CacheState::Forbidden("no".into()),
+        None,
+    );
+    let p = plan(
+        &observe(
+            paused(deleting(&["c1", "c2"])),
+            [
+                ("c1", ready(Some(applied(&everywhere(), "c1")))),
+                ("c2", down),
+            ],
+        ),
+        &settings(),
+    );
+    assert_eq!(p.disposition, Disposition::Delete);
+    for c in ["c1", "c2"] {
+        let planned = cluster(&p, c);
+        assert_eq!(planned.action, Action::LeaveAlone, "{c}");
+        assert!(planned.holds_deletion, "{c} holds the finalizer");
+    }
+    // Orphaning while paused: the managed label stays too.
+    let mut orphaned = paused(deleting(&["c1"]));
+    orphaned
+        .annotations
+        .insert("kubefed.io/orphan".into(), "true".into());
+    let p = plan(
+        &observe(
+            orphaned,
+            [("c1", ready(Some(applied(&everywhere(), "c1"))))],
+        ),
+        &settings(),
+    );
+    assert_eq!(cluster(&p, "c1").action, Action::LeaveAlone);
+    assert!(cluster(&p, "c1").holds_deletion);
+    assert_eq!(
+        message_of(&p, "c1"),
+        "paused; would remove the managed label"
+    );
+}
+
+#[test]
+fn paused_unreadable_spec_is_still_blocked_and_marked_paused() {
+    let fed = paused(object(json!({"placement": {"clusters": "c1"}})));
+    let p = plan(&observe(fed, [("c1", ready(None))]), &settings());
+    assert!(p.blocked.is_some());
+    assert_eq!(p.paused, Some(Paused::default()));
+}

@@ -42,6 +42,7 @@ fn sync_plan(clusters: Vec<(&str, ClusterPlan)>) -> Plan {
         warnings: vec![],
         generation: 1,
         aggregate: AggregateKind::Other,
+        paused: None,
     }
 }
 
@@ -238,6 +239,75 @@ fn the_documented_shape() {
     assert_eq!(v["clusters"][1]["remoteStatus"]["availableReplicas"], 2);
     assert_eq!(condition(&s, "Ready").reason, "ReplicasUnavailable");
     assert_eq!(next_status(Some(&s), &plan, &none(), T1), None);
+}
+
+#[test]
+fn paused_condition_says_what_is_held_back_and_resuming_clears_it() {
+    let paused_entry = |verb: &str| {
+        placed(Entry::Show {
+            status: PropagationStatus::Paused,
+            message: Some(format!("paused; would {verb}")),
+        })
+    };
+    let mut plan = sync_plan(vec![
+        ("c1", paused_entry("create")),
+        ("c2", paused_entry("create")),
+        ("c3", placed(ok())),
+    ]);
+    plan.paused = Some(crate::core::plan::Paused {
+        pending: BTreeMap::from([("c1".to_string(), "create"), ("c2".to_string(), "create")]),
+    });
+    let s = next_status(None, &plan, &none(), T0).unwrap();
+    let c = condition(&s, PAUSED_CONDITION);
+    assert_eq!((c.status.as_str(), c.reason.as_str()), ("True", "Paused"));
+    assert_eq!(
+        c.message,
+        "member writes are stopped while kubefed.io/paused is \"true\"; held back: would create in 2 clusters: c1, c2"
+    );
+    assert_eq!(s.clusters[0].status, "Paused");
+    assert_eq!(
+        s.observed_generation, None,
+        "held-back writes are not observed"
+    );
+    assert_eq!(condition(&s, PROPAGATION_CONDITION).reason, "CheckClusters");
+    assert_eq!(next_status(Some(&s), &plan, &none(), T1), None);
+
+    let resumed = sync_plan(vec![
+        ("c1", placed(ok())),
+        ("c2", placed(ok())),
+        ("c3", placed(ok())),
+    ]);
+    let r = next_status(Some(&s), &resumed, &none(), T1).unwrap();
+    let c = condition(&r, PAUSED_CONDITION);
+    assert_eq!((c.status.as_str(), c.reason.as_str()), ("False", "Resumed"));
+    assert_eq!(c.last_transition_time.as_deref(), Some(T1));
+    // An object never paused gets no Paused condition.
+    let never = next_status(None, &resumed, &none(), T0).unwrap();
+    assert!(never.conditions.iter().all(|c| c.type_ != PAUSED_CONDITION));
+}
+
+#[test]
+fn paused_deletion_says_the_finalizer_stays() {
+    let mut plan = sync_plan(vec![(
+        "c1",
+        ClusterPlan {
+            holds_deletion: true,
+            placed: false,
+            ..placed(Entry::Show {
+                status: PropagationStatus::Paused,
+                message: Some("paused; would delete".into()),
+            })
+        },
+    )]);
+    plan.disposition = Disposition::Delete;
+    plan.paused = Some(crate::core::plan::Paused {
+        pending: BTreeMap::from([("c1".to_string(), "delete")]),
+    });
+    let s = next_status(None, &plan, &none(), T0).unwrap();
+    assert_eq!(
+        condition(&s, PAUSED_CONDITION).message,
+        "the deletion waits: member objects are kept and the finalizer stays while kubefed.io/paused is \"true\"; held back: would delete in cluster c1"
+    );
 }
 
 #[test]

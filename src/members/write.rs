@@ -1,0 +1,167 @@
+//! The member write path: one request to one member for one object, bounded by a timeout,
+//! its failure mapped to KubeFed's per-cluster status vocabulary. Used by the sync executor
+//! for federated objects and for the dependencies that follow a workload.
+
+use crate::core::vocabulary::PropagationStatus;
+use crate::runtime::error::ErrorCategory;
+use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, Preconditions};
+use serde_json::{Value, json};
+use std::future::Future;
+use std::time::Duration;
+
+/// The resourceVersion sent with a create: no stored object has it (storage revisions start
+/// above 1), so applying with it creates a missing object and is refused with 409 Conflict
+/// when the object exists. The create is also not forced, so an existing object whose fields
+/// someone else set differently is refused with 409 as well. One request per create, and an
+/// existing object the cache could not show (it is not labelled) is never overwritten unseen.
+const CREATE_ONLY_RESOURCE_VERSION: &str = "1";
+
+/// A failed member request.
+#[derive(Debug)]
+pub struct Failure {
+    pub status: PropagationStatus,
+    pub category: ErrorCategory,
+    pub message: String,
+}
+
+/// Requests to one member's API of one type, as one field manager.
+pub struct MemberWriter {
+    pub api: Api<DynamicObject>,
+    /// The server-side apply field manager.
+    pub manager: String,
+    /// Time allowed for one request.
+    pub timeout: Duration,
+}
+
+impl MemberWriter {
+    /// Runs `op` within the timeout; failures get `status` (or `timed_out`).
+    pub async fn bounded<T>(
+        &self,
+        status: PropagationStatus,
+        timed_out: PropagationStatus,
+        op: impl Future<Output = Result<T, kube::Error>>,
+    ) -> Result<T, Failure> {
+        let timeout = self.timeout;
+        match tokio::time::timeout(timeout, op).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(err)) => Err(Failure {
+                status,
+                category: ErrorCategory::of(&err),
+                message: describe(&err),
+            }),
+            Err(_) => Err(Failure {
+                status: timed_out,
+                category: ErrorCategory::Timeout,
+                message: format!("no answer within {timeout:?}"),
+            }),
+        }
+    }
+
+    /// Server-side applies `object` as `name` (forced); `create_only` refuses (409) when the
+    /// object exists.
+    pub async fn apply(
+        &self,
+        name: &str,
+        object: &Value,
+        create_only: bool,
+    ) -> Result<DynamicObject, Failure> {
+        let params = if create_only {
+            PatchParams::apply(&self.manager)
+        } else {
+            PatchParams::apply(&self.manager).force()
+        };
+        let (failed, timed_out) = if create_only {
+            (
+                PropagationStatus::CreationFailed,
+                PropagationStatus::CreationTimedOut,
+            )
+        } else {
+            (
+                PropagationStatus::UpdateFailed,
+                PropagationStatus::UpdateTimedOut,
+            )
+        };
+        let body = if create_only {
+            let mut body = object.clone();
+            body["metadata"]["resourceVersion"] = json!(CREATE_ONLY_RESOURCE_VERSION);
+            body
+        } else {
+            object.clone()
+        };
+        self.bounded(
+            failed,
+            timed_out,
+            self.api.patch(name, &params, &Patch::Apply(&body)),
+        )
+        .await
+    }
+
+    pub async fn get(&self, name: &str) -> Result<Option<DynamicObject>, Failure> {
+        self.bounded(
+            PropagationStatus::RetrievalFailed,
+            PropagationStatus::RetrievalFailed,
+            self.api.get_opt(name),
+        )
+        .await
+    }
+
+    /// Deletes the object; `false` when there was nothing to delete.
+    pub async fn delete(&self, name: &str, params: &DeleteParams) -> Result<bool, Failure> {
+        let result = self
+            .bounded(
+                PropagationStatus::DeletionFailed,
+                PropagationStatus::DeletionTimedOut,
+                self.api.delete(name, params),
+            )
+            .await;
+        match result {
+            Err(f) if f.category == ErrorCategory::NotServed => Ok(false),
+            other => other.map(|_| true),
+        }
+    }
+
+    /// Deletes the object only if it is still at `resource_version` (nothing changed it since
+    /// it was read); `false` when it is gone already.
+    pub async fn delete_unchanged(
+        &self,
+        name: &str,
+        resource_version: Option<String>,
+    ) -> Result<bool, Failure> {
+        let params = DeleteParams {
+            preconditions: Some(Preconditions {
+                resource_version,
+                uid: None,
+            }),
+            ..DeleteParams::default()
+        };
+        self.delete(name, &params).await
+    }
+
+    /// A JSON merge patch of the object; `None` when it is gone (nothing to patch).
+    pub async fn merge_patch(
+        &self,
+        name: &str,
+        patch: &Value,
+    ) -> Result<Option<DynamicObject>, Failure> {
+        let result = self
+            .bounded(
+                PropagationStatus::LabelRemovalFailed,
+                PropagationStatus::LabelRemovalTimedOut,
+                self.api
+                    .patch(name, &PatchParams::default(), &Patch::Merge(patch)),
+            )
+            .await;
+        match result {
+            Err(f) if f.category == ErrorCategory::NotServed => Ok(None),
+            other => other.map(Some),
+        }
+    }
+}
+
+/// The API server's own message when there is one: it names the invalid field.
+pub fn describe(err: &kube::Error) -> String {
+    match err {
+        kube::Error::Api(status) => status.message.clone(),
+        other => other.to_string(),
+    }
+}
