@@ -87,7 +87,7 @@ pub struct MemberWorkSpec {
 }
 
 /// Group, version, kind and plural of the target type.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WorkResource {
     #[serde(default)]
