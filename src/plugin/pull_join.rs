@@ -8,16 +8,22 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::PostParams;
+use kube::api::{DynamicObject, Patch, PatchParams, PostParams};
+use kube::core::ApiResource;
 use kube::{Api, Client};
 use serde_json::{Value, json};
 
-use super::apply::{Outcome, ensure};
+use super::apply::{Outcome, delete, ensure};
+use super::join::JoinArgs;
+use super::{PluginError, Session, kubeconfig, progress, render_yaml};
 use crate::crds::kubefed_cluster::LocalSecretReference;
+use crate::crds::member_work::{AGENT_FINALIZER, MemberWork};
 use crate::crds::member_work::{AGENT_LEASE, MODE_ANNOTATION, MODE_PULL, cluster_namespace};
 use crate::crds::{KubeFedCluster, KubeFedClusterSpec};
+use crate::runtime::finalizer;
 
 /// The agent's ServiceAccount on the host (in the cluster namespace) and in the member.
 pub const AGENT_SERVICE_ACCOUNT: &str = "kubefed-agent";
@@ -276,6 +282,185 @@ pub fn agent_manifests(cluster: &str, image: &str, host_kubeconfig: &Value) -> V
             }
         }}),
     ]
+}
+
+/// `kubectl fed join NAME --mode pull`.
+pub async fn run(session: &Session, args: &JoinArgs) -> Result<String, PluginError> {
+    let side = HostSide {
+        cluster: args.cluster.clone(),
+        federation_namespace: session.namespace.clone(),
+    };
+    let ns = side.namespace_name();
+    if session.dry_run {
+        return Ok(format!(
+            "would create in host (context {}): Namespace {ns}, ServiceAccount, Role and RoleBinding {ns}/{AGENT_SERVICE_ACCOUNT}, KubeFedCluster {}/{} ({MODE_ANNOTATION}: {MODE_PULL}), a token for the agent valid {}s; no member credential is stored",
+            session.host_context, session.namespace, args.cluster, args.token_ttl
+        ));
+    }
+    let host = session.host_client().await?;
+    kubeconfig::check_reachable(
+        &host,
+        &session.kubeconfig,
+        &session.host_context,
+        "host cluster",
+    )
+    .await?;
+    let done = ensure_host_side(&host, &side, BTreeMap::new())
+        .await
+        .map_err(|(what, e)| PluginError::api(format!("cannot create {what}"), &e))?;
+    for (what, outcome) in &done {
+        progress(format!(
+            "host (context {}): {what} {}",
+            session.host_context,
+            outcome.verb()
+        ));
+    }
+    let token = agent_token(&host, &side, args.token_ttl)
+        .await
+        .map_err(|e| {
+            PluginError::api(
+                format!("cannot request a token for ServiceAccount {ns}/{AGENT_SERVICE_ACCOUNT}"),
+                &e,
+            )
+        })?;
+    let endpoint = kubeconfig::member_endpoint(&session.kubeconfig, &session.host_context)?;
+    let ca = endpoint
+        .ca_bundle
+        .as_deref()
+        .map(|pem| String::from_utf8_lossy(pem).into_owned());
+    let kubeconfig = host_kubeconfig(&endpoint.server, ca.as_deref(), &token, &ns);
+    let manifests = agent_manifests(&args.cluster, &args.agent_image, &kubeconfig);
+    if args.output.is_some() {
+        return render_yaml(&manifests);
+    }
+    let Some(context) = &args.cluster_context else {
+        return Ok(format!(
+            "cluster {:?} joined in pull mode on the host; install its agent in the member with --cluster-context, or apply the manifests of -o yaml there",
+            args.cluster
+        ));
+    };
+    let context = kubeconfig::resolve_context(&session.kubeconfig, Some(context))?;
+    let member = kubeconfig::client(&session.kubeconfig, &context).await?;
+    for manifest in &manifests {
+        let what = describe_manifest(manifest);
+        install(&member, manifest)
+            .await
+            .map_err(|e| PluginError::api(format!("cannot apply {what} in the member"), &e))?;
+        progress(format!("member (context {context}): {what} applied"));
+    }
+    Ok(format!("cluster {:?} joined in pull mode", args.cluster))
+}
+
+/// `kubectl fed unjoin NAME` of a pull member: the host side (its MemberWorks released, so
+/// the namespace can go) and, with a member context, the agent. Member objects stay, as they
+/// do when a push member is unjoined.
+pub async fn unjoin(
+    session: &Session,
+    cluster: &KubeFedCluster,
+    member_context: Option<&str>,
+) -> Result<String, PluginError> {
+    let name = cluster.metadata.name.clone().unwrap_or_default();
+    if let Some(context) = member_context {
+        let context = kubeconfig::resolve_context(&session.kubeconfig, Some(context))?;
+        let member = kubeconfig::client(&session.kubeconfig, &context).await?;
+        let side = format!("member (context {context})");
+        let fail =
+            |what: &str, e: &kube::Error| PluginError::api(format!("cannot delete {what}"), e);
+        let deleted = delete(
+            &Api::<ClusterRoleBinding>::all(member.clone()),
+            "kubefed-agent",
+        )
+        .await
+        .map_err(|e| fail("ClusterRoleBinding kubefed-agent", &e))?;
+        report(&side, "ClusterRoleBinding kubefed-agent", deleted);
+        let deleted = delete(&Api::<ClusterRole>::all(member.clone()), "kubefed-agent")
+            .await
+            .map_err(|e| fail("ClusterRole kubefed-agent", &e))?;
+        report(&side, "ClusterRole kubefed-agent", deleted);
+        let deleted = delete(&Api::<Namespace>::all(member), AGENT_NAMESPACE)
+            .await
+            .map_err(|e| fail("Namespace kubefed-agent", &e))?;
+        report(&side, &format!("Namespace {AGENT_NAMESPACE}"), deleted);
+    }
+    let host = session.host_client().await?;
+    let side = format!("host (context {})", session.host_context);
+    let ns = cluster_namespace(&name);
+    let clusters: Api<KubeFedCluster> = Api::namespaced(host.clone(), &session.namespace);
+    let deleted = delete(&clusters, &name)
+        .await
+        .map_err(|e| PluginError::api(format!("cannot delete KubeFedCluster {name}"), &e))?;
+    report(
+        &side,
+        &format!("KubeFedCluster {}/{name}", session.namespace),
+        deleted,
+    );
+    let works: Api<MemberWork> = Api::namespaced(host.clone(), &ns);
+    let listed = works
+        .list(&Default::default())
+        .await
+        .map_err(|e| PluginError::api(format!("cannot list MemberWorks in {ns}"), &e))?;
+    for work in listed {
+        finalizer::remove(&works, &work, AGENT_FINALIZER)
+            .await
+            .map_err(|e| PluginError::api(format!("cannot release MemberWorks in {ns}"), &e))?;
+    }
+    let deleted = delete(&Api::<Namespace>::all(host), &ns)
+        .await
+        .map_err(|e| PluginError::api(format!("cannot delete Namespace {ns}"), &e))?;
+    report(
+        &side,
+        &format!("Namespace {ns} (MemberWorks, agent credential, Lease)"),
+        deleted,
+    );
+    Ok(format!("cluster {name:?} unjoined"))
+}
+
+fn report(side: &str, what: &str, deleted: bool) {
+    let verb = if deleted { "deleted" } else { "not found" };
+    progress(format!("{side}: {what} {verb}"));
+}
+
+fn describe_manifest(manifest: &Value) -> String {
+    let kind = manifest["kind"].as_str().unwrap_or_default();
+    let name = manifest["metadata"]["name"].as_str().unwrap_or_default();
+    match manifest["metadata"]["namespace"].as_str() {
+        Some(ns) => format!("{kind} {ns}/{name}"),
+        None => format!("{kind} {name}"),
+    }
+}
+
+/// Server-side applies one of [`agent_manifests`] in the member.
+async fn install(member: &Client, manifest: &Value) -> Result<(), kube::Error> {
+    let api_version = manifest["apiVersion"].as_str().unwrap_or_default();
+    let kind = manifest["kind"].as_str().unwrap_or_default();
+    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+    let plural = match kind {
+        "Namespace" => "namespaces",
+        "ServiceAccount" => "serviceaccounts",
+        "ClusterRole" => "clusterroles",
+        "ClusterRoleBinding" => "clusterrolebindings",
+        "Secret" => "secrets",
+        _ => "deployments",
+    };
+    let resource = ApiResource {
+        group: group.to_string(),
+        version: version.to_string(),
+        api_version: api_version.to_string(),
+        kind: kind.to_string(),
+        plural: plural.to_string(),
+    };
+    let name = manifest["metadata"]["name"].as_str().unwrap_or_default();
+    let api: Api<DynamicObject> = match manifest["metadata"]["namespace"].as_str() {
+        Some(ns) => Api::namespaced_with(member.clone(), ns, &resource),
+        None => Api::all_with(member.clone(), &resource),
+    };
+    api.patch(
+        name,
+        &PatchParams::apply("kubectl-fed").force(),
+        &Patch::Apply(manifest),
+    )
+    .await
+    .map(|_| ())
 }
 
 #[cfg(test)]
