@@ -234,6 +234,31 @@ async fn mixed_fleet_propagates_overrides_placement_drift_and_deletion() {
     })
     .await;
     assert!(f.stats.get().deletes >= 2);
+
+    // Orphaning: the member objects stay, without the managed label.
+    let mut kept = federated_configmap("demo", "kept", json!({"clusterSelector": {}}));
+    kept["metadata"]["annotations"] = json!({"kubefed.io/orphan": "true"});
+    create(&f.test.host_client, &fcm(), Some("demo"), kept).await;
+    wait_data(&c2, "demo", "kept", Some("v"), "orphaned object propagated").await;
+    Api::<kube::api::DynamicObject>::namespaced_with(f.test.host_client.clone(), "demo", &fcm())
+        .delete("kept", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually("orphaned in the pull member", WAIT, || async {
+        let cm = get(&c2, &configmaps(), Some("demo"), "kept").await?;
+        let labels = cm.metadata.labels.unwrap_or_default();
+        (!labels.contains_key("kubefed.io/managed")).then_some(())
+    })
+    .await;
+    let host = f.test.host_client.clone();
+    eventually("orphaned federated object released", WAIT, || async {
+        get(&host, &fcm(), Some("demo"), "kept")
+            .await
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    assert_eq!(configmap_data(&c1, "demo", "kept").await, Some(json!("v")));
 }
 
 #[tokio::test]
