@@ -5,6 +5,7 @@
 //! connections, pool and caches) → [`controllers`] → [`operator`] (the process); [`plugin`] is
 //! the `kubectl fed` command line.
 
+pub mod agent;
 pub mod controllers;
 pub mod core;
 pub mod crds;

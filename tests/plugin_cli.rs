@@ -1331,3 +1331,114 @@ async fn status_shows_the_types_a_member_cannot_serve() {
         "{out}"
     );
 }
+
+/// Gone, or on its way (a namespace is finalized after its contents).
+fn gone(object: Option<Value>) -> bool {
+    object.is_none_or(|o| !o["metadata"]["deletionTimestamp"].is_null())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn join_pull_prints_or_installs_the_agent_and_unjoin_removes_both_sides() {
+    let fleet = Fleet::new("join-pull").await;
+    // -o yaml: the host side is created, the agent's manifests printed, the member untouched.
+    let yaml = fleet
+        .ok(&[
+            "join",
+            "edge",
+            "--mode",
+            "pull",
+            "--host-cluster-context",
+            "host",
+            "-o",
+            "yaml",
+        ])
+        .await;
+    let docs: Vec<Value> = serde_saphyr::from_multiple(&yaml).unwrap();
+    let kinds: Vec<&str> = docs.iter().filter_map(|d| d["kind"].as_str()).collect();
+    assert!(
+        kinds.contains(&"Deployment") && kinds.contains(&"Secret"),
+        "{kinds:?}"
+    );
+    let cluster = fleet
+        .host_object("core.kubefed.io", "kubefedclusters", NS, "edge")
+        .expect("KubeFedCluster");
+    assert_eq!(
+        cluster["metadata"]["annotations"]["kubefed.io/mode"],
+        "pull"
+    );
+    assert_eq!(cluster["spec"]["apiEndpoint"], "pull://edge");
+    assert!(fleet.host_object("", "secrets", NS, "edge-token").is_none());
+    assert!(
+        fleet
+            .host_object(
+                "rbac.authorization.k8s.io",
+                "roles",
+                "kubefed-cluster-edge",
+                "kubefed-agent"
+            )
+            .is_some()
+    );
+    assert!(
+        fleet
+            .member_object("", "namespaces", "", "kubefed-agent")
+            .is_none()
+    );
+
+    // --cluster-context installs the agent in the member.
+    fleet
+        .ok(&[
+            "join",
+            "member1",
+            "--mode",
+            "pull",
+            "--cluster-context",
+            "member1",
+            "--host-cluster-context",
+            "host",
+        ])
+        .await;
+    assert!(
+        fleet
+            .member_object("apps", "deployments", "kubefed-agent", "kubefed-agent")
+            .is_some()
+    );
+
+    // unjoin removes the host side and, with the member context, the agent.
+    fleet
+        .ok(&[
+            "unjoin",
+            "member1",
+            "--cluster-context",
+            "member1",
+            "--host-cluster-context",
+            "host",
+        ])
+        .await;
+    assert!(
+        fleet
+            .host_object("core.kubefed.io", "kubefedclusters", NS, "member1")
+            .is_none()
+    );
+    assert!(gone(fleet.host_object(
+        "",
+        "namespaces",
+        "",
+        "kubefed-cluster-member1"
+    )));
+    assert!(gone(fleet.member_object(
+        "",
+        "namespaces",
+        "",
+        "kubefed-agent"
+    )));
+    assert!(
+        fleet
+            .member_object(
+                "rbac.authorization.k8s.io",
+                "clusterroles",
+                "",
+                "kubefed-agent"
+            )
+            .is_none()
+    );
+}

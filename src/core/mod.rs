@@ -25,6 +25,7 @@ pub mod overrides;
 pub mod placement;
 pub mod plan;
 pub mod preview;
+pub mod pull;
 pub mod readiness;
 pub mod replica_planner;
 pub mod replica_target;

@@ -12,6 +12,7 @@ use super::federated_crd::{FederatedCrdOptions, federated_crd};
 use super::federated_type_config::{FederatedTypeConfig, FederatedTypeConfigSpec};
 use super::kubefed_cluster::KubeFedCluster;
 use super::kubefed_config::KubeFedConfig;
+use super::member_work::MemberWork;
 use super::propagated_version::{ClusterPropagatedVersion, PropagatedVersion};
 use super::replica_scheduling_preference::ReplicaSchedulingPreference;
 use super::target_type::{DefaultTargetType, default_target_types};
@@ -47,6 +48,7 @@ pub fn kubefed_crds() -> Vec<CustomResourceDefinition> {
         spec_optional(PropagatedVersion::crd()),
         spec_optional(ClusterPropagatedVersion::crd()),
         ReplicaSchedulingPreference::crd(),
+        MemberWork::crd(),
     ]
 }
 
@@ -191,7 +193,7 @@ mod tests {
     #[test]
     fn every_crd_is_structural() {
         let crds = all_crds();
-        assert_eq!(crds.len(), 16);
+        assert_eq!(crds.len(), 17);
         let found: Vec<String> = crds.iter().flat_map(structural::crd_violations).collect();
         assert!(
             found.is_empty(),
@@ -246,6 +248,11 @@ mod tests {
                     "Namespaced".into(),
                     short("rsp")
                 ),
+                (
+                    "memberworks.work.kubefed.io".into(),
+                    "Namespaced".into(),
+                    short("mw")
+                ),
             ]
         );
     }
@@ -297,7 +304,7 @@ mod tests {
     #[test]
     fn yaml_is_multi_document_and_stable() {
         let values = manifests(DEFAULT_FEDERATION_NAMESPACE).expect("manifests");
-        assert_eq!(values.len(), 26);
+        assert_eq!(values.len(), 27);
         let yaml = render_yaml(&values).expect("yaml");
         assert_eq!(yaml, render_yaml(&values).expect("yaml"));
         let parsed: Vec<Value> = serde_saphyr::from_multiple(&yaml).expect("parse back");
@@ -307,7 +314,7 @@ mod tests {
     #[test]
     fn files_cover_every_crd_and_the_type_configs() {
         let files = manifest_files(DEFAULT_FEDERATION_NAMESPACE).expect("files");
-        assert_eq!(files.len(), 17);
+        assert_eq!(files.len(), 18);
         assert!(
             files
                 .iter()

@@ -9,6 +9,7 @@ pub mod federated_type_config;
 pub mod kubefed_cluster;
 pub mod kubefed_config;
 pub mod manifests;
+pub mod member_work;
 pub mod output_dir;
 pub mod propagated_version;
 pub mod replica_scheduling_preference;

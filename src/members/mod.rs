@@ -8,4 +8,5 @@ pub mod availability;
 pub mod cache;
 pub mod connection;
 pub mod pool;
+pub mod works;
 pub mod write;

@@ -34,6 +34,9 @@ pub struct Member {
     /// writes wait for the member to answer a probe again. Its watches keep running (a member
     /// that stays silent goes not ready by its probes, which stops them).
     pub unresponsive: bool,
+    /// A pull member: its agent dials the host, which writes MemberWorks instead of member
+    /// objects and has no client for it.
+    pub pull: bool,
 }
 
 impl Member {
@@ -45,7 +48,11 @@ impl Member {
         }
     }
 
+    /// Ready by its probes (a pull member: by its agent's heartbeat) and usable.
     pub fn is_ready(&self) -> bool {
+        if self.pull {
+            return self.health.as_ref().is_some_and(Health::is_ready);
+        }
         self.ready_client().is_some()
     }
 
@@ -58,6 +65,7 @@ impl Member {
             && self.client_epoch == other.client_epoch
             && self.kube_system_uid == other.kube_system_uid
             && self.unresponsive == other.unresponsive
+            && self.pull == other.pull
     }
 }
 
@@ -71,6 +79,7 @@ impl std::fmt::Debug for Member {
             .field("client_epoch", &self.client_epoch)
             .field("kube_system_uid", &self.kube_system_uid)
             .field("unresponsive", &self.unresponsive)
+            .field("pull", &self.pull)
             .finish()
     }
 }
@@ -147,6 +156,7 @@ impl MemberPool {
                 kube_system_uid: None,
                 client_epoch: 0,
                 unresponsive: false,
+                pull: false,
             });
             f(&mut member);
             if previous.is_some_and(|p| p.same_as(&member)) {
@@ -194,6 +204,11 @@ impl MemberPool {
 
     pub fn set_kube_system_uid(&self, name: &str, uid: Option<String>) {
         self.update(name, |m| m.kube_system_uid = uid);
+    }
+
+    /// Marks a member as pull (or push) mode.
+    pub fn set_pull(&self, name: &str, pull: bool) {
+        self.update(name, |m| m.pull = pull);
     }
 
     pub fn set_labels(&self, name: &str, labels: BTreeMap<String, String>) {

@@ -38,7 +38,13 @@ Examples:
   kubectl fed join member1 --cluster-context=kind-member1 --host-cluster-context=kind-host --error-on-existing=false
 
   # Show what would be created
-  kubectl fed join member1 --cluster-context kind-member1 --dry-run";
+  kubectl fed join member1 --cluster-context kind-member1 --dry-run
+
+  # Pull mode: the member's agent dials the host; print its manifests for the member
+  kubectl fed join member1 --mode pull -o yaml > agent.yaml
+
+  # Pull mode, installing the agent in the member too
+  kubectl fed join member1 --mode pull --cluster-context kind-member1";
 
 /// Annotation tying a token Secret to its ServiceAccount.
 const SA_NAME_ANNOTATION: &str = "kubernetes.io/service-account.name";
@@ -74,6 +80,30 @@ pub struct JoinArgs {
     /// Seconds to wait for the member's token controller to issue the token.
     #[arg(long, default_value_t = 60, value_name = "SECONDS")]
     pub token_timeout: u64,
+    /// `push`: the host reaches the member's API server with a token it stores. `pull`: the
+    /// member runs kubefed-agent, which dials out to the host with a credential scoped to the
+    /// host namespace `kubefed-cluster-<NAME>`; the host stores no member credential and needs
+    /// no address of it. The agent is installed only with an explicit --cluster-context, or
+    /// printed with -o yaml.
+    #[arg(long, value_enum, default_value = "push")]
+    pub mode: JoinMode,
+    /// With --mode pull: print the agent's manifests for the member instead of installing them.
+    #[arg(short = 'o', long = "output", value_enum)]
+    pub output: Option<super::OutputFormat>,
+    /// With --mode pull: the image holding kubefed-agent.
+    #[arg(long, default_value = "kubefed-operator:latest", value_name = "IMAGE")]
+    pub agent_image: String,
+    /// With --mode pull: lifetime in seconds of the agent's host token (TokenRequest).
+    #[arg(long, default_value_t = 86400, value_name = "SECONDS")]
+    pub token_ttl: i64,
+}
+
+/// How a member is joined.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum JoinMode {
+    #[default]
+    Push,
+    Pull,
 }
 
 /// Names of everything join creates, derived from the arguments alone.
@@ -445,6 +475,9 @@ impl Steps<'_> {
 
 pub async fn run(session: &Session, args: JoinArgs) -> Result<String, PluginError> {
     validate_name("cluster name", &args.cluster)?;
+    if args.mode == JoinMode::Pull {
+        return super::pull_join::run(session, &args).await;
+    }
     let member_context = args
         .cluster_context
         .clone()

@@ -13,6 +13,7 @@ pub mod kubeconfig;
 pub mod orphaning;
 pub mod pause;
 pub mod preview;
+pub mod pull_join;
 pub mod rbac;
 pub mod status;
 pub mod types;

@@ -387,6 +387,7 @@ impl Federation {
                     kube_system_uid: uid,
                     client_epoch: 0,
                     unresponsive: false,
+                    pull: crate::crds::member_work::is_pull(&cluster),
                 },
             );
         }

@@ -44,6 +44,10 @@ impl UnjoinArgs {
             error_on_existing: false,
             rbac: None,
             token_timeout: 0,
+            mode: super::join::JoinMode::Push,
+            output: None,
+            agent_image: String::new(),
+            token_ttl: 0,
         }
     }
 }
@@ -105,6 +109,17 @@ async fn clean_member(
 }
 
 pub async fn run(session: &Session, args: UnjoinArgs) -> Result<String, PluginError> {
+    // A pull member has its own host side and agent; its member context is optional.
+    if !session.dry_run {
+        let host = session.host_client().await?;
+        let clusters = Api::<KubeFedCluster>::namespaced(host, &session.namespace);
+        if let Ok(Some(cluster)) = clusters.get_opt(&args.cluster).await
+            && crate::crds::member_work::is_pull(&cluster)
+        {
+            return super::pull_join::unjoin(session, &cluster, args.cluster_context.as_deref())
+                .await;
+        }
+    }
     let join_args = args.as_join();
     let plan = JoinPlan::new(&join_args, &session.host_context, &session.namespace, None);
     let member_context =

@@ -78,29 +78,17 @@ impl Fleet {
     /// Creates the host with the federation API installed and `n` members serving HTTP,
     /// each registered the way `kubectl fed join` does. The operator is not started.
     pub async fn create(n: usize, member_latency: Duration) -> Result<Fleet, BenchError> {
-        let host = Cluster::new("host");
-        let host_client = host.client();
-        create_namespace(&host_client, FEDERATION_NAMESPACE).await?;
-        kubefed::operator::install::install(
-            &host_client,
-            FEDERATION_NAMESPACE,
-            Duration::from_secs(30),
-        )
-        .await?;
-        // Probes once a second: quick joins without probe traffic dominating the figures.
-        let spec = KubeFedConfigSpec {
-            cluster_health_check: Some(ClusterHealthCheckConfig {
-                period: Some("1s".into()),
-                timeout: Some("5s".into()),
-                failure_threshold: Some(3),
-                success_threshold: Some(1),
-            }),
-            ..KubeFedConfigSpec::with_defaults()
-        };
-        Api::<KubeFedConfig>::namespaced(host_client.clone(), FEDERATION_NAMESPACE)
-            .create(&PostParams::default(), &KubeFedConfig::new("kubefed", spec))
-            .await
-            .map_err(BenchError::kube("create KubeFedConfig"))?;
+        Self::create_joined(n, member_latency, false).await
+    }
+
+    /// Like [`Fleet::create`]; with `pull` the members are joined in pull mode (the host side
+    /// only: their agents are the caller's to run).
+    pub async fn create_joined(
+        n: usize,
+        member_latency: Duration,
+        pull: bool,
+    ) -> Result<Fleet, BenchError> {
+        let (host, host_client) = prepare_host().await?;
         let mut members = Vec::with_capacity(n);
         for i in 1..=n {
             let member = Cluster::new(&format!("member{i}"));
@@ -111,7 +99,21 @@ impl Fleet {
             if !member_latency.is_zero() {
                 member.add_middleware(Arc::new(Latency(member_latency)));
             }
-            join(&host_client, &member).await?;
+            if pull {
+                let side = kubefed::plugin::pull_join::HostSide {
+                    cluster: member.name().to_string(),
+                    federation_namespace: FEDERATION_NAMESPACE.into(),
+                };
+                kubefed::plugin::pull_join::ensure_host_side(
+                    &host_client,
+                    &side,
+                    Default::default(),
+                )
+                .await
+                .map_err(|(what, e)| BenchError::kube(what)(e))?;
+            } else {
+                join(&host_client, &member).await?;
+            }
             members.push(member);
         }
         Ok(Fleet {
@@ -281,6 +283,34 @@ impl Fleet {
         })
         .await
     }
+}
+
+/// A host with the federation API installed and a KubeFedConfig that probes members once a
+/// second (quick joins without probe traffic dominating the figures).
+pub async fn prepare_host() -> Result<(Cluster, Client), BenchError> {
+    let host = Cluster::new("host");
+    let host_client = host.client();
+    create_namespace(&host_client, FEDERATION_NAMESPACE).await?;
+    kubefed::operator::install::install(
+        &host_client,
+        FEDERATION_NAMESPACE,
+        Duration::from_secs(30),
+    )
+    .await?;
+    let spec = KubeFedConfigSpec {
+        cluster_health_check: Some(ClusterHealthCheckConfig {
+            period: Some("1s".into()),
+            timeout: Some("5s".into()),
+            failure_threshold: Some(3),
+            success_threshold: Some(1),
+        }),
+        ..KubeFedConfigSpec::with_defaults()
+    };
+    Api::<KubeFedConfig>::namespaced(host_client.clone(), FEDERATION_NAMESPACE)
+        .create(&PostParams::default(), &KubeFedConfig::new("kubefed", spec))
+        .await
+        .map_err(BenchError::kube("create KubeFedConfig"))?;
+    Ok((host, host_client))
 }
 
 pub fn federated_resource(kind: &str, plural: &str) -> ApiResource {

@@ -7,6 +7,7 @@ pub mod lower_bound;
 pub mod observe;
 pub mod options;
 pub mod process;
+pub mod pull;
 pub mod report;
 pub mod scenario;
 pub mod stats;

@@ -37,6 +37,10 @@ pub struct Options {
     /// Tiny sizes (2 members, 5 objects, 1 repeat): a quick correctness run.
     #[arg(long, conflicts_with = "large")]
     pub smoke: bool,
+    /// Instead of the full run: N pull members next to N push members, side by side (fan-out,
+    /// host requests and writes, host storage per member object).
+    #[arg(long, conflicts_with = "smoke")]
+    pub pull: bool,
     /// Where to write the JSON results [default: target/fedbench/<timestamp>.json].
     #[arg(long)]
     pub output: Option<PathBuf>,
@@ -52,6 +56,7 @@ pub struct Plan {
     pub steady: Duration,
     pub timeout: Duration,
     pub output: Option<PathBuf>,
+    pub pull: bool,
 }
 
 impl Options {
@@ -80,6 +85,7 @@ impl Options {
                 600
             })),
             output: self.output,
+            pull: self.pull,
         }
     }
 }

@@ -24,6 +24,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let command: Vec<String> = std::env::args().collect();
     let plan = Options::parse().plan();
+    if plan.pull {
+        for &members in &plan.member_counts {
+            eprintln!("fedbench: pull vs push, {members} members …");
+            let results = kubefed_e2e::bench::pull::compare(&plan, members).await?;
+            print!("{}", kubefed_e2e::bench::pull::table(&results));
+        }
+        return Ok(());
+    }
     let mut run = Run {
         date: jiff::Timestamp::now()
             .strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -14,9 +14,14 @@ use crate::core::cluster_status::{
     Observation, TypesObservation, health_from_status, next_status, status_changed,
 };
 use crate::core::events::{EventNote, Severity};
-use crate::core::health::{Health, HealthTracker, Thresholds};
+use crate::core::health::{Health, HealthTracker, ProbeOutcome, Thresholds};
+use crate::core::pull::lease_outcome;
 use crate::crds::kubefed_cluster::{
     CONDITION_TYPES_AVAILABLE, KubeFedCluster, KubeFedClusterStatus,
+};
+use crate::crds::member_work::{
+    AGENT_LEASE, AGENT_LEASE_LABEL, KUBE_SYSTEM_UID_ANNOTATION, VERSION_ANNOTATION,
+    cluster_namespace, is_pull,
 };
 use crate::members::availability::TypeAvailability;
 use crate::members::connection::{cluster_client, cluster_token};
@@ -26,6 +31,7 @@ use crate::runtime::metrics::Metrics;
 use crate::runtime::status::write_status as patch_status;
 use crate::runtime::store::is_ready;
 use futures::StreamExt;
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::Api;
@@ -74,6 +80,14 @@ struct Shared {
     metrics: Metrics,
     events: Arc<Publisher>,
     settings: HealthSettings,
+    /// The heartbeat Leases of pull members' agents.
+    leases: Store<Lease>,
+}
+
+/// How a member's health is learnt: probing its API server, or reading its agent's heartbeat.
+enum Probe {
+    Push(Client),
+    Pull,
 }
 
 struct Prober {
@@ -111,7 +125,16 @@ pub async fn run(deps: Dependencies) -> Result<(), ClusterControllerError> {
     } = deps;
     let namespace = namespace.as_str();
     let clusters: Api<KubeFedCluster> = Api::namespaced(client.clone(), namespace);
-    let secrets: Api<Secret> = Api::namespaced(client, namespace);
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    // Pull members' heartbeats, in their cluster namespaces; read by their probers.
+    let (lease_store, lease_writer) = reflector::store();
+    let lease_events = watcher(
+        Api::<Lease>::all(client),
+        watcher::Config::default().labels(AGENT_LEASE_LABEL),
+    )
+    .default_backoff()
+    .reflect(lease_writer)
+    .map(|_| ());
     let (cluster_store, cluster_writer) = reflector::store();
     let (secret_store, secret_writer) = reflector::store();
     let cluster_events = watcher(clusters.clone(), watcher::Config::default())
@@ -125,6 +148,8 @@ pub async fn run(deps: Dependencies) -> Result<(), ClusterControllerError> {
         .map(|_| ())
         .boxed();
     let mut events = futures::stream::select(cluster_events, secret_events).ready_chunks(256);
+    let lease_task = tokio::spawn(lease_events.for_each(|()| async {}));
+    let _lease_task = AbortOnDrop(lease_task);
 
     let shared = Shared {
         clusters,
@@ -134,6 +159,7 @@ pub async fn run(deps: Dependencies) -> Result<(), ClusterControllerError> {
         metrics,
         events: Arc::new(Publisher::new(recorder, "HealthCheck")),
         settings,
+        leases: lease_store,
     };
     let mut probers: BTreeMap<String, Prober> = BTreeMap::new();
     let mut malformed: BTreeMap<String, String> = BTreeMap::new();
@@ -200,6 +226,25 @@ async fn align(
     for cluster in clusters {
         let name = cluster.name_any();
         shared.pool.set_labels(&name, cluster.labels().clone());
+        let pull = is_pull(&cluster);
+        shared.pool.set_pull(&name, pull);
+        if pull {
+            // No client and no Secret: the agent's Lease is all the host reads of it.
+            let print = fingerprint(&cluster, "pull");
+            if probers.get(&name).is_none_or(|p| p.fingerprint != print) {
+                malformed.remove(&name);
+                shared.pool.set_client(&name, None);
+                let task = tokio::spawn(probe_loop(shared.clone(), cluster.clone(), Probe::Pull));
+                probers.insert(
+                    name,
+                    Prober {
+                        fingerprint: print,
+                        task,
+                    },
+                );
+            }
+            continue;
+        }
         let connected = token_of(&cluster, secrets).and_then(|token| {
             let print = fingerprint(&cluster, &token);
             if probers.get(&name).is_some_and(|p| p.fingerprint == print) {
@@ -224,7 +269,11 @@ async fn align(
                     .await;
                 }
                 shared.pool.set_client(&name, Some(client.clone()));
-                let task = tokio::spawn(probe_loop(shared.clone(), cluster.clone(), client));
+                let task = tokio::spawn(probe_loop(
+                    shared.clone(),
+                    cluster.clone(),
+                    Probe::Push(client),
+                ));
                 probers.insert(
                     name,
                     Prober {
@@ -265,7 +314,7 @@ async fn align(
 /// Probes one member forever (until aborted), publishing its debounced health and writing
 /// its status when something other than the probe time changed: after every probe, and when
 /// the member caches find out something new about which types the member can serve.
-async fn probe_loop(shared: Shared, cluster: Arc<KubeFedCluster>, client: Client) {
+async fn probe_loop(shared: Shared, cluster: Arc<KubeFedCluster>, probe: Probe) {
     let name = cluster.name_any();
     let labels = crate::runtime::metrics::ClusterLabels {
         cluster: name.clone(),
@@ -296,7 +345,15 @@ async fn probe_loop(shared: Shared, cluster: Arc<KubeFedCluster>, client: Client
         };
         if probe_now {
             let started = std::time::Instant::now();
-            let outcome = probe::healthz(&client, shared.settings.timeout).await;
+            let heartbeat = match &probe {
+                Probe::Push(_) => None,
+                Probe::Pull => Some(heartbeat(&shared, &name)),
+            };
+            let outcome = match (&probe, &heartbeat) {
+                (Probe::Push(client), _) => probe::healthz(client, shared.settings.timeout).await,
+                (Probe::Pull, Some(beat)) => beat.outcome.clone(),
+                (Probe::Pull, None) => continue,
+            };
             shared
                 .metrics
                 .health_check_duration
@@ -305,21 +362,36 @@ async fn probe_loop(shared: Shared, cluster: Arc<KubeFedCluster>, client: Client
             let probed = tracker
                 .observe(&outcome, shared.settings.thresholds)
                 .clone();
-            if probed.is_ready() && version.is_none() {
-                version = probe::version(&client, shared.settings.timeout).await;
-            }
-            if probed.is_ready() && kube_system_uid.is_none() {
-                kube_system_uid = probe::kube_system_uid(&client, shared.settings.timeout).await;
-                shared
-                    .pool
-                    .set_kube_system_uid(&name, kube_system_uid.clone());
+            match (&probe, heartbeat) {
+                (Probe::Push(client), _) => {
+                    if probed.is_ready() && version.is_none() {
+                        version = probe::version(client, shared.settings.timeout).await;
+                    }
+                    if probed.is_ready() && kube_system_uid.is_none() {
+                        kube_system_uid =
+                            probe::kube_system_uid(client, shared.settings.timeout).await;
+                        shared
+                            .pool
+                            .set_kube_system_uid(&name, kube_system_uid.clone());
+                    }
+                }
+                (Probe::Pull, Some(beat)) if probed.is_ready() => {
+                    version = beat.version.or(version);
+                    if beat.kube_system_uid.is_some() && kube_system_uid != beat.kube_system_uid {
+                        kube_system_uid = beat.kube_system_uid;
+                        shared
+                            .pool
+                            .set_kube_system_uid(&name, kube_system_uid.clone());
+                    }
+                }
+                (Probe::Pull, _) => {}
             }
             shared
                 .metrics
                 .cluster_ready
                 .get_or_create(&labels)
                 .set(i64::from(probed.is_ready()));
-            let answered = outcome == crate::core::health::ProbeOutcome::Healthy;
+            let answered = outcome == ProbeOutcome::Healthy;
             shared
                 .pool
                 .set_health(&name, Some(probed.clone()), answered);
@@ -354,6 +426,49 @@ async fn probe_loop(shared: Shared, cluster: Arc<KubeFedCluster>, client: Client
             }
             wrote = Some((latest.resource_version(), next));
         }
+    }
+}
+
+/// What a pull member's heartbeat says.
+struct Heartbeat {
+    outcome: ProbeOutcome,
+    version: Option<String>,
+    kube_system_uid: Option<String>,
+}
+
+/// Reads the agent's Lease: fresh while renewed within its `leaseDurationSeconds` (or one
+/// probe period and timeout when it does not say).
+fn heartbeat(shared: &Shared, cluster: &str) -> Heartbeat {
+    let lease = shared
+        .leases
+        .get(&ObjectRef::new(AGENT_LEASE).within(&cluster_namespace(cluster)));
+    let spec = lease.as_ref().and_then(|l| l.spec.as_ref());
+    let renewed = spec.and_then(|s| s.renew_time.as_ref().or(s.acquire_time.as_ref()));
+    let max_age = spec
+        .and_then(|s| s.lease_duration_seconds)
+        .and_then(|s| u64::try_from(s).ok())
+        .map(Duration::from_secs)
+        .unwrap_or(shared.settings.period + shared.settings.timeout);
+    let annotation = |key: &str| {
+        lease
+            .as_ref()
+            .and_then(|l| l.metadata.annotations.as_ref())
+            .and_then(|a| a.get(key))
+            .cloned()
+    };
+    Heartbeat {
+        outcome: lease_outcome(renewed.map(|t| t.0), jiff::Timestamp::now(), max_age),
+        version: annotation(VERSION_ANNOTATION),
+        kube_system_uid: annotation(KUBE_SYSTEM_UID_ANNOTATION),
+    }
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

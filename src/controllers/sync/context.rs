@@ -3,11 +3,14 @@
 use crate::controllers::dependencies::DependencyHub;
 use crate::core::observation::StatusCollection;
 use crate::core::plan::{PlanSettings, TargetInfo};
+use crate::core::pull::WorkTarget;
 use crate::crds::federated::AggregateKind;
 use crate::crds::federated_type_config::FederatedTypeConfig;
+use crate::crds::member_work::{MemberWork, WorkResource, cluster_namespace};
 use crate::crds::{ConfigurationMode, Scope};
 use crate::members::cache::{MemberCaches, ObjectKey};
 use crate::members::pool::{Member, MemberPool};
+use crate::members::works::WorkCache;
 use crate::runtime::backoff::{BackoffPolicy, Backoffs};
 use crate::runtime::events::Publisher;
 use crate::runtime::metrics::Metrics;
@@ -140,6 +143,8 @@ pub struct SyncContext {
     looked_again: Mutex<Option<mpsc::UnboundedReceiver<ObjectKey>>>,
     /// For workload types: the dependencies that follow the workloads.
     pub dependencies: Option<DependencyHub>,
+    /// The MemberWorks of pull members, when the federation has the MemberWork type.
+    pub works: Option<WorkCache>,
 }
 
 impl SyncContext {
@@ -174,6 +179,7 @@ impl SyncContext {
             look_again,
             looked_again: Mutex::new(Some(looked_again)),
             dependencies: None,
+            works: None,
         }
     }
 
@@ -181,6 +187,43 @@ impl SyncContext {
     pub fn with_dependencies(mut self, hub: DependencyHub) -> Self {
         self.dependencies = Some(hub);
         self
+    }
+
+    /// The same context, observing pull members through their MemberWorks.
+    pub fn with_works(mut self, works: WorkCache) -> Self {
+        self.works = Some(works);
+        self
+    }
+
+    /// The MemberWorks' API in a pull member's cluster namespace.
+    pub fn work_api(&self, cluster: &str) -> Api<MemberWork> {
+        Api::namespaced(self.host.clone(), &cluster_namespace(cluster))
+    }
+
+    /// Which MemberWork `cluster` gets for an object, and the rules its agent applies.
+    pub fn work_target(&self, cluster: &str, obj: &DynamicObject) -> WorkTarget {
+        let target = &self.synced.target;
+        let spec = obj.data.get("spec");
+        WorkTarget {
+            cluster: cluster.to_string(),
+            type_name: self.synced.name.clone(),
+            resource: WorkResource {
+                group: target.group.clone(),
+                version: target.version.clone(),
+                kind: target.kind.clone(),
+                plural: target.plural.clone(),
+                namespaced: self.synced.target_namespaced,
+            },
+            adopt: self.settings.adopt_resources,
+            retain_replicas: spec
+                .and_then(|s| s.get("retainReplicas"))
+                .and_then(serde_json::Value::as_bool)
+                .unwrap_or(false),
+            delete_options: obj
+                .annotations()
+                .get(crate::crds::federated::DELETE_OPTION_ANNOTATION)
+                .cloned(),
+        }
     }
 
     /// A sender of [`SyncContext::look_again`] requests, for what wakes objects from outside.

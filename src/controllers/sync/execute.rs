@@ -11,14 +11,17 @@ use crate::core::desired::DesiredObject;
 use crate::core::events::{EventBatch, Severity};
 use crate::core::observation::{MemberObject, StatusCollection};
 use crate::core::plan::{Action, ClusterPlan, Disposition, Plan, decide_placed};
+use crate::core::pull::{WorkTarget, observed_member, render_work, work_name};
 use crate::core::report::Outcome;
 use crate::core::vocabulary::PropagationStatus;
 use crate::crds::federated::MANAGED_LABEL;
+use crate::crds::member_work::{MemberWork, cluster_namespace};
 use crate::members::pool::Members;
 use crate::members::write::{Failure, MemberWriter};
 use crate::runtime::error::ErrorCategory;
 use kube::Client;
-use kube::api::{DeleteParams, DynamicObject};
+use kube::api::{Api, DeleteParams, DynamicObject};
+use kube::core::ApiResource;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -53,13 +56,22 @@ pub async fn execute(
         .filter(|(_, planned)| planned.action.writes())
         .filter_map(|(cluster, planned)| {
             let member = members.get(cluster)?;
+            // A pull member's writes are MemberWorks on the host, for its agent to apply.
+            let (client, work) = if member.pull {
+                member.health.as_ref().filter(|h| h.is_ready())?;
+                let work = (ctx.works.is_some()).then(|| ctx.work_target(cluster, obj))?;
+                (ctx.host.clone(), Some(work))
+            } else {
+                (member.ready_client()?.clone(), None)
+            };
             let writer = Writer {
                 ctx: ctx.clone(),
                 cluster: cluster.clone(),
-                client: member.ready_client()?.clone(),
+                client,
                 epoch: member.client_epoch,
                 namespace: key.0.clone().filter(|_| ctx.synced.target_namespaced),
                 name: key.1.clone(),
+                work,
             };
             let epoch = member.client_epoch;
             let job = run_cluster(writer, plan.disposition.clone(), planned.clone());
@@ -224,17 +236,7 @@ async fn create(writer: &Writer, desired: &DesiredObject) -> Result<Done, Failur
         Err(failure) if failure.category == ErrorCategory::Conflict => {}
         Err(failure) => return Err(failure),
     }
-    let existing = writer.get().await?;
-    let found = existing.map(|obj| {
-        let value = serde_json::to_value(&obj).unwrap_or(Value::Null);
-        MemberObject::from_object(
-            &value,
-            StatusCollection {
-                collect: false,
-                kind: ctx.synced.aggregate,
-            },
-        )
-    });
+    let found = writer.get().await?;
     let Some(found) = found else {
         return Err(Failure {
             status: PropagationStatus::CreationFailed,
@@ -282,44 +284,95 @@ struct Writer {
     epoch: u64,
     namespace: Option<String>,
     name: String,
+    /// For a pull member: the MemberWork that stands for the member object.
+    work: Option<WorkTarget>,
 }
 
 impl Writer {
-    /// The shared member write path, as the operator's field manager.
+    /// The shared member write path, as the operator's field manager: to the member, or to
+    /// the pull member's MemberWorks on the host.
     fn member(&self) -> MemberWriter {
-        MemberWriter {
-            api: self
+        let api = match &self.work {
+            Some(_) => Api::namespaced_with(
+                self.client.clone(),
+                &cluster_namespace(&self.cluster),
+                &ApiResource::erase::<MemberWork>(&()),
+            ),
+            None => self
                 .ctx
                 .member_api(self.client.clone(), self.namespace.as_deref()),
+        };
+        MemberWriter {
+            api,
             manager: MEMBER_FIELD_MANAGER.to_string(),
             timeout: self.ctx.settings.member_timeout,
         }
     }
 
+    /// The name of what is written: the member object, or its MemberWork.
+    fn target_name(&self) -> String {
+        match &self.work {
+            Some(work) => work_name(&work.type_name, self.namespace.as_deref(), &self.name),
+            None => self.name.clone(),
+        }
+    }
+
     /// Server-side applies `desired`; `create_only` refuses (409) when the object exists.
     async fn apply(&self, desired: &DesiredObject, create_only: bool) -> Result<(), Failure> {
+        let name = self.target_name();
+        let body = match &self.work {
+            Some(work) => render_work(work, &name, desired),
+            None => desired.object.clone(),
+        };
         self.member()
-            .apply(&self.name, &desired.object, create_only)
+            .apply(&name, &body, create_only)
             .await
             .map(|_| ())
     }
 
-    async fn get(&self) -> Result<Option<DynamicObject>, Failure> {
-        self.member().get(&self.name).await
+    /// The member object as the plan reads it (a pull member's from its MemberWork).
+    async fn get(&self) -> Result<Option<MemberObject>, Failure> {
+        let collection = StatusCollection {
+            collect: false,
+            kind: self.ctx.synced.aggregate,
+        };
+        let found = self.member().get(&self.target_name()).await?;
+        Ok(found.and_then(|obj| {
+            let value = serde_json::to_value(&obj).unwrap_or(Value::Null);
+            match &self.work {
+                Some(_) => serde_json::from_value::<MemberWork>(value)
+                    .ok()
+                    .map(|work| observed_member(&work, collection)),
+                None => Some(MemberObject::from_object(&value, collection)),
+            }
+        }))
     }
 
-    /// Deletes the object; `false` when there was nothing to delete.
+    /// Deletes the object; `false` when there was nothing to delete. A MemberWork's delete
+    /// waits for its agent (the finalizer), which applies the delete options it carries.
     async fn delete(&self, params: &DeleteParams) -> Result<bool, Failure> {
-        self.member().delete(&self.name, params).await
+        let params = match &self.work {
+            Some(_) => DeleteParams::default(),
+            None => params.clone(),
+        };
+        self.member().delete(&self.target_name(), &params).await
     }
 
     /// Removes the managed label, leaving the object in place (orphaning, and the host's own
-    /// namespaces); an object already gone counts as done.
+    /// namespaces); an object already gone counts as done. A pull member's agent does it
+    /// when its MemberWork, marked orphan, is deleted.
     async fn unlabel(&self) -> Result<(), Failure> {
+        let name = self.target_name();
+        if self.work.is_some() {
+            let patch = json!({ "spec": { "orphan": true } });
+            self.member().merge_patch(&name, &patch).await?;
+            return self
+                .member()
+                .delete(&name, &DeleteParams::default())
+                .await
+                .map(|_| ());
+        }
         let patch = json!({ "metadata": { "labels": { MANAGED_LABEL: null } } });
-        self.member()
-            .merge_patch(&self.name, &patch)
-            .await
-            .map(|_| ())
+        self.member().merge_patch(&name, &patch).await.map(|_| ())
     }
 }

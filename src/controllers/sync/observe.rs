@@ -21,6 +21,16 @@ use std::time::Duration;
 
 /// Whether a member can be written to, from the pool's view of it.
 pub fn reachability(member: &Member) -> Reachability {
+    if member.pull {
+        // A pull member has no client: its agent's heartbeat is its health.
+        return match &member.health {
+            None => Reachability::Unprobed,
+            Some(Health::NotReady(why) | Health::Offline(why)) => {
+                Reachability::NotReady(why.clone())
+            }
+            Some(_) => Reachability::Ready,
+        };
+    }
     match (&member.client, &member.health) {
         (None, _) => Reachability::NotReady("its configuration is malformed".into()),
         (Some(_), None) => Reachability::Unprobed,
@@ -56,7 +66,16 @@ pub fn from_caches(obj: &DynamicObject, ctx: &SyncContext, members: &Members) ->
         members
             .iter()
             .map(|(name, member)| {
-                let (cache, object) = ctx.caches.view(name, target_namespace, &object.name);
+                let (cache, object) = match &ctx.works {
+                    Some(works) if member.pull => works.view(
+                        name,
+                        &ctx.synced.name,
+                        target_namespace,
+                        &object.name,
+                        ctx.synced.collection(),
+                    ),
+                    _ => ctx.caches.view(name, target_namespace, &object.name),
+                };
                 let view = MemberView {
                     labels: member.labels.clone(),
                     reachability: reachability(member),
@@ -73,6 +92,30 @@ pub fn from_caches(obj: &DynamicObject, ctx: &SyncContext, members: &Members) ->
         namespace,
         members: views,
     }
+}
+
+/// What the agents of pull members reported failing for the current spec of their MemberWork,
+/// as those clusters' entries.
+pub fn agent_failures(
+    obj: &DynamicObject,
+    ctx: &SyncContext,
+    members: &Members,
+) -> BTreeMap<String, crate::core::plan::Entry> {
+    let Some(works) = &ctx.works else {
+        return BTreeMap::new();
+    };
+    let (namespace, name) = super::context::key_of(obj);
+    let namespace = namespace
+        .as_deref()
+        .filter(|_| ctx.synced.target_namespaced);
+    members
+        .values()
+        .filter(|m| m.pull)
+        .filter_map(|m| {
+            let entry = works.reported_failure(&m.name, &ctx.synced.name, namespace, &name)?;
+            Some((m.name.clone(), entry))
+        })
+        .collect()
 }
 
 /// What a live read of one member finds: the state it implies and the object.

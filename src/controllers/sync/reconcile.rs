@@ -11,6 +11,7 @@ use crate::controllers::dependencies::reconcile::{self as dependencies, Dependen
 use crate::core::dependencies::plan::with_condition;
 use crate::core::events::{EventNote, Severity};
 use crate::core::plan::{Disposition, FinalizerStep, Plan, Warning, plan};
+use crate::core::pull::with_agent_failures;
 use crate::core::report::{Outcome, next_status, releases_finalizer};
 use crate::crds::federated::SYNC_FINALIZER;
 use crate::runtime::error::ErrorCategory;
@@ -68,7 +69,10 @@ async fn reconcile_object(
     let api = ctx.host_api(obj.metadata.namespace.as_deref());
     let members = ctx.pool.snapshot();
     let observation = observe::from_caches(obj, ctx, &members);
-    let plan = plan(&observation, &ctx.plan_settings);
+    let plan = with_agent_failures(
+        plan(&observation, &ctx.plan_settings),
+        &observe::agent_failures(obj, ctx, &members),
+    );
     if plan.disposition == Disposition::Ignore {
         if obj.metadata.deletion_timestamp.is_some() {
             forget(ctx, obj);

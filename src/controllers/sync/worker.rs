@@ -112,6 +112,28 @@ pub async fn run(
         });
     }
     let (all_tx, all_rx) = mpsc::unbounded_channel::<()>();
+    // Pull members' MemberWorks wake their objects as member watches do for push members.
+    if let Some(works) = &ctx.works {
+        let mut rx = works.subscribe();
+        let member_tx = member_tx.clone();
+        let type_name = ctx.synced.name.clone();
+        tasks.spawn(async move {
+            loop {
+                let event = match rx.recv().await {
+                    Ok(e) if e.type_name == type_name => e.event,
+                    Ok(e) if e.type_name.is_empty() => e.event,
+                    Ok(_) => continue,
+                    Err(broadcast::error::RecvError::Lagged(_)) => MemberEvent::State {
+                        cluster: String::new(),
+                    },
+                    Err(broadcast::error::RecvError::Closed) => return,
+                };
+                if member_tx.send(event).is_err() {
+                    return;
+                }
+            }
+        });
+    }
     tasks.spawn(ctx.caches.clone().run(ctx.pool.clone(), member_tx));
     // A cluster-scoped target (Namespace) names its federated object by namespace and name.
     let namespace_type = ctx.synced.is_namespace();

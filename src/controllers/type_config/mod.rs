@@ -13,6 +13,7 @@ use crate::crds::{ConfigurationMode, default_target_types};
 use crate::members::availability::TypeAvailability;
 use crate::members::cache::MemberCaches;
 use crate::members::pool::MemberPool;
+use crate::members::works::WorkCache;
 use crate::runtime::events::Publisher;
 use crate::runtime::metrics::Metrics;
 use crate::runtime::store::is_ready;
@@ -133,6 +134,10 @@ pub async fn run(deps: Dependencies) -> Result<(), TypeConfigError> {
         });
     }
 
+    // One MemberWork cache (pull members) shared by every worker.
+    let (works, watch_works) = WorkCache::new(deps.client.clone());
+    tasks.spawn(watch_works);
+
     let mut workers: BTreeMap<String, Worker> = BTreeMap::new();
     while config_events.next().await.is_some() {
         if !is_ready(&store) {
@@ -145,6 +150,7 @@ pub async fn run(deps: Dependencies) -> Result<(), TypeConfigError> {
             &mut workers,
             (&ns_store, &ns_resource),
             &ns_tx,
+            &works,
         )
         .await;
     }
@@ -162,6 +168,7 @@ async fn align(
     workers: &mut BTreeMap<String, Worker>,
     namespaces: (&Store<DynamicObject>, &ApiResource),
     ns_tx: &broadcast::Sender<String>,
+    works: &WorkCache,
 ) {
     let ftcs = store.state();
     let namespaces_enabled = ftcs.iter().any(|f| {
@@ -192,7 +199,10 @@ async fn align(
                 if let Some(old) = workers.remove(&name) {
                     old.stop().await;
                 }
-                workers.insert(name.clone(), start_worker(deps, &ftc, namespaces, ns_tx));
+                workers.insert(
+                    name.clone(),
+                    start_worker(deps, &ftc, namespaces, ns_tx, works),
+                );
             }
             (WorkerPlan::Stop(why), _) => {
                 if let Some(old) = workers.remove(&name) {
@@ -238,6 +248,7 @@ fn start_worker(
     ftc: &FederatedTypeConfig,
     namespaces: (&Store<DynamicObject>, &ApiResource),
     ns_tx: &broadcast::Sender<String>,
+    works: &WorkCache,
 ) -> Worker {
     let synced = SyncedType::from_type_config(ftc);
     tracing::info!(federatedtypeconfig = %synced.name, "starting sync worker");
@@ -257,7 +268,8 @@ fn start_worker(
         Some((namespaces.0.clone(), namespaces.1.clone())),
         deps.metrics.clone(),
         Publisher::new(deps.recorder.clone(), "Sync"),
-    );
+    )
+    .with_works(works.clone());
     let target = &ftc.spec.target_type;
     let ctx = if is_workload(&target.group, &target.kind) {
         ctx.with_dependencies(deps.dependency_hub.clone())

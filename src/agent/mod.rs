@@ -1,0 +1,363 @@
+//! `kubefed-agent`: the member side of a pull member. It watches its MemberWorks on the host
+//! (its own cluster namespace, the only place its host credential reaches) and the managed
+//! objects in its member cluster, and on every change of either brings each member object in
+//! line with its MemberWork through the same rules the host applies to push members
+//! ([`crate::core::pull::agent_decide`]); it reports each object's status back on the
+//! MemberWork and renews its heartbeat Lease.
+//!
+//! When the host cannot be reached the watch of MemberWorks keeps retrying and its cache keeps
+//! the last known MemberWorks: member objects are kept, drift is still repaired from them, and
+//! nothing is deleted (deletions only follow a MemberWork the host marked deleted).
+
+mod heartbeat;
+mod member;
+
+use crate::core::observation::{MemberObject, StatusCollection};
+use crate::core::pull::{AgentAction, agent_decide, agent_status};
+use crate::crds::federated::{AggregateKind, MANAGED_LABEL};
+use crate::crds::member_work::{AGENT_FINALIZER, MemberWork, WorkResource, cluster_namespace};
+use crate::runtime::{finalizer, status};
+use futures::StreamExt;
+use kube::api::Api;
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Client, ResourceExt};
+use member::MemberWatches;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+pub use heartbeat::Heartbeat;
+
+/// Field manager of the agent's member writes: the same as the operator's, so an object
+/// moved between push and pull keeps one owner of its fields.
+pub const FIELD_MANAGER: &str = "kubefed";
+
+/// How soon a pass that failed somewhere runs again (when nothing else brings it).
+const RETRY: Duration = Duration::from_secs(5);
+
+/// Changes of either side within this window are handled in one pass.
+const SETTLE: Duration = Duration::from_millis(50);
+
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("the MemberWork watch ended")]
+    WatchEnded,
+}
+
+/// What the agent runs with.
+#[derive(Clone)]
+pub struct AgentConfig {
+    /// The KubeFedCluster name of this member.
+    pub cluster: String,
+    /// Client for the host, with the credential scoped to the cluster namespace.
+    pub host: Client,
+    /// Client for this member cluster.
+    pub member: Client,
+    /// How often the Lease is renewed; the Lease says it is valid for this plus `grace`.
+    pub heartbeat: Duration,
+    pub grace: Duration,
+    /// Time allowed for one request.
+    pub timeout: Duration,
+}
+
+/// Counters of what the agent did, for tests and logs.
+#[derive(Clone, Default)]
+pub struct AgentStats {
+    inner: Arc<parking_lot::Mutex<Counts>>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub passes: u64,
+    pub applies: u64,
+    pub drift_repairs: u64,
+    pub deletes: u64,
+    pub status_writes: u64,
+    pub host_failures: u64,
+}
+
+impl AgentStats {
+    pub fn get(&self) -> Counts {
+        *self.inner.lock()
+    }
+
+    fn bump(&self, f: impl FnOnce(&mut Counts)) {
+        f(&mut self.inner.lock());
+    }
+}
+
+/// Runs the agent until its MemberWork watch ends (never, in practice: it retries).
+pub async fn run(config: AgentConfig, stats: AgentStats) -> Result<(), AgentError> {
+    let namespace = cluster_namespace(&config.cluster);
+    let works_api: Api<MemberWork> = Api::namespaced(config.host.clone(), &namespace);
+    let (store, writer) = reflector::store();
+    let (wake_tx, mut wake_rx) = mpsc::unbounded_channel::<()>();
+    let host_watch = {
+        let wake = wake_tx.clone();
+        watcher(works_api.clone(), watcher::Config::default())
+            .default_backoff()
+            .reflect(writer)
+            .for_each(move |event| {
+                if let Err(err) = &event {
+                    tracing::debug!(%err, "MemberWork watch failing; keeping the last known MemberWorks");
+                }
+                let _ = wake.send(());
+                async {}
+            })
+    };
+    let host_watch = tokio::spawn(host_watch);
+    let heartbeat = tokio::spawn(Heartbeat::new(&config, stats.clone()).run());
+    let _guard = Guard(vec![host_watch, heartbeat]);
+    let mut members = MemberWatches::new(config.member.clone(), wake_tx);
+    let mut drift: HashMap<String, i64> = HashMap::new();
+    let mut retry = false;
+    loop {
+        let woken = tokio::select! {
+            w = wake_rx.recv() => w.is_some(),
+            () = tokio::time::sleep(RETRY), if retry => true,
+        };
+        if !woken {
+            return Err(AgentError::WatchEnded);
+        }
+        tokio::time::sleep(SETTLE).await;
+        while wake_rx.try_recv().is_ok() {}
+        if store.wait_until_ready().await.is_err() {
+            return Err(AgentError::WatchEnded);
+        }
+        retry = pass(
+            &config,
+            &works_api,
+            &store,
+            &mut members,
+            &mut drift,
+            &stats,
+        )
+        .await;
+    }
+}
+
+struct Guard(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
+        }
+    }
+}
+
+/// One pass over every MemberWork; `true` when something failed and should be retried.
+async fn pass(
+    config: &AgentConfig,
+    works_api: &Api<MemberWork>,
+    store: &Store<MemberWork>,
+    members: &mut MemberWatches,
+    drift: &mut HashMap<String, i64>,
+    stats: &AgentStats,
+) -> bool {
+    stats.bump(|c| c.passes += 1);
+    let mut works = store.state();
+    // Namespaces first: the objects in them need them.
+    works.sort_by_key(|w| !is_namespace(&w.spec.resource));
+    members.keep(works.iter().map(|w| w.spec.resource.clone()).collect());
+    let mut failed = false;
+    // After one host request fails, the rest of the pass leaves the host alone (it is
+    // probably unreachable) and only looks after the member.
+    let mut host_down = false;
+    for work in works {
+        let Some(cache) = members.cache(&work.spec.resource) else {
+            failed = true;
+            continue;
+        };
+        let (namespace, name) = manifest_key(&work.spec.manifest);
+        let live = cache.get(namespace.as_deref(), &name);
+        let outcome = reconcile_work(
+            config,
+            &work,
+            live.as_ref(),
+            (&namespace, &name),
+            host_down,
+            stats,
+        )
+        .await;
+        host_down |= outcome.host_failed;
+        failed |= outcome.failed;
+        let key = work.name_any();
+        let repairs = drift
+            .entry(key.clone())
+            .or_insert_with(|| work.status.as_ref().map_or(0, |s| s.drift_repairs));
+        if outcome.drift {
+            *repairs += 1;
+            stats.bump(|c| c.drift_repairs += 1);
+            tracing::warn!(work = %key, "member object was changed out of band and is restored");
+        }
+        if outcome.released {
+            drift.remove(&key);
+            continue;
+        }
+        let next = agent_status(&work, outcome.live.as_ref(), outcome.propagation, *repairs);
+        if work.status.as_ref() != Some(&next) && host_down {
+            failed = true;
+        } else if work.status.as_ref() != Some(&next) {
+            let stored = work
+                .status
+                .as_ref()
+                .and_then(|s| serde_json::to_value(s).ok());
+            let write = status::write_status(works_api, &key, stored.as_ref(), &next);
+            match tokio::time::timeout(config.timeout, write).await {
+                Ok(Ok(_)) => stats.bump(|c| c.status_writes += 1),
+                failure => {
+                    stats.bump(|c| c.host_failures += 1);
+                    let err = match failure {
+                        Ok(Err(err)) => err.to_string(),
+                        _ => "no answer in time".to_string(),
+                    };
+                    tracing::debug!(work = %key, %err, "cannot report to the host; retrying");
+                    failed = true;
+                    host_down = true;
+                }
+            }
+        }
+    }
+    failed
+}
+
+fn is_namespace(r: &WorkResource) -> bool {
+    r.group.is_empty() && r.kind == "Namespace"
+}
+
+fn manifest_key(manifest: &Value) -> (Option<String>, String) {
+    let meta = manifest.get("metadata");
+    let field = |f: &str| {
+        meta.and_then(|m| m.get(f))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    (field("namespace"), field("name").unwrap_or_default())
+}
+
+/// What handling one MemberWork did.
+struct WorkOutcome {
+    propagation: crate::crds::member_work::WorkPropagation,
+    /// The member object after the pass, as far as known.
+    live: Option<Value>,
+    drift: bool,
+    failed: bool,
+    /// The MemberWork's finalizer was removed (it is going away).
+    released: bool,
+    /// A host request failed.
+    host_failed: bool,
+}
+
+fn observe(value: &Value) -> MemberObject {
+    MemberObject::from_object(
+        value,
+        StatusCollection {
+            collect: false,
+            kind: AggregateKind::Other,
+        },
+    )
+}
+
+async fn reconcile_work(
+    config: &AgentConfig,
+    work: &MemberWork,
+    live: Option<&Value>,
+    (namespace, name): (&Option<String>, &str),
+    host_down: bool,
+    stats: &AgentStats,
+) -> WorkOutcome {
+    let writer = member::writer(config, &work.spec.resource, namespace.as_deref());
+    let found = live.map(observe);
+    let decision = agent_decide(work, found.as_ref());
+    let mut outcome = WorkOutcome {
+        propagation: decision.propagation.clone(),
+        live: live.cloned(),
+        drift: false,
+        failed: false,
+        released: false,
+        host_failed: false,
+    };
+    let result = match decision.action {
+        AgentAction::Leave => Ok(()),
+        AgentAction::Apply {
+            object,
+            create,
+            drift,
+        } => {
+            let applied = match writer.apply(name, &object, create).await {
+                // The object exists but the cache did not show it (it is not labelled): read
+                // it and decide again, as the host's executor does.
+                Err(f)
+                    if create && f.category == crate::runtime::error::ErrorCategory::Conflict =>
+                {
+                    match writer.get(name).await {
+                        Ok(Some(existing)) => {
+                            let value = serde_json::to_value(&existing).unwrap_or(Value::Null);
+                            let again = agent_decide(work, Some(&observe(&value)));
+                            outcome.propagation = again.propagation;
+                            outcome.live = Some(value);
+                            match again.action {
+                                AgentAction::Apply { object, .. } => {
+                                    writer.apply(name, &object, false).await.map(Some)
+                                }
+                                _ => Ok(None),
+                            }
+                        }
+                        Ok(None) => writer.apply(name, &object, true).await.map(Some),
+                        Err(f) => Err(f),
+                    }
+                }
+                other => other.map(Some),
+            };
+            applied.map(|obj| {
+                if let Some(obj) = obj {
+                    stats.bump(|c| c.applies += 1);
+                    outcome.drift = drift;
+                    outcome.live = serde_json::to_value(&obj).ok();
+                }
+            })
+        }
+        AgentAction::Delete(params) => writer.delete(name, &params).await.map(|_| {
+            stats.bump(|c| c.deletes += 1);
+        }),
+        AgentAction::Unlabel => {
+            let patch = json!({"metadata": {"labels": {MANAGED_LABEL: null}}});
+            writer.merge_patch(name, &patch).await.map(|_| ())
+        }
+        AgentAction::Release if host_down => {
+            outcome.failed = true;
+            Ok(())
+        }
+        AgentAction::Release => {
+            let api: Api<MemberWork> =
+                Api::namespaced(config.host.clone(), &cluster_namespace(&config.cluster));
+            let release = finalizer::remove(&api, work, AGENT_FINALIZER);
+            match tokio::time::timeout(config.timeout, release).await {
+                Ok(Ok(_)) => {
+                    outcome.released = true;
+                    Ok(())
+                }
+                _ => {
+                    stats.bump(|c| c.host_failures += 1);
+                    tracing::debug!("cannot release a MemberWork; retrying");
+                    outcome.failed = true;
+                    outcome.host_failed = true;
+                    Ok(())
+                }
+            }
+        }
+    };
+    if let Err(failure) = result {
+        tracing::warn!(object = %name, category = %failure.category, message = %failure.message, "member write failed");
+        outcome.propagation = crate::crds::member_work::WorkPropagation {
+            status: failure.status.as_str().to_string(),
+            message: Some(failure.message),
+        };
+        outcome.failed = true;
+    }
+    outcome
+}

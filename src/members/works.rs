@@ -1,0 +1,133 @@
+//! The host's cache of MemberWorks: for pull members, what the sync workers observe instead of
+//! a member watch. One watch over every cluster namespace serves all types and pull members;
+//! its events wake the worker of the type they belong to, as member events do for push.
+
+use crate::core::observation::{CacheState, MemberObject, StatusCollection};
+use crate::core::plan::Entry;
+use crate::core::pull::{observed_member, reported_failure, work_name};
+use crate::crds::member_work::{CLUSTER_LABEL, MemberWork, TYPE_LABEL, cluster_namespace};
+use crate::members::cache::MemberEvent;
+use crate::runtime::store::is_ready;
+use futures::StreamExt;
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client, ResourceExt};
+use std::sync::Arc;
+use tokio::sync::broadcast;
+
+/// A MemberWork changed: its type (FederatedTypeConfig name) and the member event it stands for.
+#[derive(Clone, Debug)]
+pub struct WorkEvent {
+    pub type_name: String,
+    pub event: MemberEvent,
+}
+
+/// The shared MemberWork cache (cheap to clone).
+#[derive(Clone)]
+pub struct WorkCache {
+    store: Store<MemberWork>,
+    events: broadcast::Sender<WorkEvent>,
+}
+
+impl WorkCache {
+    /// The cache, and the watch that fills it (to be spawned; the cache is empty until then).
+    pub fn new(host: Client) -> (Self, impl std::future::Future<Output = ()> + Send + 'static) {
+        let (store, writer) = reflector::store();
+        let (events, _) = broadcast::channel(4096);
+        let api: Api<MemberWork> = Api::all(host);
+        let config = watcher::Config::default().labels(TYPE_LABEL);
+        let tx = events.clone();
+        let task = async move {
+            let mut stream = watcher(api, config)
+                .default_backoff()
+                .reflect(writer)
+                .boxed();
+            while let Some(item) = stream.next().await {
+                let event = match item {
+                    Ok(watcher::Event::Apply(work) | watcher::Event::Delete(work))
+                    | Ok(watcher::Event::InitApply(work)) => object_event(&work),
+                    // The first list (or a re-list) completed: every worker looks again.
+                    Ok(watcher::Event::InitDone) => Some(WorkEvent {
+                        type_name: String::new(),
+                        event: MemberEvent::State {
+                            cluster: String::new(),
+                        },
+                    }),
+                    Ok(watcher::Event::Init) | Err(_) => None,
+                };
+                if let Some(event) = event {
+                    let _ = tx.send(event);
+                }
+            }
+        };
+        (WorkCache { store, events }, task)
+    }
+
+    /// Events for the worker of `type_name` (every type gets the state events).
+    pub fn subscribe(&self) -> broadcast::Receiver<WorkEvent> {
+        self.events.subscribe()
+    }
+
+    fn get(
+        &self,
+        cluster: &str,
+        type_name: &str,
+        ns: Option<&str>,
+        name: &str,
+    ) -> Option<Arc<MemberWork>> {
+        let key =
+            ObjectRef::new(&work_name(type_name, ns, name)).within(&cluster_namespace(cluster));
+        self.store.get(&key)
+    }
+
+    /// The same view a push member's cache gives: the state of the cache and the member object
+    /// the MemberWork stands for.
+    pub fn view(
+        &self,
+        cluster: &str,
+        type_name: &str,
+        namespace: Option<&str>,
+        name: &str,
+        collection: StatusCollection,
+    ) -> (CacheState, Option<Arc<MemberObject>>) {
+        if !is_ready(&self.store) {
+            return (CacheState::Syncing, None);
+        }
+        let object = self
+            .get(cluster, type_name, namespace, name)
+            .map(|w| Arc::new(observed_member(&w, collection)));
+        (CacheState::Synced, object)
+    }
+
+    /// A failure the agent reported for the current spec of this MemberWork.
+    pub fn reported_failure(
+        &self,
+        cluster: &str,
+        type_name: &str,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Option<Entry> {
+        reported_failure(self.get(cluster, type_name, namespace, name)?.as_ref())
+    }
+}
+
+/// The member event a MemberWork change stands for, with its type.
+fn object_event(work: &MemberWork) -> Option<WorkEvent> {
+    let labels = work.labels();
+    let type_name = labels.get(TYPE_LABEL)?;
+    let cluster = labels.get(CLUSTER_LABEL)?;
+    let meta = work.spec.manifest.get("metadata");
+    let field = |f: &str| {
+        meta.and_then(|m| m.get(f))
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+    };
+    Some(WorkEvent {
+        type_name: type_name.clone(),
+        event: MemberEvent::Object {
+            cluster: cluster.clone(),
+            namespace: field("namespace"),
+            name: field("name").unwrap_or_default(),
+        },
+    })
+}

@@ -1,0 +1,422 @@
+//! Pull mode on the simulator: a fleet of one push member (cluster1) and one pull member
+//! (cluster2) whose agent runs in-process with the scoped host credential `kubectl fed join
+//! --mode pull` makes. The host never gets a client for cluster2.
+
+mod common;
+
+use common::*;
+use kube::Client;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kubefed::agent::{AgentConfig, AgentStats};
+use kubefed::crds::member_work::MemberWork;
+use kubefed::plugin::pull_join::{HostSide, agent_token, ensure_host_side};
+use kubefed_sim::{FaultSpec, Fleet, FleetConfig};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+struct PullFleet {
+    test: FleetTest,
+    agent: tokio::task::JoinHandle<()>,
+    stats: AgentStats,
+}
+
+impl Drop for PullFleet {
+    fn drop(&mut self) {
+        self.agent.abort();
+    }
+}
+
+fn side(cluster: &str) -> HostSide {
+    HostSide {
+        cluster: cluster.into(),
+        federation_namespace: NS.into(),
+    }
+}
+
+/// The scoped host client of a pull member's agent.
+async fn agent_host_client(fleet: &Fleet, cluster: &str) -> Client {
+    let host = fleet.host().client();
+    ensure_host_side(&host, &side(cluster), BTreeMap::new())
+        .await
+        .unwrap();
+    let token = agent_token(&host, &side(cluster), 3600).await.unwrap();
+    assert!(!token.is_empty());
+    fleet.host().client_with_token(&token)
+}
+
+/// cluster1 joined push, cluster2 joined pull with its agent running; both Ready.
+async fn start() -> PullFleet {
+    let fleet = Fleet::start(FleetConfig::with_members(2)).await.unwrap();
+    let host = fleet.host().client();
+    prepare_host(&host, |_| {}).await;
+    let running = run_operator(&host).await;
+    join_fleet_member(&host, &fleet.members()[0]).await;
+    let agent_host = agent_host_client(&fleet, "cluster2").await;
+    let stats = AgentStats::default();
+    let config = AgentConfig {
+        cluster: "cluster2".into(),
+        host: agent_host,
+        member: fleet.members()[1].client(),
+        heartbeat: Duration::from_millis(200),
+        grace: Duration::from_millis(800),
+        timeout: Duration::from_secs(1),
+    };
+    let agent = tokio::spawn({
+        let stats = stats.clone();
+        async move {
+            let _ = kubefed::agent::run(config, stats).await;
+        }
+    });
+    for name in ["cluster1", "cluster2"] {
+        let pool = running.pool.clone();
+        eventually(&format!("{name} ready"), WAIT, || async {
+            pool.snapshot()
+                .get(name)
+                .filter(|m| m.is_ready())
+                .map(|_| ())
+        })
+        .await;
+    }
+    let test = FleetTest {
+        fleet,
+        host_client: host,
+        operator: running.task,
+        pool: running.pool,
+        metrics: running.metrics,
+    };
+    PullFleet { test, agent, stats }
+}
+
+/// [`start`], with FederatedConfigMap demo/cm on both members (in the pull member too).
+async fn start_with_configmap() -> (PullFleet, Client) {
+    let f = start().await;
+    let c2 = f.test.client("cluster2");
+    f.test.federate_namespace("demo").await;
+    create(
+        &f.test.host_client,
+        &fcm(),
+        Some("demo"),
+        federated_configmap("demo", "cm", json!({"clusterSelector": {}})),
+    )
+    .await;
+    wait_data(
+        &c2,
+        "demo",
+        "cm",
+        Some("v"),
+        "propagated to the pull member",
+    )
+    .await;
+    (f, c2)
+}
+
+/// Merge-patches `ns/name` of type `ar`.
+async fn merge(client: &Client, ar: &kube::core::ApiResource, ns: &str, name: &str, patch: Value) {
+    Api::<kube::api::DynamicObject>::namespaced_with(client.clone(), ns, ar)
+        .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+}
+
+async fn configmap_data(client: &Client, ns: &str, name: &str) -> Option<Value> {
+    get(client, &configmaps(), Some(ns), name)
+        .await
+        .map(|cm| cm.data["data"]["k"].clone())
+}
+
+async fn wait_data(client: &Client, ns: &str, name: &str, want: Option<&str>, what: &str) {
+    eventually(what, WAIT, || async {
+        let data = configmap_data(client, ns, name).await;
+        (data.as_ref().and_then(Value::as_str) == want).then_some(())
+    })
+    .await;
+}
+
+fn works(f: &PullFleet) -> Api<MemberWork> {
+    Api::namespaced(f.test.host_client.clone(), "kubefed-cluster-cluster2")
+}
+
+/// The federated object's status entry of a cluster, once it shows `status`.
+async fn wait_cluster_status(f: &PullFleet, ns: &str, name: &str, cluster: &str, status: &str) {
+    let host = f.test.host_client.clone();
+    eventually(&format!("{cluster} shows {status:?}"), WAIT, || async {
+        let obj = get(&host, &fcm(), Some(ns), name).await?;
+        let clusters = obj.data["status"]["clusters"].as_array()?.clone();
+        clusters
+            .iter()
+            .any(|c| c["name"] == cluster && c["status"].as_str().unwrap_or("") == status)
+            .then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn mixed_fleet_propagates_overrides_placement_drift_and_deletion() {
+    let f = start().await;
+    let (c1, c2) = (f.test.client("cluster1"), f.test.client("cluster2"));
+    f.test.federate_namespace("demo").await;
+    let mut fed = federated_configmap("demo", "cm", json!({"clusterSelector": {}}));
+    fed["spec"]["overrides"] = json!([{"clusterName": "cluster2",
+        "clusterOverrides": [{"path": "/data/k", "value": "pulled"}]}]);
+    create(&f.test.host_client, &fcm(), Some("demo"), fed).await;
+    wait_data(&c1, "demo", "cm", Some("v"), "template in the push member").await;
+    wait_data(
+        &c2,
+        "demo",
+        "cm",
+        Some("pulled"),
+        "override in the pull member",
+    )
+    .await;
+    wait_cluster_status(&f, "demo", "cm", "cluster2", "").await;
+    let cm = get(&c2, &configmaps(), Some("demo"), "cm").await.unwrap();
+    assert_eq!(
+        cm.metadata
+            .labels
+            .unwrap()
+            .get("kubefed.io/managed")
+            .map(String::as_str),
+        Some("true")
+    );
+
+    // Drift in the pull member: its agent restores it and counts it.
+    let patch = json!({"data": {"k": "edited"}});
+    merge(&c2, &configmaps(), "demo", "cm", patch).await;
+    wait_data(
+        &c2,
+        "demo",
+        "cm",
+        Some("pulled"),
+        "drift repaired by the agent",
+    )
+    .await;
+    let api = works(&f);
+    eventually("drift reported on the MemberWork", WAIT, || async {
+        let w = api.get("configmaps.demo.cm").await.ok()?;
+        (w.status?.drift_repairs >= 1).then_some(())
+    })
+    .await;
+
+    // Placement change: off the pull member (MemberWork and member object go).
+    let placement = json!({"spec": {"placement": {"clusters": [{"name": "cluster1"}]}}});
+    merge(&f.test.host_client, &fcm(), "demo", "cm", placement).await;
+    wait_data(&c2, "demo", "cm", None, "removed from the pull member").await;
+    eventually("MemberWork gone", WAIT, || async {
+        api.get_opt("configmaps.demo.cm")
+            .await
+            .ok()?
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    assert_eq!(configmap_data(&c1, "demo", "cm").await, Some(json!("v")));
+
+    // Back on both, then deleted: gone everywhere, and the federated object with them.
+    let placement =
+        json!({"spec": {"placement": {"clusters": [{"name": "cluster1"}, {"name": "cluster2"}]}}});
+    merge(&f.test.host_client, &fcm(), "demo", "cm", placement).await;
+    wait_data(&c2, "demo", "cm", Some("pulled"), "back in the pull member").await;
+    Api::<kube::api::DynamicObject>::namespaced_with(f.test.host_client.clone(), "demo", &fcm())
+        .delete("cm", &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_data(&c1, "demo", "cm", None, "deleted in the push member").await;
+    wait_data(&c2, "demo", "cm", None, "deleted in the pull member").await;
+    let host = f.test.host_client.clone();
+    eventually("federated object released", WAIT, || async {
+        get(&host, &fcm(), Some("demo"), "cm")
+            .await
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    assert!(f.stats.get().deletes >= 2);
+
+    // Orphaning: the member objects stay, without the managed label.
+    let mut kept = federated_configmap("demo", "kept", json!({"clusterSelector": {}}));
+    kept["metadata"]["annotations"] = json!({"kubefed.io/orphan": "true"});
+    create(&f.test.host_client, &fcm(), Some("demo"), kept).await;
+    wait_data(&c2, "demo", "kept", Some("v"), "orphaned object propagated").await;
+    Api::<kube::api::DynamicObject>::namespaced_with(f.test.host_client.clone(), "demo", &fcm())
+        .delete("kept", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually("orphaned in the pull member", WAIT, || async {
+        let cm = get(&c2, &configmaps(), Some("demo"), "kept").await?;
+        let labels = cm.metadata.labels.unwrap_or_default();
+        (!labels.contains_key("kubefed.io/managed")).then_some(())
+    })
+    .await;
+    let host = f.test.host_client.clone();
+    eventually("orphaned federated object released", WAIT, || async {
+        get(&host, &fcm(), Some("demo"), "kept")
+            .await
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    assert_eq!(configmap_data(&c1, "demo", "kept").await, Some(json!("v")));
+}
+
+#[tokio::test]
+async fn host_frozen_agent_keeps_and_repairs_then_reconverges() {
+    let (f, c2) = start_with_configmap().await;
+    wait_cluster_status(&f, "demo", "cm", "cluster2", "").await;
+
+    let host = f.test.fleet.host();
+    host.faults().apply(&FaultSpec::Freeze);
+    // Drift while the host is frozen: repaired from the last known MemberWork.
+    let repairs = f.stats.get().drift_repairs;
+    let patch = json!({"data": {"k": "edited"}});
+    merge(&c2, &configmaps(), "demo", "cm", patch).await;
+    wait_data(
+        &c2,
+        "demo",
+        "cm",
+        Some("v"),
+        "drift repaired with the host frozen",
+    )
+    .await;
+    assert!(f.stats.get().drift_repairs > repairs);
+    // Several more passes (each a heartbeat or a retry) leave the member object in place.
+    let passes = f.stats.get().passes;
+    let stats = f.stats.clone();
+    eventually("the agent keeps running passes", WAIT, || async {
+        (stats.get().passes >= passes + 2).then_some(())
+    })
+    .await;
+    assert_eq!(configmap_data(&c2, "demo", "cm").await, Some(json!("v")));
+    assert!(
+        f.stats.get().host_failures > 0,
+        "the host was not reachable"
+    );
+
+    // The host returns: a change made on it reaches the pull member.
+    host.faults().apply(&FaultSpec::Thaw);
+    let template = json!({"spec": {"template": {"data": {"k": "after"}}}});
+    merge(&f.test.host_client, &fcm(), "demo", "cm", template).await;
+    wait_data(
+        &c2,
+        "demo",
+        "cm",
+        Some("after"),
+        "reconverged after the thaw",
+    )
+    .await;
+    wait_cluster_status(&f, "demo", "cm", "cluster2", "").await;
+}
+
+#[tokio::test]
+async fn agent_gone_makes_the_pull_member_offline_and_keeps_its_objects() {
+    let (f, c2) = start_with_configmap().await;
+    f.agent.abort();
+    let pool = f.test.pool.clone();
+    eventually("cluster2 offline without heartbeat", WAIT, || async {
+        pool.snapshot()
+            .get("cluster2")
+            .filter(|m| !m.is_ready())
+            .map(|_| ())
+    })
+    .await;
+    let clusters: Api<kubefed::crds::KubeFedCluster> =
+        Api::namespaced(f.test.host_client.clone(), NS);
+    eventually("KubeFedCluster Offline", WAIT, || async {
+        let c = clusters.get("cluster2").await.ok()?;
+        let offline = c
+            .status?
+            .conditions
+            .into_iter()
+            .find(|c| c.type_ == "Offline")?;
+        (offline.status == "True").then_some(())
+    })
+    .await;
+    wait_cluster_status(&f, "demo", "cm", "cluster2", "ClusterNotReady").await;
+    assert_eq!(configmap_data(&c2, "demo", "cm").await, Some(json!("v")));
+}
+
+/// Two pull members' host sides and the first one's agent credential, with no operator.
+async fn scoped() -> (Fleet, Client) {
+    let fleet = Fleet::start(FleetConfig::with_members(0)).await.unwrap();
+    let host = fleet.host().client();
+    prepare_host(&host, |_| {}).await;
+    ensure_host_side(&host, &side("other"), BTreeMap::new())
+        .await
+        .unwrap();
+    let agent = agent_host_client(&fleet, "mine").await;
+    // What it may do works: read its MemberWorks and create its Lease.
+    let own: Api<MemberWork> = Api::namespaced(agent.clone(), "kubefed-cluster-mine");
+    own.list(&ListParams::default()).await.unwrap();
+    (fleet, agent)
+}
+
+fn forbidden<T: std::fmt::Debug>(result: Result<T, kube::Error>, what: &str) {
+    match result {
+        Err(kube::Error::Api(s)) if s.code == 403 => {}
+        other => panic!("{what}: expected 403 Forbidden, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn agent_credential_cannot_read_another_clusters_member_works() {
+    let (_fleet, agent) = scoped().await;
+    let theirs: Api<MemberWork> = Api::namespaced(agent.clone(), "kubefed-cluster-other");
+    forbidden(theirs.list(&ListParams::default()).await, "list");
+    forbidden(theirs.get("configmaps.demo.cm").await, "get");
+    let all: Api<MemberWork> = Api::all(agent);
+    forbidden(
+        all.list(&ListParams::default()).await,
+        "list across namespaces",
+    );
+}
+
+#[tokio::test]
+async fn agent_credential_cannot_read_secrets() {
+    let (_fleet, agent) = scoped().await;
+    for ns in [NS, "kubefed-cluster-mine"] {
+        let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(agent.clone(), ns);
+        forbidden(secrets.list(&ListParams::default()).await, ns);
+    }
+}
+
+#[tokio::test]
+async fn agent_credential_cannot_read_federated_objects() {
+    let (fleet, agent) = scoped().await;
+    let host = fleet.host().client();
+    create_namespace(&host, "demo").await;
+    create(
+        &host,
+        &fcm(),
+        Some("demo"),
+        federated_configmap("demo", "cm", json!({"clusters": [{"name": "mine"}]})),
+    )
+    .await;
+    let fed: Api<kube::api::DynamicObject> = Api::namespaced_with(agent.clone(), "demo", &fcm());
+    forbidden(fed.get("cm").await, "get a federated object placed on it");
+    let clusters: Api<kubefed::crds::KubeFedCluster> = Api::namespaced(agent, NS);
+    forbidden(
+        clusters.list(&ListParams::default()).await,
+        "KubeFedClusters",
+    );
+}
+
+#[tokio::test]
+async fn agent_credential_cannot_write_cluster_scoped_objects() {
+    let (_fleet, agent) = scoped().await;
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(agent.clone());
+    let ns: k8s_openapi::api::core::v1::Namespace =
+        serde_json::from_value(json!({"metadata": {"name": "sneaky"}})).unwrap();
+    forbidden(
+        namespaces.create(&PostParams::default(), &ns).await,
+        "create Namespace",
+    );
+    let roles: Api<k8s_openapi::api::rbac::v1::ClusterRole> = Api::all(agent);
+    let role: k8s_openapi::api::rbac::v1::ClusterRole =
+        serde_json::from_value(json!({"metadata": {"name": "sneaky"}, "rules": []})).unwrap();
+    forbidden(
+        roles.create(&PostParams::default(), &role).await,
+        "create ClusterRole",
+    );
+}
