@@ -13,7 +13,7 @@ use kube::api::DynamicObject;
 use serde_json::Value;
 
 use super::aggregate::remote_status;
-use super::compare::needs_apply;
+use super::compare::Fingerprint;
 use super::dependencies::DEPENDENT_LABEL_PREFIX;
 use crate::crds::federated::{
     AggregateKind, DELETE_OPTION_ANNOTATION, FederatedSpec, FederatedStatus, MANAGED_LABEL,
@@ -253,7 +253,7 @@ impl MemberObject {
             .and_then(|a| a.get(super::desired::DESIRED_HASH_ANNOTATION))
             .and_then(Value::as_str)
             .map(str::to_string);
-        let fields = without_server_fields(obj);
+        let fields = Fingerprint::of(&without_server_fields(obj));
         let dependents = meta
             .and_then(|m| m.get("labels"))
             .and_then(Value::as_object)
@@ -276,7 +276,7 @@ impl MemberObject {
                 .and_then(Value::as_i64),
             replicas: obj.pointer("/spec/replicas").and_then(Value::as_i64),
             remote_status: collection.collect.then(|| remote_status(obj)).flatten(),
-            fields: AppliedFields(Arc::new(fields)),
+            fields: AppliedFields(fields),
             dependents,
         }
     }
@@ -300,17 +300,16 @@ pub fn without_server_fields(obj: &Value) -> Value {
     fields
 }
 
-/// The fields comparison reads: today the object without its status and server bookkeeping.
-/// Opaque to the plan, which only asks [`AppliedFields::needs_apply`], so a leaner form (e.g. a
-/// hash of the applied fields) can replace it without touching the plan.
+/// The fields comparison reads, as a [`Fingerprint`] (a hash per field) rather than the
+/// object: the plan only asks [`AppliedFields::needs_apply`].
 #[derive(Clone, Debug, PartialEq)]
-pub struct AppliedFields(Arc<Value>);
+pub struct AppliedFields(Fingerprint);
 
 impl AppliedFields {
     /// Whether `desired` must be applied to make the member hold it (see
-    /// [`super::compare::needs_apply`]).
+    /// [`Fingerprint::needs_apply`]).
     pub fn needs_apply(&self, desired: &Value) -> bool {
-        needs_apply(desired, &self.0)
+        self.0.needs_apply(desired)
     }
 }
 
@@ -349,14 +348,15 @@ mod tests {
             Some(json!({"readyReplicas": 3, "observedGeneration": 4}))
         );
         assert!(!m.deleting);
-        let kept = serde_json::to_value(&*m.fields.0).unwrap();
-        assert!(kept.get("status").is_none());
-        assert!(kept["metadata"].get("managedFields").is_none());
-        assert!(
-            kept["metadata"]["annotations"]
-                .get(LAST_APPLIED_ANNOTATION)
-                .is_none()
-        );
+        // Server bookkeeping, status and kubectl's annotation are not kept.
+        let bare = json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": "demo",
+                "labels": {MANAGED_LABEL: "true"},
+                "annotations": {"kubefed.io/desired-hash": "abc"}},
+            "spec": {"replicas": 3}
+        });
+        assert_eq!(m.fields.0, Fingerprint::of(&bare));
         let not_collected = StatusCollection {
             collect: false,
             ..collected
