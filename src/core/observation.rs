@@ -213,7 +213,7 @@ pub struct MemberObject {
     pub replicas: Option<i64>,
     /// The member's status as `status.clusters[].remoteStatus` shows it (trimmed), when
     /// collected for the type.
-    pub remote_status: Option<Value>,
+    pub remote_status: Option<CompactJson>,
     /// What comparison reads.
     pub fields: AppliedFields,
     /// The `dependency-of.kubefed.io/…` labels: the workloads a dependency object is kept
@@ -275,7 +275,11 @@ impl MemberObject {
                 .and_then(|m| m.get("generation"))
                 .and_then(Value::as_i64),
             replicas: obj.pointer("/spec/replicas").and_then(Value::as_i64),
-            remote_status: collection.collect.then(|| remote_status(obj)).flatten(),
+            remote_status: collection
+                .collect
+                .then(|| remote_status(obj))
+                .flatten()
+                .map(|status| CompactJson::new(&status)),
             fields: AppliedFields(fields),
             dependents,
         }
@@ -298,6 +302,21 @@ pub fn without_server_fields(obj: &Value) -> Value {
         }
     }
     fields
+}
+
+/// A JSON value kept as its text: a fraction of the memory of a parsed [`Value`] (no map
+/// nodes, no string per key), parsed again when a reconciliation reads it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CompactJson(Box<str>);
+
+impl CompactJson {
+    pub fn new(value: &Value) -> Self {
+        CompactJson(value.to_string().into_boxed_str())
+    }
+
+    pub fn value(&self) -> Value {
+        serde_json::from_str(&self.0).unwrap_or(Value::Null)
+    }
 }
 
 /// The fields comparison reads, as a [`Fingerprint`] (a hash per field) rather than the
@@ -344,7 +363,7 @@ mod tests {
         assert_eq!(m.desired_hash.as_deref(), Some("abc"));
         assert_eq!((m.generation, m.replicas), (Some(4), Some(3)));
         assert_eq!(
-            m.remote_status,
+            m.remote_status.map(|s| s.value()),
             Some(json!({"readyReplicas": 3, "observedGeneration": 4}))
         );
         assert!(!m.deleting);
