@@ -81,6 +81,9 @@ pub struct Memory {
     /// Live heap growth over the bare client's phase per stored object (simulator only).
     pub store_heap_bytes_per_member_object: f64,
     pub operator_bytes_per_member_object: f64,
+    /// Live heap growth over the operator's phase beyond the bare client's, per member object:
+    /// what the operator keeps (caches, queues), without allocator slack.
+    pub operator_heap_bytes_per_member_object: f64,
     pub member_object_json_bytes: usize,
 }
 
@@ -175,7 +178,7 @@ impl FleetResult {
         ));
         let m = &self.memory;
         out.push_str(&format!(
-            "  memory for {} member objects: RSS {:.0} -> {:.0} MiB (bare client) -> {:.0} MiB (operator); simulator store {:.0} B/object (heap {:.0} B/object), operator {:.0} B/object, object JSON {} B\n",
+            "  memory for {} member objects: RSS {:.0} -> {:.0} MiB (bare client) -> {:.0} MiB (operator); simulator store {:.0} B/object (heap {:.0} B/object), operator {:.0} B/object (heap {:.0} B/object), object JSON {} B\n",
             m.member_objects,
             mib(m.rss_before_bytes),
             mib(m.rss_after_lower_bound_bytes),
@@ -183,6 +186,7 @@ impl FleetResult {
             m.store_bytes_per_member_object,
             m.store_heap_bytes_per_member_object,
             m.operator_bytes_per_member_object,
+            m.operator_heap_bytes_per_member_object,
             m.member_object_json_bytes
         ));
         let c = &self.cold_start;
@@ -195,6 +199,70 @@ impl FleetResult {
             c.host_writes_by_resource,
             c.member_writes
         ));
+        out.push_str(&self.goals());
+        out
+    }
+
+    /// The acceptance goals, each with its figure and whether it is met.
+    pub fn goals(&self) -> String {
+        let t = &self.throughput;
+        let m = &self.memory;
+        let member_objects = (self.objects * self.members).max(1) as f64;
+        let member_requests: u64 = t.member_requests.values().sum();
+        let events: u64 = t
+            .host_writes
+            .iter()
+            .filter(|(k, _)| k.contains(" events."))
+            .map(|(_, n)| n)
+            .sum();
+        let throughput = if t.lower_bound_objects_per_second > 0.0 {
+            t.objects_per_second / t.lower_bound_objects_per_second
+        } else {
+            0.0
+        };
+        let cold = self.cold_start.host_writes + self.cold_start.member_writes;
+        let steady = self.steady.host_writes_per_minute + self.steady.member_writes_per_minute;
+        let rows = [
+            (
+                "operator memory per member object",
+                format!(
+                    "{:.0} B heap, {:.0} B RSS; goal <= 1536 B: {:.2}x of the goal (heap)",
+                    m.operator_heap_bytes_per_member_object,
+                    m.operator_bytes_per_member_object,
+                    m.operator_heap_bytes_per_member_object / 1536.0
+                ),
+                m.operator_heap_bytes_per_member_object <= 1536.0,
+            ),
+            (
+                "host event writes per federated object",
+                format!(
+                    "{:.2}; goal <= 2",
+                    events as f64 / self.objects.max(1) as f64
+                ),
+                events as f64 / self.objects.max(1) as f64 <= 2.0,
+            ),
+            (
+                "member requests per created member object",
+                format!("{:.3}; goal 1", member_requests as f64 / member_objects),
+                member_requests as f64 / member_objects <= 1.0,
+            ),
+            (
+                "throughput / lower bound",
+                format!("{throughput:.2}; goal >= 0.8"),
+                throughput >= 0.8,
+            ),
+            (
+                "steady state writes/min",
+                format!("{steady:.1}; goal 0"),
+                steady == 0.0,
+            ),
+            ("cold start writes", format!("{cold}; goal 0"), cold == 0),
+        ];
+        let mut out = String::from("  goals:\n");
+        for (what, figure, met) in rows {
+            let mark = if met { "met" } else { "NOT MET" };
+            out.push_str(&format!("    {what:<44} {mark:<8} {figure}\n"));
+        }
         out
     }
 }
