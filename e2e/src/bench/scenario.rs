@@ -179,7 +179,6 @@ impl Phase<'_> {
         let host_writes = self.fleet.host_writes_by_resource();
         let (reconciles_after, busy_after) = self.reconcile_totals()?;
         let rss_after_operator = rss_bytes();
-        let heap_after_operator = heap_bytes();
         self.verify()?;
         let settle = settle(&self.fleet).await;
 
@@ -220,11 +219,6 @@ impl Phase<'_> {
                 operator_bytes_per_member_object: per_object(
                     operator_growth.saturating_sub(store_growth),
                 ),
-                operator_heap_bytes_per_member_object: per_object(
-                    (heap_after_operator - heap_after_lower_bound)
-                        .saturating_sub(heap_after_lower_bound - heap_before)
-                        .max(0) as u64,
-                ),
                 member_object_json_bytes: json_bytes,
             },
         ))
@@ -252,9 +246,13 @@ impl Phase<'_> {
     /// every member Ready, every federated object (deployments and the namespace) reconciled
     /// since, and the sync controller idle.
     async fn cold_start(&mut self) -> Result<ColdStart, BenchError> {
+        let heap_running = heap_bytes();
         self.fleet.stop_operator();
         // Let the old instance's connections wind down before counting.
         tokio::time::sleep(Duration::from_millis(300)).await;
+        // What the stopped operator held: its caches of every member object, queues, clients.
+        let released = heap_running.saturating_sub(heap_bytes()).max(0) as f64;
+        let member_objects = (self.expected.len() * self.fleet.members.len()).max(1);
         self.fleet.reset_counters();
         let federated_objects = self.expected.len() as u64 + 1;
         let started = Instant::now();
@@ -273,6 +271,7 @@ impl Phase<'_> {
             host_writes,
             member_writes,
             host_writes_by_resource,
+            operator_heap_bytes_per_member_object: released / member_objects as f64,
         })
     }
 
