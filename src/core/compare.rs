@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::desired::DESIRED_HASH_ANNOTATION;
+use super::hash::fnv1a64_from;
 
 /// Keys whose values are maps of resource quantities (`resources.limits.cpu`, quota `hard`...):
 /// the API server canonicalises quantities (`0.5` becomes `500m`), which is no drift.
@@ -19,30 +19,154 @@ const QUANTITY_MAPS: [&str; 6] = [
 /// Keys whose value is itself a quantity.
 const QUANTITY_FIELDS: [&str; 2] = ["sizeLimit", "storage"];
 
-/// True when `observed` does not already hold the desired state and an apply is needed.
+/// The fields of a member object that comparison reads, in a lean form: one `(path hash,
+/// value hash)` pair per non-zero leaf (and one per non-empty list, for its length), sorted by
+/// path. A cache keeps this instead of the object: about 16 bytes per field.
 ///
-/// `observed` normally has more than was applied (server defaults, status, other managers'
-/// fields), so this is a containment check rather than equality:
-/// - the desired-hash annotation must match (catches fields the operator stopped setting,
-///   which containment cannot see);
-/// - maps: every desired key must be present with a matching value, extra observed keys are
-///   fine; a desired zero value (`null`, `false`, `0`, `""`, `[]`, `{}`) matches an absent key,
-///   because Go API types omit empty fields when serialising;
-/// - lists: same length and element-wise containment, because defaulting adds fields inside
-///   list items (a container's `terminationMessagePath`, a port's `protocol`) but does not add
-///   or drop items;
-/// - scalars: equal, numbers by value (`1 == 1.0`), quantities by amount (`0.5 == 500m`).
-pub fn needs_apply(desired: &Value, observed: &Value) -> bool {
-    if hash_of(desired) != hash_of(observed) {
-        return true;
+/// Built from the object without its status and the metadata the server maintains
+/// ([`super::observation::without_server_fields`]). Values are hashed in a normal form, so
+/// what the API server rewrites without changing (`1.0` for `1`, `500m` for `0.5` where
+/// quantities live) hashes the same.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Fingerprint(Box<[(u64, u64)]>);
+
+impl Fingerprint {
+    /// The fingerprint of `observed` (already stripped of server fields).
+    pub fn of(observed: &Value) -> Self {
+        let mut leaves = Vec::new();
+        flatten(observed, PATH_ROOT, Ctx::Plain, &mut |path, value| {
+            if let Some(value) = value {
+                leaves.push((path, value));
+            }
+        });
+        leaves.sort_unstable();
+        leaves.dedup();
+        Fingerprint(leaves.into_boxed_slice())
     }
-    !contains(desired, observed, Ctx::Plain)
+
+    /// The value hash at `path`, if the object has a non-zero value there.
+    fn at(&self, path: u64) -> Option<u64> {
+        let i = self.0.partition_point(|(p, _)| *p < path);
+        self.0.get(i).filter(|(p, _)| *p == path).map(|(_, v)| *v)
+    }
+
+    /// How many leaves it holds (for sizing).
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// True when the member does not already hold `desired` and an apply is needed.
+    ///
+    /// The member normally has more than was applied (server defaults, other managers'
+    /// fields), so this is a containment check rather than equality:
+    /// - every desired non-zero leaf must be present with an equal value (this includes the
+    ///   desired-hash annotation, which catches fields the operator stopped setting);
+    /// - a desired zero value (`null`, `false`, `0`, `""`, `[]`, `{}`) matches an absent key,
+    ///   because Go API types omit empty fields when serialising;
+    /// - lists must have as many items as desired, and items are compared by position,
+    ///   because defaulting adds fields inside list items (a container's
+    ///   `terminationMessagePath`, a port's `protocol`) but does not add or drop items;
+    /// - scalars are equal, numbers by value (`1 == 1.0`), quantities by amount
+    ///   (`0.5 == 500m`).
+    ///
+    /// A field the member has and `desired` does not set never causes a write.
+    pub fn needs_apply(&self, desired: &Value) -> bool {
+        let mut differs = false;
+        flatten(desired, PATH_ROOT, Ctx::Plain, &mut |path, value| {
+            differs = differs || self.at(path) != value;
+        });
+        differs
+    }
 }
 
-fn hash_of(obj: &Value) -> Option<&str> {
-    obj.pointer("/metadata/annotations")?
-        .get(DESIRED_HASH_ANNOTATION)?
-        .as_str()
+/// The path hash of the object itself.
+const PATH_ROOT: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// The path of `key` in the map at `path` (the key's length first, so `a.b` inside `x` is not
+/// `b` inside `x.a`).
+fn path_key(path: u64, key: &str) -> u64 {
+    let path = fnv1a64_from(path, b".");
+    let path = fnv1a64_from(path, &(key.len() as u64).to_le_bytes());
+    fnv1a64_from(path, key.as_bytes())
+}
+
+fn path_index(path: u64, index: usize) -> u64 {
+    fnv1a64_from(fnv1a64_from(path, b"["), &(index as u64).to_le_bytes())
+}
+
+/// The path of a list's length leaf.
+fn path_len(path: u64) -> u64 {
+    fnv1a64_from(path, b"#")
+}
+
+/// Calls `leaf` for every leaf of `v` with its path hash and its value hash, `None` for a
+/// zero value (which matches an absent one).
+fn flatten(v: &Value, path: u64, ctx: Ctx, leaf: &mut impl FnMut(u64, Option<u64>)) {
+    match v {
+        Value::Object(map) if !map.is_empty() => {
+            for (k, child) in map {
+                let child_ctx = if ctx == Ctx::QuantityMap || QUANTITY_FIELDS.contains(&k.as_str())
+                {
+                    Ctx::Quantity
+                } else if QUANTITY_MAPS.contains(&k.as_str()) {
+                    Ctx::QuantityMap
+                } else {
+                    Ctx::Plain
+                };
+                flatten(child, path_key(path, k), child_ctx, leaf);
+            }
+        }
+        Value::Array(items) if !items.is_empty() => {
+            leaf(
+                path_len(path),
+                Some(fnv1a64_from(PATH_ROOT, &(items.len() as u64).to_le_bytes())),
+            );
+            for (i, item) in items.iter().enumerate() {
+                flatten(item, path_index(path, i), Ctx::Plain, leaf);
+            }
+        }
+        _ if is_zero(v) => leaf(path, None),
+        _ => leaf(path, Some(value_hash(v, ctx))),
+    }
+}
+
+/// The hash of a scalar in its normal form: numbers by value, quantities by amount.
+fn value_hash(v: &Value, ctx: Ctx) -> u64 {
+    if ctx == Ctx::Quantity {
+        let text = match v {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        };
+        if let Some(amount) = text.and_then(|s| parse_quantity(&s)) {
+            // Twelve significant digits: the same amount written two ways may differ in the
+            // last bits of its binary form.
+            return fnv1a64_from(PATH_ROOT, format!("q{amount:.11e}").as_bytes());
+        }
+    }
+    match v {
+        Value::Number(n) => {
+            let integral = n.as_i64().or_else(|| {
+                n.as_f64()
+                    .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
+                    .map(|f| f as i64)
+            });
+            match (integral, n.as_u64()) {
+                (Some(i), _) => fnv1a64_from(fnv1a64_from(PATH_ROOT, b"i"), &i.to_le_bytes()),
+                (None, Some(u)) => fnv1a64_from(fnv1a64_from(PATH_ROOT, b"u"), &u.to_le_bytes()),
+                (None, None) => fnv1a64_from(
+                    fnv1a64_from(PATH_ROOT, b"f"),
+                    &n.as_f64().unwrap_or_default().to_bits().to_le_bytes(),
+                ),
+            }
+        }
+        Value::String(s) => fnv1a64_from(fnv1a64_from(PATH_ROOT, b"s"), s.as_bytes()),
+        other => fnv1a64_from(fnv1a64_from(PATH_ROOT, b"o"), other.to_string().as_bytes()),
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -54,34 +178,6 @@ enum Ctx {
     Quantity,
 }
 
-fn contains(d: &Value, o: &Value, ctx: Ctx) -> bool {
-    match (d, o) {
-        (Value::Object(dm), Value::Object(om)) => dm.iter().all(|(k, dv)| {
-            let child = if ctx == Ctx::QuantityMap || QUANTITY_FIELDS.contains(&k.as_str()) {
-                Ctx::Quantity
-            } else if QUANTITY_MAPS.contains(&k.as_str()) {
-                Ctx::QuantityMap
-            } else {
-                Ctx::Plain
-            };
-            match om.get(k) {
-                Some(ov) => contains(dv, ov, child) || (is_zero(dv) && ov.is_null()),
-                None => is_zero(dv),
-            }
-        }),
-        (Value::Array(da), Value::Array(oa)) => {
-            da.len() == oa.len()
-                && da
-                    .iter()
-                    .zip(oa)
-                    .all(|(dv, ov)| contains(dv, ov, Ctx::Plain))
-        }
-        (Value::Number(a), Value::Number(b)) => numbers_equal(a, b),
-        _ if ctx == Ctx::Quantity => quantities_equal(d, o),
-        _ => d == o,
-    }
-}
-
 fn is_zero(v: &Value) -> bool {
     match v {
         Value::Null => true,
@@ -90,34 +186,6 @@ fn is_zero(v: &Value) -> bool {
         Value::String(s) => s.is_empty(),
         Value::Array(a) => a.is_empty(),
         Value::Object(m) => m.is_empty(),
-    }
-}
-
-fn numbers_equal(a: &serde_json::Number, b: &serde_json::Number) -> bool {
-    if let (Some(x), Some(y)) = (a.as_i64(), b.as_i64()) {
-        return x == y;
-    }
-    if let (Some(x), Some(y)) = (a.as_u64(), b.as_u64()) {
-        return x == y;
-    }
-    a.as_f64() == b.as_f64()
-}
-
-fn quantities_equal(d: &Value, o: &Value) -> bool {
-    if d == o {
-        return true;
-    }
-    let as_text = |v: &Value| match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    };
-    match (
-        as_text(d).and_then(|s| parse_quantity(&s)),
-        as_text(o).and_then(|s| parse_quantity(&s)),
-    ) {
-        (Some(x), Some(y)) => x == y || ((x - y).abs() <= 1e-9 * x.abs().max(y.abs())),
-        _ => false,
     }
 }
 
@@ -198,8 +266,15 @@ pub fn applied_view(observed: &Value, desired: &Value) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::desired::DESIRED_HASH_ANNOTATION;
+    use crate::core::observation::without_server_fields;
     use crate::crds::federated::MANAGED_LABEL;
     use serde_json::json;
+
+    /// The comparison as the plan makes it: against the fingerprint a cache keeps.
+    fn needs_apply(desired: &Value, observed: &Value) -> bool {
+        Fingerprint::of(&without_server_fields(observed)).needs_apply(desired)
+    }
 
     fn desired_deployment() -> Value {
         json!({
@@ -357,6 +432,112 @@ mod tests {
         let mut o = observed_service();
         o["spec"]["type"] = json!("ClusterIP");
         assert!(needs_apply(&desired_service(), &o), "changed type");
+    }
+
+    /// The lean cache entry: what a member change does to the fingerprint a cache keeps, and
+    /// whether the plan then writes.
+    #[test]
+    fn fingerprint_decides_writes() {
+        let desired = desired_deployment();
+        type Change = fn(&mut Value);
+        let cases: [(&str, Change, bool); 14] = [
+            ("as the server returned it", |_| {}, false),
+            (
+                "status changed",
+                |o| o["status"]["readyReplicas"] = json!(1),
+                false,
+            ),
+            (
+                "new resourceVersion",
+                |o| o["metadata"]["resourceVersion"] = json!("900"),
+                false,
+            ),
+            (
+                "managedFields changed",
+                |o| o["metadata"]["managedFields"] = json!([]),
+                false,
+            ),
+            (
+                "another manager's annotation",
+                |o| o["metadata"]["annotations"]["x"] = json!("y"),
+                false,
+            ),
+            (
+                "another manager's label",
+                |o| o["metadata"]["labels"]["team"] = json!("a"),
+                false,
+            ),
+            (
+                "a server default changed",
+                |o| o["spec"]["revisionHistoryLimit"] = json!(3),
+                false,
+            ),
+            (
+                "a default inside a list item changed",
+                |o| {
+                    o["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"] =
+                        json!("Always")
+                },
+                false,
+            ),
+            (
+                "image changed",
+                |o| o["spec"]["template"]["spec"]["containers"][0]["image"] = json!("nginx:evil"),
+                true,
+            ),
+            (
+                "replicas changed",
+                |o| o["spec"]["replicas"] = json!(5),
+                true,
+            ),
+            (
+                "desired hash changed",
+                |o| o["metadata"]["annotations"][DESIRED_HASH_ANNOTATION] = json!("ff"),
+                true,
+            ),
+            (
+                "applied label removed",
+                |o| {
+                    o["metadata"]["labels"]
+                        .as_object_mut()
+                        .unwrap()
+                        .remove("app");
+                },
+                true,
+            ),
+            (
+                "zero-valued field set",
+                |o| o["spec"]["template"]["spec"]["hostNetwork"] = json!(true),
+                true,
+            ),
+            (
+                "port changed",
+                |o| {
+                    o["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"] =
+                        json!(81)
+                },
+                true,
+            ),
+        ];
+        let unchanged = Fingerprint::of(&without_server_fields(&observed_deployment()));
+        for (what, change, write) in cases {
+            let mut observed = observed_deployment();
+            change(&mut observed);
+            let entry = Fingerprint::of(&without_server_fields(&observed));
+            assert_eq!(entry.needs_apply(&desired), write, "{what}");
+            if write {
+                assert_ne!(entry, unchanged, "{what}: the entry must change");
+            }
+        }
+        // An entry equal to the desired object's own fingerprint never writes; one that differs
+        // in an applied field always does.
+        let own = Fingerprint::of(&desired);
+        assert!(!own.needs_apply(&desired));
+        let mut other = desired.clone();
+        other["spec"]["replicas"] = json!(4);
+        assert!(Fingerprint::of(&other).needs_apply(&desired));
+        // Small: one pair of hashes per field.
+        assert!(unchanged.len() < 40, "{} leaves", unchanged.len());
     }
 
     #[test]

@@ -5,11 +5,15 @@ use serde_json::Value;
 
 /// FNV-1a 64-bit hash of `bytes`.
 pub fn fnv1a64(bytes: &[u8]) -> u64 {
-    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    fnv1a64_from(0xcbf2_9ce4_8422_2325, bytes)
+}
+
+/// FNV-1a 64 continued from `state` (a previous hash), to hash a sequence piece by piece.
+pub fn fnv1a64_from(state: u64, bytes: &[u8]) -> u64 {
     const PRIME: u64 = 0x0000_0100_0000_01b3;
     bytes
         .iter()
-        .fold(OFFSET, |h, b| (h ^ u64::from(*b)).wrapping_mul(PRIME))
+        .fold(state, |h, b| (h ^ u64::from(*b)).wrapping_mul(PRIME))
 }
 
 /// Short, stable hash of a JSON value: FNV-1a 64 over a canonical encoding (keys sorted), as 16

@@ -30,8 +30,8 @@ use serde_json::Value;
 use super::delete_options::delete_params;
 use super::desired::{DesiredError, DesiredInput, DesiredObject, desired_member_object};
 use super::observation::{
-    CacheState, FederatedObject, ManagedLabel, MemberObject, MemberView, NamespaceObservation,
-    Observation, Reachability,
+    CacheState, CompactJson, FederatedObject, ManagedLabel, MemberObject, MemberView,
+    NamespaceObservation, Observation, Reachability,
 };
 use super::overrides::validate_structure;
 use super::placement::{
@@ -547,7 +547,7 @@ fn plan_placed(
         desired_replicas,
         stale: !visible,
         generation: object.and_then(|o| o.generation),
-        remote_status: object.and_then(|o| o.remote_status.clone()),
+        remote_status: object.and_then(|o| o.remote_status.as_ref().map(CompactJson::value)),
         ..ClusterPlan::new(action, entry)
     };
     let resource = &settings.target.resource;

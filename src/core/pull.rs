@@ -13,7 +13,7 @@ use super::delete_options::delete_params;
 use super::desired::{DESIRED_HASH_ANNOTATION, DesiredObject};
 use super::hash::hash_value;
 use super::health::ProbeOutcome;
-use super::observation::{ManagedLabel, MemberObject, StatusCollection};
+use super::observation::{CompactJson, ManagedLabel, MemberObject, StatusCollection};
 use super::plan::{Action, Entry, Plan, PlanSettings, TargetInfo, decide_placed};
 use super::vocabulary::PropagationStatus;
 use crate::crds::Scope;
@@ -110,8 +110,9 @@ pub fn observed_member(work: &MemberWork, collection: StatusCollection) -> Membe
     object.generation = member.and_then(|m| m.generation);
     object.replicas = member.and_then(|m| m.replicas);
     object.remote_status = member
-        .and_then(|m| m.remote_status.clone())
-        .filter(|_| collection.collect);
+        .and_then(|m| m.remote_status.as_ref())
+        .filter(|_| collection.collect)
+        .map(CompactJson::new);
     object
 }
 

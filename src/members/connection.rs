@@ -213,12 +213,21 @@ pub fn cluster_token(cluster: &KubeFedCluster, secret: Option<&Secret>) -> Resul
     Ok(token)
 }
 
+/// Requests awaiting an answer from one member, at most. The rest wait their turn (within
+/// their callers' timeouts), so a slow or hung member holds a bounded number of requests and
+/// connections however many reconciliations run at once, and the others are not starved of
+/// sockets or tasks. A watch holds its slot only until the member starts streaming, not for
+/// the life of the stream. There is no client-side rate limit (QPS) on top of this. The
+/// default of `--member-max-requests-in-flight`.
+pub const DEFAULT_MEMBER_IN_FLIGHT: usize = 16;
+
 /// A client for a KubeFedCluster with its token, as the operator connects (`timeout` bounds
-/// connecting), and the TLS validations that stay enforced although asked to be disabled.
+/// connecting, `in_flight` the requests awaiting an answer), and the TLS validations that stay enforced although asked to be disabled.
 pub fn cluster_client(
     cluster: &KubeFedCluster,
     token: &str,
     timeout: Duration,
+    in_flight: usize,
 ) -> Result<(kube::Client, Vec<String>), String> {
     let tls: Vec<String> = cluster
         .spec
@@ -242,8 +251,10 @@ pub fn cluster_client(
         timeout,
     };
     let connection = member_config(&spec).map_err(|e| e.to_string())?;
-    let client = kube::Client::try_from(connection.config)
-        .map_err(|e| format!("cannot build a client: {e}"))?;
+    let client = kube::client::ClientBuilder::try_from(connection.config)
+        .map_err(|e| format!("cannot build a client: {e}"))?
+        .with_layer(&tower::limit::ConcurrencyLimitLayer::new(in_flight.max(1)))
+        .build();
     Ok((client, connection.tls.still_enforced))
 }
 

@@ -40,6 +40,16 @@ pub struct RunOptions {
     /// Identity in the leader Lease (default: the host name plus a random suffix).
     #[arg(long, env = "POD_NAME", value_name = "ID")]
     pub leader_elect_identity: Option<String>,
+    /// Requests awaiting an answer from one member cluster, at most; the rest queue within
+    /// their timeouts, so a slow or hung member cannot take every connection and task. There
+    /// is no client-side QPS limit: throughput is set by this and
+    /// `syncController.maxConcurrentReconciles`.
+    #[arg(
+        long,
+        default_value_t = crate::members::connection::DEFAULT_MEMBER_IN_FLIGHT,
+        value_name = "N"
+    )]
+    pub member_max_requests_in_flight: usize,
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

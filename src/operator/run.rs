@@ -292,13 +292,14 @@ pub async fn run(options: RunOptions) -> Result<(), RunError> {
         }
     }
 
-    let operator = Operator::prepare(
+    let mut operator = Operator::prepare(
         client.clone(),
         &namespace,
         options.install_crds,
         metrics.clone(),
     )
     .await?;
+    operator.settings.health.max_in_flight = options.member_max_requests_in_flight.max(1);
     readiness.set(true);
     let controllers = async {
         if options.leader_elect {

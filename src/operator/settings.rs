@@ -90,6 +90,7 @@ pub fn settings_from(spec: &KubeFedConfigSpec) -> Result<Settings, Vec<String>> 
                 period: timings.health_check_period,
                 timeout: timings.health_check_timeout,
                 thresholds: Thresholds { failure, success },
+                max_in_flight: crate::members::connection::DEFAULT_MEMBER_IN_FLIGHT,
             },
             adopt_resources: sync.adopt_resources != Some(ConfigurationMode::Disabled),
             sync_concurrency,
@@ -121,7 +122,7 @@ mod tests {
             }
         );
         assert!(s.adopt_resources);
-        assert_eq!(s.sync_concurrency, 1);
+        assert_eq!(s.sync_concurrency, 8);
     }
 
     #[test]

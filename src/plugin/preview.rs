@@ -368,7 +368,14 @@ impl Federation {
                 })?,
             };
             let client = cluster_token(&cluster, secret.as_ref())
-                .and_then(|token| cluster_client(&cluster, &token, MEMBER_TIMEOUT))
+                .and_then(|token| {
+                    cluster_client(
+                        &cluster,
+                        &token,
+                        MEMBER_TIMEOUT,
+                        crate::members::connection::DEFAULT_MEMBER_IN_FLIGHT,
+                    )
+                })
                 .ok()
                 .map(|(client, _)| client);
             let health = health_from_status(cluster.status.as_ref());

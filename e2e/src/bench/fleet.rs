@@ -5,8 +5,10 @@ use super::observe::poll_until;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::Client;
-use kube::api::{Api, DynamicObject, PostParams};
+use kube::ResourceExt;
+use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use kube::core::ApiResource;
+use kubefed::crds::federated_type_config::FederatedTypeConfig;
 use kubefed::crds::kubefed_cluster::{KubeFedCluster, KubeFedClusterSpec, LocalSecretReference};
 use kubefed::crds::kubefed_config::{ClusterHealthCheckConfig, KubeFedConfig, KubeFedConfigSpec};
 use kubefed::members::pool::MemberPool;
@@ -18,6 +20,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub const FEDERATION_NAMESPACE: &str = "kube-federation-system";
+
+/// The federated types the benchmark uses; the other default FederatedTypeConfigs are
+/// disabled, so members are not watched for types nothing is federated of (each watch is an
+/// HTTP/1 connection, two open files in this process with the simulator in it).
+const USED_TYPES: [&str; 2] = ["deployments.apps", "namespaces"];
 
 /// Adds a fixed delay to every resource request of a member, like a distant API server.
 struct Latency(Duration);
@@ -72,13 +79,19 @@ pub struct Fleet {
     pub host_client: Client,
     pub members: Vec<Cluster>,
     pub operator: Option<RunningOperator>,
+    /// Requests in flight per member, for the operator's member clients.
+    pub member_in_flight: usize,
 }
 
 impl Fleet {
     /// Creates the host with the federation API installed and `n` members serving HTTP,
     /// each registered the way `kubectl fed join` does. The operator is not started.
-    pub async fn create(n: usize, member_latency: Duration) -> Result<Fleet, BenchError> {
-        Self::create_joined(n, member_latency, false).await
+    pub async fn create(
+        n: usize,
+        member_latency: Duration,
+        member_in_flight: usize,
+    ) -> Result<Fleet, BenchError> {
+        Self::create_joined(n, member_latency, member_in_flight, false).await
     }
 
     /// Like [`Fleet::create`]; with `pull` the members are joined in pull mode (the host side
@@ -86,6 +99,7 @@ impl Fleet {
     pub async fn create_joined(
         n: usize,
         member_latency: Duration,
+        member_in_flight: usize,
         pull: bool,
     ) -> Result<Fleet, BenchError> {
         let (host, host_client) = prepare_host().await?;
@@ -121,19 +135,21 @@ impl Fleet {
             host_client,
             members,
             operator: None,
+            member_in_flight,
         })
     }
 
     /// Prepares and starts an operator against the host; returns once it is running.
     pub async fn start_operator(&mut self) -> Result<(), BenchError> {
         let metrics = Metrics::new();
-        let operator = Operator::prepare(
+        let mut operator = Operator::prepare(
             self.host_client.clone(),
             FEDERATION_NAMESPACE,
             false,
             metrics.clone(),
         )
         .await?;
+        operator.settings.health.max_in_flight = self.member_in_flight;
         let pool = operator.pool.clone();
         let sync_concurrency = operator.settings.sync_concurrency;
         let task = tokio::spawn(async move { operator.run_controllers().await });
@@ -297,6 +313,8 @@ pub async fn prepare_host() -> Result<(Cluster, Client), BenchError> {
         Duration::from_secs(30),
     )
     .await?;
+    disable_unused_types(&host_client).await?;
+    // Probes once a second: quick joins without probe traffic dominating the figures.
     let spec = KubeFedConfigSpec {
         cluster_health_check: Some(ClusterHealthCheckConfig {
             period: Some("1s".into()),
@@ -333,6 +351,24 @@ async fn create_namespace(client: &Client, name: &str) -> Result<(), BenchError>
         Err(kube::Error::Api(s)) if s.code == 409 => Ok(()),
         Err(e) => Err(BenchError::kube(format!("create namespace {name}"))(e)),
     }
+}
+
+async fn disable_unused_types(host: &Client) -> Result<(), BenchError> {
+    let api = Api::<FederatedTypeConfig>::namespaced(host.clone(), FEDERATION_NAMESPACE);
+    let all = api
+        .list(&Default::default())
+        .await
+        .map_err(BenchError::kube("list FederatedTypeConfigs"))?;
+    let disable = Patch::Merge(json!({"spec": {"propagation": "Disabled"}}));
+    for ftc in all.items {
+        let name = ftc.name_any();
+        if !USED_TYPES.contains(&name.as_str()) {
+            api.patch(&name, &PatchParams::default(), &disable)
+                .await
+                .map_err(BenchError::kube(format!("disable {name}")))?;
+        }
+    }
+    Ok(())
 }
 
 /// Registers a member: its token in a Secret and a KubeFedCluster pointing at its URL.

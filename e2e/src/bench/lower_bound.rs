@@ -18,7 +18,8 @@ pub struct BareClients {
 
 impl BareClients {
     /// One HTTP client per member, authenticated like the operator's (bearer token).
-    pub fn connect(members: &[Cluster]) -> Result<Self, BenchError> {
+    /// At most `in_flight` requests await an answer from one member, as for the operator.
+    pub fn connect(members: &[Cluster], in_flight: usize) -> Result<Self, BenchError> {
         let ar = ApiResource {
             group: "apps".into(),
             version: "v1".into(),
@@ -36,7 +37,10 @@ impl BareClients {
                 .map_err(|e| BenchError::Sim(format!("member URL {url}: {e}")))?;
             let mut config = kube::Config::new(uri);
             config.auth_info.token = Some(member.admin_token().to_string().into());
-            let client = kube::Client::try_from(config).map_err(BenchError::kube("client"))?;
+            let client = kube::client::ClientBuilder::try_from(config)
+                .map_err(BenchError::kube("client"))?
+                .with_layer(&tower::limit::ConcurrencyLimitLayer::new(in_flight.max(1)))
+                .build();
             apis.push(Api::namespaced_with(client, LOWER_BOUND_NAMESPACE, &ar));
         }
         Ok(BareClients { apis })

@@ -34,6 +34,15 @@ pub struct Options {
     /// Larger defaults: 1000 members and 10000 objects.
     #[arg(long)]
     pub large: bool,
+    /// A scale preset that fits a 2-core, 24 GiB machine with the simulator in the same
+    /// process: `members` is N = 1000 × M = 100, `objects` is N = 100 × M = 10000.
+    #[arg(long, value_enum, conflicts_with_all = ["large", "smoke"])]
+    pub preset: Option<Preset>,
+    /// Requests in flight per member, for the operator and the bare client alike [default:
+    /// the operator's default; 2 with --preset members, to stay within the open-file limit
+    /// at 1000 members over HTTP/1].
+    #[arg(long)]
+    pub member_in_flight: Option<usize>,
     /// Tiny sizes (2 members, 5 objects, 1 repeat): a quick correctness run.
     #[arg(long, conflicts_with = "large")]
     pub smoke: bool,
@@ -46,6 +55,14 @@ pub struct Options {
     pub output: Option<PathBuf>,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+pub enum Preset {
+    /// N = 1000 members, M = 100 objects.
+    Members,
+    /// N = 100 members, M = 10000 objects.
+    Objects,
+}
+
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Plan {
     pub member_counts: Vec<usize>,
@@ -55,6 +72,7 @@ pub struct Plan {
     pub repeats: usize,
     pub steady: Duration,
     pub timeout: Duration,
+    pub member_in_flight: usize,
     pub output: Option<PathBuf>,
     pub pull: bool,
 }
@@ -63,6 +81,10 @@ impl Options {
     pub fn plan(self) -> Plan {
         let (members, objects, repeats, steady) = if self.smoke {
             (vec![2], 5, 1, 1)
+        } else if self.preset == Some(Preset::Members) {
+            (vec![1000], 100, 5, self.steady_seconds)
+        } else if self.preset == Some(Preset::Objects) {
+            (vec![100], 10_000, 5, self.steady_seconds)
         } else if self.large {
             (vec![10, 100, 1000], 10_000, 20, self.steady_seconds)
         } else {
@@ -81,9 +103,15 @@ impl Options {
             steady: Duration::from_secs(steady.max(1)),
             timeout: Duration::from_secs(self.timeout_seconds.unwrap_or(if self.smoke {
                 60
+            } else if self.preset.is_some() {
+                3600
             } else {
                 600
             })),
+            member_in_flight: self.member_in_flight.unwrap_or(match self.preset {
+                Some(Preset::Members) => 2,
+                _ => kubefed::members::connection::DEFAULT_MEMBER_IN_FLIGHT,
+            }),
             output: self.output,
             pull: self.pull,
         }

@@ -51,7 +51,8 @@ pub async fn compare(plan: &Plan, members: usize) -> Result<Vec<ModeResult>, Ben
 }
 
 async fn run_mode(plan: &Plan, members: usize, pull: bool) -> Result<ModeResult, BenchError> {
-    let mut fleet = Fleet::create_joined(members, plan.member_latency, pull).await?;
+    let mut fleet =
+        Fleet::create_joined(members, plan.member_latency, plan.member_in_flight, pull).await?;
     let _agents = if pull {
         Agents(
             fleet
@@ -85,7 +86,7 @@ async fn run_mode(plan: &Plan, members: usize, pull: bool) -> Result<ModeResult,
         NAMESPACE,
         &federated_resource("FederatedDeployment", "federateddeployments"),
     );
-    let bare = BareClients::connect(&fleet.members)?;
+    let bare = BareClients::connect(&fleet.members, plan.member_in_flight)?;
     let create = |name: String| {
         let federated = federated.clone();
         let obj = workload.federated(&name, 1);

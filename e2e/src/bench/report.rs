@@ -92,6 +92,9 @@ pub struct ColdStart {
     pub host_writes: u64,
     pub member_writes: u64,
     pub host_writes_by_resource: BTreeMap<String, u64>,
+    /// Heap the operator released when it was stopped, per member object: everything it
+    /// held (member caches, host caches, queues, clients) at the largest size of the run.
+    pub operator_heap_bytes_per_member_object: f64,
 }
 
 fn ratio(a: f64, b: f64) -> String {
@@ -195,6 +198,74 @@ impl FleetResult {
             c.host_writes_by_resource,
             c.member_writes
         ));
+        out.push_str(&format!(
+            "  operator heap released when it stopped: {:.0} B per member object\n",
+            c.operator_heap_bytes_per_member_object
+        ));
+        out.push_str(&self.goals());
+        out
+    }
+
+    /// The acceptance goals, each with its figure and whether it is met.
+    pub fn goals(&self) -> String {
+        let t = &self.throughput;
+        let m = &self.memory;
+        let member_objects = (self.objects * self.members).max(1) as f64;
+        let member_requests: u64 = t.member_requests.values().sum();
+        let events: u64 = t
+            .host_writes
+            .iter()
+            .filter(|(k, _)| k.contains(" events."))
+            .map(|(_, n)| n)
+            .sum();
+        let throughput = if t.lower_bound_objects_per_second > 0.0 {
+            t.objects_per_second / t.lower_bound_objects_per_second
+        } else {
+            0.0
+        };
+        let cold = self.cold_start.host_writes + self.cold_start.member_writes;
+        let steady = self.steady.host_writes_per_minute + self.steady.member_writes_per_minute;
+        let held = self.cold_start.operator_heap_bytes_per_member_object;
+        let rows = [
+            (
+                "operator memory per member object",
+                format!(
+                    "{held:.0} B heap released at stop ({:.0} B by RSS growth); goal <= 1536 B: {:.2}x the goal",
+                    m.operator_bytes_per_member_object,
+                    held / 1536.0
+                ),
+                held > 0.0 && held <= 1536.0,
+            ),
+            (
+                "host event writes per federated object",
+                format!(
+                    "{:.2}; goal <= 2",
+                    events as f64 / self.objects.max(1) as f64
+                ),
+                events as f64 / self.objects.max(1) as f64 <= 2.0,
+            ),
+            (
+                "member requests per created member object",
+                format!("{:.3}; goal 1", member_requests as f64 / member_objects),
+                member_requests as f64 / member_objects <= 1.0,
+            ),
+            (
+                "throughput / lower bound",
+                format!("{throughput:.2}; goal >= 0.8"),
+                throughput >= 0.8,
+            ),
+            (
+                "steady state writes/min",
+                format!("{steady:.1}; goal 0"),
+                steady == 0.0,
+            ),
+            ("cold start writes", format!("{cold}; goal 0"), cold == 0),
+        ];
+        let mut out = String::from("  goals:\n");
+        for (what, figure, met) in rows {
+            let mark = if met { "met" } else { "NOT MET" };
+            out.push_str(&format!("    {what:<44} {mark:<8} {figure}\n"));
+        }
         out
     }
 }

@@ -32,7 +32,7 @@ struct Phase<'a> {
 }
 
 pub async fn run(plan: &Plan, members: usize) -> Result<FleetResult, BenchError> {
-    let mut fleet = Fleet::create(members, plan.member_latency).await?;
+    let mut fleet = Fleet::create(members, plan.member_latency, plan.member_in_flight).await?;
     fleet.start_operator().await?;
     fleet.wait_members_ready(plan.timeout).await?;
     fleet.federate_namespace(NAMESPACE, plan.timeout).await?;
@@ -51,7 +51,7 @@ pub async fn run(plan: &Plan, members: usize) -> Result<FleetResult, BenchError>
     };
     progress("fleet ready");
     let sync_concurrency = usize::from(phase.fleet.running()?.sync_concurrency);
-    let bare = BareClients::connect(&phase.fleet.members)?;
+    let bare = BareClients::connect(&phase.fleet.members, plan.member_in_flight)?;
 
     // Warm both paths (connections, member caches, watches) before timing anything.
     phase.create_and_wait("warm-up").await?;
@@ -68,7 +68,7 @@ pub async fn run(plan: &Plan, members: usize) -> Result<FleetResult, BenchError>
     let update_few = phase.update_each(&names, 2).await?;
 
     let objects: Vec<String> = (0..plan.objects).map(|i| format!("obj-{i}")).collect();
-    let (throughput, memory) = phase.throughput(&bare, &objects, sync_concurrency).await?;
+    let (throughput, memory) = phase.throughput(bare, &objects, sync_concurrency).await?;
     progress("throughput measured");
     let sampled = &objects[..plan.repeats.min(objects.len())];
     let update_many = phase.update_each(sampled, 2).await?;
@@ -144,7 +144,7 @@ impl Phase<'_> {
 
     async fn throughput(
         &mut self,
-        bare: &BareClients,
+        bare: BareClients,
         names: &[String],
         concurrency: usize,
     ) -> Result<(Throughput, Memory), BenchError> {
@@ -153,6 +153,8 @@ impl Phase<'_> {
         let heap_before = heap_bytes();
         self.fleet.reset_counters();
         let lower_bound = bare.bulk(&self.workload, names, concurrency).await?;
+        // Its connections are closed before the operator's phase (open files at N = 1000).
+        drop(bare);
         let heap_after_lower_bound = heap_bytes();
         let lower_bound_member_requests = self.fleet.member_requests_by_verb();
         let rss_after_lower_bound = rss_bytes();
@@ -244,9 +246,13 @@ impl Phase<'_> {
     /// every member Ready, every federated object (deployments and the namespace) reconciled
     /// since, and the sync controller idle.
     async fn cold_start(&mut self) -> Result<ColdStart, BenchError> {
+        let heap_running = heap_bytes();
         self.fleet.stop_operator();
         // Let the old instance's connections wind down before counting.
         tokio::time::sleep(Duration::from_millis(300)).await;
+        // What the stopped operator held: its caches of every member object, queues, clients.
+        let released = heap_running.saturating_sub(heap_bytes()).max(0) as f64;
+        let member_objects = (self.expected.len() * self.fleet.members.len()).max(1);
         self.fleet.reset_counters();
         let federated_objects = self.expected.len() as u64 + 1;
         let started = Instant::now();
@@ -265,6 +271,7 @@ impl Phase<'_> {
             host_writes,
             member_writes,
             host_writes_by_resource,
+            operator_heap_bytes_per_member_object: released / member_objects as f64,
         })
     }
 

@@ -52,6 +52,9 @@ pub struct HealthSettings {
     pub period: Duration,
     pub timeout: Duration,
     pub thresholds: Thresholds,
+    /// Requests awaiting an answer from one member, at most (see
+    /// [`crate::members::connection::DEFAULT_MEMBER_IN_FLIGHT`]).
+    pub max_in_flight: usize,
 }
 
 impl Default for HealthSettings {
@@ -60,6 +63,7 @@ impl Default for HealthSettings {
             period: Duration::from_secs(10),
             timeout: Duration::from_secs(3),
             thresholds: Thresholds::default(),
+            max_in_flight: crate::members::connection::DEFAULT_MEMBER_IN_FLIGHT,
         }
     }
 }
@@ -198,7 +202,7 @@ fn connect(
     token: &str,
     settings: &HealthSettings,
 ) -> Result<(Client, Vec<String>), String> {
-    cluster_client(cluster, token, settings.timeout)
+    cluster_client(cluster, token, settings.timeout, settings.max_in_flight)
 }
 
 async fn align(

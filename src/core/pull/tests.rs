@@ -120,7 +120,10 @@ fn observed_member_reads_as_the_push_cache_would() {
     });
     let o = observed_member(&w, collect());
     assert_eq!((o.generation, o.replicas), (Some(3), Some(2)));
-    assert_eq!(o.remote_status, Some(json!({"readyReplicas": 2})));
+    assert_eq!(
+        o.remote_status.map(|s| s.value()),
+        Some(json!({"readyReplicas": 2}))
+    );
     let uncollected = StatusCollection {
         collect: false,
         ..collect()

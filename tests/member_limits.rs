@@ -1,0 +1,85 @@
+//! Requests to one member are bounded: a hanging member holds at most
+//! `DEFAULT_MEMBER_IN_FLIGHT` requests however many reconciliations run at once, and the other
+//! members converge meanwhile.
+
+mod common;
+
+use common::*;
+use kubefed::crds::kubefed_config::{ClusterHealthCheckConfig, SyncControllerConfig};
+use kubefed::members::connection::DEFAULT_MEMBER_IN_FLIGHT;
+use std::time::{Duration, Instant};
+
+const OBJECTS: usize = 60;
+
+/// Requests are abandoned (and their slots freed) only after 10 s (the member request and
+/// probe timeouts here), but the hanging member keeps counting an abandoned request until the
+/// hang ends; so it is watched for less than that.
+const SAMPLED: Duration = Duration::from_secs(8);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_member_holds_a_bounded_number_of_requests() {
+    // More reconciliations at once than a member may have requests in flight, so only the
+    // per-member bound keeps the hanging member's share small.
+    let t = start_fleet(3, |spec| {
+        spec.sync_controller = Some(SyncControllerConfig {
+            max_concurrent_reconciles: Some(64),
+            ..spec.sync_controller.clone().unwrap_or_default()
+        });
+        spec.cluster_health_check = Some(ClusterHealthCheckConfig {
+            period: Some("1s".into()),
+            timeout: Some("10s".into()),
+            failure_threshold: Some(3),
+            success_threshold: Some(1),
+        });
+    })
+    .await;
+    let host = &t.host_client;
+    t.federate_namespace("limits").await;
+    create_many(host, "limits", 1).await;
+    wait_converged(&t, "limits", 1, Duration::from_secs(30)).await;
+
+    let hanging = t.member("cluster1").faults();
+    hanging.set_hang(true);
+    let start = Instant::now();
+    // Creates all at once, so that the reconciliations overlap.
+    let creates = (1..OBJECTS).map(|i| {
+        let name = format!("cm-{i:03}");
+        let obj = federated_configmap("limits", &name, serde_json::json!({"clusterSelector": {}}));
+        async move { create(host, &fcm(), Some("limits"), obj).await }
+    });
+    futures::future::join_all(creates).await;
+
+    let mut most_held = 0;
+    loop {
+        if start.elapsed() < SAMPLED {
+            most_held = most_held.max(hanging.held_requests());
+        }
+        let done = ["cluster2", "cluster3"].iter().all(|c| {
+            t.member(c)
+                .cluster()
+                .list_objects("", "configmaps", Some("limits"))
+                .len()
+                >= OBJECTS
+        });
+        if done && start.elapsed() >= SAMPLED {
+            break;
+        }
+        assert!(
+            done || start.elapsed() < Duration::from_secs(60),
+            "the healthy members did not get all {OBJECTS} objects while cluster1 hung"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    println!("the hanging member held at most {most_held} requests");
+    assert!(
+        most_held > 0,
+        "no request reached the hanging member: the bound was not exercised"
+    );
+    assert!(
+        most_held as usize <= DEFAULT_MEMBER_IN_FLIGHT,
+        "the hanging member held {most_held} requests (bound {DEFAULT_MEMBER_IN_FLIGHT})"
+    );
+
+    hanging.set_hang(false);
+    wait_converged(&t, "limits", OBJECTS, Duration::from_secs(60)).await;
+}
