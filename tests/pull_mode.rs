@@ -52,7 +52,7 @@ async fn start() -> PullFleet {
     let fleet = Fleet::start(FleetConfig::with_members(2)).await.unwrap();
     let host = fleet.host().client();
     prepare_host(&host, |_| {}).await;
-    let running = run_operator(&host).await;
+    let running = kubefed_testkit::run_operator(&host).await.unwrap();
     join_fleet_member(&host, &fleet.members()[0]).await;
     let agent_host = agent_host_client(&fleet, "cluster2").await;
     let stats = AgentStats::default();
@@ -81,11 +81,11 @@ async fn start() -> PullFleet {
         .await;
     }
     let test = FleetTest {
-        fleet,
+        clusters: kubefed_testkit::Https { fleet },
         host_client: host,
-        operator: running.task,
-        pool: running.pool,
-        metrics: running.metrics,
+        pool: running.pool.clone(),
+        metrics: running.metrics.clone(),
+        operator: running,
     };
     PullFleet { test, agent, stats }
 }

@@ -214,7 +214,7 @@ async fn member_status_bursts_cause_few_host_writes_and_steady_state_none() {
     let t = start_fleet(2, |_| {}).await;
     create_web(&t, "burst").await;
     wait_aggregate(&t.host_client, "burst", "8/8", "2/2").await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    t.settle().await;
 
     // One member status change is one status write (this also checks what is counted).
     let host = t.fleet.host().cluster();
@@ -222,7 +222,7 @@ async fn member_status_bursts_cause_few_host_writes_and_steady_state_none() {
     host.reset_counters();
     workloads.set_capacity(Some(3));
     wait_aggregate(&t.host_client, "burst", "6/8", "2/2").await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    t.settle().await;
     let counters = host.counters();
     let status_writes = counters.of(Verb::Patch, FD_RESOURCE);
     assert!(
@@ -246,7 +246,7 @@ async fn member_status_bursts_cause_few_host_writes_and_steady_state_none() {
         entry(&status, "cluster2")["remoteStatus"]["readyReplicas"],
         json!(5)
     );
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    t.settle().await;
     let watched = t.member("cluster2").watch_events_sent() - watched_before;
     assert!(
         watched >= 25,
@@ -270,24 +270,7 @@ async fn member_status_bursts_cause_few_host_writes_and_steady_state_none() {
     );
 
     // Nothing changes: no writes on the host or the members.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    host.reset_counters();
-    for m in t.fleet.members() {
-        m.cluster().reset_counters();
-    }
-    let start = Instant::now();
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    assert!(start.elapsed() >= Duration::from_secs(3));
-    let counters = host.counters();
-    assert_eq!(
-        counters.writes(),
-        0,
-        "host writes in steady state: {counters:?}"
-    );
-    for m in t.fleet.members() {
-        let c = m.counters();
-        assert_eq!(c.writes(), 0, "{} writes in steady state: {c:?}", m.name());
-    }
+    t.assert_quiet(Duration::from_secs(3)).await;
 }
 
 /// Runs kubectl against the fleet over HTTPS with the given context.

@@ -131,8 +131,8 @@ async fn federated_deployment_with_overrides_reaches_each_member_exactly() {
             .map(String::as_str),
         Some("blue")
     );
-    // Not placed on cluster3.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Not placed on cluster3, once the operator has done what it does.
+    fleet.settle().await;
     assert!(
         get(
             fleet.member("cluster3"),
@@ -393,27 +393,8 @@ async fn steady_state_costs_no_writes() {
         (cond["status"] == "True").then_some(())
     })
     .await;
-    // Let everything settle, then count.
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    fleet.host.reset_counters();
-    for (_, m, _) in &fleet.members {
-        m.reset_counters();
-    }
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(
-        fleet.host.counters().writes(),
-        0,
-        "host writes in steady state: {:?}",
-        fleet.host.counters()
-    );
-    for (name, m, _) in &fleet.members {
-        assert_eq!(
-            m.counters().writes(),
-            0,
-            "writes to {name} in steady state: {:?}",
-            m.counters()
-        );
-    }
+    // Once everything has settled, nothing is written anywhere.
+    fleet.assert_quiet(Duration::from_secs(3)).await;
 }
 
 /// The plan a tool would show without any cache (e.g. a preview): the same observation,
@@ -441,8 +422,7 @@ async fn a_live_observation_plans_like_the_operator_and_writes_nothing() {
         .await;
     }
     // The operator stops; an object it never saw, and one already in sync.
-    fleet.operator.abort();
-    let _ = (&mut fleet.operator).await;
+    fleet.stop_operator().await;
     create(
         &fleet.host_client,
         &fcm(),

@@ -136,8 +136,8 @@ async fn cluster_selectors_follow_kubefed_rules() {
             }
         }
     }
-    // Give the operator time to (wrongly) place the others, then check it did not.
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    // Once the operator has settled, the others are not placed.
+    fleet.settle().await;
     for (name, _, expected) in &cases {
         for (cluster, _, client) in &fleet.members {
             assert_eq!(
@@ -620,7 +620,9 @@ async fn delete_options_are_used_for_member_deletes() {
         "member object deleted",
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The member's garbage collector runs after the deletion; the dependent stays once the
+    // operator has settled.
+    fleet.settle().await;
     assert!(
         present(
             fleet.member("cluster1"),
@@ -674,8 +676,8 @@ async fn unknown_cluster_names_are_reported_once_and_do_not_block_the_rest() {
         event.data
     );
     assert_eq!(event.data["regarding"]["name"], "cm");
-    // Reported once, not on every pass.
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    // Reported once, not on every pass: none more once the operator has settled.
+    fleet.settle().await;
     let count = api
         .list(&Default::default())
         .await

@@ -171,23 +171,9 @@ pub fn repo_root() -> PathBuf {
 }
 
 /// Polls `probe` until it returns `Some`, at most `timeout`.
-pub fn wait_for<T>(
-    what: &str,
-    timeout: Duration,
-    mut probe: impl FnMut() -> Option<T>,
-) -> Result<T> {
-    let start = Instant::now();
-    loop {
-        if let Some(value) = probe() {
-            return Ok(value);
-        }
-        if start.elapsed() > timeout {
-            return Err(HarnessError::new(format!(
-                "timed out after {timeout:?} waiting for {what}"
-            )));
-        }
-        std::thread::sleep(POLL);
-    }
+pub fn wait_for<T>(what: &str, timeout: Duration, probe: impl FnMut() -> Option<T>) -> Result<T> {
+    kubefed_sim::testing::eventually_blocking(what, timeout, POLL, probe)
+        .map_err(|e| HarnessError::new(e.to_string()))
 }
 
 /// A child process that is killed when this handle is dropped.

@@ -33,7 +33,8 @@
 //! - [`controllers`]: in-cluster controllers (workloads, ServiceAccount tokens).
 //! - [`fleet`]: a host and members with fault injection, persistence and a control endpoint.
 //!
-//! [`heap`] counts live heap bytes for benchmarks of the storage.
+//! [`heap`] counts live heap bytes for benchmarks of the storage. [`testing`] holds test
+//! support that needs only the simulator (waits, quiet checks, one cluster per transport).
 
 pub mod auth;
 pub mod controllers;
@@ -41,6 +42,8 @@ pub mod fleet;
 pub mod heap;
 pub mod rest;
 pub mod server;
+#[cfg(feature = "kube")]
+pub mod testing;
 pub mod transport;
 
 pub use controllers::workloads::{WorkloadConfig, Workloads};

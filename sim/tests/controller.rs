@@ -51,14 +51,12 @@ fn error_policy(_: Arc<ConfigMap>, _: &Error, _: Arc<Ctx>) -> Action {
 }
 
 async fn wait_seen(api: &Api<ConfigMap>, name: &str, want: &str) {
-    for _ in 0..200 {
+    let what = format!("{name} reconciled to {want}");
+    kubefed_sim::testing::eventually(&what, Duration::from_secs(5), || async {
         let cm = api.get(name).await.unwrap();
-        if cm.annotations().get("seen").map(String::as_str) == Some(want) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("{name} never reconciled to {want}");
+        (cm.annotations().get("seen").map(String::as_str) == Some(want)).then_some(())
+    })
+    .await;
 }
 
 async fn run_case(cluster: Cluster, client: Client) {
@@ -100,9 +98,11 @@ async fn run_case(cluster: Cluster, client: Client) {
         }
     }
     // Steady state: the reconciler's no-op applies change nothing.
-    let writes = cluster.counters().effective_writes;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(cluster.counters().effective_writes, writes);
+    kubefed_sim::testing::assert_unchanged(
+        std::slice::from_ref(&cluster),
+        Duration::from_millis(300),
+    )
+    .await;
     let c = cluster.counters();
     assert_eq!(c.of(Verb::List, "configmaps"), 1, "{c:?}");
     assert!(c.of(Verb::Watch, "configmaps") >= 1);

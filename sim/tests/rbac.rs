@@ -83,16 +83,13 @@ async fn service_account_token_is_limited_to_its_role() {
         .unwrap();
 
     // The token controller fills the secret.
-    let mut filled = None;
-    for _ in 0..100 {
-        let s = secrets.get("reader-token").await.unwrap();
-        if s.data.as_ref().is_some_and(|d| d.contains_key("token")) {
-            filled = Some(s);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let data = filled.expect("token secret filled").data.unwrap();
+    let filled =
+        kubefed_sim::testing::eventually("token secret filled", Duration::from_secs(5), || async {
+            Some(secrets.get("reader-token").await.unwrap())
+                .filter(|s| s.data.as_ref().is_some_and(|d| d.contains_key("token")))
+        })
+        .await;
+    let data = filled.data.unwrap();
     let token = String::from_utf8(data["token"].0.clone()).unwrap();
     assert_eq!(data["namespace"].0, b"team-a");
     assert!(String::from_utf8_lossy(&data["ca.crt"].0).contains("BEGIN CERTIFICATE"));
@@ -149,17 +146,15 @@ async fn service_account_token_is_limited_to_its_role() {
         .delete("reader-token", &Default::default())
         .await
         .unwrap();
-    let mut revoked = false;
-    for _ in 0..100 {
-        if let Err(kube::Error::Api(s)) = mine.get("settings").await
-            && s.code == 401
-        {
-            revoked = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(revoked, "a deleted token secret stops authenticating");
+    kubefed_sim::testing::eventually(
+        "a deleted token secret to stop authenticating",
+        Duration::from_secs(5),
+        || async {
+            matches!(mine.get("settings").await, Err(kube::Error::Api(s)) if s.code == 401)
+                .then_some(())
+        },
+    )
+    .await;
     fleet.shutdown().await;
 }
 

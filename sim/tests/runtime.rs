@@ -60,13 +60,11 @@ fn error_policy(_: Arc<ConfigMap>, _: &Error, _: Arc<Client>) -> Action {
 }
 
 async fn eventually<F: std::future::Future<Output = bool>>(what: &str, mut f: impl FnMut() -> F) {
-    for _ in 0..200 {
-        if f().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("timed out waiting for {what}");
+    kubefed_sim::testing::eventually(what, Duration::from_secs(5), || {
+        let done = f();
+        async move { done.await.then_some(()) }
+    })
+    .await;
 }
 
 #[tokio::test]

@@ -269,13 +269,8 @@ async fn bookmarks_timeouts_and_streaming_lists() {
 }
 
 async fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
-    for _ in 0..200 {
-        if f() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("timed out waiting for {what}");
+    let done = || std::future::ready(f().then_some(()));
+    kubefed_sim::testing::eventually(what, Duration::from_secs(5), done).await;
 }
 
 async fn relist_case(cluster: Cluster, client: Client) {

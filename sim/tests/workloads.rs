@@ -28,17 +28,11 @@ where
     T: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
     F: Fn(&T) -> bool,
 {
-    for _ in 0..100 {
-        let obj = api.get(name).await.unwrap();
-        if cond(&obj) {
-            return obj;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!(
-        "{name} never became {what}: {:?}",
-        api.get(name).await.unwrap()
-    );
+    let what = format!("{name} to become {what}");
+    kubefed_sim::testing::eventually(&what, Duration::from_secs(5), || async {
+        Some(api.get(name).await.unwrap()).filter(|o| cond(o))
+    })
+    .await
 }
 
 fn condition(d: &Deployment, kind: &str) -> Option<(String, String)> {
@@ -120,9 +114,11 @@ async fn deployments_become_ready_after_the_delay_and_stop_writing() {
     assert!(seen.len() >= 2, "watchers see the status updates: {seen:?}");
 
     // Settled: nothing is rewritten.
-    let rv = member.cluster().resource_version();
-    tokio::time::sleep(Duration::from_millis(600)).await;
-    assert_eq!(member.cluster().resource_version(), rv, "no write loop");
+    kubefed_sim::testing::assert_unchanged(
+        std::slice::from_ref(member.cluster()),
+        Duration::from_millis(600),
+    )
+    .await;
 
     // A new generation is observed and settles again.
     deploys

@@ -14,10 +14,6 @@ pub enum BenchError {
         #[source]
         source: kube::Error,
     },
-    #[error("cannot start the operator: {0}")]
-    Operator(#[from] kubefed::operator::run::RunError),
-    #[error("cannot install the federation API: {0}")]
-    Install(#[from] kubefed::operator::install::InstallError),
     #[error("simulator: {0}")]
     Sim(String),
     #[error("{context}: {source}")]
@@ -26,6 +22,8 @@ pub enum BenchError {
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Fleet(#[from] kubefed_testkit::TestkitError),
     #[error("cannot encode results: {0}")]
     Json(#[from] serde_json::Error),
 }

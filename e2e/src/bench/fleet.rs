@@ -2,24 +2,17 @@
 
 use super::error::BenchError;
 use super::observe::poll_until;
-use k8s_openapi::ByteString;
-use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::Client;
 use kube::ResourceExt;
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use kube::core::ApiResource;
 use kubefed::crds::federated_type_config::FederatedTypeConfig;
-use kubefed::crds::kubefed_cluster::{KubeFedCluster, KubeFedClusterSpec, LocalSecretReference};
-use kubefed::crds::kubefed_config::{ClusterHealthCheckConfig, KubeFedConfig, KubeFedConfigSpec};
-use kubefed::members::pool::MemberPool;
-use kubefed::operator::run::Operator;
-use kubefed::runtime::metrics::{Metrics, ReconcileLabels};
 use kubefed_sim::{ApiError, Cluster, Middleware, RequestInfo};
+pub use kubefed_testkit::{FEDERATION_NAMESPACE, RunningOperator};
+use kubefed_testkit::{FleetBuilder, HealthCheck, create_namespace, reconciles, run_operator_with};
 use serde_json::json;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-pub const FEDERATION_NAMESPACE: &str = "kube-federation-system";
 
 /// The federated types the benchmark uses; the other default FederatedTypeConfigs are
 /// disabled, so members are not watched for types nothing is federated of (each watch is an
@@ -39,39 +32,9 @@ impl Middleware for Latency {
     }
 }
 
-/// One operator instance and the handles the benchmark observes it through.
-pub struct RunningOperator {
-    task: tokio::task::JoinHandle<()>,
-    pub metrics: Metrics,
-    pub pool: MemberPool,
-    pub sync_concurrency: u16,
-}
-
-impl RunningOperator {
-    /// Successful reconciliations of federated objects so far.
-    pub fn sync_successes(&self) -> u64 {
-        self.metrics
-            .reconciles
-            .get_or_create(&ReconcileLabels {
-                controller: "sync".into(),
-                result: "success".into(),
-            })
-            .get()
-    }
-
-    fn ready_members(&self) -> usize {
-        self.pool
-            .snapshot()
-            .values()
-            .filter(|m| m.is_ready())
-            .count()
-    }
-}
-
-impl Drop for RunningOperator {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+/// Successful reconciliations of federated objects so far.
+fn sync_successes(operator: &RunningOperator) -> u64 {
+    reconciles(&operator.metrics, "sync", "success")
 }
 
 pub struct Fleet {
@@ -102,18 +65,36 @@ impl Fleet {
         member_in_flight: usize,
         pull: bool,
     ) -> Result<Fleet, BenchError> {
-        let (host, host_client) = prepare_host().await?;
-        let mut members = Vec::with_capacity(n);
-        for i in 1..=n {
-            let member = Cluster::new(&format!("member{i}"));
-            member.serve_http().await.map_err(|source| BenchError::Io {
-                context: format!("serve member{i}"),
-                source,
-            })?;
+        // Probes once a second: quick joins without probe traffic dominating the figures.
+        let health = HealthCheck {
+            period: Duration::from_secs(1),
+            timeout: Duration::from_secs(5),
+            failure_threshold: 3,
+            success_threshold: 1,
+        };
+        let with_latency = |member: &Cluster| {
             if !member_latency.is_zero() {
                 member.add_middleware(Arc::new(Latency(member_latency)));
             }
-            if pull {
+        };
+        // Push members are joined by the builder; pull members only get their host side.
+        let (host_client, clusters) = FleetBuilder::new(if pull { 0 } else { n })
+            .names(|i| format!("member{i}"))
+            .health(health)
+            .each_member(with_latency)
+            .in_process_clusters()
+            .await?;
+        disable_unused_types(&host_client).await?;
+        let host = clusters.host;
+        let mut members: Vec<Cluster> = clusters.members.into_iter().map(|(_, m, _)| m).collect();
+        if pull {
+            for i in 1..=n {
+                let member = Cluster::new(&format!("member{i}"));
+                member.serve_http().await.map_err(|source| BenchError::Io {
+                    context: format!("serve member{i}"),
+                    source,
+                })?;
+                with_latency(&member);
                 let side = kubefed::plugin::pull_join::HostSide {
                     cluster: member.name().to_string(),
                     federation_namespace: FEDERATION_NAMESPACE.into(),
@@ -125,10 +106,8 @@ impl Fleet {
                 )
                 .await
                 .map_err(|(what, e)| BenchError::kube(what)(e))?;
-            } else {
-                join(&host_client, &member).await?;
+                members.push(member);
             }
-            members.push(member);
         }
         Ok(Fleet {
             host,
@@ -141,24 +120,13 @@ impl Fleet {
 
     /// Prepares and starts an operator against the host; returns once it is running.
     pub async fn start_operator(&mut self) -> Result<(), BenchError> {
-        let metrics = Metrics::new();
-        let mut operator = Operator::prepare(
-            self.host_client.clone(),
-            FEDERATION_NAMESPACE,
-            false,
-            metrics.clone(),
-        )
-        .await?;
-        operator.settings.health.max_in_flight = self.member_in_flight;
-        let pool = operator.pool.clone();
-        let sync_concurrency = operator.settings.sync_concurrency;
-        let task = tokio::spawn(async move { operator.run_controllers().await });
-        self.operator = Some(RunningOperator {
-            task,
-            metrics,
-            pool,
-            sync_concurrency,
-        });
+        let in_flight = self.member_in_flight;
+        self.operator = Some(
+            run_operator_with(&self.host_client, |settings| {
+                settings.health.max_in_flight = in_flight;
+            })
+            .await?,
+        );
         Ok(())
     }
 
@@ -285,12 +253,12 @@ impl Fleet {
         let n = self.members.len();
         let every = Duration::from_millis(5);
         let ready_at = poll_until("every member Ready", timeout, every, || {
-            (operator.ready_members() == n).then(|| operator.sync_successes())
+            (operator.ready_members() == n).then(|| sync_successes(operator))
         })
         .await?;
-        let mut last = (operator.sync_successes(), since.elapsed());
+        let mut last = (sync_successes(operator), since.elapsed());
         poll_until("every federated object reconciled", timeout, every, || {
-            let now = operator.sync_successes();
+            let now = sync_successes(operator);
             if now != last.0 {
                 last = (now, since.elapsed());
             }
@@ -301,36 +269,6 @@ impl Fleet {
     }
 }
 
-/// A host with the federation API installed and a KubeFedConfig that probes members once a
-/// second (quick joins without probe traffic dominating the figures).
-pub async fn prepare_host() -> Result<(Cluster, Client), BenchError> {
-    let host = Cluster::new("host");
-    let host_client = host.client();
-    create_namespace(&host_client, FEDERATION_NAMESPACE).await?;
-    kubefed::operator::install::install(
-        &host_client,
-        FEDERATION_NAMESPACE,
-        Duration::from_secs(30),
-    )
-    .await?;
-    disable_unused_types(&host_client).await?;
-    // Probes once a second: quick joins without probe traffic dominating the figures.
-    let spec = KubeFedConfigSpec {
-        cluster_health_check: Some(ClusterHealthCheckConfig {
-            period: Some("1s".into()),
-            timeout: Some("5s".into()),
-            failure_threshold: Some(3),
-            success_threshold: Some(1),
-        }),
-        ..KubeFedConfigSpec::with_defaults()
-    };
-    Api::<KubeFedConfig>::namespaced(host_client.clone(), FEDERATION_NAMESPACE)
-        .create(&PostParams::default(), &KubeFedConfig::new("kubefed", spec))
-        .await
-        .map_err(BenchError::kube("create KubeFedConfig"))?;
-    Ok((host, host_client))
-}
-
 pub fn federated_resource(kind: &str, plural: &str) -> ApiResource {
     ApiResource {
         group: "types.kubefed.io".into(),
@@ -338,18 +276,6 @@ pub fn federated_resource(kind: &str, plural: &str) -> ApiResource {
         api_version: "types.kubefed.io/v1beta1".into(),
         kind: kind.into(),
         plural: plural.into(),
-    }
-}
-
-async fn create_namespace(client: &Client, name: &str) -> Result<(), BenchError> {
-    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": name}}))?;
-    match Api::<Namespace>::all(client.clone())
-        .create(&PostParams::default(), &ns)
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(s)) if s.code == 409 => Ok(()),
-        Err(e) => Err(BenchError::kube(format!("create namespace {name}"))(e)),
     }
 }
 
@@ -368,46 +294,5 @@ async fn disable_unused_types(host: &Client) -> Result<(), BenchError> {
                 .map_err(BenchError::kube(format!("disable {name}")))?;
         }
     }
-    Ok(())
-}
-
-/// Registers a member: its token in a Secret and a KubeFedCluster pointing at its URL.
-async fn join(host: &Client, member: &Cluster) -> Result<(), BenchError> {
-    let name = member.name().to_string();
-    let secret = Secret {
-        metadata: kube::api::ObjectMeta {
-            name: Some(format!("{name}-token")),
-            ..Default::default()
-        },
-        data: Some(
-            [(
-                "token".to_string(),
-                ByteString(member.admin_token().as_bytes().to_vec()),
-            )]
-            .into(),
-        ),
-        ..Default::default()
-    };
-    Api::<Secret>::namespaced(host.clone(), FEDERATION_NAMESPACE)
-        .create(&PostParams::default(), &secret)
-        .await
-        .map_err(BenchError::kube("create member Secret"))?;
-    let api_endpoint = member
-        .http_url()
-        .ok_or_else(|| BenchError::Sim(format!("{name} serves no HTTP")))?;
-    let kfc = KubeFedCluster::new(
-        &name,
-        KubeFedClusterSpec {
-            api_endpoint,
-            secret_ref: LocalSecretReference {
-                name: format!("{name}-token"),
-            },
-            ..Default::default()
-        },
-    );
-    Api::<KubeFedCluster>::namespaced(host.clone(), FEDERATION_NAMESPACE)
-        .create(&PostParams::default(), &kfc)
-        .await
-        .map_err(BenchError::kube("create KubeFedCluster"))?;
     Ok(())
 }

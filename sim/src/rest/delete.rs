@@ -3,12 +3,13 @@
 
 use serde_json::{Value, json};
 
-use crate::rest::{Ctx, Reply, Route, parse_json, present};
+use crate::rest::{Ctx, Reply, Route, check_dry_run, invalid_options, parse_json, present};
 use crate::server::cluster::Cluster;
 use crate::server::crd;
 use crate::server::engine::{DeleteOpts, Propagation};
-use crate::server::error::{ApiError, ApiResult};
+use crate::server::error::ApiResult;
 use crate::server::meta;
+use crate::server::schema::{BadValue, ErrorType, FieldError};
 
 impl Cluster {
     pub(super) fn delete(&self, ctx: &Ctx<'_>, t: &Route, name: &str) -> ApiResult<Reply> {
@@ -68,28 +69,55 @@ fn delete_opts(ctx: &Ctx<'_>) -> ApiResult<DeleteOpts> {
     let policy = ctx
         .query
         .get("propagationPolicy")
-        .or_else(|| body.get("propagationPolicy").and_then(Value::as_str))
-        .or_else(
-            || match body.get("orphanDependents").and_then(Value::as_bool) {
-                Some(true) => Some("Orphan"),
-                _ => None,
-            },
-        );
-    let propagation = match policy {
-        None | Some("Background") => Propagation::Background,
-        Some("Foreground") => Propagation::Foreground,
-        Some("Orphan") => Propagation::Orphan,
-        Some(other) => {
-            return Err(ApiError::BadRequest(format!(
-                "unsupported propagationPolicy {other:?}"
-            )));
+        .or_else(|| body.get("propagationPolicy").and_then(Value::as_str));
+    let orphan = ctx
+        .query
+        .get("orphanDependents")
+        .map(|v| v == "true")
+        .or_else(|| body.get("orphanDependents").and_then(Value::as_bool));
+    // DeleteOptions are validated as a whole, every cause listed.
+    let mut errors = Vec::new();
+    if let (Some(p), Some(_)) = (policy, orphan) {
+        errors.push(FieldError::new(
+            ErrorType::Invalid,
+            "propagationPolicy",
+            BadValue::Json(json!(p)),
+            "orphanDependents and deletionPropagation cannot be both set",
+        ));
+    }
+    let propagation = match (policy, orphan) {
+        (Some("Background"), _) | (None, None | Some(false)) => Propagation::Background,
+        (Some("Foreground"), _) => Propagation::Foreground,
+        (Some("Orphan"), _) | (None, Some(true)) => Propagation::Orphan,
+        (Some(other), _) => {
+            errors.push(FieldError::new(
+                ErrorType::NotSupported,
+                "propagationPolicy",
+                BadValue::Json(json!(other)),
+                r#"supported values: "Foreground", "Background", "Orphan", "nil""#,
+            ));
+            Propagation::Background
         }
     };
-    let dry = ctx.query.dry_run()
-        || body
-            .get("dryRun")
-            .and_then(Value::as_array)
-            .is_some_and(|a| a.iter().any(|v| v == "All"));
+    let body_dry_run: Vec<&str> = body
+        .get("dryRun")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let dry = match ctx.query.get("dryRun") {
+        Some(q) => check_dry_run(std::iter::once(q)),
+        None => check_dry_run(body_dry_run.into_iter()),
+    };
+    let dry = match dry {
+        Ok(d) => d,
+        Err(e) => {
+            errors.push(e);
+            false
+        }
+    };
+    if !errors.is_empty() {
+        return Err(invalid_options(ctx.info.verb, errors));
+    }
     let pre = body.get("preconditions");
     Ok(DeleteOpts {
         propagation,

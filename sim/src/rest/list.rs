@@ -5,13 +5,23 @@ use serde_json::{Value, json};
 use crate::rest::{Ctx, Reply, Route, accept, table};
 use crate::server::cluster::Cluster;
 use crate::server::engine::ListPage;
-use crate::server::error::ApiResult;
+use crate::server::error::{ApiError, ApiResult};
 use crate::server::resources::ResourceDef;
 
 impl Cluster {
     pub(super) fn list(&self, ctx: &Ctx<'_>, t: &Route) -> ApiResult<Reply> {
         let sel = ctx.query.selectors()?;
         let limit = ctx.query.get("limit").and_then(|l| l.parse().ok());
+        if ctx.query.get("continue").is_some_and(|c| !c.is_empty())
+            && ctx
+                .query
+                .get("resourceVersion")
+                .is_some_and(|rv| !rv.is_empty() && rv != "0")
+        {
+            return Err(ApiError::BadRequest(
+                "specifying resource version is not allowed when using continue".into(),
+            ));
+        }
         let page = self.inner.state.lock().list(
             &t.def,
             t.namespace.as_deref(),

@@ -32,7 +32,7 @@ use crate::server::error::{ApiError, ApiResult, Target};
 use crate::server::meta;
 use crate::server::openapi;
 use crate::server::resources::ResourceDef;
-use crate::server::schema::{self, Directive, Rejection, gofmt};
+use crate::server::schema::{self, BadValue, Directive, ErrorType, FieldError, Rejection, gofmt};
 use crate::server::selectors::{FieldSelector, LabelSelector, Selectors};
 
 /// Response body of every transport: a full JSON document or a stream of watch events.
@@ -147,8 +147,9 @@ impl Query {
         matches!(self.get(k), Some("true" | "1"))
     }
 
-    fn dry_run(&self) -> bool {
-        self.get("dryRun") == Some("All")
+    /// Whether the request is a dry run; `All` is the only value there is.
+    fn dry_run(&self) -> Result<bool, FieldError> {
+        check_dry_run(self.get("dryRun").into_iter())
     }
 
     fn selectors(&self) -> ApiResult<Selectors> {
@@ -274,19 +275,21 @@ impl Cluster {
                     return self.non_resource(
                         &info,
                         discovery::resource_list(&st.registry, "", "v1")
-                            .ok_or(ApiError::NoRoute)?,
+                            .ok_or_else(|| self.unserved(&info))?,
                     );
                 }
                 ["apis", g] => {
                     return self.non_resource(
                         &info,
-                        discovery::api_group(&st.registry, g).ok_or(ApiError::NoRoute)?,
+                        discovery::api_group(&st.registry, g)
+                            .ok_or_else(|| self.unserved(&info))?,
                     );
                 }
                 ["apis", g, v] => {
                     return self.non_resource(
                         &info,
-                        discovery::resource_list(&st.registry, g, v).ok_or(ApiError::NoRoute)?,
+                        discovery::resource_list(&st.registry, g, v)
+                            .ok_or_else(|| self.unserved(&info))?,
                     );
                 }
                 ["api", "v1", rest @ ..] => ("", "v1", rest),
@@ -299,12 +302,30 @@ impl Cluster {
                 }
                 ["openapi", "v3", gv @ ..] => {
                     let doc = openapi::group_version(&st.registry, &gv.join("/"))
-                        .ok_or(ApiError::NoRoute)?;
+                        .ok_or_else(|| self.unserved(&info))?;
                     return self.non_resource(&info, doc);
                 }
-                _ => return Err(ApiError::NoRoute),
+                _ => return Err(self.unserved(&info)),
             };
-            resolve(&st, group, version, rest)?
+            match resolve(&st, group, version, rest) {
+                Ok(route) => route,
+                Err(ApiError::NoRoute) => {
+                    // Authorization looks only at the URL, before anything is looked up: a
+                    // caller may not learn which resources are served without the right to
+                    // ask. The hooks read the store, so they run once the lock is dropped.
+                    let (namespace, resource, name, sub) = url_parts(rest);
+                    info.group = group.to_string();
+                    info.version = version.to_string();
+                    info.resource = resource;
+                    info.subresource = sub;
+                    info.namespace = namespace;
+                    info.verb = request_verb(&parts.method, !name.is_empty(), &query)?;
+                    info.name = name;
+                    drop(st);
+                    return Err(self.unserved(&info));
+                }
+                Err(e) => return Err(e),
+            }
         };
         info.group = target.def.group.clone();
         info.version = target.version.clone();
@@ -312,17 +333,7 @@ impl Cluster {
         info.subresource = target.sub.clone().unwrap_or_default();
         info.namespace = target.namespace.clone().unwrap_or_default();
         info.name = target.name.clone().unwrap_or_default();
-        info.verb = match (&parts.method, &target.name) {
-            (&Method::GET, Some(_)) => Verb::Get,
-            (&Method::GET, None) if query.flag("watch") => Verb::Watch,
-            (&Method::GET, None) => Verb::List,
-            (&Method::POST, _) => Verb::Create,
-            (&Method::PUT, _) => Verb::Update,
-            (&Method::PATCH, _) => Verb::Patch,
-            (&Method::DELETE, Some(_)) => Verb::Delete,
-            (&Method::DELETE, None) => Verb::DeleteCollection,
-            _ => return Err(ApiError::MethodNotAllowed),
-        };
+        info.verb = request_verb(&parts.method, target.name.is_some(), &query)?;
         self.inner
             .counters
             .record(info.verb, &info.group_resource());
@@ -348,6 +359,18 @@ impl Cluster {
             delay += h.delay(info);
         }
         Ok(delay)
+    }
+
+    /// The answer to a request for something not served: the hooks' refusal when they refuse
+    /// it (authorization comes first), 404 otherwise.
+    fn unserved(&self, info: &RequestInfo) -> ApiError {
+        self.inner
+            .counters
+            .record(info.verb, &info.group_resource());
+        match self.run_middleware(info) {
+            Err(e) => e,
+            Ok(_) => ApiError::NoRoute,
+        }
     }
 
     fn non_resource(&self, info: &RequestInfo, v: Value) -> ApiResult<Reply> {
@@ -421,7 +444,8 @@ impl Cluster {
             });
         WriteOpts {
             manager,
-            dry_run: ctx.query.dry_run(),
+            // Refused by `directive` before any write gets here.
+            dry_run: ctx.query.dry_run().unwrap_or(false),
             sub,
             apply,
         }
@@ -433,6 +457,38 @@ struct Ctx<'a> {
     query: &'a Query,
     body: &'a Bytes,
     info: &'a RequestInfo,
+}
+
+/// The authorization verb of a resource request.
+fn request_verb(method: &Method, named: bool, query: &Query) -> ApiResult<Verb> {
+    Ok(match (method, named) {
+        (&Method::GET, true) => Verb::Get,
+        (&Method::GET, false) if query.flag("watch") => Verb::Watch,
+        (&Method::GET, false) => Verb::List,
+        (&Method::POST, _) => Verb::Create,
+        (&Method::PUT, _) => Verb::Update,
+        (&Method::PATCH, _) => Verb::Patch,
+        (&Method::DELETE, true) => Verb::Delete,
+        (&Method::DELETE, false) => Verb::DeleteCollection,
+        _ => return Err(ApiError::MethodNotAllowed),
+    })
+}
+
+/// Namespace, resource, name and subresource of a resource path after `/api/v1` or
+/// `/apis/<group>/<version>`, read from the URL alone as the real server's request-info
+/// parser does (`namespaces/<ns>/<resource>/…`, where `status` and `finalize` after a
+/// namespace name are subresources of the namespace).
+fn url_parts(rest: &[&str]) -> (String, String, String, String) {
+    let mut parts = rest;
+    let mut namespace = String::new();
+    if let ["namespaces", ns, more @ ..] = rest {
+        namespace = ns.to_string();
+        if !more.is_empty() && !matches!(more[0], "status" | "finalize") {
+            parts = more;
+        }
+    }
+    let at = |i: usize| parts.get(i).map(|s| s.to_string()).unwrap_or_default();
+    (namespace, at(0), at(1), at(2))
 }
 
 fn resolve(st: &State, group: &str, version: &str, rest: &[&str]) -> ApiResult<Route> {
@@ -495,16 +551,49 @@ fn content_type(parts: &http::request::Parts) -> &str {
     header_str(parts, header::CONTENT_TYPE)
 }
 
-/// The `fieldValidation` of a write; an unknown value is refused as an invalid `*Options`.
+/// `dryRun` values: `All` is the only one there is, and an empty list means no dry run.
+pub(crate) fn check_dry_run<'a>(values: impl Iterator<Item = &'a str>) -> Result<bool, FieldError> {
+    let values: Vec<String> = values.map(str::to_string).collect();
+    if values.iter().all(|v| v == "All") {
+        return Ok(!values.is_empty());
+    }
+    Err(FieldError::new(
+        ErrorType::NotSupported,
+        "dryRun",
+        BadValue::Strings(values),
+        r#"supported values: "All""#,
+    ))
+}
+
+/// The `*Options` a write's query parameters make, by verb.
+fn options_kind(verb: Verb) -> &'static str {
+    match verb {
+        Verb::Update => "UpdateOptions",
+        Verb::Patch => "PatchOptions",
+        Verb::Delete | Verb::DeleteCollection => "DeleteOptions",
+        _ => "CreateOptions",
+    }
+}
+
+/// Invalid query options, refused as the real server refuses an invalid `*Options`: 422,
+/// every cause listed.
+pub(crate) fn invalid_options(verb: Verb, errors: Vec<FieldError>) -> ApiError {
+    ApiError::InvalidFields(Target::new("meta.k8s.io", options_kind(verb), ""), errors)
+}
+
+/// The `fieldValidation` of a write, once its options are checked (`dryRun`, then
+/// `fieldValidation`, in the real server's order).
 fn directive(ctx: &Ctx<'_>) -> ApiResult<Directive> {
-    Directive::parse(ctx.query.get("fieldValidation")).map_err(|e| {
-        let options = match ctx.info.verb {
-            Verb::Update => "UpdateOptions",
-            Verb::Patch => "PatchOptions",
-            _ => "CreateOptions",
-        };
-        ApiError::InvalidFields(Target::new("meta.k8s.io", options, ""), vec![e])
-    })
+    let dry_run = ctx.query.dry_run().err();
+    let directive = Directive::parse(ctx.query.get("fieldValidation"));
+    let errors: Vec<FieldError> = dry_run
+        .into_iter()
+        .chain(directive.as_ref().err().cloned())
+        .collect();
+    if !errors.is_empty() {
+        return Err(invalid_options(ctx.info.verb, errors));
+    }
+    directive.map_err(|e| invalid_options(ctx.info.verb, vec![e]))
 }
 
 /// Decodes a create or update body as the real server does before anything else looks at

@@ -106,6 +106,13 @@ impl Cluster {
                         keys_of(def),
                         conflict,
                     )?;
+                    // A resourceVersion in the configuration is a precondition, as in any
+                    // patch: the update below refuses it with 409 unless it is current.
+                    if let Some(rv) =
+                        meta::meta_str(cfg, "resourceVersion").filter(|v| !v.is_empty())
+                    {
+                        meta::meta_mut(&mut target).insert("resourceVersion".into(), json!(rv));
+                    }
                 }
             }
             let mut warnings = Vec::new();

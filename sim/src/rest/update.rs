@@ -5,7 +5,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::rest::scale::{apply_scale, scale_of};
-use crate::rest::{Ctx, Reply, Route, decode_body, parse_body, present, subresource};
+use crate::rest::{Ctx, Reply, Route, decode_body, directive, parse_body, present, subresource};
 use crate::server::cluster::Cluster;
 use crate::server::crd;
 use crate::server::engine::{At, State, Sub, WriteOpts};
@@ -18,8 +18,8 @@ impl Cluster {
         let subr = subresource(def, t.sub.as_deref())?;
         let mut body = parse_body(ctx)?;
         let warnings = match subr {
-            // A Scale is not an object of the kind.
-            Sub::Scale => Vec::new(),
+            // A Scale is not an object of the kind; its options are still checked.
+            Sub::Scale => directive(ctx).map(|_| Vec::new())?,
             _ => decode_body(ctx, t, &mut body)?,
         };
         let opts = self.write_opts(ctx, subr, None);

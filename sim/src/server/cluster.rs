@@ -162,10 +162,11 @@ impl Cluster {
         cluster.bootstrap();
         if tokio::runtime::Handle::try_current().is_ok() {
             crate::server::establishing::spawn(&cluster, cluster.inner.config.crd_establish_delay);
+            crate::server::garbage_collector::spawn(&cluster);
         } else {
             tracing::warn!(
                 cluster = name,
-                "no Tokio runtime: CustomResourceDefinitions will not be established"
+                "no Tokio runtime: CustomResourceDefinitions will not be established, nor garbage collected"
             );
         }
         cluster

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use crate::server::crd;
 use crate::server::defaults;
 use crate::server::error::{ApiError, ApiResult, Target};
+use crate::server::garbage_collector::{FOREGROUND_FINALIZER, GcQueue, ORPHAN_FINALIZER};
 use crate::server::managed::{self, Writer};
 use crate::server::meta;
 use crate::server::object::{Interner, Object};
@@ -108,6 +109,8 @@ pub struct State {
     /// Whether new namespaces get their `default` service account and root CA config map.
     namespace_defaults: bool,
     notify: tokio::sync::watch::Sender<u64>,
+    /// What deletions left for the garbage collector.
+    pub gc: GcQueue,
 }
 
 pub fn keys_of(def: &ResourceDef) -> ListKeys<'_> {
@@ -172,20 +175,37 @@ fn validate_name(def: &ResourceDef, name: &str) -> ApiResult<()> {
     Ok(())
 }
 
+/// Where a cluster's resource versions start. A real server's are etcd revisions: large, and
+/// different on every cluster. Starting each simulated cluster at its own large random value
+/// keeps a client from passing as correct while it treats them as small counters, compares them
+/// across clusters, or mixes up two clusters' versions.
+fn first_resource_version() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write(meta::new_uid().as_bytes());
+    // Between 10^6 and ~10^10: room for any test run, far from every other cluster's.
+    1_000_000 + h.finish() % 9_000_000_000
+}
+
 impl State {
     pub fn new(history: usize, namespace_defaults: bool) -> Self {
-        let (notify, _) = tokio::sync::watch::channel(0);
+        let rv = first_resource_version();
+        let (notify, _) = tokio::sync::watch::channel(rv);
+        let mut history = History::new(history);
+        // Nothing older than the first version can be watched from.
+        history.compacted_rv = rv;
         State {
             registry: Registry::default(),
             store: Store::default(),
-            history: History::new(history),
+            history,
             interner: Interner::default(),
-            rv: 0,
+            rv,
             changes: 0,
             changes_by_resource: Default::default(),
             next_service_ip: 0,
             namespace_defaults,
             notify,
+            gc: GcQueue::default(),
         }
     }
 
@@ -291,10 +311,25 @@ impl State {
         limit: Option<usize>,
         cont: Option<&str>,
     ) -> ApiResult<ListPage> {
-        let after = match cont {
-            Some(c) if !c.is_empty() => Some(decode_continue(c)?),
+        let cont = match cont {
+            Some(c) if !c.is_empty() => Some(decode_continue(def, c)?),
             _ => None,
         };
+        // Later pages continue from the first page's version; once it is compacted the
+        // real server answers 410 with a token that continues at the latest version.
+        if let Some(c) = &cont
+            && c.rv > 0
+            && (c.rv as u64) < self.history.compacted_rv
+        {
+            return Err(ApiError::ExpiredContinue(encode_continue(
+                def, &c.after.0, &c.after.1, -1,
+            )));
+        }
+        let list_rv = match &cont {
+            Some(c) if c.rv > 0 => c.rv,
+            _ => self.rv as i64,
+        };
+        let after = cont.map(|c| c.after);
         let ns = ns.or(sel.fields.namespace()).filter(|n| !n.is_empty());
         let gr = def.gr();
         let mut iter = self
@@ -310,8 +345,12 @@ impl State {
                 let rest = iter.count();
                 if rest > 0 {
                     if let Some(last) = items.last() {
-                        continue_token =
-                            Some(encode_continue(last.meta().namespace(), last.meta().name()));
+                        continue_token = Some(encode_continue(
+                            def,
+                            last.meta().namespace(),
+                            last.meta().name(),
+                            list_rv,
+                        ));
                     }
                     remaining = Some(rest);
                 }
@@ -320,7 +359,9 @@ impl State {
         }
         Ok(ListPage {
             items,
-            resource_version: self.rv,
+            // Every page reports the version of the first (the real server lists them all
+            // from that snapshot; here later pages show the objects as they are now).
+            resource_version: u64::try_from(list_rv).unwrap_or(self.rv),
             continue_token,
             remaining,
         })
@@ -721,7 +762,7 @@ impl State {
             return Ok(candidate);
         }
         if meta::is_deleting(&candidate) && meta::finalizers(&candidate).is_empty() {
-            return Ok(self.remove_object(def, &key, candidate, Propagation::Background));
+            return Ok(self.remove_object(def, &key, candidate));
         }
         if crd::is_crd_gr(&def.gr()) {
             self.register_crd(&candidate)?;
@@ -767,10 +808,25 @@ impl State {
         if def.gr() == GroupResource::new("", "namespaces") {
             return Ok(self.delete_namespace(&key, &current));
         }
-        match opts.propagation {
-            Propagation::Orphan => self.orphan_dependents(meta::uid(&current)),
-            Propagation::Foreground => self.collect_garbage(meta::uid(&current)),
-            Propagation::Background => {}
+        let gc_finalizer = match opts.propagation {
+            Propagation::Orphan => Some(ORPHAN_FINALIZER),
+            Propagation::Foreground => Some(FOREGROUND_FINALIZER),
+            Propagation::Background => None,
+        };
+        if let Some(f) = gc_finalizer
+            && !meta::is_deleting(&current)
+        {
+            // The owner stays, deleting, until the garbage collector has dealt with its
+            // dependents and removes the finalizer.
+            let mut next = (*current).clone();
+            let mut finalizers = meta::finalizers(&current);
+            finalizers.push(f.to_string());
+            let m = meta::meta_mut(&mut next);
+            m.insert("finalizers".into(), json!(finalizers));
+            m.insert("deletionTimestamp".into(), json!(meta::now_rfc3339()));
+            m.insert("deletionGracePeriodSeconds".into(), json!(0));
+            self.gc.finalize(key.clone());
+            return Ok(self.commit(&key, next, EventType::Modified));
         }
         if !meta::finalizers(&current).is_empty() {
             if meta::is_deleting(&current) {
@@ -782,7 +838,7 @@ impl State {
             m.insert("deletionGracePeriodSeconds".into(), json!(0));
             return Ok(self.commit(&key, next, EventType::Modified));
         }
-        Ok(self.remove_object(def, &key, (*current).clone(), opts.propagation))
+        Ok(self.remove_object(def, &key, (*current).clone()))
     }
 
     fn delete_namespace(&mut self, key: &ObjKey, current: &Value) -> Value {
@@ -822,13 +878,7 @@ impl State {
         self.commit(&key, last, EventType::Deleted);
     }
 
-    fn remove_object(
-        &mut self,
-        def: &ResourceDef,
-        key: &ObjKey,
-        obj: Value,
-        propagation: Propagation,
-    ) -> Value {
+    fn remove_object(&mut self, def: &ResourceDef, key: &ObjKey, obj: Value) -> Value {
         let uid = meta::uid(&obj).to_string();
         let removed = self.commit(key, obj, EventType::Deleted);
         if crd::is_crd_gr(&def.gr())
@@ -837,43 +887,34 @@ impl State {
         {
             for k in self.store.keys_of(&d.gr()) {
                 if let Some(o) = self.store.get(&k.gr, &k.namespace, &k.name).cloned() {
+                    self.gc.owner_gone(o.meta().uid());
                     self.commit(&k, o.to_value(), EventType::Deleted);
                 }
             }
             self.registry.remove(&d.gr());
         }
-        match propagation {
-            Propagation::Orphan => self.orphan_dependents(&uid),
-            _ => self.collect_garbage(&uid),
-        }
+        // Its dependents are the garbage collector's, later.
+        self.gc.owner_gone(&uid);
         if !key.namespace.is_empty() {
             self.maybe_finalize_namespace(&key.namespace);
         }
         removed
     }
 
-    /// Background garbage collection: dependents whose owners are all gone are deleted.
-    fn collect_garbage(&mut self, owner_uid: &str) {
-        for dep in self.store.dependents_of(owner_uid) {
-            let Some(obj) = self.store.get(&dep.gr, &dep.namespace, &dep.name).cloned() else {
-                continue;
-            };
-            let live_owner = obj
-                .meta()
-                .owner_uids()
-                .iter()
-                .any(|u| u != owner_uid && self.store.uid_exists(u));
-            if live_owner {
-                continue;
+    /// Stores an object the garbage collector changed; one deleting whose last finalizer
+    /// went is removed.
+    pub(crate) fn gc_commit(&mut self, key: &ObjKey, next: Value) {
+        if meta::is_deleting(&next) && meta::finalizers(&next).is_empty() {
+            if let Some(def) = self.registry.by_gr(&key.gr) {
+                self.remove_object(&def, key, next);
             }
-            if let Some(d) = self.registry.by_gr(&dep.gr) {
-                // Only NotFound is possible here (removed by an earlier cascade); nothing to do.
-                let _ = self.delete(&d, &dep.namespace, &dep.name, &DeleteOpts::default());
-            }
+            return;
         }
+        self.commit(key, next, EventType::Modified);
     }
 
-    fn orphan_dependents(&mut self, owner_uid: &str) {
+    /// Removes the references to `owner_uid` from its dependents.
+    pub(crate) fn orphan_dependents(&mut self, owner_uid: &str) {
         for dep in self.store.dependents_of(owner_uid) {
             let Some(obj) = self.store.get(&dep.gr, &dep.namespace, &dep.name).cloned() else {
                 continue;
@@ -885,6 +926,7 @@ impl State {
             {
                 refs.retain(|r| r.get("uid").and_then(Value::as_str) != Some(owner_uid));
             }
+            meta::drop_empty(&mut next, "ownerReferences");
             self.commit(&dep, next, EventType::Modified);
         }
     }
@@ -922,21 +964,71 @@ fn check_schema(def: &ResourceDef, version: &str, name: &str, obj: &mut Value) -
         .map_err(|r| ApiError::rejected(&def.group, &def.kind, version, name, r))
 }
 
-fn encode_continue(ns: &str, name: &str) -> String {
-    let raw = serde_json::to_string(&json!([ns, name])).unwrap_or_default();
-    raw.bytes().map(|b| format!("{b:02x}")).collect()
+/// A list's `continue` token as the real server makes it: unpadded URL-safe base64 of
+/// `{"v": "meta.k8s.io/v1", "rv": <version of the first page>, "start": <key after the last
+/// item>}`. `rv` -1 continues at the latest version (handed out with 410 once the first
+/// page's version is compacted).
+fn encode_continue(def: &ResourceDef, ns: &str, name: &str, rv: i64) -> String {
+    use base64::Engine as _;
+    let key = if def.namespaced {
+        format!("{ns}/{name}\u{0}")
+    } else {
+        format!("{name}\u{0}")
+    };
+    let raw = json!({"v": "meta.k8s.io/v1", "rv": rv, "start": key}).to_string();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
 }
 
-fn decode_continue(token: &str) -> ApiResult<(String, String)> {
-    let bad = || ApiError::BadRequest(format!("continue key is not valid: {token}"));
-    if !token.len().is_multiple_of(2) {
-        return Err(bad());
+/// A decoded `continue` token: the last listed key, and the version it was listed at (-1:
+/// latest).
+struct Continue {
+    after: (String, String),
+    rv: i64,
+}
+
+fn decode_continue(def: &ResourceDef, token: &str) -> ApiResult<Continue> {
+    use base64::Engine as _;
+    let invalid = |why: String| {
+        ApiError::BadRequest(format!(
+            "invalid continue token: continue key is not valid{why}"
+        ))
+    };
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token)
+        .map_err(|e| invalid(format!(": {}", go_base64_error(&e))))?;
+    let v: Value = serde_json::from_slice(&bytes).map_err(|e| invalid(format!(": {e}")))?;
+    if v["v"] != "meta.k8s.io/v1" {
+        return Err(invalid(format!(
+            ": server does not recognize this encoded version {}",
+            v["v"].as_str().unwrap_or_default()
+        )));
     }
-    let bytes: Vec<u8> = (0..token.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(token.get(i..i + 2).unwrap_or("zz"), 16))
-        .collect::<Result<_, _>>()
-        .map_err(|_| bad())?;
-    let v: (String, String) = serde_json::from_slice(&bytes).map_err(|_| bad())?;
-    Ok(v)
+    let rv = v["rv"].as_i64().unwrap_or(0);
+    if rv == 0 {
+        return Err(invalid(
+            ": incorrect encoded start resourceVersion (version meta.k8s.io/v1)".into(),
+        ));
+    }
+    let start = v["start"].as_str().unwrap_or_default();
+    if start.is_empty() {
+        return Err(invalid(
+            ": encoded start key empty (version meta.k8s.io/v1)".into(),
+        ));
+    }
+    let key = start.strip_suffix('\u{0}').unwrap_or(start);
+    let after = match key.split_once('/') {
+        Some((ns, name)) if def.namespaced => (ns.to_string(), name.to_string()),
+        _ => (String::new(), key.to_string()),
+    };
+    Ok(Continue { after, rv })
+}
+
+/// Go's message for undecodable base64.
+fn go_base64_error(e: &base64::DecodeError) -> String {
+    match e {
+        base64::DecodeError::InvalidByte(at, _) | base64::DecodeError::InvalidLastSymbol(at, _) => {
+            format!("illegal base64 data at input byte {at}")
+        }
+        _ => "illegal base64 data at input byte 0".into(),
+    }
 }

@@ -75,6 +75,12 @@ pub enum ApiError {
     NotAcceptable(String),
     #[error("too old resource version: {0} ({1})")]
     Expired(u64, u64),
+    /// A list's `continue` token from before the compacted history; carries a token that
+    /// continues inconsistently, at the latest version.
+    #[error(
+        "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list."
+    )]
+    ExpiredContinue(String),
     #[error("{0}")]
     Internal(String),
     /// A 500 without a reason, as the real server answers errors that are not API statuses
@@ -132,7 +138,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => 405,
             ApiError::NotAcceptable(_) => 406,
             ApiError::UnsupportedMediaType(_) => 415,
-            ApiError::Expired(..) => 410,
+            ApiError::Expired(..) | ApiError::ExpiredContinue(_) => 410,
             ApiError::Internal(_) | ApiError::Unclassified(_) => 500,
             ApiError::ServiceUnavailable(_) => 503,
         }
@@ -153,7 +159,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => "MethodNotAllowed",
             ApiError::NotAcceptable(_) => "NotAcceptable",
             ApiError::UnsupportedMediaType(_) => "UnsupportedMediaType",
-            ApiError::Expired(..) => "Expired",
+            ApiError::Expired(..) | ApiError::ExpiredContinue(_) => "Expired",
             ApiError::Internal(_) => "InternalError",
             ApiError::Unclassified(_) => "",
             ApiError::ServiceUnavailable(_) => "ServiceUnavailable",
@@ -187,6 +193,9 @@ impl ApiError {
             && let Some(o) = status.as_object_mut()
         {
             o.remove("reason");
+        }
+        if let ApiError::ExpiredContinue(token) = self {
+            status["metadata"] = json!({"continue": token});
         }
         if matches!(self, ApiError::NoRoute | ApiError::MethodNotAllowed) {
             // The real server's generic 404 and 405 carry empty details.

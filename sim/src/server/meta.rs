@@ -99,6 +99,17 @@ pub fn finalizers(obj: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Removes a metadata list left empty, as Go's `omitempty` leaves it out.
+pub fn drop_empty(obj: &mut Value, field: &str) {
+    if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut)
+        && m.get(field)
+            .and_then(Value::as_array)
+            .is_some_and(Vec::is_empty)
+    {
+        m.remove(field);
+    }
+}
+
 pub fn is_deleting(obj: &Value) -> bool {
     meta(obj).is_some_and(|m| m.get("deletionTimestamp").is_some_and(|v| !v.is_null()))
 }

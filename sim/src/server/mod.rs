@@ -12,6 +12,7 @@ pub mod engine;
 pub mod error;
 pub(crate) mod establishing;
 pub mod events;
+pub(crate) mod garbage_collector;
 pub mod managed;
 pub mod meta;
 pub mod object;

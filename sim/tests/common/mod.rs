@@ -6,37 +6,9 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::Client;
 use kube::api::{Api, PostParams};
 use kube::runtime::wait::{await_condition, conditions};
-use kubefed_sim::Cluster;
 
-pub struct Target {
-    pub transport: &'static str,
-    pub cluster: Cluster,
-    pub client: Client,
-}
-
-/// A fresh cluster per transport: in-process service, plain HTTP and HTTPS.
-pub async fn targets() -> Vec<Target> {
-    let a = Cluster::new("in-process");
-    let b = Cluster::new("http");
-    let c = Cluster::new("https");
-    vec![
-        Target {
-            transport: "service",
-            client: a.client(),
-            cluster: a,
-        },
-        Target {
-            transport: "http",
-            client: b.http_client().await.expect("http client"),
-            cluster: b,
-        },
-        Target {
-            transport: "https",
-            client: c.https_client().await.expect("https client"),
-            cluster: c,
-        },
-    ]
-}
+#[allow(unused_imports)]
+pub use kubefed_sim::testing::{Target, targets};
 
 /// The HTTP status code of a kube API error.
 pub fn code(e: &kube::Error) -> u16 {

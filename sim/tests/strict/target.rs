@@ -137,6 +137,11 @@ pub fn unique(prefix: &str) -> String {
 }
 
 impl Target {
+    /// The simulated cluster behind this target (none for a real server).
+    pub fn sim(&self) -> Option<&Cluster> {
+        self._sim.as_ref()
+    }
+
     /// A client authenticating with a bearer token instead of the admin credentials.
     pub fn client_as(&self, token: &str) -> Client {
         match &self.reach {

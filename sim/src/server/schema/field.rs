@@ -52,6 +52,8 @@ pub enum BadValue {
     Json(Value),
     /// A Go `int` (item counts), printed with `%#v`.
     Count(i64),
+    /// A Go `[]string` (repeatable query parameters), printed with `%#v`.
+    Strings(Vec<String>),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -91,6 +93,10 @@ impl FieldError {
             (ErrorType::Required | ErrorType::Forbidden | ErrorType::TooLong, _)
             | (_, BadValue::Omitted) => self.ty.text().to_string(),
             (_, BadValue::Count(n)) => format!("{}: {n}", self.ty.text()),
+            (_, BadValue::Strings(v)) => {
+                let items: Vec<String> = v.iter().map(|s| gofmt::quote(s)).collect();
+                format!("{}: []string{{{}}}", self.ty.text(), items.join(", "))
+            }
             (_, BadValue::Json(v)) => {
                 let shown = match v {
                     Value::Null => gofmt::quote("null"),

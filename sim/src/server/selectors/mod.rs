@@ -1,4 +1,8 @@
-//! Label and field selectors as accepted in `labelSelector` / `fieldSelector` query parameters.
+//! Label and field selectors as accepted in `labelSelector` / `fieldSelector` query parameters,
+//! parsed with the real server's grammars and refused with its messages.
+
+mod label_parser;
+pub mod names;
 
 use serde_json::Value;
 
@@ -14,6 +18,19 @@ enum Op {
     NotIn(Vec<String>),
     Exists,
     NotExists,
+    /// `k>n` and `k<n`: the label value read as an integer.
+    Gt(i64),
+    Lt(i64),
+}
+
+impl Op {
+    fn values(&self) -> Vec<String> {
+        match self {
+            Op::Eq(v) | Op::NotEq(v) => vec![v.clone()],
+            Op::In(vs) | Op::NotIn(vs) => vs.clone(),
+            _ => Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -33,90 +50,91 @@ impl Requirement {
             (Op::NotIn(vs), x) => x.is_none_or(|x| !vs.iter().any(|v| v == x)),
             (Op::Exists, x) => x.is_some(),
             (Op::NotExists, x) => x.is_none(),
+            (Op::Gt(n), Some(x)) => x.parse::<i64>().is_ok_and(|x| x > *n),
+            (Op::Lt(n), Some(x)) => x.parse::<i64>().is_ok_and(|x| x < *n),
+            (Op::Gt(_) | Op::Lt(_), None) => false,
         }
     }
 }
 
-/// Splits on commas that are not inside parentheses.
-fn split_top(s: &str) -> Vec<&str> {
-    let mut out = Vec::new();
-    let mut depth = 0i32;
-    let mut start = 0;
-    for (i, c) in s.char_indices() {
-        match c {
-            '(' => depth += 1,
-            ')' => depth -= 1,
-            ',' if depth == 0 => {
-                out.push(&s[start..i]);
-                start = i + 1;
+/// Splits a field selector on commas not escaped with a backslash.
+fn split_terms(s: &str) -> Vec<String> {
+    let mut terms = Vec::new();
+    let mut term = String::new();
+    let mut escaped = false;
+    for c in s.chars() {
+        if escaped {
+            term.push('\\');
+            term.push(c);
+            escaped = false;
+        } else if c == '\\' {
+            escaped = true;
+        } else if c == ',' {
+            terms.push(std::mem::take(&mut term));
+        } else {
+            term.push(c);
+        }
+    }
+    if escaped {
+        term.push('\\');
+    }
+    terms.push(term);
+    terms
+}
+
+/// `lhs op rhs` at the first unescaped operator (`!=`, `==` or `=`, tried in that order at
+/// each position).
+fn split_term(term: &str) -> Option<(String, bool, String)> {
+    let mut escaped = false;
+    for (i, c) in term.char_indices() {
+        if escaped {
+            escaped = false;
+            continue;
+        }
+        if c == '\\' {
+            escaped = true;
+            continue;
+        }
+        for (op, negated) in [("!=", true), ("==", false), ("=", false)] {
+            if term[i..].starts_with(op) {
+                return Some((
+                    term[..i].to_string(),
+                    negated,
+                    term[i + op.len()..].to_string(),
+                ));
             }
-            _ => {}
         }
     }
-    out.push(&s[start..]);
-    out.into_iter()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .collect()
+    None
 }
 
-fn parse_set(s: &str) -> Result<Vec<String>, ApiError> {
-    let inner = s
-        .trim()
-        .strip_prefix('(')
-        .and_then(|s| s.strip_suffix(')'))
-        .ok_or_else(|| ApiError::BadRequest(format!("unable to parse requirement: set {s:?}")))?;
-    Ok(inner
-        .split(',')
-        .map(|v| v.trim().to_string())
-        .filter(|v| !v.is_empty())
-        .collect())
-}
-
-fn parse_requirement(s: &str, allow_sets: bool) -> Result<Requirement, ApiError> {
-    let bad = || ApiError::BadRequest(format!("unable to parse requirement: {s:?}"));
-    if let Some(k) = s.strip_prefix('!') {
-        return Ok(Requirement {
-            key: k.trim().to_string(),
-            op: Op::NotExists,
-        });
-    }
-    if let Some((k, v)) = s.split_once("!=") {
-        return Ok(Requirement {
-            key: k.trim().to_string(),
-            op: Op::NotEq(v.trim().to_string()),
-        });
-    }
-    if let Some((k, v)) = s.split_once("==").or_else(|| s.split_once('=')) {
-        return Ok(Requirement {
-            key: k.trim().to_string(),
-            op: Op::Eq(v.trim().to_string()),
-        });
-    }
-    if allow_sets {
-        let mut parts = s.splitn(2, char::is_whitespace);
-        let key = parts.next().unwrap_or_default().trim().to_string();
-        let rest = parts.next().unwrap_or_default().trim();
-        if let Some(set) = rest.strip_prefix("notin") {
-            return Ok(Requirement {
-                key,
-                op: Op::NotIn(parse_set(set)?),
-            });
+/// Undoes `\\`, `\,` and `\=`; any other escape is refused.
+fn unescape(v: &str) -> Result<String, String> {
+    let mut out = String::new();
+    let mut chars = v.chars();
+    while let Some(c) = chars.next() {
+        if c == ',' || c == '=' {
+            // Go prints the rune with `%v`: its code point.
+            return Err(format!(
+                "invalid field selector: unescaped character in value: {}",
+                u32::from(c)
+            ));
         }
-        if let Some(set) = rest.strip_prefix("in") {
-            return Ok(Requirement {
-                key,
-                op: Op::In(parse_set(set)?),
-            });
+        if c != '\\' {
+            out.push(c);
+            continue;
         }
-        if rest.is_empty() && !key.is_empty() {
-            return Ok(Requirement {
-                key,
-                op: Op::Exists,
-            });
+        match chars.next() {
+            Some(e @ ('\\' | ',' | '=')) => out.push(e),
+            Some(other) => {
+                return Err(format!(
+                    "invalid field selector: invalid escape sequence: \\{other}"
+                ));
+            }
+            None => return Err("invalid field selector: invalid escape sequence: \\".into()),
         }
     }
-    Err(bad())
+    Ok(out)
 }
 
 /// A parsed `labelSelector`.
@@ -125,11 +143,9 @@ pub struct LabelSelector(Vec<Requirement>);
 
 impl LabelSelector {
     pub fn parse(s: &str) -> Result<Self, ApiError> {
-        split_top(s)
-            .into_iter()
-            .map(|r| parse_requirement(r, true))
-            .collect::<Result<Vec<_>, _>>()
+        label_parser::parse(s)
             .map(LabelSelector)
+            .map_err(ApiError::BadRequest)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -150,12 +166,28 @@ impl LabelSelector {
 pub struct FieldSelector(Vec<Requirement>);
 
 impl FieldSelector {
+    /// Terms `field=value`, `field==value` and `field!=value`, commas and `=` in values escaped
+    /// with a backslash. (Which fields a kind supports is not checked: any dotted path is
+    /// matched.)
     pub fn parse(s: &str) -> Result<Self, ApiError> {
-        split_top(s)
-            .into_iter()
-            .map(|r| parse_requirement(r, false))
-            .collect::<Result<Vec<_>, _>>()
-            .map(FieldSelector)
+        let mut terms = split_terms(s);
+        terms.sort();
+        let mut out = Vec::new();
+        for term in terms.iter().filter(|t| !t.is_empty()) {
+            let (key, negated, value) = split_term(term).ok_or_else(|| {
+                ApiError::BadRequest(format!(
+                    "invalid selector: '{s}'; can't understand '{term}'"
+                ))
+            })?;
+            let value = unescape(&value).map_err(ApiError::BadRequest)?;
+            let op = if negated {
+                Op::NotEq(value)
+            } else {
+                Op::Eq(value)
+            };
+            out.push(Requirement { key, op });
+        }
+        Ok(FieldSelector(out))
     }
 
     pub fn is_empty(&self) -> bool {
@@ -238,6 +270,23 @@ mod tests {
                 "{sel}"
             );
         }
+    }
+
+    #[test]
+    fn field_grammar() {
+        let o = json!({"metadata": {"name": "a,b", "namespace": "ns"}});
+        assert!(
+            FieldSelector::parse(r"metadata.name=a\,b")
+                .unwrap()
+                .matches(&o)
+        );
+        assert_eq!(
+            FieldSelector::parse("metadata.name")
+                .unwrap_err()
+                .to_string(),
+            "invalid selector: 'metadata.name'; can't understand 'metadata.name'"
+        );
+        assert!(FieldSelector::parse("metadata.name in (a)").is_err());
     }
 
     #[test]
