@@ -585,7 +585,12 @@ fn the_image_builds_the_binary_the_deployment_runs() {
         .into_iter()
         .find(|r| r.contains("cargo build"))
         .unwrap();
-    for flag in ["--release", "--locked", "--bin kubefed-operator"] {
+    for flag in [
+        "--release",
+        "--locked",
+        "--bin kubefed-operator",
+        "--bin kubefed-agent",
+    ] {
         assert!(run.contains(flag), "cargo build {flag}: {run}");
     }
     // The built binary is put where the runtime stage copies it from.
@@ -604,6 +609,14 @@ fn the_image_builds_the_binary_the_deployment_runs() {
     assert_eq!(words[1], built, "copies what was built");
     let installed = words[2];
     assert!(installed.ends_with("/kubefed-operator"), "{installed}");
+    // Pull members run `kubefed-agent` (by name, from PATH) from the same image.
+    assert!(
+        copies.iter().any(|c| {
+            c.starts_with(&format!("--from={build_name} "))
+                && c.ends_with(" /usr/local/bin/kubefed-agent")
+        }),
+        "the image holds kubefed-agent on PATH: {copies:?}"
+    );
     let entrypoint: Vec<String> =
         serde_json::from_str(runtime.all("ENTRYPOINT").last().expect("ENTRYPOINT"))
             .expect("ENTRYPOINT in exec form");
