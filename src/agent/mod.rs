@@ -16,6 +16,7 @@ use crate::core::observation::{MemberObject, StatusCollection};
 use crate::core::pull::{AgentAction, agent_decide, agent_status};
 use crate::crds::federated::{AggregateKind, MANAGED_LABEL};
 use crate::crds::member_work::{AGENT_FINALIZER, MemberWork, WorkResource, cluster_namespace};
+use crate::runtime::backoff::{Backoff, BackoffPolicy};
 use crate::runtime::{finalizer, status};
 use futures::StreamExt;
 use kube::api::Api;
@@ -35,8 +36,10 @@ pub use heartbeat::Heartbeat;
 /// moved between push and pull keeps one owner of its fields.
 pub const FIELD_MANAGER: &str = "kubefed";
 
-/// How soon a pass that failed somewhere runs again (when nothing else brings it).
-const RETRY: Duration = Duration::from_secs(5);
+/// How soon a pass that failed somewhere runs again (when nothing else brings it): 5 s,
+/// doubling while passes keep failing, at most a minute, so a member that refuses a write or
+/// a host that stays away is not retried (and logged) every few seconds forever.
+const RETRY: BackoffPolicy = BackoffPolicy::new(Duration::from_secs(5), Duration::from_secs(60));
 
 /// Changes of either side within this window are handled in one pass.
 const SETTLE: Duration = Duration::from_millis(50);
@@ -113,11 +116,12 @@ pub async fn run(config: AgentConfig, stats: AgentStats) -> Result<(), AgentErro
     let _guard = Guard(vec![host_watch, heartbeat]);
     let mut members = MemberWatches::new(config.member.clone(), wake_tx);
     let mut drift: HashMap<String, i64> = HashMap::new();
-    let mut retry = false;
+    let mut backoff = Backoff::new(RETRY);
+    let mut retry: Option<Duration> = None;
     loop {
         let woken = tokio::select! {
             w = wake_rx.recv() => w.is_some(),
-            () = tokio::time::sleep(RETRY), if retry => true,
+            () = tokio::time::sleep(retry.unwrap_or_default()), if retry.is_some() => true,
         };
         if !woken {
             return Err(AgentError::WatchEnded);
@@ -127,7 +131,7 @@ pub async fn run(config: AgentConfig, stats: AgentStats) -> Result<(), AgentErro
         if store.wait_until_ready().await.is_err() {
             return Err(AgentError::WatchEnded);
         }
-        retry = pass(
+        let failed = pass(
             &config,
             &works_api,
             &store,
@@ -136,6 +140,12 @@ pub async fn run(config: AgentConfig, stats: AgentStats) -> Result<(), AgentErro
             &stats,
         )
         .await;
+        retry = if failed {
+            Some(backoff.next_delay())
+        } else {
+            backoff.reset();
+            None
+        };
     }
 }
 
