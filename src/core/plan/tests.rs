@@ -9,20 +9,9 @@ use std::sync::Arc;
 
 const NS: &str = "demo";
 
+/// Cluster scope, adoption on, ConfigMaps.
 fn settings() -> PlanSettings {
-    PlanSettings {
-        scope: Scope::Cluster,
-        federation_namespace: "kube-federation-system".into(),
-        adopt_resources: true,
-        target: TargetInfo {
-            group: String::new(),
-            api_version: "v1".into(),
-            kind: "ConfigMap".into(),
-            resource: "configmaps".into(),
-            namespaced: true,
-        },
-        aggregate: AggregateKind::Other,
-    }
+    crate::core::test_support::configmap_settings()
 }
 
 fn namespace_settings() -> PlanSettings {
