@@ -137,6 +137,9 @@ struct State {
     cut: tokio::sync::watch::Sender<u64>,
     offline: AtomicBool,
     unhealthy: AtomicBool,
+    /// Health requests answered 500 because of `unhealthy`, so tests can count failed probes
+    /// instead of timing them.
+    unhealthy_answers: AtomicU64,
     latency: Mutex<Duration>,
     errors: Mutex<(f64, u16)>,
     rng: Mutex<u64>,
@@ -179,6 +182,7 @@ impl Faults {
                 cut: tokio::sync::watch::channel(0).0,
                 offline: AtomicBool::new(false),
                 unhealthy: AtomicBool::new(false),
+                unhealthy_answers: AtomicU64::new(0),
                 latency: Mutex::new(Duration::ZERO),
                 errors: Mutex::new((0.0, 500)),
                 rng: Mutex::new(seed),
@@ -240,6 +244,11 @@ impl Faults {
 
     pub fn set_unhealthy(&self, unhealthy: bool) {
         self.state.unhealthy.store(unhealthy, Ordering::SeqCst);
+    }
+
+    /// How many health requests have been answered 500 by the `unhealthy` fault so far.
+    pub fn unhealthy_answers(&self) -> u64 {
+        self.state.unhealthy_answers.load(Ordering::SeqCst)
     }
 
     pub fn set_latency(&self, latency: Duration) {
@@ -374,6 +383,10 @@ fn is_watch(req: &Request<Bytes>) -> bool {
 pub async fn serve(cluster: &Cluster, faults: &Faults, req: Request<Bytes>) -> Response<SimBody> {
     faults.pass_gate().await;
     if is_health(req.uri().path()) && faults.state.unhealthy.load(Ordering::SeqCst) {
+        faults
+            .state
+            .unhealthy_answers
+            .fetch_add(1, Ordering::SeqCst);
         let mut r = Response::new(
             Full::new(Bytes::from_static(
                 b"[+]ping ok\n[+]log ok\n[-]etcd failed: reason withheld\nhealthz check failed\n",
