@@ -2,6 +2,13 @@
 //! `KUBEFED_E2E_KUBECONFIG`), the `kubefed-operator` binary running against its host, and
 //! `kubectl` (with `kubectl fed` found through PATH) to drive and observe it.
 //!
+//! Two fleets: [`FleetKind::Push`] (every member joined push) and [`FleetKind::Mixed`] (the last
+//! member joined with `kubectl fed join --mode pull`). The simulator cannot run the agent's
+//! Deployment (it has no kubelet), so for a pull member the harness applies the agent's
+//! manifests from `-o yaml` without the Deployment and runs `kubefed-agent` as a local child
+//! process in its place, with the host credential join produced and the member's context.
+//! [`on_each_fleet!`](crate::on_each_fleet) runs one scenario body on both.
+//!
 //! Child processes are started under a small `sh` wrapper that kills them when its stdin
 //! closes, so they end with the fleet handle or with the test process, whichever comes first.
 //!
@@ -11,12 +18,13 @@
 //! labelled [`RUN_LABEL`]); its cleanup never fails the scenario, and a run first removes what
 //! earlier runs left behind.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::OnceLock;
+use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
@@ -185,9 +193,13 @@ pub struct Background {
 }
 
 impl Background {
-    /// Starts `program args…` with stdout and stderr going to `log`.
+    /// Starts `program args…` with stdout and stderr appended to `log` (a restarted process
+    /// keeps the log of the one before).
     pub fn spawn(name: &str, program: &Path, args: &[&str], log: &Path) -> Result<Background> {
-        let out = File::create(log)
+        let out = File::options()
+            .create(true)
+            .append(true)
+            .open(log)
             .map_err(|e| HarnessError::new(format!("cannot create {}: {e}", log.display())))?;
         let err = out
             .try_clone()
@@ -239,11 +251,56 @@ impl Drop for Background {
     }
 }
 
-/// A member cluster: its federation name (used in placements) and its kubeconfig context.
+/// How a member is joined.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MemberMode {
+    /// `kubectl fed join`: the host reaches the member's API server with a token it stores.
+    Push,
+    /// `kubectl fed join --mode pull`: the member's agent dials the host with a credential
+    /// scoped to the host namespace `kubefed-cluster-<name>`; the host has no way to the member.
+    Pull,
+}
+
+/// Which fleet a scenario runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FleetKind {
+    /// Every member joined push.
+    Push,
+    /// The first member joined push, the last one pull (its agent run by the harness).
+    Mixed,
+}
+
+impl FleetKind {
+    /// The mode of member `index` of `count`.
+    pub fn member_mode(self, index: usize, count: usize) -> MemberMode {
+        match self {
+            FleetKind::Mixed if index + 1 == count && count > 1 => MemberMode::Pull,
+            _ => MemberMode::Push,
+        }
+    }
+
+    /// The value `KUBEFED_E2E_FLEET` takes for this kind.
+    pub fn name(self) -> &'static str {
+        match self {
+            FleetKind::Push => "push",
+            FleetKind::Mixed => "mixed",
+        }
+    }
+}
+
+/// A member cluster: its federation name (used in placements), its kubeconfig context and how
+/// it is joined.
 #[derive(Clone, Debug)]
 pub struct Member {
     pub name: String,
     pub context: String,
+    pub mode: MemberMode,
+}
+
+impl Member {
+    pub fn is_pull(&self) -> bool {
+        self.mode == MemberMode::Pull
+    }
 }
 
 /// A host and its members, with the operator running against the host.
@@ -251,6 +308,7 @@ pub struct Fleet {
     pub kubeconfig: PathBuf,
     pub host: String,
     pub members: Vec<Member>,
+    pub kind: FleetKind,
     /// `true` for the simulated fleet (fault injection available).
     pub simulated: bool,
     pub timeouts: Timeouts,
@@ -259,17 +317,89 @@ pub struct Fleet {
     work_dir: PathBuf,
     path_env: String,
     operator: Option<Background>,
+    /// The local `kubefed-agent` of each pull member that has one running, by member name.
+    agents: Mutex<HashMap<String, Background>>,
+    /// Held by scenarios that change the whole fleet ([`Fleet::exclusive`]).
+    exclusive: Mutex<()>,
     sim: Option<Background>,
 }
 
-static SHARED: OnceLock<std::result::Result<Fleet, String>> = OnceLock::new();
+static SHARED_PUSH: OnceLock<std::result::Result<Fleet, String>> = OnceLock::new();
+static SHARED_MIXED: OnceLock<std::result::Result<Fleet, String>> = OnceLock::new();
 
-/// One fleet + operator per test binary, started on first use.
-pub fn shared_fleet() -> Result<&'static Fleet> {
-    SHARED
-        .get_or_init(|| Fleet::start().map_err(|e| e.to_string()))
+/// One fleet + operator of `kind` per test binary, started on first use.
+pub fn shared(kind: FleetKind) -> Result<&'static Fleet> {
+    let cell = match kind {
+        FleetKind::Push => &SHARED_PUSH,
+        FleetKind::Mixed => &SHARED_MIXED,
+    };
+    cell.get_or_init(|| Fleet::start(kind).map_err(|e| e.to_string()))
         .as_ref()
-        .map_err(|e| HarnessError::new(format!("the e2e fleet did not start: {e}")))
+        .map_err(|e| HarnessError::new(format!("the {} e2e fleet did not start: {e}", kind.name())))
+}
+
+/// The push-only fleet of this test binary.
+pub fn shared_fleet() -> Result<&'static Fleet> {
+    shared(FleetKind::Push)
+}
+
+/// Why the fleet of `kind` does not run in this process, if it does not. On the simulator both
+/// run side by side. Real clusters (`KUBEFED_E2E_KUBECONFIG`) form one host, which cannot be
+/// both fleets at once: `KUBEFED_E2E_FLEET` (`push`, the default, or `mixed`) says which one
+/// the given clusters are, and a second run with the other value covers the other.
+pub fn not_run(kind: FleetKind) -> Option<String> {
+    let real = std::env::var("KUBEFED_E2E_KUBECONFIG").is_ok_and(|k| !k.is_empty());
+    if !real {
+        return None;
+    }
+    let chosen = std::env::var("KUBEFED_E2E_FLEET").unwrap_or_else(|_| "push".into());
+    (chosen.trim() != kind.name()).then(|| {
+        format!(
+            "the real clusters form the {:?} fleet (KUBEFED_E2E_FLEET={}); one host cannot be both fleets at once, run again with KUBEFED_E2E_FLEET={} for the {} fleet",
+            chosen.trim(),
+            chosen.trim(),
+            kind.name(),
+            kind.name()
+        )
+    })
+}
+
+/// The shared fleet of `kind` for a scenario, or `None` (with the reason printed) when this run
+/// does not cover it ([`not_run`]). Panics when the fleet does not start.
+pub fn scenario_fleet(kind: FleetKind) -> Option<&'static Fleet> {
+    if let Some(reason) = not_run(kind) {
+        println!("SKIPPED on the {} fleet: {reason}", kind.name());
+        return None;
+    }
+    Some(shared(kind).unwrap_or_else(|e| panic!("{e}")))
+}
+
+/// Runs each named scenario `fn name(f: &Fleet)` of the calling test file on the push-only
+/// fleet (tests `push::name`) and on the mixed push + pull fleet (tests `mixed::name`).
+#[macro_export]
+macro_rules! on_each_fleet {
+    ($($name:ident),* $(,)?) => {
+        mod push {
+            $(
+                #[test]
+                fn $name() {
+                    if let Some(f) = $crate::harness::scenario_fleet($crate::harness::FleetKind::Push) {
+                        super::$name(f);
+                    }
+                }
+            )*
+        }
+        mod mixed {
+            $(
+                #[test]
+                fn $name() {
+                    if let Some(f) = $crate::harness::scenario_fleet($crate::harness::FleetKind::Mixed) {
+                        super::$name(f);
+                    }
+                }
+            )*
+        }
+    };
 }
 
 /// Removes the working directories of earlier test processes that have exited (a fleet shared
@@ -320,11 +450,14 @@ fn unique_dir() -> Result<PathBuf> {
 
 impl Fleet {
     /// Starts (or connects to) the fleet, installs the control plane, starts the operator and
-    /// joins every member.
-    pub fn start() -> Result<Fleet> {
+    /// joins every member as `kind` says.
+    pub fn start(kind: FleetKind) -> Result<Fleet> {
         let bin = bin_dir()?;
         let operator_bin = binary("kubefed-operator")?;
         binary("kubectl-fed")?;
+        if kind == FleetKind::Mixed {
+            binary("kubefed-agent")?;
+        }
         let work_dir = unique_dir()?;
         let path_env = path_with(&bin);
         let mut fleet = match std::env::var("KUBEFED_E2E_KUBECONFIG") {
@@ -332,46 +465,59 @@ impl Fleet {
                 let host = std::env::var("KUBEFED_E2E_HOST").unwrap_or_else(|_| "host".into());
                 let members = std::env::var("KUBEFED_E2E_MEMBERS")
                     .unwrap_or_else(|_| "cluster1,cluster2".into());
+                let contexts: Vec<&str> = members
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|c| !c.is_empty())
+                    .collect();
+                let count = contexts.len();
                 Fleet {
+                    kind,
                     kubeconfig: PathBuf::from(kubeconfig),
                     timeouts: Timeouts::for_fleet(false)?,
                     run_id: run_id(),
                     host,
-                    members: members
-                        .split(',')
-                        .map(str::trim)
-                        .filter(|c| !c.is_empty())
+                    members: contexts
+                        .iter()
                         .enumerate()
                         .map(|(i, context)| Member {
                             name: format!("cluster{}", i + 1),
                             context: context.to_string(),
+                            mode: kind.member_mode(i, count),
                         })
                         .collect(),
                     simulated: false,
                     work_dir,
                     path_env,
                     operator: None,
+                    agents: Mutex::default(),
+                    exclusive: Mutex::default(),
                     sim: None,
                 }
             }
             _ => {
                 let (sim, kubeconfig) = spawn_sim(&work_dir, 2)?;
                 Fleet {
+                    kind,
                     kubeconfig,
                     timeouts: Timeouts::for_fleet(true)?,
                     run_id: run_id(),
                     host: "host".into(),
                     members: ["cluster1", "cluster2"]
                         .iter()
-                        .map(|c| Member {
+                        .enumerate()
+                        .map(|(i, c)| Member {
                             name: c.to_string(),
                             context: c.to_string(),
+                            mode: kind.member_mode(i, 2),
                         })
                         .collect(),
                     simulated: true,
                     work_dir,
                     path_env,
                     operator: None,
+                    agents: Mutex::default(),
+                    exclusive: Mutex::default(),
                     sim: Some(sim),
                 }
             }
@@ -399,6 +545,7 @@ impl Fleet {
         fleet.wait_control_plane()?;
         fleet.remove_leftovers();
         for member in fleet.members.clone() {
+            fleet.unjoin_other_mode(&member)?;
             fleet
                 .join(&member)
                 .check(&format!("joining {}", member.name))?;
@@ -409,12 +556,25 @@ impl Fleet {
         Ok(fleet)
     }
 
-    /// Where the operator writes its log, for failure messages.
+    /// Where the operator (and the agents of pull members) write their logs, for failure
+    /// messages.
     pub fn operator_log(&self) -> String {
-        self.operator
+        let mut logs = self
+            .operator
             .as_ref()
             .map(|o| o.log().display().to_string())
-            .unwrap_or_default()
+            .unwrap_or_default();
+        for member in self.members.iter().filter(|m| m.is_pull()) {
+            let log = self.agent_log(member);
+            logs.push_str(&format!("; agent of {}: {}", member.name, log.display()));
+        }
+        logs
+    }
+
+    /// Serializes the scenarios that change the whole fleet (take a member offline, unjoin
+    /// it); each holds this until it has restored the fleet.
+    pub fn exclusive(&self) -> MutexGuard<'_, ()> {
+        self.exclusive.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn wait_reachable(&mut self) -> Result<()> {
@@ -566,9 +726,168 @@ impl Fleet {
         self.run("kubectl", &all, None)
     }
 
-    /// `kubectl fed join` of one member.
+    /// `kubectl fed join` of one member, in its mode. A pull member's agent is (re)started with
+    /// the new host credential.
     pub fn join(&self, member: &Member) -> Output {
-        self.fed(&["join", &member.name, "--cluster-context", &member.context])
+        match member.mode {
+            MemberMode::Push => {
+                self.fed(&["join", &member.name, "--cluster-context", &member.context])
+            }
+            MemberMode::Pull => match self.join_pull(member) {
+                Ok(out) => out,
+                Err(err) => Output {
+                    code: 1,
+                    stdout: String::new(),
+                    stderr: err.to_string(),
+                },
+            },
+        }
+    }
+
+    /// `kubectl fed join NAME --mode pull -o yaml`, then what a user does with the printed
+    /// manifests: applies them in the member, except the agent's Deployment, which the harness
+    /// replaces with a local `kubefed-agent` reading the host kubeconfig of the printed Secret.
+    fn join_pull(&self, member: &Member) -> Result<Output> {
+        let out = self
+            .fed(&["join", &member.name, "--mode", "pull", "-o", "yaml"])
+            .check(&format!("kubectl fed join {} --mode pull", member.name))?;
+        let manifests = kubefed::plugin::federate::parse_documents(&out.stdout).map_err(|e| {
+            HarnessError::new(format!("the manifests of join --mode pull: {e}\n{out}"))
+        })?;
+        let mut host_kubeconfig = None;
+        for manifest in &manifests {
+            match manifest["kind"].as_str() {
+                Some("Deployment") => continue,
+                Some("Secret") => {
+                    host_kubeconfig = manifest["stringData"]["kubeconfig"]
+                        .as_str()
+                        .map(str::to_string);
+                }
+                _ => {}
+            }
+            self.apply(&member.context, manifest)?;
+        }
+        let host_kubeconfig = host_kubeconfig.ok_or_else(|| {
+            HarnessError::new(format!(
+                "join --mode pull printed no Secret with the host kubeconfig:\n{out}"
+            ))
+        })?;
+        let path = self.agent_kubeconfig(member);
+        std::fs::write(&path, host_kubeconfig)
+            .map_err(|e| HarnessError::new(format!("cannot write {}: {e}", path.display())))?;
+        self.start_agent(member)?;
+        Ok(out)
+    }
+
+    fn agent_kubeconfig(&self, member: &Member) -> PathBuf {
+        self.work_dir
+            .join(format!("agent-{}.host.kubeconfig", member.name))
+    }
+
+    fn agent_log(&self, member: &Member) -> PathBuf {
+        self.work_dir.join(format!("agent-{}.log", member.name))
+    }
+
+    fn agents(&self) -> MutexGuard<'_, HashMap<String, Background>> {
+        self.agents.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Starts the local agent of a pull member (after stopping a running one), with the host
+    /// kubeconfig of its last join and the member's context of the fleet's kubeconfig. Its
+    /// heartbeat follows the KubeFedConfig's 1 s health-check period.
+    pub fn start_agent(&self, member: &Member) -> Result<()> {
+        self.stop_agent(member);
+        let bin = binary("kubefed-agent")?;
+        let host_kubeconfig = self.agent_kubeconfig(member).display().to_string();
+        let kubeconfig = self.kubeconfig.display().to_string();
+        let agent = Background::spawn(
+            &format!("kubefed-agent of {}", member.name),
+            &bin,
+            &[
+                "--cluster-name",
+                &member.name,
+                "--host-kubeconfig",
+                &host_kubeconfig,
+                "--kubeconfig",
+                &kubeconfig,
+                "--context",
+                &member.context,
+                "--heartbeat-seconds",
+                "1",
+            ],
+            &self.agent_log(member),
+        )?;
+        self.agents().insert(member.name.clone(), agent);
+        Ok(())
+    }
+
+    /// Stops the local agent of a pull member, as deleting its Deployment would.
+    pub fn stop_agent(&self, member: &Member) {
+        let agent = self.agents().remove(&member.name);
+        drop(agent);
+    }
+
+    pub fn agent_running(&self, member: &Member) -> bool {
+        self.agents()
+            .get_mut(&member.name)
+            .is_some_and(|a| a.check_running().is_ok())
+    }
+
+    /// `kubectl fed unjoin NAME --cluster-context <member>`; a pull member's local agent is
+    /// stopped after it, as the member's agent Deployment goes with its namespace.
+    pub fn unjoin(&self, member: &Member) -> Output {
+        let out = self.fed(&["unjoin", &member.name, "--cluster-context", &member.context]);
+        if member.is_pull() {
+            self.stop_agent(member);
+        }
+        out
+    }
+
+    /// Unjoins `member` when an earlier run on these clusters joined it in the other mode.
+    fn unjoin_other_mode(&self, member: &Member) -> Result<()> {
+        let Some(cluster) = self.get_json(
+            &self.host,
+            &["kubefedcluster", &member.name, "-n", FEDERATION_NAMESPACE],
+        ) else {
+            return Ok(());
+        };
+        let pull = cluster["metadata"]["annotations"]["kubefed.io/mode"] == "pull";
+        if pull != member.is_pull() {
+            eprintln!(
+                "{} was joined in the other mode by an earlier run; unjoining it first",
+                member.name
+            );
+            self.unjoin(member)
+                .check(&format!("unjoining {}", member.name))?;
+        }
+        Ok(())
+    }
+
+    /// Whether the scenario can take `member` offline here: a push member through a simulator
+    /// fault (so only on the simulated fleet), a pull member by stopping its agent.
+    pub fn can_take_offline(&self, member: &Member) -> bool {
+        member.is_pull() || self.simulated
+    }
+
+    /// Takes `member` away from the host: the simulator fault `offline` for a push member, its
+    /// agent stopped for a pull member (the host sees no heartbeat, as when the agent is gone).
+    pub fn take_offline(&self, member: &Member) -> Result<()> {
+        match member.mode {
+            MemberMode::Push => self.fault(member, "offline").map(|_| ()),
+            MemberMode::Pull => {
+                self.stop_agent(member);
+                Ok(())
+            }
+        }
+    }
+
+    /// Undoes [`Fleet::take_offline`] (also when nothing was taken offline).
+    pub fn bring_online(&self, member: &Member) -> Result<()> {
+        match member.mode {
+            MemberMode::Push => self.fault(member, "clear").map(|_| ()),
+            MemberMode::Pull if self.agent_running(member) => Ok(()),
+            MemberMode::Pull => self.start_agent(member),
+        }
     }
 
     /// `kubefed-sim fault … <fault>`; only on the simulated fleet.
@@ -798,7 +1117,8 @@ impl Drop for ScenarioNamespace<'_> {
 
 impl Drop for Fleet {
     fn drop(&mut self) {
-        // The operator first, then the fleet it talks to.
+        // The agents and the operator first, then the fleet they talk to.
+        self.agents().clear();
         drop(self.operator.take());
         drop(self.sim.take());
         let _ = std::fs::remove_dir_all(&self.work_dir);

@@ -1,14 +1,22 @@
-//! Scenarios sharing one fleet and operator; each works in its own namespace.
+//! Scenarios sharing one fleet and operator; each works in its own namespace. Each runs on the
+//! push-only fleet (`push::`) and on the mixed fleet whose cluster2 is a pull member
+//! (`mixed::`).
 
 use base64::Engine;
-use kubefed_e2e::harness::{
-    FEDERATION_NAMESPACE, Fleet, cluster_status, repo_root, shared_fleet, wait_for,
-};
+use kubefed_e2e::harness::{FEDERATION_NAMESPACE, Fleet, cluster_status, repo_root, wait_for};
+use kubefed_e2e::on_each_fleet;
 use serde_json::{Value, json};
 
-fn fleet() -> &'static Fleet {
-    shared_fleet().expect("the e2e fleet must start")
-}
+on_each_fleet!(
+    join_members_ready_and_rejoin_is_noop,
+    federate_namespace,
+    examples_propagate_field_by_field,
+    override_change_reaches_only_its_cluster,
+    placement_change_deletes_only_where_removed,
+    drift_on_a_member_is_repaired_and_reported,
+    orphaning_deletion_keeps_member_objects,
+    deletion_removes_member_objects_first,
+);
 
 fn c1(f: &Fleet) -> String {
     f.members[0].context.clone()
@@ -96,9 +104,7 @@ fn uid(object: &Value) -> String {
     object["metadata"]["uid"].as_str().expect("uid").to_string()
 }
 
-#[test]
-fn join_members_ready_and_rejoin_is_noop() {
-    let f = fleet();
+fn join_members_ready_and_rejoin_is_noop(f: &Fleet) {
     for member in &f.members {
         let before = f
             .get_json(
@@ -107,22 +113,55 @@ fn join_members_ready_and_rejoin_is_noop() {
             )
             .expect("KubeFedCluster after join");
         assert_eq!(f.cluster_ready(&member.name).as_deref(), Some("True"));
-        assert!(
-            before["spec"]["apiEndpoint"]
-                .as_str()
-                .is_some_and(|e| !e.is_empty())
-        );
+        let endpoint = before["spec"]["apiEndpoint"].as_str().unwrap_or_default();
         let secret = before["spec"]["secretRef"]["name"]
             .as_str()
-            .expect("secretRef.name");
-        let token = f
-            .get_json(&f.host, &["secret", secret, "-n", FEDERATION_NAMESPACE])
-            .expect("token Secret on the host");
-        assert!(
-            token["data"]["token"]
-                .as_str()
-                .is_some_and(|t| !t.is_empty())
-        );
+            .unwrap_or_default();
+        if member.is_pull() {
+            // The host has no address of the member and no credential for it.
+            assert_eq!(
+                before["metadata"]["annotations"]["kubefed.io/mode"], "pull",
+                "{before}"
+            );
+            assert!(
+                !endpoint.starts_with("http://") && !endpoint.starts_with("https://"),
+                "a pull member's apiEndpoint must not be dialable: {before}"
+            );
+            assert!(
+                secret.is_empty()
+                    || f.get_json(&f.host, &["secret", secret, "-n", FEDERATION_NAMESPACE])
+                        .is_none(),
+                "the host stores a Secret {secret} for pull member {}",
+                member.name
+            );
+            let cluster_ns = format!("kubefed-cluster-{}", member.name);
+            assert!(
+                f.get_json(
+                    &f.host,
+                    &["serviceaccount", "kubefed-agent", "-n", &cluster_ns]
+                )
+                .is_some(),
+                "the agent's ServiceAccount in {cluster_ns} on the host"
+            );
+            assert!(
+                f.get_json(
+                    &member.context,
+                    &["secret", "kubefed-agent-host", "-n", "kubefed-agent"]
+                )
+                .is_some(),
+                "the agent's host kubeconfig in the member"
+            );
+        } else {
+            assert!(!endpoint.is_empty(), "{before}");
+            let token = f
+                .get_json(&f.host, &["secret", secret, "-n", FEDERATION_NAMESPACE])
+                .expect("token Secret on the host");
+            assert!(
+                token["data"]["token"]
+                    .as_str()
+                    .is_some_and(|t| !t.is_empty())
+            );
+        }
 
         let again = f.join(member);
         assert_eq!(again.code, 0, "joining again: {again}");
@@ -153,9 +192,7 @@ fn join_members_ready_and_rejoin_is_noop() {
     }
 }
 
-#[test]
-fn federate_namespace() {
-    let f = fleet();
+fn federate_namespace(f: &Fleet) {
     let scenario = f.scenario_namespace("e2e-fedns").expect("namespace");
     let ns = scenario.name.as_str();
     let out = f.fed(&["federate", "namespace", ns]);
@@ -208,9 +245,7 @@ fn deployment_image(d: &Value) -> &str {
         .unwrap_or_default()
 }
 
-#[test]
-fn examples_propagate_field_by_field() {
-    let f = fleet();
+fn examples_propagate_field_by_field(f: &Fleet) {
     // The examples name their namespace; start from nothing.
     let scenario = f
         .reset_namespace("demo")
@@ -344,9 +379,7 @@ fn examples_propagate_field_by_field() {
     assert!(status.stdout.contains("Propagation: True"), "{status}");
 }
 
-#[test]
-fn override_change_reaches_only_its_cluster() {
-    let f = fleet();
+fn override_change_reaches_only_its_cluster(f: &Fleet) {
     let scenario = f
         .federated_scenario_namespace("e2e-override")
         .expect("namespace");
@@ -391,9 +424,7 @@ fn override_change_reaches_only_its_cluster() {
     );
 }
 
-#[test]
-fn placement_change_deletes_only_where_removed() {
-    let f = fleet();
+fn placement_change_deletes_only_where_removed(f: &Fleet) {
     let scenario = f
         .federated_scenario_namespace("e2e-placement")
         .expect("namespace");
@@ -436,33 +467,54 @@ fn placement_change_deletes_only_where_removed() {
     assert!(cluster_status(&fed, "cluster2").is_none());
 }
 
-#[test]
-fn drift_on_a_member_is_repaired_and_reported() {
-    let f = fleet();
+fn drift_on_a_member_is_repaired_and_reported(f: &Fleet) {
     let scenario = f
         .federated_scenario_namespace("e2e-drift")
         .expect("namespace");
     let ns = scenario.name.as_str();
-    let c1 = c1(f);
     f.apply(
         &f.host,
         &federated_deployment(ns, "app", 2, json!({"clusterSelector": {}}), json!([])),
     )
     .expect("apply");
-    wait_object(f, &c1, "deployment", ns, "app", "2 replicas", |d| {
+    // The last member drifts: on the mixed fleet the pull member, whose agent repairs it.
+    let member = f.members.last().expect("a member");
+    let context = member.context.as_str();
+    wait_object(f, context, "deployment", ns, "app", "2 replicas", |d| {
         d["spec"]["replicas"] == 2
     });
-    let scaled = f.kubectl(&c1, &["scale", "deployment/app", "-n", ns, "--replicas=1"]);
+    let scaled = f.kubectl(context, &["scale", "deployment/app", "-n", ns, "--replicas=1"]);
     assert_eq!(scaled.code, 0, "{scaled}");
     wait_object(
         f,
-        &c1,
+        context,
         "deployment",
         ns,
         "app",
         "reverted to 2 replicas",
         |d| d["spec"]["replicas"] == 2,
     );
+    if member.is_pull() {
+        // The agent repaired it and reports the repair on the object's MemberWork in the
+        // cluster namespace. The host does not yet turn that count into a DriftRepaired event
+        // (a known gap of pull mode), so the event is checked for push members only.
+        let work = format!("deployments.apps.{ns}.app");
+        let cluster_ns = format!("kubefed-cluster-{}", member.name);
+        wait_for(
+            "the agent's drift repair reported on the host",
+            f.timeouts.wait,
+            || {
+                f.get_json(&f.host, &["memberwork", &work, "-n", &cluster_ns])
+                    .filter(|w| w["status"]["driftRepairs"].as_i64().unwrap_or(0) >= 1)
+            },
+        )
+        .unwrap_or_else(|e| panic!("{e}; operator log: {}", f.operator_log()));
+        println!(
+            "NOT CHECKED on pull member {}: a DriftRepaired event on the host (pull mode reports drift repairs only in MemberWork status)",
+            member.name
+        );
+        return;
+    }
     let event = wait_for("a DriftRepaired event", f.timeouts.wait, || {
         f.get_json(&f.host, &["events.events.k8s.io", "-n", ns])?["items"]
             .as_array()?
@@ -477,14 +529,12 @@ fn drift_on_a_member_is_repaired_and_reported() {
     assert!(
         event["note"]
             .as_str()
-            .is_some_and(|n| n.contains("cluster1")),
+            .is_some_and(|n| n.contains(member.name.as_str())),
         "{event}"
     );
 }
 
-#[test]
-fn orphaning_deletion_keeps_member_objects() {
-    let f = fleet();
+fn orphaning_deletion_keeps_member_objects(f: &Fleet) {
     let scenario = f
         .federated_scenario_namespace("e2e-orphan")
         .expect("namespace");
@@ -549,5 +599,45 @@ fn orphaning_deletion_keeps_member_objects() {
             member.name
         );
         assert_eq!(after["data"]["key"], "value");
+    }
+}
+
+/// Deleting a federated object deletes its member copies first: once the host object is gone,
+/// so are they (push: the operator's finalizer; pull: the MemberWork's, which the agent holds).
+fn deletion_removes_member_objects_first(f: &Fleet) {
+    let scenario = f
+        .federated_scenario_namespace("e2e-delete")
+        .expect("namespace");
+    let ns = scenario.name.as_str();
+    f.apply(
+        &f.host,
+        &federated_configmap(ns, "doomed", &["cluster1", "cluster2"]),
+    )
+    .expect("apply");
+    for member in &f.members {
+        wait_object(f, &member.context, "configmap", ns, "doomed", "data", |c| {
+            c["data"]["key"] == "value"
+        });
+    }
+    let deleted = f.kubectl(
+        &f.host,
+        &[
+            "delete",
+            "federatedconfigmap",
+            "doomed",
+            "-n",
+            ns,
+            &f.timeouts.kubectl_wait(),
+        ],
+    );
+    assert_eq!(deleted.code, 0, "{deleted}");
+    wait_gone(f, &f.host, "federatedconfigmap", ns, "doomed");
+    for member in &f.members {
+        let out = f.kubectl(&member.context, &["get", "configmap", "doomed", "-n", ns]);
+        assert!(
+            !out.success() && out.stderr.contains("NotFound"),
+            "{} still has the ConfigMap after the federated object is gone: {out}",
+            member.name
+        );
     }
 }

@@ -1,18 +1,16 @@
 //! Scenarios that change the whole fleet (a member offline, a member unjoined). They get their
-//! own fleet and operator (this test binary), run one at a time, and restore the fleet after.
+//! own fleets and operators (this test binary), run one at a time per fleet, and restore the
+//! fleet after. Each runs on the push-only fleet and on the mixed fleet, where the member they
+//! change (the last) is the pull member.
 
-use std::sync::Mutex;
-
-use kubefed_e2e::harness::{
-    FEDERATION_NAMESPACE, Fleet, Member, cluster_status, shared_fleet, wait_for,
-};
+use kubefed_e2e::harness::{FEDERATION_NAMESPACE, Fleet, Member, cluster_status, wait_for};
+use kubefed_e2e::on_each_fleet;
 use serde_json::{Value, json};
 
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn fleet() -> &'static Fleet {
-    shared_fleet().expect("the e2e fleet must start")
-}
+on_each_fleet!(
+    member_offline_keeps_objects_and_reconverges,
+    unjoin_removes_registration_and_member_credentials,
+);
 
 fn deployment(ns: &str, image: &str) -> Value {
     json!({
@@ -65,17 +63,18 @@ struct Online<'a>(&'a Fleet, &'a Member);
 
 impl Drop for Online<'_> {
     fn drop(&mut self) {
-        let _ = self.0.fault(self.1, "clear");
+        let _ = self.0.bring_online(self.1);
     }
 }
 
-#[test]
-fn member_offline_keeps_objects_and_reconverges() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let f = fleet();
-    if !f.simulated {
+/// A push member goes offline through a simulator fault; a pull member by its agent stopping
+/// (the host gets no heartbeat), which works on real clusters too.
+fn member_offline_keeps_objects_and_reconverges(f: &Fleet) {
+    let _serial = f.exclusive();
+    let (m1, m2) = (f.members[0].clone(), f.members[1].clone());
+    if !f.can_take_offline(&m2) {
         println!(
-            "SKIPPED: taking a member offline needs the simulated fleet (KUBEFED_E2E_KUBECONFIG is set)"
+            "SKIPPED: taking a push member offline needs the simulated fleet (KUBEFED_E2E_KUBECONFIG is set)"
         );
         return;
     }
@@ -83,14 +82,13 @@ fn member_offline_keeps_objects_and_reconverges() {
         .federated_scenario_namespace("e2e-offline")
         .expect("namespace");
     let ns = scenario.name.as_str();
-    let (m1, m2) = (f.members[0].clone(), f.members[1].clone());
     f.apply(&f.host, &deployment(ns, "nginx:1.25"))
         .expect("apply");
     get_deployment(f, &m1, ns, "created", |_| true);
     let before = get_deployment(f, &m2, ns, "created", |_| true);
 
     let _online = Online(f, &m2);
-    f.fault(&m2, "offline").expect("offline");
+    f.take_offline(&m2).expect("offline");
     f.wait_cluster_ready(&m2.name, false)
         .expect("cluster2 not ready");
     f.apply(&f.host, &deployment(ns, "nginx:1.26"))
@@ -110,7 +108,7 @@ fn member_offline_keeps_objects_and_reconverges() {
         ""
     );
 
-    f.fault(&m2, "online").expect("online");
+    f.bring_online(&m2).expect("online");
     f.wait_cluster_ready(&m2.name, true)
         .expect("cluster2 ready again");
     let after = get_deployment(f, &m2, ns, "reconverged", |d| image(d) == "nginx:1.26");
@@ -129,30 +127,68 @@ fn member_offline_keeps_objects_and_reconverges() {
     .unwrap_or_else(|e| panic!("{e}; operator log: {}", f.operator_log()));
 }
 
-#[test]
-fn unjoin_removes_registration_and_member_credentials() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let f = fleet();
+/// Unjoin removes both sides: for a push member the KubeFedCluster and the member's
+/// ServiceAccount, for a pull member also the host's cluster namespace (MemberWorks, agent
+/// credential, Lease) and the agent's namespace and RBAC in the member. Member objects stay.
+fn unjoin_removes_registration_and_member_credentials(f: &Fleet) {
+    let _serial = f.exclusive();
     let member = f.members.last().expect("a member").clone();
     // A previous failed run may have left it unjoined.
     f.join(&member).check("join").expect("join");
     f.wait_cluster_ready(&member.name, true).expect("ready");
-    let service_account = format!("{}-{}", member.name, f.host);
-    assert!(
-        f.get_json(
-            &member.context,
-            &[
-                "serviceaccount",
-                &service_account,
-                "-n",
-                FEDERATION_NAMESPACE
-            ]
-        )
-        .is_some(),
-        "member-side ServiceAccount {service_account} missing after join"
-    );
+    let scenario = f
+        .federated_scenario_namespace("e2e-unjoin")
+        .expect("namespace");
+    let ns = scenario.name.as_str();
+    f.apply(&f.host, &deployment(ns, "nginx:1.25"))
+        .expect("apply");
+    let placed = get_deployment(f, &member, ns, "created", |_| true);
 
-    let out = f.fed(&["unjoin", &member.name, "--cluster-context", &member.context]);
+    // What join left on each side: (context, kind, namespace, name).
+    let service_account = format!("{}-{}", member.name, f.host);
+    let cluster_ns = format!("kubefed-cluster-{}", member.name);
+    let joined: Vec<(&str, &str, &str, &str)> = if member.is_pull() {
+        vec![
+            (f.host.as_str(), "namespace", "", cluster_ns.as_str()),
+            (
+                f.host.as_str(),
+                "serviceaccount",
+                cluster_ns.as_str(),
+                "kubefed-agent",
+            ),
+            (member.context.as_str(), "namespace", "", "kubefed-agent"),
+            (
+                member.context.as_str(),
+                "clusterrolebinding",
+                "",
+                "kubefed-agent",
+            ),
+            (member.context.as_str(), "clusterrole", "", "kubefed-agent"),
+        ]
+    } else {
+        vec![(
+            member.context.as_str(),
+            "serviceaccount",
+            FEDERATION_NAMESPACE,
+            service_account.as_str(),
+        )]
+    };
+    let get = |context: &str, kind: &str, namespace: &str, name: &str| {
+        let mut args = vec!["get", kind, name];
+        if !namespace.is_empty() {
+            args.extend(["-n", namespace]);
+        }
+        f.kubectl(context, &args)
+    };
+    for (context, kind, namespace, name) in &joined {
+        let out = get(context, kind, namespace, name);
+        assert!(
+            out.success(),
+            "{kind} {name} missing in {context} after join: {out}"
+        );
+    }
+
+    let out = f.unjoin(&member);
     assert_eq!(out.code, 0, "{out}");
     let kfc = f.kubectl(
         &f.host,
@@ -168,24 +204,17 @@ fn unjoin_removes_registration_and_member_credentials() {
         kfc.stderr.contains("NotFound"),
         "KubeFedCluster still there: {kfc}"
     );
-    wait_for(
-        "the member-side ServiceAccount to go",
-        f.timeouts.wait,
-        || {
-            let sa = f.kubectl(
-                &member.context,
-                &[
-                    "get",
-                    "serviceaccount",
-                    &service_account,
-                    "-n",
-                    FEDERATION_NAMESPACE,
-                ],
-            );
-            (!sa.success() && sa.stderr.contains("NotFound")).then_some(())
-        },
-    )
-    .expect("ServiceAccount deleted");
+    for (context, kind, namespace, name) in &joined {
+        wait_for(
+            &format!("{kind} {name} to go from {context}"),
+            f.timeouts.cleanup,
+            || {
+                let out = get(context, kind, namespace, name);
+                (!out.success() && out.stderr.contains("NotFound")).then_some(())
+            },
+        )
+        .unwrap_or_else(|e| panic!("{e}; operator log: {}", f.operator_log()));
+    }
     let status = f.fed(&["status"]);
     assert!(
         !status
@@ -194,6 +223,10 @@ fn unjoin_removes_registration_and_member_credentials() {
             .any(|l| l.split_whitespace().next() == Some(member.name.as_str())),
         "{status}"
     );
+    let kept = f
+        .get_json(&member.context, &["deployment", "app", "-n", ns])
+        .expect("the member's Deployment is kept by unjoin");
+    assert_eq!(kept["metadata"]["uid"], placed["metadata"]["uid"]);
 
     // Restore the fleet.
     f.join(&member).check("join again").expect("rejoin");

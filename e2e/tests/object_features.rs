@@ -1,13 +1,18 @@
 //! Scenarios of what a federated object gets beyond KubeFed, through kubectl and the plugin
 //! with the examples of `examples/features/`: preview, pause, readiness of a custom type, and
-//! dependencies that follow their workload. Each works in its own namespace.
+//! dependencies that follow their workload. Each works in its own namespace, on the push-only
+//! fleet and on the mixed fleet whose cluster2 is a pull member.
 
-use kubefed_e2e::harness::{Fleet, cluster_status, condition, repo_root, shared_fleet, wait_for};
+use kubefed_e2e::harness::{Fleet, cluster_status, condition, repo_root, wait_for};
+use kubefed_e2e::on_each_fleet;
 use serde_json::Value;
 
-fn fleet() -> &'static Fleet {
-    shared_fleet().expect("the e2e fleet must start")
-}
+on_each_fleet!(
+    preview_shows_what_applying_would_do_and_changes_nothing,
+    pause_holds_back_member_writes_and_resume_catches_up,
+    a_custom_type_reports_ready_clusters_in_its_ready_column,
+    dependencies_follow_the_workload_to_its_clusters,
+);
 
 fn example(name: &str) -> String {
     repo_root()
@@ -56,9 +61,7 @@ fn condition_is(object: &Value, type_: &str, status: &str) -> bool {
     condition(object, type_).is_some_and(|c| c["status"] == status)
 }
 
-#[test]
-fn preview_shows_what_applying_would_do_and_changes_nothing() {
-    let f = fleet();
+fn preview_shows_what_applying_would_do_and_changes_nothing(f: &Fleet) {
     let scenario = f.federated_scenario_namespace("preview").unwrap();
     let ns = scenario.name.as_str();
     let file = example("preview-federateddeployment.yaml");
@@ -132,12 +135,11 @@ fn preview_shows_what_applying_would_do_and_changes_nothing() {
     assert!(out.stderr.contains("not found"), "{out}");
 }
 
-#[test]
-fn pause_holds_back_member_writes_and_resume_catches_up() {
-    let f = fleet();
+fn pause_holds_back_member_writes_and_resume_catches_up(f: &Fleet) {
     let scenario = f.federated_scenario_namespace("pause").unwrap();
     let ns = scenario.name.as_str();
-    let c1 = &f.members[0];
+    // The last member: on the mixed fleet the pull member, whose agent must hold back too.
+    let c1 = f.members.last().expect("a member");
     let name = "paused-settings";
     f.kubectl(
         &f.host,
@@ -229,9 +231,7 @@ fn pause_holds_back_member_writes_and_resume_catches_up() {
     });
 }
 
-#[test]
-fn a_custom_type_reports_ready_clusters_in_its_ready_column() {
-    let f = fleet();
+fn a_custom_type_reports_ready_clusters_in_its_ready_column(f: &Fleet) {
     let scenario = f.federated_scenario_namespace("gizmo").unwrap();
     let ns = scenario.name.as_str();
     let crd = example("gizmo-crd.yaml");
@@ -327,9 +327,7 @@ fn a_custom_type_reports_ready_clusters_in_its_ready_column() {
     assert!(row.split_whitespace().any(|c| c == expected), "{table}");
 }
 
-#[test]
-fn dependencies_follow_the_workload_to_its_clusters() {
-    let f = fleet();
+fn dependencies_follow_the_workload_to_its_clusters(f: &Fleet) {
     let scenario = f.federated_scenario_namespace("deps").unwrap();
     let ns = scenario.name.as_str();
     let (c1, c2) = (&f.members[0], &f.members[1]);
