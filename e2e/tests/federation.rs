@@ -483,7 +483,10 @@ fn drift_on_a_member_is_repaired_and_reported(f: &Fleet) {
     wait_object(f, context, "deployment", ns, "app", "2 replicas", |d| {
         d["spec"]["replicas"] == 2
     });
-    let scaled = f.kubectl(context, &["scale", "deployment/app", "-n", ns, "--replicas=1"]);
+    let scaled = f.kubectl(
+        context,
+        &["scale", "deployment/app", "-n", ns, "--replicas=1"],
+    );
     assert_eq!(scaled.code, 0, "{scaled}");
     wait_object(
         f,
