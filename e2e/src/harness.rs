@@ -346,13 +346,20 @@ pub fn shared_fleet() -> Result<&'static Fleet> {
 /// Why the fleet of `kind` does not run in this process, if it does not. On the simulator both
 /// run side by side. Real clusters (`KUBEFED_E2E_KUBECONFIG`) form one host, which cannot be
 /// both fleets at once: `KUBEFED_E2E_FLEET` (`push`, the default, or `mixed`) says which one
-/// the given clusters are, and a second run with the other value covers the other.
+/// the given clusters are, and a second run with the other value covers the other. Panics when
+/// `KUBEFED_E2E_FLEET` names neither.
 pub fn not_run(kind: FleetKind) -> Option<String> {
     let real = std::env::var("KUBEFED_E2E_KUBECONFIG").is_ok_and(|k| !k.is_empty());
     if !real {
         return None;
     }
     let chosen = std::env::var("KUBEFED_E2E_FLEET").unwrap_or_else(|_| "push".into());
+    assert!(
+        [FleetKind::Push, FleetKind::Mixed]
+            .iter()
+            .any(|k| k.name() == chosen.trim()),
+        "KUBEFED_E2E_FLEET={chosen:?} names no fleet; use push or mixed"
+    );
     (chosen.trim() != kind.name()).then(|| {
         format!(
             "the real clusters form the {:?} fleet (KUBEFED_E2E_FLEET={}); one host cannot be both fleets at once, run again with KUBEFED_E2E_FLEET={} for the {} fleet",
@@ -1332,6 +1339,19 @@ mod tests {
         assert_eq!(slow.cleanup, Duration::from_secs(750));
         assert_eq!(slow.kubectl_wait(), "--timeout=300s");
         assert_eq!(Timeouts::SIMULATED.scaled(0.0).wait, Duration::from_secs(3));
+    }
+
+    #[test]
+    fn only_the_last_member_of_a_mixed_fleet_pulls() {
+        use MemberMode::{Pull, Push};
+        let modes = |kind: FleetKind, count: usize| -> Vec<MemberMode> {
+            (0..count).map(|i| kind.member_mode(i, count)).collect()
+        };
+        assert_eq!(modes(FleetKind::Push, 2), [Push, Push]);
+        assert_eq!(modes(FleetKind::Mixed, 2), [Push, Pull]);
+        assert_eq!(modes(FleetKind::Mixed, 3), [Push, Push, Pull]);
+        // One member cannot be mixed: it stays push rather than leave the fleet without one.
+        assert_eq!(modes(FleetKind::Mixed, 1), [Push]);
     }
 
     #[test]
