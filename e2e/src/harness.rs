@@ -780,7 +780,8 @@ impl Fleet {
             HarnessError::new(format!("the manifests of join --mode pull: {e}\n{out}"))
         })?;
         let mut host_kubeconfig = None;
-        for manifest in &manifests {
+        let mut items = Vec::new();
+        for manifest in manifests {
             match manifest["kind"].as_str() {
                 Some("Deployment") => continue,
                 Some("Secret") => {
@@ -790,8 +791,14 @@ impl Fleet {
                 }
                 _ => {}
             }
-            self.apply(&member.context, manifest)?;
+            items.push(manifest);
         }
+        let list = json!({"apiVersion": "v1", "kind": "List", "items": items});
+        self.kubectl_stdin(&member.context, &["apply", "-f", "-"], &list.to_string())
+            .check(&format!(
+                "applying the agent's manifests in {}",
+                member.name
+            ))?;
         let host_kubeconfig = host_kubeconfig.ok_or_else(|| {
             HarnessError::new(format!(
                 "join --mode pull printed no Secret with the host kubeconfig:\n{out}"
