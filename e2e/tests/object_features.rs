@@ -3,20 +3,22 @@
 //! dependencies that follow their workload. Each works in its own namespace, on the push-only
 //! fleet and on the mixed fleet whose cluster2 is a pull member.
 
-use kubefed_e2e::harness::{Fleet, cluster_status, condition, repo_root, wait_for};
+use kubefed_e2e::harness::{Fleet, Member, cluster_status, condition, repo_root, wait_for};
 use kubefed_e2e::on_each_fleet;
 use serde_json::Value;
 
 // Not yet on the mixed fleet (`cargo test -- --ignored` shows the failures):
-// - pause: the pull member holds back creation and catches up on resume, but its agent
-//   repairs drift while the object is paused (a MemberWork does not carry the pause), so the
-//   host never reports "paused; would update (changed out of band)";
+// - drift while paused: the pull member holds back creation and catches up on resume (the
+//   pause scenario), but its agent repairs drift while the object is paused (a MemberWork
+//   does not carry the pause), so the host never reports "paused; would update (changed out
+//   of band)";
 // - dependencies: the dependency copies are written through push members' clients only, so
 //   the pull member never gets the workload's ConfigMap, Secret and ServiceAccount.
 on_each_fleet!(
     preview_shows_what_applying_would_do_and_changes_nothing,
-    #[mixed(ignore = "pull mode: the agent repairs drift while its object is paused")]
     pause_holds_back_member_writes_and_resume_catches_up,
+    #[mixed(ignore = "pull mode: the agent repairs drift while its object is paused")]
+    drift_while_paused_is_reported_and_left,
     a_custom_type_reports_ready_clusters_in_its_ready_column,
     #[mixed(ignore = "pull mode: dependencies are not propagated to pull members")]
     dependencies_follow_the_workload_to_its_clusters,
@@ -143,9 +145,9 @@ fn preview_shows_what_applying_would_do_and_changes_nothing(f: &Fleet) {
     assert!(out.stderr.contains("not found"), "{out}");
 }
 
-fn pause_holds_back_member_writes_and_resume_catches_up(f: &Fleet) {
-    let scenario = f.federated_scenario_namespace("pause").unwrap();
-    let ns = scenario.name.as_str();
+/// The paused example applied in `ns`: nothing created while paused, created on resume, then
+/// paused again. Returns the member it checks (the last: on the mixed fleet the pull member).
+fn paused_then_resumed_then_paused<'f>(f: &'f Fleet, ns: &str) -> &'f Member {
     // The last member: on the mixed fleet the pull member, whose agent must hold back too.
     let c1 = f.members.last().expect("a member");
     let name = "paused-settings";
@@ -192,6 +194,68 @@ fn pause_holds_back_member_writes_and_resume_catches_up(f: &Fleet) {
         |o| condition_is(o, "Paused", "True"),
     );
 
+    c1
+}
+
+fn pause_holds_back_member_writes_and_resume_catches_up(f: &Fleet) {
+    let scenario = f.federated_scenario_namespace("pause").unwrap();
+    let ns = scenario.name.as_str();
+    let c1 = paused_then_resumed_then_paused(f, ns);
+    let name = "paused-settings";
+    // A template change while paused is held back, and reported.
+    f.kubectl(
+        &f.host,
+        &[
+            "patch",
+            "federatedconfigmap",
+            name,
+            "-n",
+            ns,
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"template":{"data":{"mode":"active"}}}}"#,
+        ],
+    )
+    .check("changing the template")
+    .unwrap();
+    wait_object(
+        f,
+        &f.host,
+        "federatedconfigmap",
+        ns,
+        name,
+        "update held back",
+        |o| {
+            cluster_status(o, &c1.name).is_some_and(|c| {
+                c["message"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with("paused; would update"))
+            })
+        },
+    );
+    let member = f
+        .get_json(&c1.context, &["-n", ns, "configmap", name])
+        .unwrap();
+    assert_eq!(
+        member["data"]["mode"], "maintenance",
+        "updated while paused"
+    );
+    f.fed(&["resume", &format!("federatedconfigmap/{name}"), "-n", ns])
+        .check("resume")
+        .unwrap();
+    wait_object(f, &c1.context, "configmap", ns, name, "caught up", |c| {
+        c["data"]["mode"] == "active"
+    });
+    wait_object(f, &f.host, "federatedconfigmap", ns, name, "Resumed", |o| {
+        condition_is(o, "Paused", "False")
+    });
+}
+
+fn drift_while_paused_is_reported_and_left(f: &Fleet) {
+    let scenario = f.federated_scenario_namespace("pause-drift").unwrap();
+    let ns = scenario.name.as_str();
+    let c1 = paused_then_resumed_then_paused(f, ns);
+    let name = "paused-settings";
     // Drift while paused is seen, reported, and left.
     f.kubectl(
         &c1.context,
