@@ -13,12 +13,12 @@ KUBECONFIG_OUT ?= $(CURDIR)/.fleet/fleet.kubeconfig
 SHELL := bash
 .SHELLFLAGS := -o pipefail -c
 
-.PHONY: all build test fmt fmt-check clippy unit manifests demo demo-stop image deploy deploy-yaml toolchain help
+.PHONY: all build test fmt fmt-check clippy unit manifests e2e-real demo demo-stop image deploy deploy-yaml toolchain help
 
 all: build
 
 help: ## Show the targets
-	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
 
 toolchain: ## Install the Rust components the checks need (rustfmt, clippy)
 	@command -v $(CARGO) >/dev/null || { echo "error: cargo not found; install Rust from rustup.rs"; exit 1; }
@@ -46,6 +46,12 @@ test: fmt-check clippy unit ## Format check, clippy with -D warnings, and every 
 manifests: toolchain ## Regenerate config/crd (and its kustomization) from the code
 	$(CARGO) run --quiet --bin kubefed-operator -- crds --output-dir config/crd
 	hack/crd-kustomization.sh
+
+e2e-real: toolchain ## e2e on the real clusters of KUBEFED_E2E_KUBECONFIG: the push-only fleet, then the mixed push + pull fleet
+	@test -n "$$KUBEFED_E2E_KUBECONFIG" || { echo "set KUBEFED_E2E_KUBECONFIG (and KUBEFED_E2E_HOST, KUBEFED_E2E_MEMBERS); see README"; exit 2; }
+	$(CARGO) build --workspace --bins
+	KUBEFED_E2E_FLEET=push $(CARGO) test -p kubefed-e2e -- --skip mixed::
+	KUBEFED_E2E_FLEET=mixed $(CARGO) test -p kubefed-e2e mixed::
 
 demo: toolchain ## Simulated host + 2 members, the operator, kubectl fed join, the examples; left running
 	@hack/demo.sh

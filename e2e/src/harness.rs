@@ -29,6 +29,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
+/// Where [`Fleet::take_offline`] points a push member: a port nobody listens on.
+const UNREACHABLE_ENDPOINT: &str = "https://127.0.0.1:9";
+/// Keeps a push member's endpoint while [`Fleet::take_offline`] has replaced it.
+const OFFLINE_ANNOTATION: &str = "kubefed-e2e/offline-endpoint";
 /// The federation namespace on the host and on members.
 pub const FEDERATION_NAMESPACE: &str = "kube-federation-system";
 /// Label on every namespace the suite creates; its value is the id of the run.
@@ -371,14 +375,18 @@ pub fn not_run(kind: FleetKind) -> Option<String> {
     })
 }
 
-/// The shared fleet of `kind` for a scenario, or `None` (with the reason printed) when this run
-/// does not cover it ([`not_run`]). Panics when the fleet does not start.
-pub fn scenario_fleet(kind: FleetKind) -> Option<&'static Fleet> {
+/// The shared fleet of `kind` for a scenario. Panics when the fleet does not start, and when
+/// this run's real clusters form the other fleet ([`not_run`]): a scenario that cannot run
+/// fails with the way to run it rather than passing unrun. `make e2e-real` runs both passes.
+pub fn scenario_fleet(kind: FleetKind) -> &'static Fleet {
     if let Some(reason) = not_run(kind) {
-        println!("SKIPPED on the {} fleet: {reason}", kind.name());
-        return None;
+        panic!(
+            "not run on the {} fleet: {reason}; skip these scenarios with `-- --skip {}::`, or use `make e2e-real`, which runs both fleets one after the other",
+            kind.name(),
+            kind.name(),
+        );
     }
-    Some(shared(kind).unwrap_or_else(|e| panic!("{e}")))
+    shared(kind).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Runs each named scenario `fn name(f: &Fleet)` of the calling test file on the push-only
@@ -392,9 +400,7 @@ macro_rules! on_each_fleet {
             $(
                 #[test]
                 fn $name() {
-                    if let Some(f) = $crate::harness::scenario_fleet($crate::harness::FleetKind::Push) {
-                        super::$name(f);
-                    }
+                    super::$name($crate::harness::scenario_fleet($crate::harness::FleetKind::Push));
                 }
             )*
         }
@@ -403,9 +409,7 @@ macro_rules! on_each_fleet {
                 #[test]
                 $(#[$mixed])*
                 fn $name() {
-                    if let Some(f) = $crate::harness::scenario_fleet($crate::harness::FleetKind::Mixed) {
-                        super::$name(f);
-                    }
+                    super::$name($crate::harness::scenario_fleet($crate::harness::FleetKind::Mixed));
                 }
             )*
         }
@@ -895,17 +899,31 @@ impl Fleet {
         Ok(())
     }
 
-    /// Whether the scenario can take `member` offline here: a push member through a simulator
-    /// fault (so only on the simulated fleet), a pull member by stopping its agent.
-    pub fn can_take_offline(&self, member: &Member) -> bool {
-        member.is_pull() || self.simulated
-    }
-
-    /// Takes `member` away from the host: the simulator fault `offline` for a push member, its
-    /// agent stopped for a pull member (the host sees no heartbeat, as when the agent is gone).
+    /// Takes `member` away from the host. A push member's KubeFedCluster is pointed at a port
+    /// where nothing listens (its original endpoint is kept in an annotation), so the host's
+    /// requests are refused as for a member that is down; this works on real clusters too. A
+    /// pull member's agent is stopped: the host sees no heartbeat, as when the agent is gone.
     pub fn take_offline(&self, member: &Member) -> Result<()> {
         match member.mode {
-            MemberMode::Push => self.fault(member, "offline").map(|_| ()),
+            MemberMode::Push => {
+                let cluster = self
+                    .get_json(
+                        &self.host,
+                        &["kubefedcluster", &member.name, "-n", FEDERATION_NAMESPACE],
+                    )
+                    .ok_or_else(|| {
+                        HarnessError::new(format!("no KubeFedCluster {}", member.name))
+                    })?;
+                let endpoint = cluster["spec"]["apiEndpoint"].as_str().unwrap_or_default();
+                if endpoint == UNREACHABLE_ENDPOINT {
+                    return Ok(());
+                }
+                let patch = json!({
+                    "metadata": {"annotations": {OFFLINE_ANNOTATION: endpoint}},
+                    "spec": {"apiEndpoint": UNREACHABLE_ENDPOINT},
+                });
+                self.patch_cluster(member, &patch)
+            }
             MemberMode::Pull => {
                 self.stop_agent(member);
                 Ok(())
@@ -916,10 +934,47 @@ impl Fleet {
     /// Undoes [`Fleet::take_offline`] (also when nothing was taken offline).
     pub fn bring_online(&self, member: &Member) -> Result<()> {
         match member.mode {
-            MemberMode::Push => self.fault(member, "clear").map(|_| ()),
+            MemberMode::Push => {
+                let Some(cluster) = self.get_json(
+                    &self.host,
+                    &["kubefedcluster", &member.name, "-n", FEDERATION_NAMESPACE],
+                ) else {
+                    return Ok(());
+                };
+                let Some(endpoint) =
+                    cluster["metadata"]["annotations"][OFFLINE_ANNOTATION].as_str()
+                else {
+                    return Ok(());
+                };
+                let patch = json!({
+                    "metadata": {"annotations": {OFFLINE_ANNOTATION: null}},
+                    "spec": {"apiEndpoint": endpoint},
+                });
+                self.patch_cluster(member, &patch)
+            }
             MemberMode::Pull if self.agent_running(member) => Ok(()),
             MemberMode::Pull => self.start_agent(member),
         }
+    }
+
+    fn patch_cluster(&self, member: &Member, patch: &Value) -> Result<()> {
+        let patch = patch.to_string();
+        self.kubectl(
+            &self.host,
+            &[
+                "patch",
+                "kubefedcluster",
+                &member.name,
+                "-n",
+                FEDERATION_NAMESPACE,
+                "--type",
+                "merge",
+                "-p",
+                &patch,
+            ],
+        )
+        .check(&format!("patching KubeFedCluster {}", member.name))
+        .map(|_| ())
     }
 
     /// `kubefed-sim fault … <fault>`; only on the simulated fleet.
