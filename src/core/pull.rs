@@ -350,6 +350,51 @@ pub fn agent_status(
     }
 }
 
+/// How long at most a federated object's status waits for the reports of its pull members'
+/// agents after the host wrote their MemberWorks.
+pub const REPORT_WAIT: Duration = Duration::from_secs(5);
+
+/// When the host wrote the spec a MemberWork holds (its server-side apply by `manager`, else
+/// the creation), while the agent has not reported on that spec; `None` once it has, and for
+/// a MemberWork being deleted.
+pub fn awaiting_report(work: &MemberWork, manager: &str) -> Option<jiff::Timestamp> {
+    if work.metadata.deletion_timestamp.is_some() {
+        return None;
+    }
+    let reported = work.status.as_ref().and_then(|s| s.observed_generation);
+    if reported.is_some() && reported == work.metadata.generation {
+        return None;
+    }
+    let applied = work
+        .metadata
+        .managed_fields
+        .iter()
+        .flatten()
+        .filter(|f| f.manager.as_deref() == Some(manager) && f.subresource.is_none())
+        .filter_map(|f| f.time.as_ref().map(|t| t.0))
+        .max();
+    let created = work.metadata.creation_timestamp.as_ref().map(|t| t.0);
+    Some(applied.or(created).unwrap_or(jiff::Timestamp::UNIX_EPOCH))
+}
+
+/// How long the federated object's status write waits for agents' reports, given when each
+/// pending MemberWork was written: until `limit` after the latest of them, so one write
+/// carries a wave of reports instead of one write per report. `None` when no report is due
+/// within `limit` (an agent that does not report holds nothing up for longer).
+pub fn report_wait(
+    pending: &[jiff::Timestamp],
+    now: jiff::Timestamp,
+    limit: Duration,
+) -> Option<Duration> {
+    pending
+        .iter()
+        .filter_map(|written| {
+            let remaining = limit.as_secs_f64() - now.duration_since(*written).as_secs_f64();
+            (remaining > 0.0).then(|| Duration::from_secs_f64(remaining))
+        })
+        .max()
+}
+
 /// A report the agent wrote, with the version of the MemberWork it had read before writing it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct WrittenReport {

@@ -447,3 +447,78 @@ fn the_agents_last_report_stands_until_the_cache_moves_on() {
         assert_eq!(reported_base(w, last).cloned(), want, "{case}");
     }
 }
+
+#[test]
+fn a_report_is_awaited_from_the_write_until_the_agent_acted_on_it() {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
+    let at = |s: i64| Timestamp::from_second(s).unwrap();
+    let entry = |manager: &str, subresource: Option<&str>, t: i64| ManagedFieldsEntry {
+        manager: Some(manager.into()),
+        subresource: subresource.map(str::to_string),
+        time: Some(Time(at(t))),
+        ..Default::default()
+    };
+    let with = |generation: i64, reported: Option<i64>, fields: Vec<ManagedFieldsEntry>| {
+        let mut w = work("v");
+        w.metadata.generation = Some(generation);
+        w.metadata.creation_timestamp = Some(Time(at(10)));
+        w.metadata.managed_fields = Some(fields);
+        w.status = reported.map(|g| MemberWorkStatus {
+            observed_generation: Some(g),
+            ..Default::default()
+        });
+        w
+    };
+    let host = || entry("kubefed", None, 50);
+    let table = [
+        ("new, no report", with(1, None, vec![host()]), Some(at(50))),
+        ("reported on it", with(1, Some(1), vec![host()]), None),
+        (
+            "report of an older spec",
+            with(2, Some(1), vec![host()]),
+            Some(at(50)),
+        ),
+        (
+            "the agent's status write is not the host's",
+            with(
+                2,
+                Some(1),
+                vec![
+                    entry("kubefed", None, 40),
+                    entry("kubefed", Some("status"), 60),
+                ],
+            ),
+            Some(at(40)),
+        ),
+        ("no apply recorded", with(1, None, vec![]), Some(at(10))),
+        ("deleting", deleting(with(1, None, vec![host()])), None),
+    ];
+    for (case, w, want) in table {
+        assert_eq!(awaiting_report(&w, "kubefed"), want, "{case}");
+    }
+}
+
+#[test]
+fn the_status_waits_for_reports_due_within_the_limit() {
+    let at = |s: i64| Timestamp::from_second(s).unwrap();
+    let limit = Duration::from_secs(5);
+    let now = at(100);
+    let table: [(&str, Vec<Timestamp>, Option<Duration>); 5] = [
+        ("nothing pending", vec![], None),
+        ("just written", vec![at(100)], Some(limit)),
+        (
+            "the latest write counts",
+            vec![at(96), at(98)],
+            Some(Duration::from_secs(3)),
+        ),
+        ("past the limit", vec![at(95), at(90)], None),
+        (
+            "one within, one past",
+            vec![at(90), at(99)],
+            Some(Duration::from_secs(4)),
+        ),
+    ];
+    for (case, pending, want) in table {
+        assert_eq!(report_wait(&pending, now, limit), want, "{case}");
+    }
+}
