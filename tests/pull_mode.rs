@@ -49,6 +49,11 @@ async fn agent_host_client(fleet: &Fleet, cluster: &str) -> Client {
 
 /// cluster1 joined push, cluster2 joined pull with its agent running; both Ready.
 async fn start() -> PullFleet {
+    start_with(Duration::from_millis(200), Duration::from_millis(800)).await
+}
+
+/// [`start`] with the agent's heartbeat period and grace.
+async fn start_with(heartbeat: Duration, grace: Duration) -> PullFleet {
     let fleet = Fleet::start(FleetConfig::with_members(2)).await.unwrap();
     let host = fleet.host().client();
     prepare_host(&host, |_| {}).await;
@@ -60,8 +65,8 @@ async fn start() -> PullFleet {
         cluster: "cluster2".into(),
         host: agent_host,
         member: fleet.members()[1].client(),
-        heartbeat: Duration::from_millis(200),
-        grace: Duration::from_millis(800),
+        heartbeat,
+        grace,
         timeout: Duration::from_secs(1),
     };
     let agent = tokio::spawn({
@@ -92,7 +97,10 @@ async fn start() -> PullFleet {
 
 /// [`start`], with FederatedConfigMap demo/cm on both members (in the pull member too).
 async fn start_with_configmap() -> (PullFleet, Client) {
-    let f = start().await;
+    with_configmap(start().await).await
+}
+
+async fn with_configmap(f: PullFleet) -> (PullFleet, Client) {
     let c2 = f.test.client("cluster2");
     f.test.federate_namespace("demo").await;
     create(
@@ -304,6 +312,98 @@ async fn host_frozen_agent_keeps_and_repairs_then_reconverges() {
         "cm",
         Some("after"),
         "reconverged after the thaw",
+    )
+    .await;
+    wait_cluster_status(&f, "demo", "cm", "cluster2", "").await;
+}
+
+/// The acceptance case: the host away for a whole minute. The member object stays as it was
+/// (same uid and resourceVersion, nothing deleted), drift made during the outage is repaired
+/// from the last known MemberWork, and within one heartbeat of the host's return the agent's
+/// report of that repair is on the host; a change made on the host then reaches the member.
+#[tokio::test]
+async fn host_away_for_a_minute_then_reconverged_within_one_heartbeat() {
+    const HEARTBEAT: Duration = Duration::from_secs(2);
+    const OUTAGE: Duration = Duration::from_secs(60);
+    // Scheduling and one round trip on a shared test machine.
+    const MARGIN: Duration = Duration::from_secs(1);
+    let (f, c2) = with_configmap(start_with(HEARTBEAT, Duration::from_secs(1)).await).await;
+    wait_cluster_status(&f, "demo", "cm", "cluster2", "").await;
+    let works = works(&f);
+    let work = "configmaps.demo.cm";
+    let reported = |w: MemberWork| w.status.map_or(0, |s| s.drift_repairs);
+    let reported_before = reported(works.get(work).await.unwrap());
+    let before = f.stats.get();
+
+    let host = f.test.fleet.host();
+    host.faults().apply(&FaultSpec::Freeze);
+    let frozen = tokio::time::Instant::now();
+    let stats = f.stats.clone();
+    eventually("the agent finds the host away", WAIT, || async {
+        (stats.get().host_failures > before.host_failures).then_some(())
+    })
+    .await;
+    // Halfway through, with the agent's retries backed off: drift, repaired from the last
+    // known MemberWork.
+    tokio::time::sleep_until(frozen + OUTAGE / 2).await;
+    let patch = json!({"data": {"k": "edited"}});
+    merge(&c2, &configmaps(), "demo", "cm", patch).await;
+    wait_data(
+        &c2,
+        "demo",
+        "cm",
+        Some("v"),
+        "drift repaired with the host away",
+    )
+    .await;
+    assert_eq!(f.stats.get().drift_repairs, before.drift_repairs + 1);
+    let repaired = get(&c2, &configmaps(), Some("demo"), "cm").await.unwrap();
+    // The rest of the minute leaves the member object alone.
+    tokio::time::sleep_until(frozen + OUTAGE).await;
+    let kept = get(&c2, &configmaps(), Some("demo"), "cm").await.unwrap();
+    assert_eq!(kept.metadata.uid, repaired.metadata.uid);
+    assert_eq!(
+        kept.metadata.resource_version, repaired.metadata.resource_version,
+        "the member object was written after the repair"
+    );
+    let during = f.stats.get();
+    assert_eq!(
+        during.deletes, before.deletes,
+        "the agent deleted with the host away"
+    );
+    assert!(
+        during.passes > before.passes,
+        "the agent ran no pass with the host away"
+    );
+
+    // The host returns: within one heartbeat the agent's report of the repair is there.
+    host.faults().apply(&FaultSpec::Thaw);
+    let thawed = tokio::time::Instant::now();
+    let deadline = HEARTBEAT + MARGIN;
+    let works_api = works.clone();
+    eventually(
+        "the outage's repair reported on the host",
+        deadline,
+        || async {
+            let w = works_api.get(work).await.ok()?;
+            (reported(w) == reported_before + 1).then_some(())
+        },
+    )
+    .await;
+    assert!(
+        thawed.elapsed() <= deadline,
+        "reconverged after {:?}",
+        thawed.elapsed()
+    );
+    // A change made on the host reaches the pull member and its status comes back.
+    let template = json!({"spec": {"template": {"data": {"k": "after"}}}});
+    merge(&f.test.host_client, &fcm(), "demo", "cm", template).await;
+    wait_data(
+        &c2,
+        "demo",
+        "cm",
+        Some("after"),
+        "host change after the return",
     )
     .await;
     wait_cluster_status(&f, "demo", "cm", "cluster2", "").await;

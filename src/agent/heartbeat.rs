@@ -1,6 +1,8 @@
 //! The agent's heartbeat: the Lease `kubefed-agent` in its cluster namespace on the host,
 //! renewed every period, carrying the member's Kubernetes version and `kube-system` UID.
-//! The host reads its age as it reads a push member's `/healthz`.
+//! The host reads its age as it reads a push member's `/healthz`. The first renewal that
+//! succeeds after failing ones wakes the agent: the host is back, and the reports that
+//! waited for it go out now rather than at the end of the agent's retry delay.
 
 use super::{AgentConfig, AgentStats};
 use crate::crds::member_work::{
@@ -14,6 +16,7 @@ use kube::Client;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::json;
 use std::time::Duration;
+use tokio::sync::mpsc;
 
 pub struct Heartbeat {
     leases: Api<Lease>,
@@ -23,10 +26,11 @@ pub struct Heartbeat {
     valid_for: Duration,
     timeout: Duration,
     stats: AgentStats,
+    wake: mpsc::UnboundedSender<()>,
 }
 
 impl Heartbeat {
-    pub fn new(config: &AgentConfig, stats: AgentStats) -> Self {
+    pub fn new(config: &AgentConfig, stats: AgentStats, wake: mpsc::UnboundedSender<()>) -> Self {
         Heartbeat {
             leases: Api::namespaced(config.host.clone(), &cluster_namespace(&config.cluster)),
             member: config.member.clone(),
@@ -35,6 +39,7 @@ impl Heartbeat {
             valid_for: config.heartbeat + config.grace,
             timeout: config.timeout,
             stats,
+            wake,
         }
     }
 
@@ -42,6 +47,7 @@ impl Heartbeat {
     pub async fn run(self) {
         let mut version = None;
         let mut uid = None;
+        let mut failing = false;
         let mut ticker = tokio::time::interval(self.period);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -64,7 +70,14 @@ impl Heartbeat {
             let renewed =
                 tokio::time::timeout(self.timeout, self.renew(version.as_deref(), uid.as_deref()))
                     .await;
-            if !matches!(renewed, Ok(Ok(()))) {
+            if matches!(renewed, Ok(Ok(()))) {
+                if failing {
+                    tracing::info!(cluster = %self.cluster, "the host answers again");
+                    let _ = self.wake.send(());
+                }
+                failing = false;
+            } else {
+                failing = true;
                 self.stats.bump(|c| c.host_failures += 1);
                 tracing::debug!(cluster = %self.cluster, "cannot renew the heartbeat Lease; retrying");
             }
@@ -72,7 +85,10 @@ impl Heartbeat {
     }
 
     async fn renew(&self, version: Option<&str>, uid: Option<&str>) -> Result<(), kube::Error> {
-        let seconds = i32::try_from(self.valid_for.as_secs().max(1)).unwrap_or(i32::MAX);
+        // Whole seconds, rounded up: a Lease said to expire before the next renewal would
+        // make the member flap.
+        let whole = self.valid_for.as_secs() + u64::from(self.valid_for.subsec_nanos() > 0);
+        let seconds = i32::try_from(whole.max(1)).unwrap_or(i32::MAX);
         let now = MicroTime(jiff::Timestamp::now());
         let mut annotations = serde_json::Map::new();
         if let Some(v) = version {

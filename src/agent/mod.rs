@@ -13,7 +13,7 @@ mod heartbeat;
 mod member;
 
 use crate::core::observation::{MemberObject, StatusCollection};
-use crate::core::pull::{AgentAction, agent_decide, agent_status};
+use crate::core::pull::{AgentAction, WrittenReport, agent_decide, agent_status, reported_base};
 use crate::crds::federated::{AggregateKind, MANAGED_LABEL};
 use crate::crds::member_work::{AGENT_FINALIZER, MemberWork, WorkResource, cluster_namespace};
 use crate::runtime::backoff::{Backoff, BackoffPolicy};
@@ -27,6 +27,7 @@ use member::MemberWatches;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -112,10 +113,10 @@ pub async fn run(config: AgentConfig, stats: AgentStats) -> Result<(), AgentErro
             })
     };
     let host_watch = tokio::spawn(host_watch);
-    let heartbeat = tokio::spawn(Heartbeat::new(&config, stats.clone()).run());
+    let heartbeat = tokio::spawn(Heartbeat::new(&config, stats.clone(), wake_tx.clone()).run());
     let _guard = Guard(vec![host_watch, heartbeat]);
     let mut members = MemberWatches::new(config.member.clone(), wake_tx);
-    let mut drift: HashMap<String, i64> = HashMap::new();
+    let mut memory: HashMap<String, Remembered> = HashMap::new();
     let mut backoff = Backoff::new(RETRY);
     let mut retry: Option<Duration> = None;
     loop {
@@ -136,7 +137,7 @@ pub async fn run(config: AgentConfig, stats: AgentStats) -> Result<(), AgentErro
             &works_api,
             &store,
             &mut members,
-            &mut drift,
+            &mut memory,
             &stats,
         )
         .await;
@@ -159,80 +160,168 @@ impl Drop for Guard {
     }
 }
 
+/// Member writes one pass has in flight at once: a burst of MemberWorks (a new namespace's
+/// objects, a restart) is applied a few at a time instead of one request after another, and
+/// the member is never sent more than this at once by the agent.
+const IN_FLIGHT: usize = 4;
+
 /// One pass over every MemberWork; `true` when something failed and should be retried.
 async fn pass(
     config: &AgentConfig,
     works_api: &Api<MemberWork>,
     store: &Store<MemberWork>,
     members: &mut MemberWatches,
-    drift: &mut HashMap<String, i64>,
+    memory: &mut HashMap<String, Remembered>,
     stats: &AgentStats,
 ) -> bool {
     stats.bump(|c| c.passes += 1);
-    let mut works = store.state();
-    // Namespaces first: the objects in them need them.
-    works.sort_by_key(|w| !is_namespace(&w.spec.resource));
+    let works = store.state();
     members.keep(works.iter().map(|w| w.spec.resource.clone()).collect());
+    // Namespaces first: the objects in them need them.
+    let (namespaces, objects): (Vec<_>, Vec<_>) = works
+        .into_iter()
+        .partition(|w| is_namespace(&w.spec.resource));
     let mut failed = false;
     // After one host request fails, the rest of the pass leaves the host alone (it is
     // probably unreachable) and only looks after the member.
-    let mut host_down = false;
-    for work in works {
-        let Some(cache) = members.cache(&work.spec.resource) else {
-            failed = true;
-            continue;
-        };
-        let (namespace, name) = manifest_key(&work.spec.manifest);
-        let live = cache.get(namespace.as_deref(), &name);
-        let outcome = reconcile_work(
+    let host_down = AtomicBool::new(false);
+    let members = &*members;
+    for batch in [namespaces, objects] {
+        let shared = Shared {
             config,
-            &work,
-            live.as_ref(),
-            (&namespace, &name),
-            host_down,
+            works_api,
+            memory,
+            host_down: &host_down,
             stats,
-        )
-        .await;
-        host_down |= outcome.host_failed;
-        failed |= outcome.failed;
-        let key = work.name_any();
-        let repairs = drift
-            .entry(key.clone())
-            .or_insert_with(|| work.status.as_ref().map_or(0, |s| s.drift_repairs));
-        if outcome.drift {
-            *repairs += 1;
-            stats.bump(|c| c.drift_repairs += 1);
-            tracing::warn!(work = %key, "member object was changed out of band and is restored");
+        };
+        let handled: Vec<Handled> = futures::stream::iter(batch)
+            .map(|work| handle(&shared, members, work))
+            .buffer_unordered(IN_FLIGHT)
+            .collect()
+            .await;
+        for h in handled {
+            failed |= h.failed;
+            match h.remembered {
+                Some(remembered) => memory.insert(h.key, remembered),
+                None => memory.remove(&h.key),
+            };
         }
-        if outcome.released {
-            drift.remove(&key);
-            continue;
-        }
-        let next = agent_status(&work, outcome.live.as_ref(), outcome.propagation, *repairs);
-        if work.status.as_ref() != Some(&next) && host_down {
+    }
+    failed
+}
+
+/// What every MemberWork of one pass shares.
+struct Shared<'a> {
+    config: &'a AgentConfig,
+    works_api: &'a Api<MemberWork>,
+    memory: &'a HashMap<String, Remembered>,
+    host_down: &'a AtomicBool,
+    stats: &'a AgentStats,
+}
+
+/// What the agent keeps of one MemberWork from pass to pass.
+#[derive(Clone, Debug, Default)]
+struct Remembered {
+    /// Drift repairs counted so far.
+    drift_repairs: i64,
+    /// The last report written.
+    written: Option<WrittenReport>,
+}
+
+/// What handling one MemberWork in a pass left.
+struct Handled {
+    key: String,
+    /// What to remember; `None` once the MemberWork is released.
+    remembered: Option<Remembered>,
+    failed: bool,
+}
+
+/// Brings one member object in line with its MemberWork and reports it when the report
+/// changed.
+async fn handle(shared: &Shared<'_>, members: &MemberWatches, work: Arc<MemberWork>) -> Handled {
+    let key = work.name_any();
+    let mut remembered = shared
+        .memory
+        .get(&key)
+        .cloned()
+        .unwrap_or_else(|| Remembered {
+            drift_repairs: work.status.as_ref().map_or(0, |s| s.drift_repairs),
+            written: None,
+        });
+    let Some(cache) = members.cache(&work.spec.resource) else {
+        return Handled {
+            key,
+            remembered: Some(remembered),
+            failed: true,
+        };
+    };
+    let (namespace, name) = manifest_key(&work.spec.manifest);
+    let live = cache.get(namespace.as_deref(), &name);
+    let host_down = shared.host_down.load(Ordering::Relaxed);
+    let outcome = reconcile_work(
+        shared.config,
+        &work,
+        live.as_ref(),
+        (&namespace, &name),
+        host_down,
+        shared.stats,
+    )
+    .await;
+    if outcome.host_failed {
+        shared.host_down.store(true, Ordering::Relaxed);
+    }
+    if outcome.drift {
+        remembered.drift_repairs += 1;
+        shared.stats.bump(|c| c.drift_repairs += 1);
+        tracing::warn!(work = %key, "member object was changed out of band and is restored");
+    }
+    if outcome.released {
+        return Handled {
+            key,
+            remembered: None,
+            failed: outcome.failed,
+        };
+    }
+    let mut failed = outcome.failed;
+    let next = agent_status(
+        &work,
+        outcome.live.as_ref(),
+        outcome.propagation,
+        remembered.drift_repairs,
+    );
+    let base = reported_base(&work, remembered.written.as_ref());
+    if base != Some(&next) {
+        if shared.host_down.load(Ordering::Relaxed) {
             failed = true;
-        } else if work.status.as_ref() != Some(&next) {
-            let stored = work
-                .status
-                .as_ref()
-                .and_then(|s| serde_json::to_value(s).ok());
-            let write = status::write_status(works_api, &key, stored.as_ref(), &next);
-            match tokio::time::timeout(config.timeout, write).await {
-                Ok(Ok(_)) => stats.bump(|c| c.status_writes += 1),
+        } else {
+            let stored = base.and_then(|s| serde_json::to_value(s).ok());
+            let write = status::write_status(shared.works_api, &key, stored.as_ref(), &next);
+            match tokio::time::timeout(shared.config.timeout, write).await {
+                Ok(Ok(_)) => {
+                    shared.stats.bump(|c| c.status_writes += 1);
+                    remembered.written = Some(WrittenReport {
+                        read_version: work.metadata.resource_version.clone(),
+                        status: next,
+                    });
+                }
                 failure => {
-                    stats.bump(|c| c.host_failures += 1);
+                    shared.stats.bump(|c| c.host_failures += 1);
                     let err = match failure {
                         Ok(Err(err)) => err.to_string(),
                         _ => "no answer in time".to_string(),
                     };
                     tracing::debug!(work = %key, %err, "cannot report to the host; retrying");
                     failed = true;
-                    host_down = true;
+                    shared.host_down.store(true, Ordering::Relaxed);
                 }
             }
         }
     }
-    failed
+    Handled {
+        key,
+        remembered: Some(remembered),
+        failed,
+    }
 }
 
 fn is_namespace(r: &WorkResource) -> bool {

@@ -58,6 +58,8 @@ pub struct WorkTarget {
     pub retain_replicas: bool,
     /// The raw `kubefed.io/deleteoption` annotation.
     pub delete_options: Option<String>,
+    /// The host collects member status for the type.
+    pub collect_status: bool,
 }
 
 /// The MemberWork to server-side apply for `desired` (the body of the apply): the member
@@ -72,6 +74,9 @@ pub fn render_work(target: &WorkTarget, name: &str, desired: &DesiredObject) -> 
     });
     if target.retain_replicas {
         spec["retainReplicas"] = json!(true);
+    }
+    if target.collect_status {
+        spec["collectStatus"] = json!(true);
     }
     if let Some(options) = target.delete_options.as_deref().filter(|o| !o.is_empty()) {
         spec["deleteOptions"] = json!(options);
@@ -303,8 +308,10 @@ pub fn agent_decide(work: &MemberWork, member: Option<&MemberObject>) -> AgentDe
     decision(action, status, message)
 }
 
-/// The member object as the agent reports it, from what it read of the member.
-pub fn reported_member(member: &Value) -> WorkMemberObject {
+/// The member object as the agent reports it, from what it read of the member: only what the
+/// host reads (not the resourceVersion, and the status only when the host collects it), so a
+/// member write the host would not notice costs no report.
+pub fn reported_member(member: &Value, collect_status: bool) -> WorkMemberObject {
     let meta = member.get("metadata");
     WorkMemberObject {
         managed: meta
@@ -315,15 +322,15 @@ pub fn reported_member(member: &Value) -> WorkMemberObject {
         deleting: meta
             .and_then(|m| m.get("deletionTimestamp"))
             .is_some_and(|t| !t.is_null()),
-        resource_version: meta
-            .and_then(|m| m.get("resourceVersion"))
-            .and_then(Value::as_str)
-            .map(str::to_string),
         generation: meta
             .and_then(|m| m.get("generation"))
             .and_then(Value::as_i64),
         replicas: member.pointer("/spec/replicas").and_then(Value::as_i64),
-        remote_status: remote_status(member),
+        remote_status: if collect_status {
+            remote_status(member)
+        } else {
+            None
+        },
     }
 }
 
@@ -338,8 +345,76 @@ pub fn agent_status(
     MemberWorkStatus {
         observed_generation: work.metadata.generation,
         propagation: Some(propagation),
-        member: member.map(reported_member),
+        member: member.map(|m| reported_member(m, work.spec.collect_status)),
         drift_repairs,
+    }
+}
+
+/// How long at most a federated object's status waits for the reports of its pull members'
+/// agents after the host wrote their MemberWorks.
+pub const REPORT_WAIT: Duration = Duration::from_secs(5);
+
+/// When the host wrote the spec a MemberWork holds (its server-side apply by `manager`, else
+/// the creation), while the agent has not reported on that spec; `None` once it has, and for
+/// a MemberWork being deleted.
+pub fn awaiting_report(work: &MemberWork, manager: &str) -> Option<jiff::Timestamp> {
+    if work.metadata.deletion_timestamp.is_some() {
+        return None;
+    }
+    let reported = work.status.as_ref().and_then(|s| s.observed_generation);
+    if reported.is_some() && reported == work.metadata.generation {
+        return None;
+    }
+    let applied = work
+        .metadata
+        .managed_fields
+        .iter()
+        .flatten()
+        .filter(|f| f.manager.as_deref() == Some(manager) && f.subresource.is_none())
+        .filter_map(|f| f.time.as_ref().map(|t| t.0))
+        .max();
+    let created = work.metadata.creation_timestamp.as_ref().map(|t| t.0);
+    Some(applied.or(created).unwrap_or(jiff::Timestamp::UNIX_EPOCH))
+}
+
+/// How long the federated object's status write waits for agents' reports, given when each
+/// pending MemberWork was written: until `limit` after the latest of them, so one write
+/// carries a wave of reports instead of one write per report. `None` when no report is due
+/// within `limit` (an agent that does not report holds nothing up for longer).
+pub fn report_wait(
+    pending: &[jiff::Timestamp],
+    now: jiff::Timestamp,
+    limit: Duration,
+) -> Option<Duration> {
+    pending
+        .iter()
+        .filter_map(|written| {
+            let remaining = limit.as_secs_f64() - now.duration_since(*written).as_secs_f64();
+            (remaining > 0.0).then(|| Duration::from_secs_f64(remaining))
+        })
+        .max()
+}
+
+/// A report the agent wrote, with the version of the MemberWork it had read before writing it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WrittenReport {
+    pub read_version: Option<String>,
+    pub status: MemberWorkStatus,
+}
+
+/// The status the host holds for `work`, as far as the agent knows: its cache, or its own last
+/// report while the cache still shows the version read before that report (the write's event
+/// has not arrived yet). Comparing against it keeps a pass that runs before that event from
+/// writing the same report again.
+pub fn reported_base<'a>(
+    work: &'a MemberWork,
+    last: Option<&'a WrittenReport>,
+) -> Option<&'a MemberWorkStatus> {
+    match last {
+        Some(w) if w.read_version.is_some() && w.read_version == work.metadata.resource_version => {
+            Some(&w.status)
+        }
+        _ => work.status.as_ref(),
     }
 }
 

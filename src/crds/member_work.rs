@@ -84,6 +84,10 @@ pub struct MemberWorkSpec {
     /// On deletion of this MemberWork, leave the member object and remove its managed label.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub orphan: bool,
+    /// The host collects the member's status for this type (`statusCollection: Enabled`):
+    /// only then does the agent report it, so a status the host would drop costs no write.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub collect_status: bool,
 }
 
 /// Group, version, kind and plural of the target type.
@@ -154,8 +158,6 @@ pub struct WorkMemberObject {
     pub managed: Option<String>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub deleting: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub resource_version: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub generation: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -4,7 +4,7 @@
 
 use crate::core::observation::{CacheState, MemberObject, StatusCollection};
 use crate::core::plan::Entry;
-use crate::core::pull::{observed_member, reported_failure, work_name};
+use crate::core::pull::{awaiting_report, observed_member, reported_failure, work_name};
 use crate::crds::member_work::{CLUSTER_LABEL, MemberWork, TYPE_LABEL, cluster_namespace};
 use crate::members::cache::MemberEvent;
 use crate::runtime::store::is_ready;
@@ -97,6 +97,21 @@ impl WorkCache {
             .get(cluster, type_name, namespace, name)
             .map(|w| Arc::new(observed_member(&w, collection)));
         (CacheState::Synced, object)
+    }
+
+    /// When the host wrote this MemberWork, while its agent has not reported on it yet.
+    pub fn awaiting_report(
+        &self,
+        cluster: &str,
+        type_name: &str,
+        namespace: Option<&str>,
+        name: &str,
+        manager: &str,
+    ) -> Option<jiff::Timestamp> {
+        awaiting_report(
+            self.get(cluster, type_name, namespace, name)?.as_ref(),
+            manager,
+        )
     }
 
     /// A failure the agent reported for the current spec of this MemberWork.

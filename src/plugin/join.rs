@@ -74,7 +74,8 @@ pub struct JoinArgs {
     /// RBAC granted in the member: `full` (`*` on `*/*`, as KubeFed) or `minimal` (only the
     /// resources of the types enabled on the host, with `escalate`/`bind` on roles when RBAC
     /// types are enabled; re-run join after enabling more types). Default: the mode the
-    /// cluster was joined with (annotation `kubefed.io/rbac`), else `full`.
+    /// cluster was joined with (annotation `kubefed.io/rbac`), else `full`. With --mode pull
+    /// it is the agent's ClusterRole in the member (default `full`).
     #[arg(long, value_enum)]
     pub rbac: Option<RbacMode>,
     /// Seconds to wait for the member's token controller to issue the token.
@@ -372,7 +373,7 @@ pub fn cluster_patch(
 }
 
 /// The target types of the enabled FederatedTypeConfigs, for `--rbac minimal`.
-async fn enabled_targets(
+pub(super) async fn enabled_targets(
     host: &Client,
     namespace: &str,
 ) -> Result<Vec<crate::crds::ApiResource>, PluginError> {

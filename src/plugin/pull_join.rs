@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 
 use super::apply::{Outcome, delete, ensure};
 use super::join::JoinArgs;
+use super::rbac::{self, RbacMode};
 use super::{PluginError, Session, kubeconfig, progress, render_yaml};
 use crate::crds::kubefed_cluster::LocalSecretReference;
 use crate::crds::member_work::{AGENT_FINALIZER, MemberWork};
@@ -31,6 +32,8 @@ pub const AGENT_SERVICE_ACCOUNT: &str = "kubefed-agent";
 pub const AGENT_NAMESPACE: &str = "kubefed-agent";
 /// The Secret in the member holding the agent's host kubeconfig.
 pub const HOST_KUBECONFIG_SECRET: &str = "kubefed-agent-host";
+/// Pod-template annotation of the agent's Deployment: a hash of its host kubeconfig.
+pub const HOST_KUBECONFIG_HASH_ANNOTATION: &str = "kubefed.io/host-kubeconfig-hash";
 
 fn meta(name: &str, namespace: Option<&str>) -> ObjectMeta {
     ObjectMeta {
@@ -241,11 +244,19 @@ pub fn host_kubeconfig(server: &str, ca_pem: Option<&str>, token: &str, namespac
     })
 }
 
-/// The agent's manifests for the member cluster: its namespace, ServiceAccount and RBAC (it
-/// writes the federated types there, like a push member's `full` grant), the Secret with the
-/// host kubeconfig, and the Deployment.
-pub fn agent_manifests(cluster: &str, image: &str, host_kubeconfig: &Value) -> Vec<Value> {
+/// The agent's manifests for the member cluster: its namespace, ServiceAccount and the
+/// ClusterRole with `rules` (what a push member grants the host: `--rbac full` or `minimal`),
+/// the Secret with the host kubeconfig, and the Deployment. The pod template carries a hash of
+/// the kubeconfig, so applying manifests with a new token (a re-join) restarts the agent with
+/// it: the agent reads its host credential once, at start.
+pub fn agent_manifests(
+    cluster: &str,
+    image: &str,
+    host_kubeconfig: &Value,
+    rules: &[PolicyRule],
+) -> Vec<Value> {
     let kubeconfig = serde_json::to_string(host_kubeconfig).unwrap_or_default();
+    let kubeconfig_hash = crate::core::hash::hash_value(host_kubeconfig);
     let labels = json!({"app.kubernetes.io/name": "kubefed-agent"});
     vec![
         json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": AGENT_NAMESPACE, "labels": labels}}),
@@ -253,7 +264,7 @@ pub fn agent_manifests(cluster: &str, image: &str, host_kubeconfig: &Value) -> V
             "metadata": {"name": AGENT_SERVICE_ACCOUNT, "namespace": AGENT_NAMESPACE, "labels": labels}}),
         json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
             "metadata": {"name": "kubefed-agent", "labels": labels},
-            "rules": [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}]}),
+            "rules": rules}),
         json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
             "metadata": {"name": "kubefed-agent", "labels": labels},
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "kubefed-agent"},
@@ -267,7 +278,10 @@ pub fn agent_manifests(cluster: &str, image: &str, host_kubeconfig: &Value) -> V
             "replicas": 1,
             "selector": {"matchLabels": labels},
             "template": {
-                "metadata": {"labels": labels},
+                "metadata": {
+                    "labels": labels,
+                    "annotations": {HOST_KUBECONFIG_HASH_ANNOTATION: kubeconfig_hash},
+                },
                 "spec": {
                     "serviceAccountName": AGENT_SERVICE_ACCOUNT,
                     "containers": [{
@@ -329,7 +343,17 @@ pub async fn run(session: &Session, args: &JoinArgs) -> Result<String, PluginErr
         .as_deref()
         .map(|pem| String::from_utf8_lossy(pem).into_owned());
     let kubeconfig = host_kubeconfig(&endpoint.server, ca.as_deref(), &token, &ns);
-    let manifests = agent_manifests(&args.cluster, &args.agent_image, &kubeconfig);
+    let rules = match args.rbac.unwrap_or(RbacMode::Full) {
+        RbacMode::Full => rbac::full_rules(),
+        RbacMode::Minimal => {
+            let targets = super::join::enabled_targets(&host, &session.namespace).await?;
+            if targets.is_empty() {
+                progress("warning: no federated type is enabled; the agent may write none");
+            }
+            rbac::minimal_rules(&targets)
+        }
+    };
+    let manifests = agent_manifests(&args.cluster, &args.agent_image, &kubeconfig, &rules);
     if args.output.is_some() {
         return render_yaml(&manifests);
     }
@@ -502,7 +526,7 @@ mod tests {
             "kubefed-cluster-c1",
         );
         assert_eq!(kc["users"][0]["user"]["token"], "tok");
-        let manifests = agent_manifests("c1", "kubefed-operator:latest", &kc);
+        let manifests = agent_manifests("c1", "kubefed-operator:latest", &kc, &rbac::full_rules());
         let kinds: Vec<&str> = manifests
             .iter()
             .filter_map(|m| m["kind"].as_str())
@@ -520,5 +544,44 @@ mod tests {
         );
         let secret = &manifests[4]["stringData"]["kubeconfig"];
         assert!(secret.as_str().unwrap().contains("tok"));
+        // A new token changes the pod template, so applying it restarts the agent.
+        let template_hash = |m: &[Value]| {
+            m[5]["spec"]["template"]["metadata"]["annotations"][HOST_KUBECONFIG_HASH_ANNOTATION]
+                .clone()
+        };
+        let rotated = host_kubeconfig(
+            "https://host:6443",
+            Some("PEM"),
+            "tok2",
+            "kubefed-cluster-c1",
+        );
+        let again = agent_manifests("c1", "kubefed-operator:latest", &kc, &[]);
+        let after = agent_manifests("c1", "kubefed-operator:latest", &rotated, &[]);
+        assert!(template_hash(&manifests).is_string());
+        assert_eq!(template_hash(&manifests), template_hash(&again));
+        assert_ne!(template_hash(&manifests), template_hash(&after));
+    }
+
+    #[test]
+    fn the_agents_member_grant_follows_the_rbac_mode() {
+        let kc = host_kubeconfig("https://host:6443", None, "tok", "kubefed-cluster-c1");
+        let deployments = crate::crds::ApiResource {
+            group: "apps".into(),
+            version: "v1".into(),
+            kind: "Deployment".into(),
+            plural_name: "deployments".into(),
+            scope: crate::crds::Scope::Namespaced,
+        };
+        let full = agent_manifests("c1", "i", &kc, &rbac::full_rules());
+        assert_eq!(full[2]["rules"][0]["verbs"], json!(["*"]));
+        let minimal = agent_manifests("c1", "i", &kc, &rbac::minimal_rules(&[deployments]));
+        let rules = minimal[2]["rules"].as_array().unwrap();
+        assert!(rules.iter().all(|r| !r.to_string().contains('*')));
+        assert!(
+            rules
+                .iter()
+                .any(|r| r["apiGroups"] == json!(["apps"])
+                    && r["resources"] == json!(["deployments"]))
+        );
     }
 }

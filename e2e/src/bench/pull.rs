@@ -19,6 +19,8 @@ use std::time::{Duration, Instant};
 pub struct ModeResult {
     pub mode: &'static str,
     pub members: usize,
+    /// Federated objects timed (the per-object figures divide by this).
+    pub objects: usize,
     pub fan_out: Latency,
     pub lower_bound: Latency,
     /// Host requests and writes per federated object during the fan-out phase.
@@ -29,6 +31,13 @@ pub struct ModeResult {
     /// Objects and JSON bytes the host stores per member object (MemberWorks; 0 for push).
     pub host_objects_per_member_object: f64,
     pub host_bytes_per_member_object: f64,
+    /// Length of the timed phase, over which the host counters ran.
+    pub phase_seconds: f64,
+    /// Host requests of the timed phase, by verb and resource.
+    pub host_requests: std::collections::BTreeMap<String, u64>,
+    /// Status reports (MemberWork status patches) and passes of all agents per object.
+    pub agent_status_reports_per_object: f64,
+    pub agent_passes_per_object: f64,
 }
 
 struct Agents(Vec<tokio::task::JoinHandle<()>>);
@@ -53,6 +62,8 @@ pub async fn compare(plan: &Plan, members: usize) -> Result<Vec<ModeResult>, Ben
 async fn run_mode(plan: &Plan, members: usize, pull: bool) -> Result<ModeResult, BenchError> {
     let mut fleet =
         Fleet::create_joined(members, plan.member_latency, plan.member_in_flight, pull).await?;
+    // One set of counters for all agents: their sums.
+    let agent_stats = AgentStats::default();
     let _agents = if pull {
         Agents(
             fleet
@@ -67,8 +78,9 @@ async fn run_mode(plan: &Plan, members: usize, pull: bool) -> Result<ModeResult,
                         grace: Duration::from_secs(1),
                         timeout: Duration::from_secs(10),
                     };
+                    let stats = agent_stats.clone();
                     tokio::spawn(async move {
-                        let _ = kubefed::agent::run(config, AgentStats::default()).await;
+                        let _ = kubefed::agent::run(config, stats).await;
                     })
                 })
                 .collect(),
@@ -114,6 +126,8 @@ async fn run_mode(plan: &Plan, members: usize, pull: bool) -> Result<ModeResult,
     bare.fan_out(&workload, "warm-up", 1).await?;
 
     fleet.reset_counters();
+    let agents_before = agent_stats.get();
+    let phase = Instant::now();
     let mut fan_out = Vec::new();
     let mut lower_bound = Vec::new();
     for i in 0..plan.repeats {
@@ -125,8 +139,17 @@ async fn run_mode(plan: &Plan, members: usize, pull: bool) -> Result<ModeResult,
         );
         lower_bound.push(bare.fan_out(&workload, &name, 1).await?);
     }
+    let phase_seconds = phase.elapsed().as_secs_f64();
+    let agents_after = agent_stats.get();
     let (host_writes, member_writes) = fleet.writes();
-    let host_requests: u64 = fleet.host.counters().requests.values().sum();
+    let by_request: std::collections::BTreeMap<String, u64> = fleet
+        .host
+        .counters()
+        .requests
+        .into_iter()
+        .map(|((verb, resource), n)| (format!("{} {resource}", verb.as_str()), n))
+        .collect();
+    let host_requests: u64 = by_request.values().sum();
     let n = plan.repeats as f64;
     let member_objects = ((plan.repeats + 1) * members) as f64;
     let works = fleet
@@ -139,6 +162,7 @@ async fn run_mode(plan: &Plan, members: usize, pull: bool) -> Result<ModeResult,
     Ok(ModeResult {
         mode: if pull { "pull" } else { "push" },
         members,
+        objects: plan.repeats,
         fan_out: Latency::of(&fan_out),
         lower_bound: Latency::of(&lower_bound),
         host_requests_per_object: host_requests as f64 / n,
@@ -146,6 +170,12 @@ async fn run_mode(plan: &Plan, members: usize, pull: bool) -> Result<ModeResult,
         member_writes_per_object: member_writes as f64 / n,
         host_objects_per_member_object: works.len() as f64 / member_objects,
         host_bytes_per_member_object: bytes as f64 / member_objects,
+        phase_seconds,
+        host_requests: by_request,
+        agent_status_reports_per_object: (agents_after.status_writes - agents_before.status_writes)
+            as f64
+            / n,
+        agent_passes_per_object: (agents_after.passes - agents_before.passes) as f64 / n,
     })
 }
 
@@ -179,6 +209,35 @@ pub fn table(results: &[ModeResult]) -> String {
             r.host_objects_per_member_object,
             r.host_bytes_per_member_object,
         );
+    }
+    for r in results {
+        let _ = writeln!(
+            out,
+            "\n{} host requests over the {:.1} s phase, by verb and resource (per object):",
+            r.mode, r.phase_seconds
+        );
+        if r.mode == "pull" {
+            let _ = writeln!(
+                out,
+                "  (agents: {:.1} status reports and {:.1} passes per object; heartbeat Lease \
+                 renewals are {:.1} writes/s for the fleet, whatever the objects)",
+                r.agent_status_reports_per_object,
+                r.agent_passes_per_object,
+                r.host_requests
+                    .get("patch leases.coordination.k8s.io")
+                    .copied()
+                    .unwrap_or(0) as f64
+                    / r.phase_seconds.max(f64::MIN_POSITIVE),
+            );
+        }
+        let objects = r.objects.max(1) as f64;
+        for (request, count) in &r.host_requests {
+            let _ = writeln!(
+                out,
+                "  {request:<60} {count:>8} ({:.1})",
+                *count as f64 / objects
+            );
+        }
     }
     out
 }

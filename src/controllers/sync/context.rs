@@ -223,6 +223,7 @@ impl SyncContext {
                 .annotations()
                 .get(crate::crds::federated::DELETE_OPTION_ANNOTATION)
                 .cloned(),
+            collect_status: self.synced.collect_status,
         }
     }
 

@@ -118,6 +118,41 @@ pub fn agent_failures(
         .collect()
 }
 
+/// When the MemberWorks of `obj` whose reports are still due were written: for each ready
+/// pull member, now if this pass wrote it (`wrote`), else the cache's record of a MemberWork
+/// its agent has not reported on yet.
+pub fn pending_reports(
+    obj: &DynamicObject,
+    ctx: &SyncContext,
+    members: &Members,
+    wrote: impl Fn(&str) -> bool,
+    now: jiff::Timestamp,
+) -> Vec<jiff::Timestamp> {
+    let Some(works) = &ctx.works else {
+        return Vec::new();
+    };
+    let (namespace, name) = super::context::key_of(obj);
+    let namespace = namespace
+        .as_deref()
+        .filter(|_| ctx.synced.target_namespaced);
+    members
+        .values()
+        .filter(|m| m.pull && reachability(m) == Reachability::Ready)
+        .filter_map(|m| {
+            if wrote(&m.name) {
+                return Some(now);
+            }
+            works.awaiting_report(
+                &m.name,
+                &ctx.synced.name,
+                namespace,
+                &name,
+                super::context::MEMBER_FIELD_MANAGER,
+            )
+        })
+        .collect()
+}
+
 /// What a live read of one member finds: the state it implies and the object.
 pub async fn read_member(
     client: &Client,

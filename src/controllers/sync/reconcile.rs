@@ -10,8 +10,9 @@ use super::observe;
 use crate::controllers::dependencies::reconcile::{self as dependencies, DependencyRun, Workload};
 use crate::core::dependencies::plan::with_condition;
 use crate::core::events::{EventNote, Severity};
+use crate::core::plan::Action as PlannedAction;
 use crate::core::plan::{Disposition, FinalizerStep, Plan, Warning, plan};
-use crate::core::pull::with_agent_failures;
+use crate::core::pull::{REPORT_WAIT, report_wait, with_agent_failures};
 use crate::core::report::{Outcome, next_status, releases_finalizer};
 use crate::crds::federated::SYNC_FINALIZER;
 use crate::runtime::error::ErrorCategory;
@@ -108,7 +109,24 @@ async fn reconcile_object(
         forget(ctx, obj);
         return Ok(Action::await_change());
     }
-    let now = jiff::Timestamp::now().to_string();
+    let now = jiff::Timestamp::now();
+    // Pull members' agents report one by one: the status waits (a little) for a wave of
+    // reports and is written once with all of them.
+    if !execution.failed() {
+        let wrote = |cluster: &str| {
+            plan.clusters.get(cluster).is_some_and(|p| {
+                matches!(
+                    p.action,
+                    PlannedAction::Create(_) | PlannedAction::Update { .. }
+                )
+            }) && execution.outcomes.get(cluster) == Some(&Outcome::Done)
+        };
+        let pending = observe::pending_reports(obj, ctx, &members, wrote, now);
+        if let Some(wait) = report_wait(&pending, now, REPORT_WAIT) {
+            return Ok(Action::requeue(wait));
+        }
+    }
+    let now = now.to_string();
     let previous = observation.object.status.as_ref();
     let next = next_status(previous, &plan, &execution.outcomes, &now);
     let next = match &dependencies {

@@ -77,6 +77,7 @@ fn rendered_work_holds_the_member_object_in_the_cluster_namespace() {
         adopt: false,
         retain_replicas: false,
         delete_options: Some(r#"{"propagationPolicy":"Orphan"}"#.into()),
+        collect_status: false,
     };
     let desired = DesiredObject {
         object: manifest("v"),
@@ -335,7 +336,8 @@ fn agent_deletes_orphans_and_releases() {
 
 #[test]
 fn agent_status_reports_the_member_object() {
-    let w = work("v");
+    let mut w = work("v");
+    w.spec.collect_status = true;
     let mut live = manifest("v");
     live["metadata"]["resourceVersion"] = json!("42");
     live["metadata"]["generation"] = json!(2);
@@ -345,11 +347,178 @@ fn agent_status_reports_the_member_object() {
     assert_eq!(s.drift_repairs, 3);
     let m = s.member.unwrap();
     assert_eq!(m.managed.as_deref(), Some("true"));
-    assert_eq!(m.resource_version.as_deref(), Some("42"));
     assert_eq!(m.generation, Some(2));
     assert_eq!(m.remote_status, Some(json!({"phase": "x"})));
     assert_eq!(
         agent_status(&w, None, word(PropagationStatus::Ok, None), 0).member,
         None
     );
+}
+
+/// A report is written only when it differs from the stored one, so what goes into it decides
+/// how many host writes the member's own churn costs: a write the host would not read (a new
+/// resourceVersion, a status change of a type whose status the host does not collect) must
+/// leave the report as it was.
+#[test]
+fn reports_change_only_with_what_the_host_reads() {
+    let mut live = manifest("v");
+    live["metadata"]["resourceVersion"] = json!("1");
+    live["metadata"]["generation"] = json!(1);
+    let ok = || word(PropagationStatus::Ok, None);
+    let with = |f: &dyn Fn(&mut Value)| {
+        let mut v = live.clone();
+        f(&mut v);
+        v
+    };
+    let rv = with(&|v| v["metadata"]["resourceVersion"] = json!("2"));
+    let status = with(&|v| v["status"] = json!({"readyReplicas": 1}));
+    let generation = with(&|v| v["metadata"]["generation"] = json!(2));
+    let replicas = with(&|v| v["spec"] = json!({"replicas": 3}));
+    let unlabelled = with(&|v| v["metadata"]["labels"] = json!({}));
+    let not_collected = work("v");
+    let mut collected = work("v");
+    collected.spec.collect_status = true;
+    // (case, work, member after the change, a new report)
+    let table: [(&str, &MemberWork, &Value, bool); 10] = [
+        ("new resourceVersion", &not_collected, &rv, false),
+        ("new resourceVersion, collected", &collected, &rv, false),
+        ("status, not collected", &not_collected, &status, false),
+        ("status, collected", &collected, &status, true),
+        ("generation", &not_collected, &generation, true),
+        ("generation, collected", &collected, &generation, true),
+        ("replicas", &not_collected, &replicas, true),
+        ("managed label", &not_collected, &unlabelled, true),
+        ("nothing", &not_collected, &live, false),
+        ("nothing, collected", &collected, &live, false),
+    ];
+    for (case, w, after, changes) in table {
+        let before = agent_status(w, Some(&live), ok(), 0);
+        let next = agent_status(w, Some(after), ok(), 0);
+        assert_eq!(before != next, changes, "{case}");
+    }
+}
+
+#[test]
+fn the_agents_last_report_stands_until_the_cache_moves_on() {
+    let ok = |n| MemberWorkStatus {
+        observed_generation: Some(n),
+        ..Default::default()
+    };
+    let at = |rv: Option<&str>, status: Option<MemberWorkStatus>| {
+        let mut w = work("v");
+        w.metadata.resource_version = rv.map(str::to_string);
+        w.status = status;
+        w
+    };
+    let written = |rv: Option<&str>, n| WrittenReport {
+        read_version: rv.map(str::to_string),
+        status: ok(n),
+    };
+    let stale = at(Some("5"), None);
+    let caught_up = at(Some("6"), Some(ok(2)));
+    let changed_since = at(Some("7"), Some(ok(1)));
+    let unversioned = at(None, Some(ok(1)));
+    // (case, work in the cache, the last report, what the host holds)
+    let w5 = written(Some("5"), 2);
+    let none = written(None, 2);
+    let table: [(
+        &str,
+        &MemberWork,
+        Option<&WrittenReport>,
+        Option<MemberWorkStatus>,
+    ); 5] = [
+        ("nothing written", &stale, None, None),
+        ("cache behind the write", &stale, Some(&w5), Some(ok(2))),
+        ("cache caught up", &caught_up, Some(&w5), Some(ok(2))),
+        (
+            "changed after the write",
+            &changed_since,
+            Some(&w5),
+            Some(ok(1)),
+        ),
+        (
+            "no version to go by",
+            &unversioned,
+            Some(&none),
+            Some(ok(1)),
+        ),
+    ];
+    for (case, w, last, want) in table {
+        assert_eq!(reported_base(w, last).cloned(), want, "{case}");
+    }
+}
+
+#[test]
+fn a_report_is_awaited_from_the_write_until_the_agent_acted_on_it() {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
+    let at = |s: i64| Timestamp::from_second(s).unwrap();
+    let entry = |manager: &str, subresource: Option<&str>, t: i64| ManagedFieldsEntry {
+        manager: Some(manager.into()),
+        subresource: subresource.map(str::to_string),
+        time: Some(Time(at(t))),
+        ..Default::default()
+    };
+    let with = |generation: i64, reported: Option<i64>, fields: Vec<ManagedFieldsEntry>| {
+        let mut w = work("v");
+        w.metadata.generation = Some(generation);
+        w.metadata.creation_timestamp = Some(Time(at(10)));
+        w.metadata.managed_fields = Some(fields);
+        w.status = reported.map(|g| MemberWorkStatus {
+            observed_generation: Some(g),
+            ..Default::default()
+        });
+        w
+    };
+    let host = || entry("kubefed", None, 50);
+    let table = [
+        ("new, no report", with(1, None, vec![host()]), Some(at(50))),
+        ("reported on it", with(1, Some(1), vec![host()]), None),
+        (
+            "report of an older spec",
+            with(2, Some(1), vec![host()]),
+            Some(at(50)),
+        ),
+        (
+            "the agent's status write is not the host's",
+            with(
+                2,
+                Some(1),
+                vec![
+                    entry("kubefed", None, 40),
+                    entry("kubefed", Some("status"), 60),
+                ],
+            ),
+            Some(at(40)),
+        ),
+        ("no apply recorded", with(1, None, vec![]), Some(at(10))),
+        ("deleting", deleting(with(1, None, vec![host()])), None),
+    ];
+    for (case, w, want) in table {
+        assert_eq!(awaiting_report(&w, "kubefed"), want, "{case}");
+    }
+}
+
+#[test]
+fn the_status_waits_for_reports_due_within_the_limit() {
+    let at = |s: i64| Timestamp::from_second(s).unwrap();
+    let limit = Duration::from_secs(5);
+    let now = at(100);
+    let table: [(&str, Vec<Timestamp>, Option<Duration>); 5] = [
+        ("nothing pending", vec![], None),
+        ("just written", vec![at(100)], Some(limit)),
+        (
+            "the latest write counts",
+            vec![at(96), at(98)],
+            Some(Duration::from_secs(3)),
+        ),
+        ("past the limit", vec![at(95), at(90)], None),
+        (
+            "one within, one past",
+            vec![at(90), at(99)],
+            Some(Duration::from_secs(4)),
+        ),
+    ];
+    for (case, pending, want) in table {
+        assert_eq!(report_wait(&pending, now, limit), want, "{case}");
+    }
 }
