@@ -62,7 +62,10 @@ struct CacheData {
 /// The member objects of one cache by namespace, then name: a namespace's name is kept once,
 /// not once per object, and an entry is a boxed name and a pointer (24 bytes in the table).
 #[derive(Default, PartialEq)]
-struct Objects(HashMap<Option<Box<str>>, HashMap<Box<str>, Arc<MemberObject>>>);
+struct Objects(HashMap<Option<Box<str>>, Names>);
+
+/// The objects of one namespace by name.
+type Names = HashMap<Box<str>, Arc<MemberObject>>;
 
 impl Objects {
     fn insert(&mut self, (namespace, name): &ObjectKey, object: Arc<MemberObject>) {
