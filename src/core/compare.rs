@@ -19,16 +19,44 @@ const QUANTITY_MAPS: [&str; 6] = [
 /// Keys whose value is itself a quantity.
 const QUANTITY_FIELDS: [&str; 2] = ["sizeLimit", "storage"];
 
-/// The fields of a member object that comparison reads, in a lean form: one `(path hash,
-/// value hash)` pair per non-zero leaf (and one per non-empty list, for its length), sorted by
-/// path. A cache keeps this instead of the object: about 16 bytes per field.
+/// The fields of a member object that comparison reads, in a lean form: one leaf per non-zero
+/// scalar (and one per non-empty list, for its length), sorted by path. A cache keeps this
+/// instead of the object: 12 bytes per field ([`Leaf`]).
 ///
 /// Built from the object without its status and the metadata the server maintains
 /// ([`super::observation::without_server_fields`]). Values are hashed in a normal form, so
 /// what the API server rewrites without changing (`1.0` for `1`, `500m` for `0.5` where
 /// quantities live) hashes the same.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Fingerprint(Box<[(u64, u64)]>);
+pub struct Fingerprint(Box<[Leaf]>);
+
+/// One field of a [`Fingerprint`]: 32 bits of its path hash (to find it) and the full 64-bit
+/// hash of its value (what decides a write). Two paths may share 32 bits; lookups then see
+/// every leaf with that path hash, so a shared path hash can cost a write but never hides a
+/// change. The value is two halves so that a leaf takes 12 bytes, not 16.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Leaf {
+    path: u32,
+    value: [u32; 2],
+}
+
+impl Leaf {
+    fn new(path: u64, value: u64) -> Self {
+        Leaf {
+            path: short_path(path),
+            value: [(value >> 32) as u32, value as u32],
+        }
+    }
+
+    fn value(&self) -> u64 {
+        (u64::from(self.value[0]) << 32) | u64::from(self.value[1])
+    }
+}
+
+/// The 32 bits of a path hash a [`Leaf`] keeps (both halves folded in).
+fn short_path(path: u64) -> u32 {
+    ((path >> 32) ^ path) as u32
+}
 
 impl Fingerprint {
     /// The fingerprint of `observed` (already stripped of server fields).
@@ -36,7 +64,7 @@ impl Fingerprint {
         let mut leaves = Vec::new();
         flatten(observed, PATH_ROOT, Ctx::Plain, &mut |path, value| {
             if let Some(value) = value {
-                leaves.push((path, value));
+                leaves.push(Leaf::new(path, value));
             }
         });
         leaves.sort_unstable();
@@ -44,10 +72,17 @@ impl Fingerprint {
         Fingerprint(leaves.into_boxed_slice())
     }
 
-    /// The value hash at `path`, if the object has a non-zero value there.
-    fn at(&self, path: u64) -> Option<u64> {
-        let i = self.0.partition_point(|(p, _)| *p < path);
-        self.0.get(i).filter(|(p, _)| *p == path).map(|(_, v)| *v)
+    /// Whether the object's value at `path` is `value` (`None`: zero or absent). With several
+    /// leaves under the same 32-bit path hash, a non-zero value matches when one of them has
+    /// it, and a zero one only when none is there.
+    fn holds(&self, path: u64, value: Option<u64>) -> bool {
+        let path = short_path(path);
+        let start = self.0.partition_point(|leaf| leaf.path < path);
+        let mut at = self.0[start..].iter().take_while(|leaf| leaf.path == path);
+        match value {
+            None => at.next().is_none(),
+            Some(value) => at.any(|leaf| leaf.value() == value),
+        }
     }
 
     /// How many leaves it holds (for sizing).
@@ -57,6 +92,11 @@ impl Fingerprint {
 
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+
+    /// Heap bytes it keeps.
+    pub fn heap_bytes(&self) -> usize {
+        std::mem::size_of_val::<[Leaf]>(&self.0)
     }
 
     /// True when the member does not already hold `desired` and an apply is needed.
@@ -77,7 +117,7 @@ impl Fingerprint {
     pub fn needs_apply(&self, desired: &Value) -> bool {
         let mut differs = false;
         flatten(desired, PATH_ROOT, Ctx::Plain, &mut |path, value| {
-            differs = differs || self.at(path) != value;
+            differs = differs || !self.holds(path, value);
         });
         differs
     }
@@ -538,6 +578,40 @@ mod tests {
         assert!(Fingerprint::of(&other).needs_apply(&desired));
         // Small: one pair of hashes per field.
         assert!(unchanged.len() < 40, "{} leaves", unchanged.len());
+    }
+
+    /// Leaves whose paths share 32 bits of hash are all looked at: a value held by one of
+    /// them matches, a zero value only when none is there, and a changed value never matches.
+    #[test]
+    fn shared_path_hashes_never_hide_a_change() {
+        // Both paths fold to the same 32 bits (high half xor low half = 2).
+        let (a, b) = (0x1_0000_0003_u64, 0x2_0000_0000_u64);
+        assert_eq!(short_path(a), short_path(b));
+        let mut leaves = vec![Leaf::new(a, 10), Leaf::new(b, 20)];
+        leaves.sort_unstable();
+        let f = Fingerprint(leaves.into_boxed_slice());
+        assert!(f.holds(a, Some(10)) && f.holds(b, Some(20)));
+        assert!(!f.holds(a, Some(11)), "a changed value is seen");
+        assert!(
+            !f.holds(a, None),
+            "a zero value is not assumed while a leaf is there"
+        );
+        assert!(
+            f.holds(0x5, None) && !f.holds(0x5, Some(10)),
+            "another path"
+        );
+        assert_eq!(Leaf::new(a, u64::MAX - 1).value(), u64::MAX - 1);
+    }
+
+    /// The per-member-object budget of the lean cache entry: 12 bytes per field, under 40
+    /// fields for a defaulted Deployment (32 here; the bench's keeps 29), so under 480 bytes.
+    #[test]
+    fn fingerprint_size_budget() {
+        assert_eq!(std::mem::size_of::<Leaf>(), 12);
+        assert_eq!(std::mem::size_of::<Fingerprint>(), 16);
+        let f = Fingerprint::of(&without_server_fields(&observed_deployment()));
+        assert_eq!(f.heap_bytes(), 12 * f.len());
+        assert!(f.heap_bytes() < 12 * 40, "{} bytes", f.heap_bytes());
     }
 
     #[test]

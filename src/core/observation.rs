@@ -207,7 +207,7 @@ pub struct MemberObject {
     /// A deletion is in progress in the member.
     pub deleting: bool,
     /// The `kubefed.io/desired-hash` annotation: what the operator last applied.
-    pub desired_hash: Option<String>,
+    pub desired_hash: Option<Box<str>>,
     pub generation: Option<i64>,
     /// `spec.replicas`, for `retainReplicas`.
     pub replicas: Option<i64>,
@@ -218,7 +218,7 @@ pub struct MemberObject {
     pub fields: AppliedFields,
     /// The `dependency-of.kubefed.io/…` labels: the workloads a dependency object is kept
     /// for (empty for every other object).
-    pub dependents: Vec<String>,
+    pub dependents: Box<[String]>,
 }
 
 /// Metadata the server maintains; never compared and not kept.
@@ -252,7 +252,7 @@ impl MemberObject {
             .and_then(|m| m.get("annotations"))
             .and_then(|a| a.get(super::desired::DESIRED_HASH_ANNOTATION))
             .and_then(Value::as_str)
-            .map(str::to_string);
+            .map(Box::from);
         let fields = Fingerprint::of(&without_server_fields(obj));
         let dependents = meta
             .and_then(|m| m.get("labels"))
@@ -384,6 +384,30 @@ mod tests {
             MemberObject::from_object(&obj, not_collected).remote_status,
             None
         );
+    }
+
+    /// What a cache keeps per member object, where it is deterministic: the entry itself
+    /// (its fingerprint's budget is pinned in `compare`) and its small heap parts.
+    #[test]
+    fn member_object_size_budget() {
+        assert!(std::mem::size_of::<MemberObject>() <= 104);
+        let obj = json!({
+            "metadata": {"name": "web", "namespace": "demo", "generation": 1,
+                "labels": {MANAGED_LABEL: "true"},
+                "annotations": {"kubefed.io/desired-hash": "80958fa3c9b546a1"}},
+            "spec": {"replicas": 2}
+        });
+        let m = MemberObject::from_object(
+            &obj,
+            StatusCollection {
+                collect: true,
+                kind: AggregateKind::Replicated,
+            },
+        );
+        // Kept as text of exactly its length, the fingerprint as exactly its leaves.
+        assert_eq!(m.desired_hash.as_deref().map(str::len), Some(16));
+        assert_eq!(m.fields.0.heap_bytes(), 12 * m.fields.0.len());
+        assert!(m.dependents.is_empty() && m.remote_status.is_none());
     }
 
     #[test]

@@ -155,6 +155,15 @@ pub fn member_config(spec: &ConnectionSpec<'_>) -> Result<MemberConnection, Conn
     if let Some(pem) = spec.ca_bundle.filter(|b| !b.is_empty()) {
         config.root_cert = Some(parse_ca_bundle(pem)?);
     }
+    let plain = config.cluster_url.scheme_str() == Some("http");
+    let proxy_tls = spec
+        .proxy_url
+        .is_some_and(|p| p.trim().starts_with("https"));
+    if plain && !proxy_tls && config.root_cert.is_none() {
+        // Nothing is verified over plain http; without this the client would load the
+        // system's trust store, about 100 KB per member.
+        config.root_cert = Some(Vec::new());
+    }
     if let Some(proxy) = spec.proxy_url.map(str::trim).filter(|p| !p.is_empty()) {
         let uri: Uri =
             proxy
@@ -316,6 +325,22 @@ mod tests {
             tls_policy(&s(&["Everything"])),
             Err(ConnectionError::UnknownTlsValidation("Everything".into()))
         );
+    }
+
+    /// A plain-http member gets an empty trust store instead of the system's (loaded once per
+    /// client otherwise); an https one without a CA bundle keeps the system's.
+    #[test]
+    fn plain_http_members_load_no_trust_store() {
+        let plain = member_config(&spec("http://127.0.0.1:8080", "abc")).unwrap();
+        assert_eq!(plain.config.root_cert, Some(Vec::new()));
+        assert!(kube::client::ClientBuilder::try_from(plain.config).is_ok());
+        let tls = member_config(&spec("127.0.0.1:6443", "abc")).unwrap();
+        assert_eq!(tls.config.root_cert, None);
+        let https_proxy = ConnectionSpec {
+            proxy_url: Some("https://proxy:3128"),
+            ..spec("http://127.0.0.1:8080", "abc")
+        };
+        assert_eq!(member_config(&https_proxy).unwrap().config.root_cert, None);
     }
 
     #[test]

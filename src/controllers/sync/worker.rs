@@ -81,6 +81,7 @@ pub async fn run(
     let store = writer.as_reader();
     let host_changes = watcher(api, watcher::Config::default())
         .default_backoff()
+        .modify(crate::runtime::store::lean)
         .reflect(writer)
         .applied_objects()
         .predicate_filter(sync_inputs, PredicateConfig::default());
