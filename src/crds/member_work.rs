@@ -84,6 +84,10 @@ pub struct MemberWorkSpec {
     /// On deletion of this MemberWork, leave the member object and remove its managed label.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub orphan: bool,
+    /// The federated object is paused (`kubefed.io/paused`): the agent makes no member write
+    /// for it and reports what it would do. Set and cleared by the host without a new manifest.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub paused: bool,
 }
 
 /// Group, version, kind and plural of the target type.
