@@ -5,7 +5,7 @@
 use crate::core::observation::{CacheState, MemberObject, StatusCollection};
 use crate::core::plan::Entry;
 use crate::core::pull::{observed_member, reported_failure, work_name};
-use crate::core::pull_drift::new_repairs;
+use crate::core::pull_drift::{new_repairs, remembered};
 use crate::crds::member_work::{CLUSTER_LABEL, MemberWork, TYPE_LABEL, cluster_namespace};
 use crate::members::cache::MemberEvent;
 use crate::runtime::store::is_ready;
@@ -30,8 +30,8 @@ pub struct WorkEvent {
 pub struct WorkCache {
     store: Store<MemberWork>,
     events: broadcast::Sender<WorkEvent>,
-    /// The drift repair count last seen per MemberWork (namespace, name), for the host's
-    /// DriftRepaired events; forgotten when the MemberWork is gone.
+    /// The drift repair count last seen per MemberWork (namespace, name) when above zero,
+    /// for the host's DriftRepaired events; forgotten when the MemberWork is gone.
     drift_seen: Arc<Mutex<HashMap<(String, String), i64>>>,
 }
 
@@ -51,8 +51,17 @@ impl WorkCache {
                 .reflect(writer)
                 .boxed();
             while let Some(item) = stream.next().await {
-                if let Ok(watcher::Event::Delete(work)) = &item {
-                    seen.lock().remove(&work_key(work));
+                match &item {
+                    Ok(watcher::Event::Delete(work)) => {
+                        seen.lock().remove(&work_key(work));
+                    }
+                    // What is found when the watch (re)starts is the baseline.
+                    Ok(watcher::Event::InitApply(work)) => {
+                        if let Some(count) = remembered(drift_repairs(work)) {
+                            seen.lock().entry(work_key(work)).or_insert(count);
+                        }
+                    }
+                    _ => {}
                 }
                 let event = match item {
                     Ok(watcher::Event::Apply(work) | watcher::Event::Delete(work))
@@ -132,11 +141,19 @@ impl WorkCache {
     /// How many drift repairs `work` reports beyond the count seen last time (remembering
     /// this one); see [`new_repairs`].
     pub fn new_drift_repairs(&self, work: &MemberWork) -> i64 {
-        let reported = work.status.as_ref().map_or(0, |s| s.drift_repairs);
+        let reported = drift_repairs(work);
+        let key = work_key(work);
         let mut seen = self.drift_seen.lock();
-        let last = seen.insert(work_key(work), reported);
+        let last = match remembered(reported) {
+            Some(count) => seen.insert(key, count),
+            None => seen.remove(&key),
+        };
         new_repairs(last, reported)
     }
+}
+
+fn drift_repairs(work: &MemberWork) -> i64 {
+    work.status.as_ref().map_or(0, |s| s.drift_repairs)
 }
 
 fn work_key(work: &MemberWork) -> (String, String) {
