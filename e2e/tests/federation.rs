@@ -499,8 +499,7 @@ fn drift_on_a_member_is_repaired_and_reported(f: &Fleet) {
     );
     if member.is_pull() {
         // The agent repaired it and reports the repair on the object's MemberWork in the
-        // cluster namespace. The host does not yet turn that count into a DriftRepaired event
-        // (a known gap of pull mode), so the event is checked for push members only.
+        // cluster namespace; the host turns that into the same event as for push members.
         let work = format!("deployments.apps.{ns}.app");
         let cluster_ns = format!("kubefed-cluster-{}", member.name);
         wait_for(
@@ -512,11 +511,6 @@ fn drift_on_a_member_is_repaired_and_reported(f: &Fleet) {
             },
         )
         .unwrap_or_else(|e| panic!("{e}; operator log: {}", f.operator_log()));
-        println!(
-            "NOT CHECKED on pull member {}: a DriftRepaired event on the host (pull mode reports drift repairs only in MemberWork status)",
-            member.name
-        );
-        return;
     }
     let event = wait_for("a DriftRepaired event", f.timeouts.wait, || {
         f.get_json(&f.host, &["events.events.k8s.io", "-n", ns])?["items"]

@@ -7,17 +7,12 @@ use kubefed_e2e::harness::{Fleet, Member, cluster_status, condition, repo_root, 
 use kubefed_e2e::on_each_fleet;
 use serde_json::Value;
 
-// Not yet on the mixed fleet (`cargo test -- --ignored` shows the failures):
-// - drift while paused: the pull member holds back creation and catches up on resume (the
-//   pause scenario), but its agent repairs drift while the object is paused (a MemberWork
-//   does not carry the pause), so the host never reports "paused; would update (changed out
-//   of band)";
-// - dependencies: the dependency copies are written through push members' clients only, so
-//   the pull member never gets the workload's ConfigMap, Secret and ServiceAccount.
+// Not yet on the mixed fleet (`cargo test -- --ignored` shows the failure): dependencies,
+// whose copies are written through push members' clients only, so the pull member never gets
+// the workload's ConfigMap, Secret and ServiceAccount.
 on_each_fleet!(
     preview_shows_what_applying_would_do_and_changes_nothing,
     pause_holds_back_member_writes_and_resume_catches_up,
-    #[mixed(ignore = "pull mode: the agent repairs drift while its object is paused")]
     drift_while_paused_is_reported_and_left,
     a_custom_type_reports_ready_clusters_in_its_ready_column,
     #[mixed(ignore = "pull mode: dependencies are not propagated to pull members")]

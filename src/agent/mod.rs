@@ -14,6 +14,7 @@ mod member;
 
 use crate::core::observation::{MemberObject, StatusCollection};
 use crate::core::pull::{AgentAction, WrittenReport, agent_decide, agent_status, reported_base};
+use crate::core::pull_pause::agent_decide_paused;
 use crate::crds::federated::{AggregateKind, MANAGED_LABEL};
 use crate::crds::member_work::{AGENT_FINALIZER, MemberWork, WorkResource, cluster_namespace};
 use crate::runtime::backoff::{Backoff, BackoffPolicy};
@@ -371,7 +372,7 @@ async fn reconcile_work(
 ) -> WorkOutcome {
     let writer = member::writer(config, &work.spec.resource, namespace.as_deref());
     let found = live.map(observe);
-    let decision = agent_decide(work, found.as_ref());
+    let decision = agent_decide_paused(work, found.as_ref());
     let mut outcome = WorkOutcome {
         propagation: decision.propagation.clone(),
         live: live.cloned(),

@@ -26,6 +26,8 @@ pub mod placement;
 pub mod plan;
 pub mod preview;
 pub mod pull;
+pub mod pull_drift;
+pub mod pull_pause;
 pub mod readiness;
 pub mod replica_planner;
 pub mod replica_target;

@@ -206,7 +206,7 @@ pub struct AgentDecision {
     pub propagation: WorkPropagation,
 }
 
-fn settings_for(work: &MemberWork) -> PlanSettings {
+pub(crate) fn settings_for(work: &MemberWork) -> PlanSettings {
     let r = &work.spec.resource;
     PlanSettings {
         scope: Scope::Namespaced,

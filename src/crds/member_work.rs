@@ -88,6 +88,10 @@ pub struct MemberWorkSpec {
     /// only then does the agent report it, so a status the host would drop costs no write.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub collect_status: bool,
+    /// The federated object is paused (`kubefed.io/paused`): the agent makes no member write
+    /// for it and reports what it would do. Set and cleared by the host without a new manifest.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub paused: bool,
 }
 
 /// Group, version, kind and plural of the target type.

@@ -5,6 +5,7 @@
 use crate::core::observation::{CacheState, MemberObject, StatusCollection};
 use crate::core::plan::Entry;
 use crate::core::pull::{awaiting_report, observed_member, reported_failure, work_name};
+use crate::core::pull_drift::{new_repairs, remembered};
 use crate::crds::member_work::{CLUSTER_LABEL, MemberWork, TYPE_LABEL, cluster_namespace};
 use crate::members::cache::MemberEvent;
 use crate::runtime::store::is_ready;
@@ -12,6 +13,8 @@ use futures::StreamExt;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
+use parking_lot::Mutex;
+use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::broadcast;
 
@@ -27,6 +30,9 @@ pub struct WorkEvent {
 pub struct WorkCache {
     store: Store<MemberWork>,
     events: broadcast::Sender<WorkEvent>,
+    /// The drift repair count last seen per MemberWork (namespace, name) when above zero,
+    /// for the host's DriftRepaired events; forgotten when the MemberWork is gone.
+    drift_seen: Arc<Mutex<HashMap<(String, String), i64>>>,
 }
 
 impl WorkCache {
@@ -37,12 +43,26 @@ impl WorkCache {
         let api: Api<MemberWork> = Api::all(host);
         let config = watcher::Config::default().labels(TYPE_LABEL);
         let tx = events.clone();
+        let drift_seen: Arc<Mutex<HashMap<(String, String), i64>>> = Arc::default();
+        let seen = drift_seen.clone();
         let task = async move {
             let mut stream = watcher(api, config)
                 .default_backoff()
                 .reflect(writer)
                 .boxed();
             while let Some(item) = stream.next().await {
+                match &item {
+                    Ok(watcher::Event::Delete(work)) => {
+                        seen.lock().remove(&work_key(work));
+                    }
+                    // What is found when the watch (re)starts is the baseline.
+                    Ok(watcher::Event::InitApply(work)) => {
+                        if let Some(count) = remembered(drift_repairs(work)) {
+                            seen.lock().entry(work_key(work)).or_insert(count);
+                        }
+                    }
+                    _ => {}
+                }
                 let event = match item {
                     Ok(watcher::Event::Apply(work) | watcher::Event::Delete(work))
                     | Ok(watcher::Event::InitApply(work)) => object_event(&work),
@@ -60,7 +80,14 @@ impl WorkCache {
                 }
             }
         };
-        (WorkCache { store, events }, task)
+        (
+            WorkCache {
+                store,
+                events,
+                drift_seen,
+            },
+            task,
+        )
     }
 
     /// Events for the worker of `type_name` (every type gets the state events).
@@ -68,7 +95,8 @@ impl WorkCache {
         self.events.subscribe()
     }
 
-    fn get(
+    /// The MemberWork of the federated object `namespace/name` of `type_name` for `cluster`.
+    pub fn get(
         &self,
         cluster: &str,
         type_name: &str,
@@ -124,6 +152,27 @@ impl WorkCache {
     ) -> Option<Entry> {
         reported_failure(self.get(cluster, type_name, namespace, name)?.as_ref())
     }
+
+    /// How many drift repairs `work` reports beyond the count seen last time (remembering
+    /// this one); see [`new_repairs`].
+    pub fn new_drift_repairs(&self, work: &MemberWork) -> i64 {
+        let reported = drift_repairs(work);
+        let key = work_key(work);
+        let mut seen = self.drift_seen.lock();
+        let last = match remembered(reported) {
+            Some(count) => seen.insert(key, count),
+            None => seen.remove(&key),
+        };
+        new_repairs(last, reported)
+    }
+}
+
+fn drift_repairs(work: &MemberWork) -> i64 {
+    work.status.as_ref().map_or(0, |s| s.drift_repairs)
+}
+
+fn work_key(work: &MemberWork) -> (String, String) {
+    (work.namespace().unwrap_or_default(), work.name_any())
 }
 
 /// The member event a MemberWork change stands for, with its type.

@@ -8,5 +8,6 @@
 pub mod context;
 pub mod execute;
 pub mod observe;
+pub mod pull;
 pub mod reconcile;
 pub mod worker;

@@ -9,12 +9,13 @@ use crate::core::observation::{
     Reachability, StatusCollection,
 };
 use crate::core::plan::PlanSettings;
+use crate::core::pull_pause::report_stands;
 use crate::members::pool::{Member, Members};
 use crate::runtime::store::is_ready;
-use kube::Client;
 use kube::api::{Api, DynamicObject};
 use kube::core::ApiResource;
 use kube::runtime::reflector::ObjectRef;
+use kube::{Client, ResourceExt};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -108,12 +109,16 @@ pub fn agent_failures(
     let namespace = namespace
         .as_deref()
         .filter(|_| ctx.synced.target_namespaced);
+    let paused = obj
+        .annotations()
+        .get(crate::crds::federated::PAUSED_ANNOTATION)
+        .is_some_and(|v| v == "true");
     members
         .values()
         .filter(|m| m.pull)
         .filter_map(|m| {
             let entry = works.reported_failure(&m.name, &ctx.synced.name, namespace, &name)?;
-            Some((m.name.clone(), entry))
+            report_stands(&entry, paused).then(|| (m.name.clone(), entry))
         })
         .collect()
 }

@@ -86,10 +86,12 @@ async fn reconcile_object(
             .map_err(SyncError::Host)?;
     }
     // The workload's own writes and those of the dependencies that follow it, together.
-    let (execution, dependencies) = futures::join!(
+    let (mut execution, dependencies) = futures::join!(
         execute(ctx, obj, &plan, &members),
         run_dependencies(ctx, &key, &observation, &plan, &members)
     );
+    let works_failed =
+        super::pull::follow_works(ctx, obj, &plan, &members, &mut execution.events).await;
     tracing::debug!(
         kind = %ctx.synced.federated.kind,
         name = %event_key(obj),
@@ -142,7 +144,10 @@ async fn reconcile_object(
     let in_flight = execution.outcomes.values().any(|o| *o == Outcome::InFlight);
     let dependencies_wait = dependencies.as_ref().is_some_and(DependencyRun::waits);
     Ok(
-        if execution.failed() || dependencies.as_ref().is_some_and(DependencyRun::failed) {
+        if execution.failed()
+            || works_failed
+            || dependencies.as_ref().is_some_and(DependencyRun::failed)
+        {
             Action::requeue(ctx.retries.next_delay(&key))
         } else {
             ctx.retries.reset(&key);
