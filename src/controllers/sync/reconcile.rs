@@ -13,6 +13,7 @@ use crate::core::events::{EventNote, Severity};
 use crate::core::plan::{Disposition, FinalizerStep, Plan, Warning, plan};
 use crate::core::pull::with_agent_failures;
 use crate::core::report::{Outcome, next_status, releases_finalizer};
+use crate::core::settle::{self, after_writes, defers_status, settles};
 use crate::crds::federated::SYNC_FINALIZER;
 use crate::runtime::error::ErrorCategory;
 use crate::runtime::{finalizer, status};
@@ -69,10 +70,14 @@ async fn reconcile_object(
     let api = ctx.host_api(obj.metadata.namespace.as_deref());
     let members = ctx.pool.snapshot();
     let observation = observe::from_caches(obj, ctx, &members);
-    let plan = with_agent_failures(
-        plan(&observation, &ctx.plan_settings),
-        &observe::agent_failures(obj, ctx, &members),
-    );
+    let agent_failures = observe::agent_failures(obj, ctx, &members);
+    let uid = obj.metadata.uid.as_deref();
+    if ctx.unchanged(&key, uid, &observation, &agent_failures) {
+        // Only the operator's own writes came back since the last pass settled.
+        ctx.metrics.count_unchanged("sync");
+        return Ok(Action::await_change());
+    }
+    let plan = with_agent_failures(plan(&observation, &ctx.plan_settings), &agent_failures);
     if plan.disposition == Disposition::Ignore {
         if obj.metadata.deletion_timestamp.is_some() {
             forget(ctx, obj);
@@ -110,16 +115,35 @@ async fn reconcile_object(
     }
     let now = jiff::Timestamp::now().to_string();
     let previous = observation.object.status.as_ref();
-    let next = next_status(previous, &plan, &execution.outcomes, &now);
+    // The status as the members' answers show it, so the watch events of these writes find
+    // nothing more to report.
+    let reported = after_writes(plan.clone(), &execution.applied);
+    let next = next_status(previous, &reported, &execution.outcomes, &now);
     let next = match &dependencies {
         Some(run) => with_condition(previous, next, &run.change, &now),
         None => next,
     };
-    if let Some(next) = next {
+    let settled = (dependencies.is_none()
+        && settles(&plan, &execution.outcomes, &execution.applied))
+    .then(|| {
+        settle::record(
+            &observation,
+            uid,
+            plan.finalizer == FinalizerStep::Add,
+            &agent_failures,
+            &execution.applied,
+        )
+    })
+    .flatten();
+    let deferred = plan.waits() && defers_status(&observation, &plan, ctx.waiting_for(&key));
+    if let Some(next) = next.filter(|_| !deferred) {
         let name = obj.metadata.name.as_deref().unwrap_or_default();
         status::write_status(&api, name, obj.data.get("status"), &next)
             .await
             .map_err(SyncError::Host)?;
+    }
+    if !plan.waits() {
+        ctx.set_settled(&key, settled);
     }
     let in_flight = execution.outcomes.values().any(|o| *o == Outcome::InFlight);
     let dependencies_wait = dependencies.as_ref().is_some_and(DependencyRun::waits);
@@ -228,6 +252,7 @@ fn reference(
 }
 
 fn forget(ctx: &SyncContext, obj: &DynamicObject) {
+    ctx.forget_progress(&key_of(obj));
     ctx.events.forget(&event_key(obj));
     ctx.retries.reset(&key_of(obj));
     if let Some(hub) = &ctx.dependencies {
