@@ -149,6 +149,8 @@ pub struct SyncContext {
     pub works: Option<WorkCache>,
     /// What the last pass of each object left behind (see [`Progress`]).
     progress: Mutex<HashMap<ObjectKey, Progress>>,
+    /// The resourceVersion of each object's last status write, until the host cache shows it.
+    written: Mutex<HashMap<ObjectKey, u64>>,
 }
 
 /// What the last pass of an object left behind for the next one.
@@ -194,6 +196,7 @@ impl SyncContext {
             dependencies: None,
             works: None,
             progress: Mutex::default(),
+            written: Mutex::default(),
         }
     }
 
@@ -306,9 +309,34 @@ impl SyncContext {
         }
     }
 
+    /// Records the resourceVersion a status write of `key` left.
+    pub fn wrote(&self, key: &ObjectKey, resource_version: Option<&str>) {
+        if let Some(version) = resource_version.and_then(|v| v.parse().ok()) {
+            self.written.lock().insert(key.clone(), version);
+        }
+    }
+
+    /// Whether the host cache's copy of `key` (at `resource_version`) is older than the last
+    /// status write. Versions are compared only when both are numbers (as etcd's are);
+    /// otherwise nothing is known and the pass goes on.
+    pub fn store_behind(&self, key: &ObjectKey, resource_version: Option<&str>) -> bool {
+        let mut written = self.written.lock();
+        let Some(last) = written.get(key).copied() else {
+            return false;
+        };
+        match resource_version.and_then(|v| v.parse::<u64>().ok()) {
+            Some(seen) if seen < last => true,
+            _ => {
+                written.remove(key);
+                false
+            }
+        }
+    }
+
     /// Forgets what the last pass of `key` left behind: the next one runs in full.
     pub fn forget_progress(&self, key: &ObjectKey) {
         self.progress.lock().remove(key);
+        self.written.lock().remove(key);
     }
 
     /// Whether `member` is the host cluster itself.

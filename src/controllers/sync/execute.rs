@@ -9,7 +9,7 @@
 use super::context::{MEMBER_FIELD_MANAGER, PATIENCE, SyncContext, key_of};
 use crate::core::desired::DesiredObject;
 use crate::core::events::{EventBatch, Severity};
-use crate::core::observation::{MemberObject, StatusCollection};
+use crate::core::observation::{ManagedLabel, MemberObject, StatusCollection};
 use crate::core::plan::{Action, ClusterPlan, Disposition, Plan, decide_placed};
 use crate::core::pull::{WorkTarget, observed_member, render_work, work_name};
 use crate::core::report::Outcome;
@@ -275,7 +275,11 @@ async fn create(writer: &Writer, desired: &DesiredObject) -> Result<Done, Failur
                 let what = format!("left alone an existing {kind} the operator does not manage");
                 (Severity::Warning, w.reason, what, Some(w.message))
             });
-            Ok((Outcome::Settled(decision.entry), happened, None))
+            // The operator's own object, already as desired (the cache had not caught up):
+            // the cache will show what was read.
+            let ours = writer.work.is_none() && found.managed == ManagedLabel::True;
+            let applied = ours.then(|| Arc::new(found));
+            Ok((Outcome::Settled(decision.entry), happened, applied))
         }
         // decide_placed with a found object only updates or leaves alone.
         _ => Ok((Outcome::Done, None, None)),
@@ -345,19 +349,25 @@ impl Writer {
     }
 
     /// The member object as the plan reads it (a pull member's from its MemberWork).
+    /// A push member's object is read as its cache reads it (status included).
     async fn get(&self) -> Result<Option<MemberObject>, Failure> {
-        let collection = StatusCollection {
-            collect: false,
-            kind: self.ctx.synced.aggregate,
-        };
         let found = self.member().get(&self.target_name()).await?;
         Ok(found.and_then(|obj| {
             let value = serde_json::to_value(&obj).unwrap_or(Value::Null);
             match &self.work {
                 Some(_) => serde_json::from_value::<MemberWork>(value)
                     .ok()
-                    .map(|work| observed_member(&work, collection)),
-                None => Some(MemberObject::from_object(&value, collection)),
+                    .map(|work| {
+                        let collection = StatusCollection {
+                            collect: false,
+                            kind: self.ctx.synced.aggregate,
+                        };
+                        observed_member(&work, collection)
+                    }),
+                None => Some(MemberObject::from_object(
+                    &value,
+                    self.ctx.synced.collection(),
+                )),
             }
         }))
     }

@@ -28,6 +28,9 @@ use std::time::{Duration, Instant};
 /// (member events and readiness changes normally do).
 const DELETION_RECHECK: Duration = Duration::from_secs(30);
 
+/// How soon a pass that found the host cache behind its last write looks again.
+const STORE_CATCH_UP: Duration = Duration::from_millis(50);
+
 /// Failures of the host-side steps; member failures are status, not errors.
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
@@ -68,6 +71,11 @@ async fn reconcile_object(
 ) -> Result<Action, SyncError> {
     let key = key_of(obj);
     let api = ctx.host_api(obj.metadata.namespace.as_deref());
+    if ctx.store_behind(&key, obj.metadata.resource_version.as_deref()) {
+        // The host cache does not show the last status write yet: a pass from the older
+        // status would patch the difference to that one.
+        return Ok(Action::requeue(STORE_CATCH_UP));
+    }
     let members = ctx.pool.snapshot();
     let observation = observe::from_caches(obj, ctx, &members);
     let agent_failures = observe::agent_failures(obj, ctx, &members);
@@ -138,9 +146,12 @@ async fn reconcile_object(
     let deferred = plan.waits() && defers_status(&observation, &plan, ctx.waiting_for(&key));
     if let Some(next) = next.filter(|_| !deferred) {
         let name = obj.metadata.name.as_deref().unwrap_or_default();
-        status::write_status(&api, name, obj.data.get("status"), &next)
+        let written = status::patch_status(&api, name, obj.data.get("status"), &next)
             .await
             .map_err(SyncError::Host)?;
+        if let Some(written) = written {
+            ctx.wrote(&key, written.metadata.resource_version.as_deref());
+        }
     }
     if !plan.waits() {
         ctx.set_settled(&key, settled);
