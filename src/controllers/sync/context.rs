@@ -157,7 +157,7 @@ pub struct SyncContext {
 #[derive(Debug)]
 enum Progress {
     /// It settled: the next pass stops if it observes this.
-    Settled(Settled),
+    Settled(Box<Settled>),
     /// It waited for starting members (and held back its status) since then.
     Waiting(Instant),
 }
@@ -288,7 +288,7 @@ impl SyncContext {
         let mut progress = self.progress.lock();
         match settled {
             Some(settled) => {
-                progress.insert(key.clone(), Progress::Settled(settled));
+                progress.insert(key.clone(), Progress::Settled(Box::new(settled)));
             }
             None => {
                 progress.remove(key);
