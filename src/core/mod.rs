@@ -32,6 +32,7 @@ pub mod readiness;
 pub mod replica_planner;
 pub mod replica_target;
 pub mod report;
+pub mod settle;
 #[cfg(test)]
 pub mod test_support;
 pub mod vocabulary;

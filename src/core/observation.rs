@@ -129,7 +129,7 @@ pub struct MemberView {
 }
 
 /// Whether a member can be written to now.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Reachability {
     Ready,
     /// Connected but not probed yet (just after a start or a reconnect): reporting it as not
@@ -144,7 +144,7 @@ pub enum Reachability {
 }
 
 /// The state of a member's cache of one type.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum CacheState {
     /// No watch runs (the member is not ready); the last known objects are kept.
     Stopped,

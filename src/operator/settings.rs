@@ -122,7 +122,7 @@ mod tests {
             }
         );
         assert!(s.adopt_resources);
-        assert_eq!(s.sync_concurrency, 1);
+        assert_eq!(s.sync_concurrency, 8);
     }
 
     #[test]

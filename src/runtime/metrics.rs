@@ -53,6 +53,8 @@ pub struct Metrics {
     pub health_check_duration: Family<ClusterLabels, Histogram>,
     pub reconciles: Family<ReconcileLabels, Counter>,
     pub reconcile_duration: Family<ControllerLabels, Histogram>,
+    /// Reconciliations that stopped because nothing changed (see [`Metrics::count_unchanged`]).
+    pub unchanged: Family<ControllerLabels, Counter>,
     pub drift_repairs: Family<DriftLabels, Counter>,
     pub errors: Family<ErrorLabels, Counter>,
     pub leader: Gauge,
@@ -97,6 +99,12 @@ impl Metrics {
             "Duration of reconciliations per controller",
             reconcile_duration.clone(),
         );
+        let unchanged = Family::<ControllerLabels, Counter>::default();
+        registry.register(
+            "reconciles_unchanged",
+            "Reconciliations that found only the operator's own writes since the last settled one",
+            unchanged.clone(),
+        );
         let drift_repairs = Family::<DriftLabels, Counter>::default();
         registry.register(
             "drift_repairs",
@@ -121,6 +129,7 @@ impl Metrics {
             health_check_duration,
             reconciles,
             reconcile_duration,
+            unchanged,
             drift_repairs,
             errors,
             leader,
@@ -140,6 +149,22 @@ impl Metrics {
                 controller: controller.to_string(),
             })
             .observe(took.as_secs_f64());
+    }
+
+    /// Counts one reconciliation that found only the operator's own writes since the last
+    /// one settled, and stopped there (also counted as a success).
+    pub fn count_unchanged(&self, controller: &str) {
+        self.reconciles
+            .get_or_create(&ReconcileLabels {
+                controller: controller.to_string(),
+                result: "success".to_string(),
+            })
+            .inc();
+        self.unchanged
+            .get_or_create(&ControllerLabels {
+                controller: controller.to_string(),
+            })
+            .inc();
     }
 
     /// Counts one failed request.

@@ -20,19 +20,33 @@ where
     K: Clone + DeserializeOwned + Debug,
     S: Serialize,
 {
+    Ok(patch_status(api, name, stored, next).await?.is_some())
+}
+
+/// Like [`write_status`], returning the object as the write left it (`None`: no request).
+pub async fn patch_status<K, S>(
+    api: &Api<K>,
+    name: &str,
+    stored: Option<&Value>,
+    next: &S,
+) -> Result<Option<K>, kube::Error>
+where
+    K: Clone + DeserializeOwned + Debug,
+    S: Serialize,
+{
     let empty = json!({});
     let stored = stored.unwrap_or(&empty);
     let Some(diff) = serde_json::to_value(next)
         .ok()
         .and_then(|next| merge_diff(stored, &next))
     else {
-        return Ok(false);
+        return Ok(None);
     };
     api.patch_status(
         name,
         &PatchParams::default(),
         &Patch::Merge(&json!({ "status": diff })),
     )
-    .await?;
-    Ok(true)
+    .await
+    .map(Some)
 }

@@ -50,6 +50,9 @@ pub struct Throughput {
     pub host_create_seconds: f64,
     /// Sync reconciliations during the phase and their mean duration.
     pub reconciles: u64,
+    /// Sync reconciliations that found only the operator's own writes and stopped there
+    /// (not in `reconciles`).
+    pub unchanged_reconciles: u64,
     pub mean_reconcile_ms: f64,
     /// Requests the members served, by verb.
     pub member_requests: BTreeMap<String, u64>,
@@ -156,10 +159,11 @@ impl FleetResult {
             }
         }
         out.push_str(&format!(
-            "  throughput detail: {:.1}s (host creates {:.1}s), {} reconciles, mean {:.1} ms; status settled after {}\n",
+            "  throughput detail: {:.1}s (host creates {:.1}s), {} reconciles (+{} that found nothing changed), mean {:.1} ms; status settled after {}\n",
             t.seconds,
             t.host_create_seconds,
             t.reconciles,
+            t.unchanged_reconciles,
             t.mean_reconcile_ms,
             t.settle_seconds.map_or("never".into(), |s| format!("{s:.1}s")),
         ));

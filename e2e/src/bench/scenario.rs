@@ -160,7 +160,7 @@ impl Phase<'_> {
         let rss_after_lower_bound = rss_bytes();
 
         self.fleet.reset_counters();
-        let (reconciles_before, busy_before) = self.reconcile_totals()?;
+        let (reconciles_before, busy_before, unchanged_before) = self.reconcile_totals()?;
         let baseline = object_counts(&self.fleet.members);
         let started = Instant::now();
         let mut creates = futures::stream::iter(names)
@@ -177,7 +177,7 @@ impl Phase<'_> {
         let took = wait_counts(members, &baseline, names.len(), started, self.plan.timeout).await?;
         let member_requests = self.fleet.member_requests_by_verb();
         let host_writes = self.fleet.host_writes_by_resource();
-        let (reconciles_after, busy_after) = self.reconcile_totals()?;
+        let (reconciles_after, busy_after, unchanged_after) = self.reconcile_totals()?;
         let rss_after_operator = rss_bytes();
         self.verify()?;
         let settle = settle(&self.fleet).await;
@@ -197,6 +197,7 @@ impl Phase<'_> {
                 lower_bound_seconds: lower_bound.as_secs_f64(),
                 host_create_seconds: host_create.as_secs_f64(),
                 reconciles,
+                unchanged_reconciles: unchanged_after.saturating_sub(unchanged_before),
                 mean_reconcile_ms: if reconciles == 0 {
                     0.0
                 } else {
@@ -275,8 +276,9 @@ impl Phase<'_> {
         })
     }
 
-    /// (successful sync reconciliations, seconds spent in them) so far.
-    fn reconcile_totals(&self) -> Result<(u64, f64), BenchError> {
+    /// (sync reconciliations that ran in full, seconds spent in them, reconciliations that
+    /// found nothing changed) so far.
+    fn reconcile_totals(&self) -> Result<(u64, f64, u64), BenchError> {
         let metrics = &self.fleet.running()?.metrics;
         let text = metrics
             .encode()
@@ -290,6 +292,7 @@ impl Phase<'_> {
         Ok((
             value("kubefed_reconcile_duration_seconds_count{controller=\"sync\"}") as u64,
             value("kubefed_reconcile_duration_seconds_sum{controller=\"sync\"}"),
+            value("kubefed_reconciles_unchanged_total{controller=\"sync\"}") as u64,
         ))
     }
 

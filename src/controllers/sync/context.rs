@@ -1,9 +1,10 @@
 //! What one sync worker (one federated type) shares across its reconciliations.
 
 use crate::controllers::dependencies::DependencyHub;
-use crate::core::observation::StatusCollection;
-use crate::core::plan::{PlanSettings, TargetInfo};
+use crate::core::observation::{Observation, StatusCollection};
+use crate::core::plan::{Entry, PlanSettings, TargetInfo};
 use crate::core::pull::WorkTarget;
+use crate::core::settle::{self, Settled};
 use crate::crds::federated::AggregateKind;
 use crate::crds::federated_type_config::FederatedTypeConfig;
 use crate::crds::member_work::{MemberWork, WorkResource, cluster_namespace};
@@ -19,7 +20,8 @@ use kube::core::ApiResource;
 use kube::runtime::reflector::Store;
 use kube::{Client, ResourceExt};
 use parking_lot::Mutex;
-use std::time::Duration;
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 /// Field manager of every member write, so server-side apply tracks exactly the fields the
@@ -145,6 +147,19 @@ pub struct SyncContext {
     pub dependencies: Option<DependencyHub>,
     /// The MemberWorks of pull members, when the federation has the MemberWork type.
     pub works: Option<WorkCache>,
+    /// What the last pass of each object left behind (see [`Progress`]).
+    progress: Mutex<HashMap<ObjectKey, Progress>>,
+    /// The resourceVersion of each object's last status write, until the host cache shows it.
+    written: Mutex<HashMap<ObjectKey, u64>>,
+}
+
+/// What the last pass of an object left behind for the next one.
+#[derive(Debug)]
+enum Progress {
+    /// It settled: the next pass stops if it observes this.
+    Settled(Box<Settled>),
+    /// It waited for starting members (and held back its status) since then.
+    Waiting(Instant),
 }
 
 impl SyncContext {
@@ -180,6 +195,8 @@ impl SyncContext {
             looked_again: Mutex::new(Some(looked_again)),
             dependencies: None,
             works: None,
+            progress: Mutex::default(),
+            written: Mutex::default(),
         }
     }
 
@@ -232,8 +249,10 @@ impl SyncContext {
         self.look_again.clone()
     }
 
-    /// Asks for another reconciliation of `key`.
+    /// Asks for another reconciliation of `key` (in full: what asks knows something the
+    /// observation may not show).
     pub fn look_again(&self, key: ObjectKey) {
+        self.forget_progress(&key);
         // Without a worker listening nobody needs it.
         let _ = self.look_again.send(key);
     }
@@ -241,6 +260,84 @@ impl SyncContext {
     /// The stream of [`SyncContext::look_again`] requests, for the worker (once).
     pub fn take_look_again(&self) -> Option<mpsc::UnboundedReceiver<ObjectKey>> {
         self.looked_again.lock().take()
+    }
+
+    /// Whether the last pass of `key` settled and `obs` is what it left behind: only the
+    /// operator's own writes happened since, so this pass has nothing to do.
+    pub fn unchanged(
+        &self,
+        key: &ObjectKey,
+        uid: Option<&str>,
+        obs: &Observation,
+        agent_failures: &BTreeMap<String, Entry>,
+    ) -> bool {
+        let mut progress = self.progress.lock();
+        let Some(Progress::Settled(settled)) = progress.get_mut(key) else {
+            return false;
+        };
+        if settle::unchanged(settled, obs, uid, agent_failures) {
+            return true;
+        }
+        // The pass runs in full and records anew; a failure on its way must not leave the
+        // old record behind.
+        progress.remove(key);
+        false
+    }
+
+    /// Records that a pass of `key` settled (`Some`) or did not (`None`).
+    pub fn set_settled(&self, key: &ObjectKey, settled: Option<Settled>) {
+        let mut progress = self.progress.lock();
+        match settled {
+            Some(settled) => {
+                progress.insert(key.clone(), Progress::Settled(Box::new(settled)));
+            }
+            None => {
+                progress.remove(key);
+            }
+        }
+    }
+
+    /// How long `key` has been waiting for starting members, counting from now on its
+    /// first waiting pass.
+    pub fn waiting_for(&self, key: &ObjectKey) -> Duration {
+        let mut progress = self.progress.lock();
+        match progress.get(key) {
+            Some(Progress::Waiting(since)) => since.elapsed(),
+            _ => {
+                progress.insert(key.clone(), Progress::Waiting(Instant::now()));
+                Duration::ZERO
+            }
+        }
+    }
+
+    /// Records the resourceVersion a status write of `key` left.
+    pub fn wrote(&self, key: &ObjectKey, resource_version: Option<&str>) {
+        if let Some(version) = resource_version.and_then(|v| v.parse().ok()) {
+            self.written.lock().insert(key.clone(), version);
+        }
+    }
+
+    /// Whether the host cache's copy of `key` (at `resource_version`) is older than the last
+    /// status write. Versions are compared only when both are numbers (as etcd's are);
+    /// otherwise nothing is known and the pass goes on.
+    pub fn store_behind(&self, key: &ObjectKey, resource_version: Option<&str>) -> bool {
+        let mut written = self.written.lock();
+        let Some(last) = written.get(key).copied() else {
+            return false;
+        };
+        match resource_version.and_then(|v| v.parse::<u64>().ok()) {
+            Some(seen) if seen < last => true,
+            _ => {
+                written.remove(key);
+                false
+            }
+        }
+    }
+
+    /// Forgets what the last pass of `key` left behind: the next one runs in full.
+    pub fn forget_progress(&self, key: &ObjectKey) {
+        self.progress.lock().remove(key);
+        self.written.lock().remove(key);
     }
 
     /// Whether `member` is the host cluster itself.

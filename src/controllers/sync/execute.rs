@@ -9,7 +9,7 @@
 use super::context::{MEMBER_FIELD_MANAGER, PATIENCE, SyncContext, key_of};
 use crate::core::desired::DesiredObject;
 use crate::core::events::{EventBatch, Severity};
-use crate::core::observation::{MemberObject, StatusCollection};
+use crate::core::observation::{ManagedLabel, MemberObject, StatusCollection};
 use crate::core::plan::{Action, ClusterPlan, Disposition, Plan, decide_placed};
 use crate::core::pull::{WorkTarget, observed_member, render_work, work_name};
 use crate::core::report::Outcome;
@@ -32,6 +32,9 @@ use std::sync::Arc;
 pub struct Execution {
     pub outcomes: BTreeMap<String, Outcome>,
     pub events: EventBatch,
+    /// The objects the members answered the creates and updates with, as their caches will
+    /// show them (push members only).
+    pub applied: BTreeMap<String, Arc<MemberObject>>,
 }
 
 impl Execution {
@@ -84,11 +87,14 @@ pub async fn execute(
             ))
         });
     let mut execution = Execution::default();
-    for (cluster, outcome, happened) in futures::future::join_all(runs).await {
+    for (cluster, (outcome, happened, applied)) in futures::future::join_all(runs).await {
         if let Some((severity, reason, what, detail)) = happened {
             execution
                 .events
                 .add(severity, &reason, &what, &cluster, detail.as_deref());
+        }
+        if let Some(applied) = applied {
+            execution.applied.insert(cluster.clone(), applied);
         }
         execution.outcomes.insert(cluster, outcome);
     }
@@ -101,18 +107,18 @@ async fn patiently(
     key: crate::members::cache::ObjectKey,
     cluster: String,
     epoch: u64,
-    job: impl Future<Output = (Outcome, Happened)> + Send + 'static,
-) -> (String, Outcome, Happened) {
+    job: impl Future<Output = Done> + Send + 'static,
+) -> (String, Done) {
     let mut task = tokio::spawn(job);
     match tokio::time::timeout(PATIENCE, &mut task).await {
-        Ok(Ok((outcome, happened))) => (cluster, outcome, happened),
+        Ok(Ok(done)) => (cluster, done),
         Ok(Err(err)) => {
             tracing::error!(%cluster, %err, "member request task failed");
             let outcome = Outcome::Failed {
                 status: PropagationStatus::ClientRetrievalFailed,
                 message: err.to_string(),
             };
-            (cluster, outcome, None)
+            (cluster, (outcome, None, None))
         }
         Err(_) => {
             ctx.pool.mark_unresponsive(&cluster, epoch);
@@ -120,7 +126,7 @@ async fn patiently(
                 let _ = task.await;
                 ctx.look_again(key);
             });
-            (cluster, Outcome::InFlight, None)
+            (cluster, (Outcome::InFlight, None, None))
         }
     }
 }
@@ -128,18 +134,17 @@ async fn patiently(
 /// What happened, for the event batch: severity, reason, what, detail.
 type Happened = Option<(Severity, String, String, Option<String>)>;
 
-/// What a successful request did.
-type Done = (Outcome, Happened);
+/// The object a member answered a write with.
+type Applied = Option<Arc<MemberObject>>;
+
+/// What a request did.
+type Done = (Outcome, Happened, Applied);
 
 fn did(severity: Severity, reason: &str, what: String) -> Happened {
     Some((severity, reason.to_string(), what, None))
 }
 
-async fn run_cluster(
-    writer: Writer,
-    disposition: Disposition,
-    planned: ClusterPlan,
-) -> (Outcome, Happened) {
+async fn run_cluster(writer: Writer, disposition: Disposition, planned: ClusterPlan) -> Done {
     let ctx = writer.ctx.clone();
     let kind = &ctx.synced.target.kind;
     let result = match &planned.action {
@@ -148,7 +153,7 @@ async fn run_cluster(
             desired,
             drift,
             adopt,
-        } => writer.apply(desired, false).await.map(|()| {
+        } => writer.apply(desired, false).await.map(|applied| {
             let happened = match (adopt, drift) {
                 (true, _) => did(
                     Severity::Normal,
@@ -166,11 +171,11 @@ async fn run_cluster(
                     format!("updated {kind}"),
                 ),
             };
-            (Outcome::Done, happened)
+            (Outcome::Done, happened, applied)
         }),
         Action::Delete(params) => writer.delete(params).await.map(|found| {
             if !found {
-                return (Outcome::Gone, None);
+                return (Outcome::Gone, None, None);
             }
             let happened = if disposition == Disposition::Sync {
                 did(
@@ -181,10 +186,10 @@ async fn run_cluster(
             } else {
                 None
             };
-            (Outcome::Done, happened)
+            (Outcome::Done, happened, None)
         }),
-        Action::Unlabel => writer.unlabel().await.map(|()| (Outcome::Done, None)),
-        Action::LeaveAlone | Action::Wait(_) => Ok((Outcome::Done, None)),
+        Action::Unlabel => writer.unlabel().await.map(|()| (Outcome::Done, None, None)),
+        Action::LeaveAlone | Action::Wait(_) => Ok((Outcome::Done, None, None)),
     };
     match result {
         Ok(done) => done,
@@ -211,7 +216,7 @@ async fn run_cluster(
                 status: failure.status,
                 message: failure.message,
             };
-            (outcome, happened)
+            (outcome, happened, None)
         }
     }
 }
@@ -223,7 +228,7 @@ async fn create(writer: &Writer, desired: &DesiredObject) -> Result<Done, Failur
     let ctx = &writer.ctx;
     let kind = &ctx.synced.target.kind;
     match writer.apply(desired, true).await {
-        Ok(()) => {
+        Ok(applied) => {
             return Ok((
                 Outcome::Done,
                 did(
@@ -231,6 +236,7 @@ async fn create(writer: &Writer, desired: &DesiredObject) -> Result<Done, Failur
                     "CreateInCluster",
                     format!("created {kind}"),
                 ),
+                applied,
             ));
         }
         Err(failure) if failure.category == ErrorCategory::Conflict => {}
@@ -252,7 +258,7 @@ async fn create(writer: &Writer, desired: &DesiredObject) -> Result<Done, Failur
     );
     match decision.action {
         Action::Update { desired, adopt, .. } => {
-            writer.apply(&desired, false).await?;
+            let applied = writer.apply(&desired, false).await?;
             let what = if adopt { "adopted" } else { "updated" };
             Ok((
                 Outcome::Done,
@@ -261,6 +267,7 @@ async fn create(writer: &Writer, desired: &DesiredObject) -> Result<Done, Failur
                     "UpdateInCluster",
                     format!("{what} {kind}"),
                 ),
+                applied,
             ))
         }
         Action::LeaveAlone => {
@@ -268,10 +275,14 @@ async fn create(writer: &Writer, desired: &DesiredObject) -> Result<Done, Failur
                 let what = format!("left alone an existing {kind} the operator does not manage");
                 (Severity::Warning, w.reason, what, Some(w.message))
             });
-            Ok((Outcome::Settled(decision.entry), happened))
+            // The operator's own object, already as desired (the cache had not caught up):
+            // the cache will show what was read.
+            let ours = writer.work.is_none() && found.managed == ManagedLabel::True;
+            let applied = ours.then(|| Arc::new(found));
+            Ok((Outcome::Settled(decision.entry), happened, applied))
         }
         // decide_placed with a found object only updates or leaves alone.
-        _ => Ok((Outcome::Done, None)),
+        _ => Ok((Outcome::Done, None, None)),
     }
 }
 
@@ -318,32 +329,45 @@ impl Writer {
     }
 
     /// Server-side applies `desired`; `create_only` refuses (409) when the object exists.
-    async fn apply(&self, desired: &DesiredObject, create_only: bool) -> Result<(), Failure> {
+    /// Returns the member object the member answered with, as its cache reads it (a pull
+    /// member's agent applies later: nothing is known yet).
+    async fn apply(&self, desired: &DesiredObject, create_only: bool) -> Result<Applied, Failure> {
         let name = self.target_name();
         let body = match &self.work {
             Some(work) => render_work(work, &name, desired),
             None => desired.object.clone(),
         };
-        self.member()
-            .apply(&name, &body, create_only)
-            .await
-            .map(|_| ())
+        let answer = self.member().apply(&name, &body, create_only).await?;
+        if self.work.is_some() {
+            return Ok(None);
+        }
+        let value = serde_json::to_value(&answer).unwrap_or(Value::Null);
+        Ok(Some(Arc::new(MemberObject::from_object(
+            &value,
+            self.ctx.synced.collection(),
+        ))))
     }
 
     /// The member object as the plan reads it (a pull member's from its MemberWork).
+    /// A push member's object is read as its cache reads it (status included).
     async fn get(&self) -> Result<Option<MemberObject>, Failure> {
-        let collection = StatusCollection {
-            collect: false,
-            kind: self.ctx.synced.aggregate,
-        };
         let found = self.member().get(&self.target_name()).await?;
         Ok(found.and_then(|obj| {
             let value = serde_json::to_value(&obj).unwrap_or(Value::Null);
             match &self.work {
                 Some(_) => serde_json::from_value::<MemberWork>(value)
                     .ok()
-                    .map(|work| observed_member(&work, collection)),
-                None => Some(MemberObject::from_object(&value, collection)),
+                    .map(|work| {
+                        let collection = StatusCollection {
+                            collect: false,
+                            kind: self.ctx.synced.aggregate,
+                        };
+                        observed_member(&work, collection)
+                    }),
+                None => Some(MemberObject::from_object(
+                    &value,
+                    self.ctx.synced.collection(),
+                )),
             }
         }))
     }

@@ -14,6 +14,7 @@ use crate::core::plan::Action as PlannedAction;
 use crate::core::plan::{Disposition, FinalizerStep, Plan, Warning, plan};
 use crate::core::pull::{REPORT_WAIT, report_wait, with_agent_failures};
 use crate::core::report::{Outcome, next_status, releases_finalizer};
+use crate::core::settle::{self, after_writes, defers_status, settles};
 use crate::crds::federated::SYNC_FINALIZER;
 use crate::runtime::error::ErrorCategory;
 use crate::runtime::{finalizer, status};
@@ -27,6 +28,9 @@ use std::time::{Duration, Instant};
 /// How long a deletion waiting for members is left alone when nothing else brings it back
 /// (member events and readiness changes normally do).
 const DELETION_RECHECK: Duration = Duration::from_secs(30);
+
+/// How soon a pass that found the host cache behind its last write looks again.
+const STORE_CATCH_UP: Duration = Duration::from_millis(50);
 
 /// Failures of the host-side steps; member failures are status, not errors.
 #[derive(Debug, thiserror::Error)]
@@ -68,12 +72,21 @@ async fn reconcile_object(
 ) -> Result<Action, SyncError> {
     let key = key_of(obj);
     let api = ctx.host_api(obj.metadata.namespace.as_deref());
+    if ctx.store_behind(&key, obj.metadata.resource_version.as_deref()) {
+        // The host cache does not show the last status write yet: a pass from the older
+        // status would patch the difference to that one.
+        return Ok(Action::requeue(STORE_CATCH_UP));
+    }
     let members = ctx.pool.snapshot();
     let observation = observe::from_caches(obj, ctx, &members);
-    let plan = with_agent_failures(
-        plan(&observation, &ctx.plan_settings),
-        &observe::agent_failures(obj, ctx, &members),
-    );
+    let agent_failures = observe::agent_failures(obj, ctx, &members);
+    let uid = obj.metadata.uid.as_deref();
+    if ctx.unchanged(&key, uid, &observation, &agent_failures) {
+        // Only the operator's own writes came back since the last pass settled.
+        ctx.metrics.count_unchanged("sync");
+        return Ok(Action::await_change());
+    }
+    let plan = with_agent_failures(plan(&observation, &ctx.plan_settings), &agent_failures);
     if plan.disposition == Disposition::Ignore {
         if obj.metadata.deletion_timestamp.is_some() {
             forget(ctx, obj);
@@ -130,16 +143,38 @@ async fn reconcile_object(
     }
     let now = now.to_string();
     let previous = observation.object.status.as_ref();
-    let next = next_status(previous, &plan, &execution.outcomes, &now);
+    // The status as the members' answers show it, so the watch events of these writes find
+    // nothing more to report.
+    let reported = after_writes(plan.clone(), &execution.applied);
+    let next = next_status(previous, &reported, &execution.outcomes, &now);
     let next = match &dependencies {
         Some(run) => with_condition(previous, next, &run.change, &now),
         None => next,
     };
-    if let Some(next) = next {
+    let settled = (dependencies.is_none()
+        && settles(&plan, &execution.outcomes, &execution.applied))
+    .then(|| {
+        settle::record(
+            &observation,
+            uid,
+            plan.finalizer == FinalizerStep::Add,
+            &agent_failures,
+            &execution.applied,
+        )
+    })
+    .flatten();
+    let deferred = plan.waits() && defers_status(&observation, &plan, ctx.waiting_for(&key));
+    if let Some(next) = next.filter(|_| !deferred) {
         let name = obj.metadata.name.as_deref().unwrap_or_default();
-        status::write_status(&api, name, obj.data.get("status"), &next)
+        let written = status::patch_status(&api, name, obj.data.get("status"), &next)
             .await
             .map_err(SyncError::Host)?;
+        if let Some(written) = written {
+            ctx.wrote(&key, written.metadata.resource_version.as_deref());
+        }
+    }
+    if !plan.waits() {
+        ctx.set_settled(&key, settled);
     }
     let in_flight = execution.outcomes.values().any(|o| *o == Outcome::InFlight);
     let dependencies_wait = dependencies.as_ref().is_some_and(DependencyRun::waits);
@@ -251,6 +286,7 @@ fn reference(
 }
 
 fn forget(ctx: &SyncContext, obj: &DynamicObject) {
+    ctx.forget_progress(&key_of(obj));
     ctx.events.forget(&event_key(obj));
     ctx.retries.reset(&key_of(obj));
     if let Some(hub) = &ctx.dependencies {

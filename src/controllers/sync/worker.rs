@@ -100,8 +100,12 @@ pub async fn run(
     if let Some(mut again) = ctx.take_look_again() {
         let object_tx = object_tx.clone();
         let federated = federated.clone();
+        let ctx = ctx.clone();
         tasks.spawn(async move {
             while let Some((namespace, name)) = again.recv().await {
+                // Whoever asks (e.g. a dependency that changed) knows more than the
+                // observation may show: the next pass runs in full.
+                ctx.forget_progress(&(namespace.clone(), name.clone()));
                 let mut key = ObjectRef::new_with(&name, federated.clone());
                 if let Some(ns) = namespace {
                     key = key.within(&ns);
