@@ -32,6 +32,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         return Ok(());
     }
+    if plan.failover {
+        println!("fedbench failover (commit {})", commit());
+        for &members in &plan.member_counts {
+            eprintln!(
+                "fedbench: failover, {members} members, {} objects …",
+                plan.objects
+            );
+            let result = kubefed_e2e::bench::failover::run(&plan, members).await?;
+            print!("{}", result.table());
+        }
+        return Ok(());
+    }
     let mut run = Run {
         date: jiff::Timestamp::now()
             .strftime("%Y-%m-%dT%H:%M:%SZ")
