@@ -1,4 +1,4 @@
-//! `fedbench`: propagation latency, throughput, steady-state writes, memory and cold start of
+//! `fedbench`: propagation latency, throughput, steady-state writes, memory, cold start and failover of
 //! the operator against a simulated fleet, next to a bare-client lower bound.
 //! See e2e/BENCHMARKS.md.
 
