@@ -1,5 +1,5 @@
-//! `fedbench`: propagation latency, throughput, steady-state writes, memory, cold start and failover of
-//! the operator against a simulated fleet, next to a bare-client lower bound.
+//! `fedbench`: propagation latency, throughput, steady-state writes, memory, cold start and
+//! failover of the operator against a simulated fleet, next to a bare-client lower bound.
 //! See e2e/BENCHMARKS.md.
 
 use clap::Parser;
