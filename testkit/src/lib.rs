@@ -23,7 +23,8 @@ pub use join::{Join, join};
 pub use kubefed_sim::testing::{Target, targets};
 pub use operator::{
     HealthCheck, RunningOperator, all_reconciles, create_namespace, init_test_logging,
-    prepare_host, reconciles, run_operator, run_operator_with, sync_reconciles,
+    prepare_host, reconciles, run_elected_operator_with, run_operator, run_operator_with,
+    sync_reconciles,
 };
 pub use quiet::{Quiet, assert_quiet, settle, wait_sync_idle};
 pub use wait::{Timeout, eventually, eventually_blocking, poll};

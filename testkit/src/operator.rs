@@ -6,6 +6,7 @@ use kube::Client;
 use kube::api::{Api, PostParams};
 use kubefed::crds::kubefed_config::{ClusterHealthCheckConfig, KubeFedConfig, KubeFedConfigSpec};
 use kubefed::members::pool::MemberPool;
+use kubefed::operator::leader::{LeaseTimings, run_while_leader};
 use kubefed::operator::run::Operator;
 use kubefed::operator::settings::Settings;
 use kubefed::runtime::metrics::{Metrics, ReconcileLabels};
@@ -98,6 +99,8 @@ pub struct RunningOperator {
     task: tokio::task::JoinHandle<()>,
     /// Whether [`RunningOperator::stop`] awaited the task (it may be awaited once).
     stopped: bool,
+    /// Asks a leader-elected operator to stop its controllers and release the Lease.
+    step_down: Option<tokio::sync::watch::Sender<bool>>,
     pub pool: MemberPool,
     pub metrics: Metrics,
     pub sync_concurrency: u16,
@@ -116,6 +119,24 @@ impl RunningOperator {
             let _ = (&mut self.task).await;
         }
         self.stopped = true;
+    }
+
+    /// Whether this instance holds the leader Lease (always false without leader election).
+    pub fn is_leader(&self) -> bool {
+        self.metrics.leader.get() == 1
+    }
+
+    /// Stops a leader-elected operator gracefully: its controllers stop and it releases the
+    /// Lease; returns once its task has ended. Without leader election, like `stop`.
+    pub async fn step_down(&mut self) {
+        match &self.step_down {
+            Some(tx) if !self.stopped => {
+                let _ = tx.send(true);
+                let _ = (&mut self.task).await;
+                self.stopped = true;
+            }
+            _ => self.stop().await,
+        }
     }
 
     pub fn ready_members(&self) -> usize {
@@ -154,6 +175,63 @@ pub async fn run_operator_with(
     Ok(RunningOperator {
         task,
         stopped: false,
+        step_down: None,
+        pool,
+        metrics,
+        sync_concurrency,
+    })
+}
+
+/// Like [`run_operator_with`], under leader election as `identity` (the Lease timings of
+/// the host's KubeFedConfig): the controllers run only while it holds the Lease, so a
+/// second one started against the same host is a standby.
+pub async fn run_elected_operator_with(
+    host: &Client,
+    identity: &str,
+    tune: impl FnOnce(&mut Settings),
+) -> Result<RunningOperator, TestkitError> {
+    let metrics = Metrics::new();
+    let mut operator =
+        Operator::prepare(host.clone(), FEDERATION_NAMESPACE, false, metrics.clone()).await?;
+    tune(&mut operator.settings);
+    let pool = operator.pool.clone();
+    let sync_concurrency = operator.settings.sync_concurrency;
+    let timings = LeaseTimings {
+        lease_duration: operator.settings.timings.lease_duration,
+        renew_deadline: operator.settings.timings.renew_deadline,
+    };
+    let (step_down, stepped_down) = tokio::sync::watch::channel(false);
+    let client = host.clone();
+    let identity = identity.to_string();
+    let task = tokio::spawn(async move {
+        let work = || {
+            let mut stepped_down = stepped_down.clone();
+            let operator = &operator;
+            async move {
+                tokio::select! {
+                    () = operator.run_controllers() => {},
+                    _ = stepped_down.wait_for(|down| *down) => {},
+                }
+            }
+        };
+        let metrics = operator.metrics.clone();
+        if let Err(err) = run_while_leader(
+            client,
+            FEDERATION_NAMESPACE,
+            &identity,
+            timings,
+            &metrics,
+            work,
+        )
+        .await
+        {
+            eprintln!("{identity}: leader election stopped: {err}");
+        }
+    });
+    Ok(RunningOperator {
+        task,
+        stopped: false,
+        step_down: Some(step_down),
         pool,
         metrics,
         sync_concurrency,

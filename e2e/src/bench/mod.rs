@@ -2,6 +2,7 @@
 //! client doing the same member writes (the lower bound).
 
 pub mod error;
+pub mod failover;
 pub mod fleet;
 pub mod lower_bound;
 pub mod observe;

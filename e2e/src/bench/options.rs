@@ -50,6 +50,10 @@ pub struct Options {
     /// host requests and writes, host storage per member object).
     #[arg(long, conflicts_with = "smoke")]
     pub pull: bool,
+    /// Instead of the full run: failover of a leader-elected operator to a standby, after a
+    /// crash and after a graceful stop, with M federated objects [default M: 100].
+    #[arg(long, conflicts_with_all = ["smoke", "pull"])]
+    pub failover: bool,
     /// Where to write the JSON results [default: target/fedbench/<timestamp>.json].
     #[arg(long)]
     pub output: Option<PathBuf>,
@@ -75,6 +79,7 @@ pub struct Plan {
     pub member_in_flight: usize,
     pub output: Option<PathBuf>,
     pub pull: bool,
+    pub failover: bool,
 }
 
 impl Options {
@@ -96,7 +101,10 @@ impl Options {
             } else {
                 self.members
             },
-            objects: self.objects.unwrap_or(objects).max(1),
+            objects: self
+                .objects
+                .unwrap_or(if self.failover { 100 } else { objects })
+                .max(1),
             payload_bytes: self.payload_bytes,
             member_latency: Duration::from_millis(self.member_latency_ms),
             repeats: self.repeats.unwrap_or(repeats).max(1),
@@ -114,6 +122,7 @@ impl Options {
             }),
             output: self.output,
             pull: self.pull,
+            failover: self.failover,
         }
     }
 }

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 /// Concurrent creates of federated objects on the host (a client creating a batch).
 const CREATE_CONCURRENCY: usize = 32;
 /// No writes for this long counts as settled.
-const QUIET: Duration = Duration::from_secs(1);
+pub const QUIET: Duration = Duration::from_secs(1);
 /// Settling is reported, never waited for beyond this.
 const SETTLE_LIMIT: Duration = Duration::from_secs(120);
 
@@ -303,7 +303,7 @@ impl Phase<'_> {
     }
 }
 
-async fn create(
+pub async fn create(
     api: &Api<DynamicObject>,
     workload: &Workload,
     name: &str,
@@ -317,7 +317,7 @@ async fn create(
 
 /// Waits until the fleet sees no write for [`QUIET`]; returns how long that took, or None
 /// when writes went on past [`SETTLE_LIMIT`] (reported, not fatal: a figure, not a test).
-async fn settle(fleet: &Fleet) -> Option<Duration> {
+pub async fn settle(fleet: &Fleet) -> Option<Duration> {
     let started = Instant::now();
     let total = || {
         let (host, members) = fleet.writes();

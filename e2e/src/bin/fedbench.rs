@@ -1,5 +1,5 @@
-//! `fedbench`: propagation latency, throughput, steady-state writes, memory and cold start of
-//! the operator against a simulated fleet, next to a bare-client lower bound.
+//! `fedbench`: propagation latency, throughput, steady-state writes, memory, cold start and
+//! failover of the operator against a simulated fleet, next to a bare-client lower bound.
 //! See e2e/BENCHMARKS.md.
 
 use clap::Parser;
@@ -29,6 +29,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             eprintln!("fedbench: pull vs push, {members} members …");
             let results = kubefed_e2e::bench::pull::compare(&plan, members).await?;
             print!("{}", kubefed_e2e::bench::pull::table(&results));
+        }
+        return Ok(());
+    }
+    if plan.failover {
+        println!("fedbench failover (commit {})", commit());
+        for &members in &plan.member_counts {
+            eprintln!(
+                "fedbench: failover, {members} members, {} objects …",
+                plan.objects
+            );
+            let result = kubefed_e2e::bench::failover::run(&plan, members).await?;
+            print!("{}", result.table());
         }
         return Ok(());
     }
