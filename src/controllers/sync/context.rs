@@ -49,6 +49,59 @@ pub fn key_of(obj: &DynamicObject) -> ObjectKey {
     )
 }
 
+/// How long a pass waits for the host cache to show its last status write before it goes on
+/// without it (see [`SyncContext::store_behind`]).
+pub const STORE_CATCH_UP_LIMIT: Duration = Duration::from_secs(5);
+
+/// The resourceVersion of each object's last status write and when it was made, until the
+/// host watch delivers it. resourceVersions are compared for equality only, as the API
+/// allows; watch events come in order, so once the write shows up the cache is not behind it.
+#[derive(Debug, Default)]
+pub struct StatusWrites(HashMap<ObjectKey, (String, Instant)>);
+
+impl StatusWrites {
+    pub fn wrote(&mut self, key: &ObjectKey, resource_version: Option<&str>, now: Instant) {
+        if let Some(version) = resource_version {
+            self.0.insert(key.clone(), (version.to_string(), now));
+        }
+    }
+
+    pub fn seen(&mut self, key: &ObjectKey, resource_version: Option<&str>) {
+        if self
+            .0
+            .get(key)
+            .is_some_and(|(last, _)| Some(last.as_str()) == resource_version)
+        {
+            self.0.remove(key);
+        }
+    }
+
+    /// Whether a copy of `key` at `resource_version` may predate the last write: the write
+    /// was not delivered yet. A relist can skip the version itself, so after
+    /// [`STORE_CATCH_UP_LIMIT`] the cache is taken as caught up.
+    pub fn behind(
+        &mut self,
+        key: &ObjectKey,
+        resource_version: Option<&str>,
+        now: Instant,
+    ) -> bool {
+        let Some((last, at)) = self.0.get(key) else {
+            return false;
+        };
+        if Some(last.as_str()) != resource_version
+            && now.saturating_duration_since(*at) < STORE_CATCH_UP_LIMIT
+        {
+            return true;
+        }
+        self.0.remove(key);
+        false
+    }
+
+    pub fn forget(&mut self, key: &ObjectKey) {
+        self.0.remove(key);
+    }
+}
+
 /// The type a worker syncs.
 #[derive(Clone, Debug)]
 pub struct SyncedType {
@@ -149,8 +202,8 @@ pub struct SyncContext {
     pub works: Option<WorkCache>,
     /// What the last pass of each object left behind (see [`Progress`]).
     progress: Mutex<HashMap<ObjectKey, Progress>>,
-    /// The resourceVersion of each object's last status write, until the host cache shows it.
-    written: Mutex<HashMap<ObjectKey, u64>>,
+    /// Each object's last status write, until the host cache shows it.
+    written: Mutex<StatusWrites>,
 }
 
 /// What the last pass of an object left behind for the next one.
@@ -312,32 +365,28 @@ impl SyncContext {
 
     /// Records the resourceVersion a status write of `key` left.
     pub fn wrote(&self, key: &ObjectKey, resource_version: Option<&str>) {
-        if let Some(version) = resource_version.and_then(|v| v.parse().ok()) {
-            self.written.lock().insert(key.clone(), version);
-        }
+        self.written
+            .lock()
+            .wrote(key, resource_version, Instant::now());
     }
 
-    /// Whether the host cache's copy of `key` (at `resource_version`) is older than the last
-    /// status write. Versions are compared only when both are numbers (as etcd's are);
-    /// otherwise nothing is known and the pass goes on.
+    /// The host watch delivered `key` at `resource_version`.
+    pub fn seen(&self, key: &ObjectKey, resource_version: Option<&str>) {
+        self.written.lock().seen(key, resource_version);
+    }
+
+    /// Whether the host cache's copy of `key` (at `resource_version`) may be older than the
+    /// last status write (see [`StatusWrites::behind`]).
     pub fn store_behind(&self, key: &ObjectKey, resource_version: Option<&str>) -> bool {
-        let mut written = self.written.lock();
-        let Some(last) = written.get(key).copied() else {
-            return false;
-        };
-        match resource_version.and_then(|v| v.parse::<u64>().ok()) {
-            Some(seen) if seen < last => true,
-            _ => {
-                written.remove(key);
-                false
-            }
-        }
+        self.written
+            .lock()
+            .behind(key, resource_version, Instant::now())
     }
 
     /// Forgets what the last pass of `key` left behind: the next one runs in full.
     pub fn forget_progress(&self, key: &ObjectKey) {
         self.progress.lock().remove(key);
-        self.written.lock().remove(key);
+        self.written.lock().forget(key);
     }
 
     /// Whether `member` is the host cluster itself.
@@ -364,5 +413,67 @@ impl SyncContext {
             }
             _ => Api::all_with(client, &self.synced.target),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> ObjectKey {
+        (Some("ns".into()), "web".into())
+    }
+
+    #[test]
+    fn status_writes_are_behind_until_the_watch_delivers_them() {
+        let t0 = Instant::now();
+        let mut writes = StatusWrites::default();
+        assert!(!writes.behind(&key(), Some("5"), t0), "nothing written");
+        writes.wrote(&key(), Some("17"), t0);
+        // Any other version may be older: versions are opaque, so "5" and "99" alike.
+        assert!(writes.behind(&key(), Some("5"), t0));
+        assert!(writes.behind(&key(), Some("99"), t0));
+        assert!(writes.behind(&key(), None, t0));
+        // The cache shows the write itself.
+        assert!(!writes.behind(&key(), Some("17"), t0));
+        assert!(
+            !writes.behind(&key(), Some("99"), t0),
+            "forgotten once seen"
+        );
+    }
+
+    #[test]
+    fn the_watch_delivering_the_write_clears_it_and_later_versions_are_not_behind() {
+        let t0 = Instant::now();
+        let mut writes = StatusWrites::default();
+        writes.wrote(&key(), Some("a7"), t0);
+        writes.seen(&key(), Some("a6"));
+        assert!(writes.behind(&key(), Some("a6"), t0), "an older event");
+        writes.seen(&key(), Some("a7"));
+        assert!(!writes.behind(&key(), Some("b1"), t0), "a later change");
+    }
+
+    #[test]
+    fn a_write_never_delivered_stops_holding_passes_back() {
+        let t0 = Instant::now();
+        let mut writes = StatusWrites::default();
+        writes.wrote(&key(), Some("17"), t0);
+        assert!(writes.behind(&key(), Some("12"), t0 + STORE_CATCH_UP_LIMIT / 2));
+        assert!(!writes.behind(&key(), Some("12"), t0 + STORE_CATCH_UP_LIMIT));
+        assert!(!writes.behind(&key(), Some("12"), t0), "and is forgotten");
+    }
+
+    #[test]
+    fn forget_and_unversioned_writes() {
+        let t0 = Instant::now();
+        let mut writes = StatusWrites::default();
+        writes.wrote(&key(), None, t0);
+        assert!(
+            !writes.behind(&key(), Some("1"), t0),
+            "no version, nothing to wait for"
+        );
+        writes.wrote(&key(), Some("3"), t0);
+        writes.forget(&key());
+        assert!(!writes.behind(&key(), Some("1"), t0));
     }
 }

@@ -7,7 +7,7 @@
 //! member list) also asks to be looked at again after a short delay, whether or not the event
 //! it waits for arrives.
 
-use super::context::SyncContext;
+use super::context::{SyncContext, key_of};
 use super::reconcile::{error_policy, reconcile};
 use crate::core::coalesce::Coalescer;
 use crate::crds::Scope;
@@ -84,6 +84,14 @@ pub async fn run(
         .modify(crate::runtime::store::lean)
         .reflect(writer)
         .applied_objects()
+        .inspect({
+            let ctx = ctx.clone();
+            move |obj| {
+                if let Ok(obj) = obj {
+                    ctx.seen(&key_of(obj), obj.metadata.resource_version.as_deref());
+                }
+            }
+        })
         .predicate_filter(sync_inputs, PredicateConfig::default());
     let controller = Controller::for_stream_with(host_changes, store.clone(), federated.clone())
         .with_config(
