@@ -15,7 +15,9 @@ on_each_fleet!(
     pause_holds_back_member_writes_and_resume_catches_up,
     drift_while_paused_is_reported_and_left,
     a_custom_type_reports_ready_clusters_in_its_ready_column,
-    #[mixed(ignore = "pull mode: dependencies are not propagated to pull members")]
+    #[mixed(
+        ignore = "pull mode: dependencies are not propagated to pull members yet; the Dependencies condition says so (DependenciesUnavailable)"
+    )]
     dependencies_follow_the_workload_to_its_clusters,
 );
 

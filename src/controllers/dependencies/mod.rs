@@ -220,6 +220,7 @@ impl DependencyHub {
         for (cluster, member) in members.iter() {
             let mut view = MemberDependencies {
                 writable: member.ready_client().is_some(),
+                pull: member.pull,
                 ..Default::default()
             };
             for (kind, caches) in &self.inner.caches {

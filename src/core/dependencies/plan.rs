@@ -103,6 +103,9 @@ pub enum HostDependency {
 pub struct MemberDependencies {
     /// The member can be written to now.
     pub writable: bool,
+    /// A pull member: dependencies do not follow workloads there yet, which is reported
+    /// rather than left unsaid.
+    pub pull: bool,
     /// The state of the member's cache of each dependency kind.
     pub caches: BTreeMap<DependencyKind, CacheState>,
     /// The dependency objects it holds (labelled `kubefed.io/dependency`), by reference.
@@ -201,6 +204,14 @@ pub fn plan(input: &DependencyInput) -> DependencyPlan {
         let member = input.members.get(cluster).cloned().unwrap_or_default();
         let mine = |o: &MemberObject| o.dependents.contains(&input.label);
         let holds_mine = member.objects.values().any(|o| mine(o));
+        if member.pull {
+            if matches!(wanted, Wanted::Known(refs) if !refs.is_empty()) {
+                out.problems.insert(format!(
+                    "not propagated to {cluster}: dependencies do not follow workloads into pull members yet"
+                ));
+            }
+            continue;
+        }
         let refs = match wanted {
             Wanted::Known(refs) if member.writable => refs,
             _ => {

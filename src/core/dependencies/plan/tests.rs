@@ -63,6 +63,7 @@ fn member_copy(dep: &DependencyRef, value: &str, labels: &[String]) -> Arc<Membe
 fn synced_member(objects: Vec<(DependencyRef, Arc<MemberObject>)>) -> MemberDependencies {
     MemberDependencies {
         writable: true,
+        pull: false,
         caches: DependencyKind::ALL
             .iter()
             .map(|k| (*k, CacheState::Synced))
@@ -595,4 +596,33 @@ fn the_condition_is_written_only_when_it_changes() {
     assert_eq!(written.observed_generation, Some(2));
     let removed = with_condition(Some(&first), None, &ConditionChange::Remove, T1).unwrap();
     assert!(removed.conditions.is_empty());
+}
+
+#[test]
+fn pull_members_are_reported_not_silently_skipped() {
+    let mut pull = synced_member(vec![]);
+    pull.pull = true;
+    let p = plan(&input(
+        vec![
+            ("c1", needs(&[(cm("settings"), true)])),
+            ("c2", needs(&[(cm("settings"), true)])),
+            ("c3", needs(&[])),
+        ],
+        vec![(cm("settings"), host_cm("settings", "v1"))],
+        vec![
+            ("c1", synced_member(vec![])),
+            ("c2", pull.clone()),
+            ("c3", pull),
+        ],
+    ));
+    assert_eq!(actions(&p), [row("c1", "ConfigMap settings", "create")]);
+    assert_eq!(
+        p.problems.iter().collect::<Vec<_>>(),
+        ["not propagated to c2: dependencies do not follow workloads into pull members yet"],
+        "c3 needs nothing, so it is not named"
+    );
+    let (holds, reason, message) = condition(&p, &[]).expect("a condition");
+    assert!(!holds);
+    assert_eq!(reason, "DependenciesUnavailable");
+    assert!(message.contains("c2"), "{message}");
 }
