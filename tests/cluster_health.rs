@@ -176,13 +176,21 @@ async fn only_the_leader_runs_and_a_standby_takes_over() {
         let tx = tx.clone();
         tokio::spawn(async move {
             let metrics = Metrics::new();
-            run_while_leader(client, NS, identity, timings, &metrics, || {
-                let tx = tx.clone();
-                async move {
-                    let _ = tx.send(identity);
-                    std::future::pending::<()>().await
-                }
-            })
+            run_while_leader(
+                client,
+                NS,
+                identity,
+                timings,
+                &metrics,
+                std::future::pending(),
+                || {
+                    let tx = tx.clone();
+                    async move {
+                        let _ = tx.send(identity);
+                        std::future::pending::<()>().await
+                    }
+                },
+            )
             .await
         })
     };

@@ -496,6 +496,45 @@ fn workstation_install_from_the_readme() {
     );
 }
 
+/// SIGTERM (what a pod gets when it is stopped or rolled) makes a leader stop its controllers
+/// and release the leader Lease, so a standby takes over without waiting for it to expire.
+#[test]
+fn a_leader_releases_its_lease_on_sigterm() {
+    let sim = BareSim::start(0).unwrap_or_else(|e| panic!("{e}"));
+    checked(sim.kubectl(&["create", "namespace", NS], None), "namespace");
+    let operator_bin = binary("kubefed-operator").unwrap_or_else(|e| panic!("{e}"));
+    let log = sim.dir.join("operator.log");
+    let kubeconfig = format!("--kubeconfig={}", sim.kubeconfig.display());
+    let args = [
+        "run",
+        kubeconfig.as_str(),
+        "--leader-elect",
+        "--leader-elect-identity=first",
+        "--metrics-bind-address=127.0.0.1:0",
+        "--health-probe-bind-address=127.0.0.1:0",
+    ];
+    let mut operator = Background::spawn("kubefed-operator", &operator_bin, &args, &log)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let holder = || {
+        sim.get_json(&["lease", "kubefed-operator", "-n", NS])
+            .and_then(|l| l["spec"]["holderIdentity"].as_str().map(str::to_string))
+    };
+    let log_text = || std::fs::read_to_string(&log).unwrap_or_default();
+    wait_for("the Lease held by first", Duration::from_secs(60), || {
+        operator.check_running().ok()?;
+        (holder().as_deref() == Some("first")).then_some(())
+    })
+    .unwrap_or_else(|e| panic!("{e}; log:\n{}", log_text()));
+    // Dropping the process handle sends SIGTERM and waits for the process to exit.
+    drop(operator);
+    let after = holder();
+    assert!(
+        after.as_deref().is_none_or(str::is_empty),
+        "the Lease is still held by {after:?} after the operator exited; log:\n{}",
+        log_text()
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Static checks: the image and the manifests agree with each other and with the code.
 

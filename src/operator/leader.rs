@@ -53,13 +53,16 @@ async fn wait_until(rx: &mut watch::Receiver<bool>, leading: bool) -> Result<(),
 }
 
 /// Runs `work` each time this instance becomes leader and drops it (cancelling every task it
-/// owns) as soon as leadership is lost. Returns when `work` finishes on its own.
+/// owns) as soon as leadership is lost. Returns when `work` finishes on its own or `stop`
+/// resolves (SIGTERM); a leader then releases the Lease, so a standby need not wait for it to
+/// expire.
 pub async fn run_while_leader<F, Fut>(
     client: Client,
     namespace: &str,
     identity: &str,
     timings: LeaseTimings,
     metrics: &Metrics,
+    stop: impl Future<Output = ()>,
     mut work: F,
 ) -> Result<(), LeaderError>
 where
@@ -72,18 +75,24 @@ where
         .build()
         .await?;
     let (mut rx, task) = manager.watch().await;
+    let mut stop = std::pin::pin!(stop);
     loop {
-        wait_until(&mut rx, true).await?;
+        tokio::select! {
+            became = wait_until(&mut rx, true) => became?,
+            // A standby holds nothing to hand over.
+            () = &mut stop => return Ok(()),
+        }
         metrics.leader.set(1);
         tracing::info!(identity, "became leader; starting controllers");
         let outcome = tokio::select! {
             () = work() => None,
+            () = &mut stop => None,
             lost = wait_until(&mut rx, false) => Some(lost),
         };
         metrics.leader.set(0);
         match outcome {
             None => {
-                // Hand the Lease over at once instead of making the standby wait for expiry.
+                // Hand the Lease over instead of making the standby wait for its expiry.
                 drop(rx);
                 if let Ok(Ok(manager)) = task.await
                     && let Err(err) = manager.release().await

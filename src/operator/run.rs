@@ -301,29 +301,30 @@ pub async fn run(options: RunOptions) -> Result<(), RunError> {
     .await?;
     operator.settings.health.max_in_flight = options.member_max_requests_in_flight.max(1);
     readiness.set(true);
-    let controllers = async {
-        if options.leader_elect {
-            let timings = LeaseTimings {
-                lease_duration: operator.settings.timings.lease_duration,
-                renew_deadline: operator.settings.timings.renew_deadline,
-            };
-            run_while_leader(
-                client.clone(),
-                &namespace,
-                &identity(&options),
-                timings,
-                &metrics,
-                || operator.run_controllers(),
-            )
-            .await
-        } else {
-            operator.run_controllers().await;
-            Ok(())
+    if options.leader_elect {
+        let timings = LeaseTimings {
+            lease_duration: operator.settings.timings.lease_duration,
+            renew_deadline: operator.settings.timings.renew_deadline,
+        };
+        // On SIGTERM the leader stops its controllers and releases the Lease before exiting.
+        run_while_leader(
+            client.clone(),
+            &namespace,
+            &identity(&options),
+            timings,
+            &metrics,
+            async {
+                shutdown_signal().await;
+                tracing::info!("shutting down");
+            },
+            || operator.run_controllers(),
+        )
+        .await?;
+    } else {
+        tokio::select! {
+            () = operator.run_controllers() => {},
+            _ = shutdown_signal() => tracing::info!("shutting down"),
         }
-    };
-    tokio::select! {
-        result = controllers => result?,
-        _ = shutdown_signal() => tracing::info!("shutting down"),
     }
     Ok(())
 }

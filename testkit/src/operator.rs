@@ -204,24 +204,19 @@ pub async fn run_elected_operator_with(
     let client = host.clone();
     let identity = identity.to_string();
     let task = tokio::spawn(async move {
-        let work = || {
-            let mut stepped_down = stepped_down.clone();
-            let operator = &operator;
-            async move {
-                tokio::select! {
-                    () = operator.run_controllers() => {},
-                    _ = stepped_down.wait_for(|down| *down) => {},
-                }
-            }
-        };
         let metrics = operator.metrics.clone();
+        let mut stepped_down = stepped_down;
+        let stop = async move {
+            let _ = stepped_down.wait_for(|down| *down).await;
+        };
         if let Err(err) = run_while_leader(
             client,
             FEDERATION_NAMESPACE,
             &identity,
             timings,
             &metrics,
-            work,
+            stop,
+            || operator.run_controllers(),
         )
         .await
         {
