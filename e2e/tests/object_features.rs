@@ -237,15 +237,7 @@ fn pause_holds_back_member_writes_and_resume_catches_up(f: &Fleet) {
         member["data"]["mode"], "maintenance",
         "updated while paused"
     );
-    f.fed(&["resume", &format!("federatedconfigmap/{name}"), "-n", ns])
-        .check("resume")
-        .unwrap();
-    wait_object(f, &c1.context, "configmap", ns, name, "caught up", |c| {
-        c["data"]["mode"] == "active"
-    });
-    wait_object(f, &f.host, "federatedconfigmap", ns, name, "Resumed", |o| {
-        condition_is(o, "Paused", "False")
-    });
+    resume_until(f, ns, c1, "active");
 }
 
 fn drift_while_paused_is_reported_and_left(f: &Fleet) {
@@ -289,11 +281,18 @@ fn drift_while_paused_is_reported_and_left(f: &Fleet) {
         "not repaired while paused"
     );
 
+    resume_until(f, ns, c1, "maintenance");
+}
+
+/// `kubectl fed resume` of the paused example; waits until `member`'s copy has `mode` and the
+/// object is no longer Paused.
+fn resume_until(f: &Fleet, ns: &str, member: &Member, mode: &str) {
+    let name = "paused-settings";
     f.fed(&["resume", &format!("federatedconfigmap/{name}"), "-n", ns])
         .check("resume")
         .unwrap();
-    wait_object(f, &c1.context, "configmap", ns, name, "repaired", |c| {
-        c["data"]["mode"] == "maintenance"
+    wait_object(f, &member.context, "configmap", ns, name, "resumed", |c| {
+        c["data"]["mode"] == mode
     });
     wait_object(f, &f.host, "federatedconfigmap", ns, name, "Resumed", |o| {
         condition_is(o, "Paused", "False")
