@@ -78,7 +78,11 @@ async fn reconcile_object(
         return Ok(Action::requeue(STORE_CATCH_UP));
     }
     let members = ctx.pool.snapshot();
-    let observation = observe::from_caches(obj, ctx, &members);
+    // Read before any write: a removal the caches see after this may be of what this pass
+    // creates.
+    let marks = ctx.removal_marks(&members);
+    let mut observation = observe::from_caches(obj, ctx, &members);
+    ctx.overlay_own_creates(&key, &mut observation);
     let agent_failures = observe::agent_failures(obj, ctx, &members);
     let uid = obj.metadata.uid.as_deref();
     if ctx.unchanged(&key, uid, &observation, &agent_failures) {
@@ -102,6 +106,20 @@ async fn reconcile_object(
     let (mut execution, dependencies) = futures::join!(
         execute(ctx, obj, &plan, &members),
         run_dependencies(ctx, &key, &observation, &plan, &members)
+    );
+    ctx.created(
+        &key,
+        plan.clusters
+            .iter()
+            .filter(|(cluster, planned)| {
+                matches!(planned.action, PlannedAction::Create(_))
+                    && execution.outcomes.get(*cluster) == Some(&Outcome::Done)
+            })
+            .filter_map(|(cluster, _)| {
+                let answer = execution.applied.get(cluster)?;
+                Some((cluster.clone(), answer.clone()))
+            }),
+        &marks,
     );
     let works_failed =
         super::pull::follow_works(ctx, obj, &plan, &members, &mut execution.events).await;
