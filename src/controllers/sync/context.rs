@@ -326,28 +326,20 @@ impl SyncContext {
         }
     }
 
-    /// Records the members' answers to the creates of a pass of `key`, with the removal
-    /// marks read before it wrote.
+    /// Records a member's answer to a create of `key`, with the removal mark of its cache
+    /// read before the pass that created it observed.
     pub fn created(
         &self,
         key: &ObjectKey,
-        answers: impl IntoIterator<Item = (String, Arc<MemberObject>)>,
-        marks: &BTreeMap<String, u64>,
+        cluster: &str,
+        object: Arc<MemberObject>,
+        removals: u64,
     ) {
-        let mut answers = answers
-            .into_iter()
-            .filter_map(|(cluster, object)| {
-                let removals = *marks.get(&cluster)?;
-                Some((cluster, OwnCreate { object, removals }))
-            })
-            .peekable();
-        if answers.peek().is_some() {
-            self.own_creates
-                .lock()
-                .entry(key.clone())
-                .or_default()
-                .extend(answers);
-        }
+        self.own_creates
+            .lock()
+            .entry(key.clone())
+            .or_default()
+            .insert(cluster.to_string(), OwnCreate { object, removals });
     }
 
     /// Records that a pass of `key` settled (`Some`) or did not (`None`).

@@ -45,12 +45,15 @@ impl Execution {
     }
 }
 
-/// Runs every cluster's action of `plan` concurrently.
+/// Runs every cluster's action of `plan` concurrently. The answers to creates in push
+/// members are recorded with the members' cache removal `marks` read before the pass
+/// observed (see [`crate::core::own_creates`]), also when they come after the pass.
 pub async fn execute(
     ctx: &Arc<SyncContext>,
     obj: &DynamicObject,
     plan: &Plan,
     members: &Members,
+    marks: &BTreeMap<String, u64>,
 ) -> Execution {
     let key = key_of(obj);
     let runs = plan
@@ -77,12 +80,15 @@ pub async fn execute(
                 work,
             };
             let epoch = member.client_epoch;
+            let mark = matches!(planned.action, Action::Create(_))
+                .then(|| marks.get(cluster).copied())
+                .flatten();
             let job = run_cluster(writer, plan.disposition.clone(), planned.clone());
             Some(patiently(
                 ctx.clone(),
                 key.clone(),
                 cluster.clone(),
-                epoch,
+                (epoch, mark),
                 job,
             ))
         });
@@ -101,17 +107,26 @@ pub async fn execute(
     execution
 }
 
-/// Runs one cluster's request in its own task and waits for it at most [`PATIENCE`].
+/// Runs one cluster's request in its own task and waits for it at most [`PATIENCE`]. With
+/// a create's removal `mark`, the answer to a create is recorded, whenever it comes.
 async fn patiently(
     ctx: Arc<SyncContext>,
     key: crate::members::cache::ObjectKey,
     cluster: String,
-    epoch: u64,
+    (epoch, mark): (u64, Option<u64>),
     job: impl Future<Output = Done> + Send + 'static,
 ) -> (String, Done) {
     let mut task = tokio::spawn(job);
+    let record = move |ctx: &SyncContext, key: &_, cluster: &str, done: &Done| {
+        if let (Some(mark), (Outcome::Done, _, Some(answer))) = (mark, done) {
+            ctx.created(key, cluster, answer.clone(), mark);
+        }
+    };
     match tokio::time::timeout(PATIENCE, &mut task).await {
-        Ok(Ok(done)) => (cluster, done),
+        Ok(Ok(done)) => {
+            record(&ctx, &key, &cluster, &done);
+            (cluster, done)
+        }
         Ok(Err(err)) => {
             tracing::error!(%cluster, %err, "member request task failed");
             let outcome = Outcome::Failed {
@@ -122,8 +137,11 @@ async fn patiently(
         }
         Err(_) => {
             ctx.pool.mark_unresponsive(&cluster, epoch);
+            let late = cluster.clone();
             tokio::spawn(async move {
-                let _ = task.await;
+                if let Ok(done) = task.await {
+                    record(&ctx, &key, &late, &done);
+                }
                 ctx.look_again(key);
             });
             (cluster, (Outcome::InFlight, None, None))

@@ -104,22 +104,8 @@ async fn reconcile_object(
     }
     // The workload's own writes and those of the dependencies that follow it, together.
     let (mut execution, dependencies) = futures::join!(
-        execute(ctx, obj, &plan, &members),
+        execute(ctx, obj, &plan, &members, &marks),
         run_dependencies(ctx, &key, &observation, &plan, &members)
-    );
-    ctx.created(
-        &key,
-        plan.clusters
-            .iter()
-            .filter(|(cluster, planned)| {
-                matches!(planned.action, PlannedAction::Create(_))
-                    && execution.outcomes.get(*cluster) == Some(&Outcome::Done)
-            })
-            .filter_map(|(cluster, _)| {
-                let answer = execution.applied.get(cluster)?;
-                Some((cluster.clone(), answer.clone()))
-            }),
-        &marks,
     );
     let works_failed =
         super::pull::follow_works(ctx, obj, &plan, &members, &mut execution.events).await;
