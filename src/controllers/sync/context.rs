@@ -290,19 +290,25 @@ impl SyncContext {
         false
     }
 
-    /// The removal marks of the push members' caches, read before a pass writes (see
+    /// The removal marks of the members' caches, read before a pass writes (see
     /// [`crate::core::own_creates`]).
     pub fn removal_marks(&self, members: &Members) -> BTreeMap<String, u64> {
         members
             .iter()
-            .filter(|(_, member)| !member.pull)
-            .map(|(name, _)| (name.clone(), self.caches.removals(name)))
+            .map(|(name, member)| (name.clone(), self.removal_mark(name, member)))
             .collect()
+    }
+
+    fn removal_mark(&self, name: &str, member: &Member) -> u64 {
+        match &self.works {
+            Some(works) if member.pull => works.removals(),
+            _ => self.caches.removals(name),
+        }
     }
 
     /// Shows in `obs` the objects this operator created for `key` that the members' caches
     /// do not show yet, and forgets those the caches have caught up with.
-    pub fn overlay_own_creates(&self, key: &ObjectKey, obs: &mut Observation) {
+    pub fn overlay_own_creates(&self, key: &ObjectKey, obs: &mut Observation, now: &Members) {
         let mut own = self.own_creates.lock();
         let Some(creates) = own.get_mut(key) else {
             return;
@@ -311,10 +317,10 @@ impl SyncContext {
             return;
         };
         creates.retain(|cluster, create| {
-            let Some(view) = members.get_mut(cluster) else {
+            let (Some(view), Some(member)) = (members.get_mut(cluster), now.get(cluster)) else {
                 return false;
             };
-            let removals = self.caches.removals(cluster);
+            let removals = self.removal_mark(cluster, member);
             let stands = own_creates::stands(create, &view.cache, view.object.is_some(), removals);
             if stands {
                 view.object = Some(create.object.clone());

@@ -70,19 +70,24 @@ pub async fn execute(
             } else {
                 (member.ready_client()?.clone(), None)
             };
+            let mark = matches!(planned.action, Action::Create(_))
+                .then(|| marks.get(cluster).copied())
+                .flatten();
+            let pull = work.is_some();
             let writer = Writer {
                 ctx: ctx.clone(),
                 cluster: cluster.clone(),
                 client,
                 epoch: member.client_epoch,
+                key: key.clone(),
                 namespace: key.0.clone().filter(|_| ctx.synced.target_namespaced),
                 name: key.1.clone(),
                 work,
+                create_mark: mark.filter(|_| pull),
             };
             let epoch = member.client_epoch;
-            let mark = matches!(planned.action, Action::Create(_))
-                .then(|| marks.get(cluster).copied())
-                .flatten();
+            // A pull member's create is recorded by the writer (its answer is a MemberWork).
+            let mark = mark.filter(|_| !pull);
             let job = run_cluster(writer, plan.disposition.clone(), planned.clone());
             Some(patiently(
                 ctx.clone(),
@@ -311,10 +316,15 @@ struct Writer {
     client: Client,
     /// Which of the member's clients this is (see [`Member::client_epoch`]).
     epoch: u64,
+    /// The federated object's key.
+    key: crate::members::cache::ObjectKey,
     namespace: Option<String>,
     name: String,
     /// For a pull member: the MemberWork that stands for the member object.
     work: Option<WorkTarget>,
+    /// For a pull member's create: the host MemberWork cache's removal mark before the pass
+    /// observed, to record the created MemberWork with (see [`crate::core::own_creates`]).
+    create_mark: Option<u64>,
 }
 
 impl Writer {
@@ -357,6 +367,16 @@ impl Writer {
         };
         let answer = self.member().apply(&name, &body, create_only).await?;
         if self.work.is_some() {
+            if let Some(mark) = self.create_mark.filter(|_| create_only) {
+                let work = serde_json::to_value(&answer)
+                    .ok()
+                    .and_then(|value| serde_json::from_value::<MemberWork>(value).ok());
+                if let Some(work) = work {
+                    let object = observed_member(&work, self.ctx.synced.collection());
+                    self.ctx
+                        .created(&self.key, &self.cluster, Arc::new(object), mark);
+                }
+            }
             return Ok(None);
         }
         let value = serde_json::to_value(&answer).unwrap_or(Value::Null);

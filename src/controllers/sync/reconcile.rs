@@ -82,7 +82,7 @@ async fn reconcile_object(
     // creates.
     let marks = ctx.removal_marks(&members);
     let mut observation = observe::from_caches(obj, ctx, &members);
-    ctx.overlay_own_creates(&key, &mut observation);
+    ctx.overlay_own_creates(&key, &mut observation, &members);
     let agent_failures = observe::agent_failures(obj, ctx, &members);
     let uid = obj.metadata.uid.as_deref();
     if ctx.unchanged(&key, uid, &observation, &agent_failures) {
