@@ -22,6 +22,7 @@ pub mod health;
 pub mod merge_patch;
 pub mod observation;
 pub mod overrides;
+pub mod own_creates;
 pub mod placement;
 pub mod plan;
 pub mod preview;

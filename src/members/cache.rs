@@ -57,6 +57,9 @@ pub enum MemberEvent {
 struct CacheData {
     state: Option<CacheState>,
     objects: Objects,
+    /// The mark of the last deletion event or re-list seen, so a create's answer knows when the cache may have
+    /// removed the object it stands in for (see [`crate::core::own_creates`]).
+    removals: u64,
 }
 
 /// The member objects of one cache by namespace, then name: a namespace's name is kept once,
@@ -222,6 +225,15 @@ impl MemberCaches {
         let data = cache.data.read();
         let state = cache.state(&data);
         (state, data.objects.get(namespace, name).cloned())
+    }
+
+    /// The mark of the last deletion event or re-list `cluster`'s cache has seen (0 without
+    /// a cache): it changes whenever the cache may have removed an object.
+    pub fn removals(&self, cluster: &str) -> u64 {
+        self.caches
+            .read()
+            .get(cluster)
+            .map_or(0, |cache| cache.data.read().removals)
     }
 
     /// Keeps one watch per ready member until the pool's sender goes away: starts watches for
@@ -455,6 +467,7 @@ async fn watch_member(
                         let mut data = data.write();
                         let changed = changed_keys(&data.objects, &listed);
                         data.objects = listed;
+                        data.removals = next_removal();
                         (data.state == Some(CacheState::Synced), changed)
                     };
                     // After a first sync the state event brings every object back; after a
@@ -470,7 +483,11 @@ async fn watch_member(
                 }
                 Ok(Event::Delete(obj)) => {
                     let key = key_of(&obj);
-                    data.write().objects.remove(&key);
+                    {
+                        let mut data = data.write();
+                        data.objects.remove(&key);
+                        data.removals = next_removal();
+                    }
                     reporter.object(&key)
                 }
                 Err(err) => {
@@ -494,6 +511,13 @@ async fn watch_member(
             }
         }
     }
+}
+
+/// Removal marks are drawn from one counter for all caches, so a cache started anew never
+/// repeats a mark an older one handed out.
+fn next_removal() -> u64 {
+    static REMOVALS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    REMOVALS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 fn member_object(obj: &DynamicObject, watched: &Watched) -> Arc<MemberObject> {

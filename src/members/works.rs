@@ -16,6 +16,7 @@ use kube::{Api, Client, ResourceExt};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::broadcast;
 
 /// A MemberWork changed: its type (FederatedTypeConfig name) and the member event it stands for.
@@ -33,6 +34,10 @@ pub struct WorkCache {
     /// The drift repair count last seen per MemberWork (namespace, name) when above zero,
     /// for the host's DriftRepaired events; forgotten when the MemberWork is gone.
     drift_seen: Arc<Mutex<HashMap<(String, String), i64>>>,
+    /// Bumped on every deletion event and (re-)list, so a create's answer knows when the
+    /// cache may have removed the MemberWork it stands in for (see
+    /// [`crate::core::own_creates`]).
+    removals: Arc<AtomicU64>,
 }
 
 impl WorkCache {
@@ -45,12 +50,20 @@ impl WorkCache {
         let tx = events.clone();
         let drift_seen: Arc<Mutex<HashMap<(String, String), i64>>> = Arc::default();
         let seen = drift_seen.clone();
+        let removals: Arc<AtomicU64> = Arc::default();
+        let removed = removals.clone();
         let task = async move {
             let mut stream = watcher(api, config)
                 .default_backoff()
                 .reflect(writer)
                 .boxed();
             while let Some(item) = stream.next().await {
+                if matches!(
+                    item,
+                    Ok(watcher::Event::Delete(_) | watcher::Event::Init | watcher::Event::InitDone)
+                ) {
+                    removed.fetch_add(1, Ordering::Relaxed);
+                }
                 match &item {
                     Ok(watcher::Event::Delete(work)) => {
                         seen.lock().remove(&work_key(work));
@@ -85,9 +98,15 @@ impl WorkCache {
                 store,
                 events,
                 drift_seen,
+                removals,
             },
             task,
         )
+    }
+
+    /// The count of deletion events and (re-)lists the cache has seen.
+    pub fn removals(&self) -> u64 {
+        self.removals.load(Ordering::Relaxed)
     }
 
     /// Events for the worker of `type_name` (every type gets the state events).

@@ -1,7 +1,8 @@
 //! What one sync worker (one federated type) shares across its reconciliations.
 
 use crate::controllers::dependencies::DependencyHub;
-use crate::core::observation::{Observation, StatusCollection};
+use crate::core::observation::{MemberObject, Observation, StatusCollection};
+use crate::core::own_creates::{self, OwnCreate};
 use crate::core::plan::{Entry, PlanSettings, TargetInfo};
 use crate::core::pull::WorkTarget;
 use crate::core::settle::{self, Settled};
@@ -10,7 +11,7 @@ use crate::crds::federated_type_config::FederatedTypeConfig;
 use crate::crds::member_work::{MemberWork, WorkResource, cluster_namespace};
 use crate::crds::{ConfigurationMode, Scope};
 use crate::members::cache::{MemberCaches, ObjectKey};
-use crate::members::pool::{Member, MemberPool};
+use crate::members::pool::{Member, MemberPool, Members};
 use crate::members::works::WorkCache;
 use crate::runtime::backoff::{BackoffPolicy, Backoffs};
 use crate::runtime::events::Publisher;
@@ -21,6 +22,7 @@ use kube::runtime::reflector::Store;
 use kube::{Client, ResourceExt};
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
@@ -204,6 +206,9 @@ pub struct SyncContext {
     progress: Mutex<HashMap<ObjectKey, Progress>>,
     /// Each object's last status write, until the host cache shows it.
     written: Mutex<StatusWrites>,
+    /// Per object and push member, the answer to a create the member's cache does not show
+    /// yet (see [`crate::core::own_creates`]).
+    own_creates: Mutex<HashMap<ObjectKey, BTreeMap<String, OwnCreate>>>,
 }
 
 /// What the last pass of an object left behind for the next one.
@@ -250,6 +255,7 @@ impl SyncContext {
             works: None,
             progress: Mutex::default(),
             written: Mutex::default(),
+            own_creates: Mutex::default(),
         }
     }
 
@@ -337,6 +343,64 @@ impl SyncContext {
         false
     }
 
+    /// The removal marks of the members' caches, read before a pass writes (see
+    /// [`crate::core::own_creates`]).
+    pub fn removal_marks(&self, members: &Members) -> BTreeMap<String, u64> {
+        members
+            .iter()
+            .map(|(name, member)| (name.clone(), self.removal_mark(name, member)))
+            .collect()
+    }
+
+    fn removal_mark(&self, name: &str, member: &Member) -> u64 {
+        match &self.works {
+            Some(works) if member.pull => works.removals(),
+            _ => self.caches.removals(name),
+        }
+    }
+
+    /// Shows in `obs` the objects this operator created for `key` that the members' caches
+    /// do not show yet, and forgets those the caches have caught up with.
+    pub fn overlay_own_creates(&self, key: &ObjectKey, obs: &mut Observation, now: &Members) {
+        let mut own = self.own_creates.lock();
+        let Some(creates) = own.get_mut(key) else {
+            return;
+        };
+        let Some(members) = obs.members.as_mut() else {
+            return;
+        };
+        creates.retain(|cluster, create| {
+            let (Some(view), Some(member)) = (members.get_mut(cluster), now.get(cluster)) else {
+                return false;
+            };
+            let removals = self.removal_mark(cluster, member);
+            let stands = own_creates::stands(create, &view.cache, view.object.is_some(), removals);
+            if stands {
+                view.object = Some(create.object.clone());
+            }
+            stands
+        });
+        if creates.is_empty() {
+            own.remove(key);
+        }
+    }
+
+    /// Records a member's answer to a create of `key`, with the removal mark of its cache
+    /// read before the pass that created it observed.
+    pub fn created(
+        &self,
+        key: &ObjectKey,
+        cluster: &str,
+        object: Arc<MemberObject>,
+        removals: u64,
+    ) {
+        self.own_creates
+            .lock()
+            .entry(key.clone())
+            .or_default()
+            .insert(cluster.to_string(), OwnCreate { object, removals });
+    }
+
     /// Records that a pass of `key` settled (`Some`) or did not (`None`).
     pub fn set_settled(&self, key: &ObjectKey, settled: Option<Settled>) {
         let mut progress = self.progress.lock();
@@ -385,6 +449,7 @@ impl SyncContext {
 
     /// Forgets what the last pass of `key` left behind: the next one runs in full.
     pub fn forget_progress(&self, key: &ObjectKey) {
+        self.own_creates.lock().remove(key);
         self.progress.lock().remove(key);
         self.written.lock().forget(key);
     }

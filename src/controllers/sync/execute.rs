@@ -45,12 +45,15 @@ impl Execution {
     }
 }
 
-/// Runs every cluster's action of `plan` concurrently.
+/// Runs every cluster's action of `plan` concurrently. The answers to creates in push
+/// members are recorded with the members' cache removal `marks` read before the pass
+/// observed (see [`crate::core::own_creates`]), also when they come after the pass.
 pub async fn execute(
     ctx: &Arc<SyncContext>,
     obj: &DynamicObject,
     plan: &Plan,
     members: &Members,
+    marks: &BTreeMap<String, u64>,
 ) -> Execution {
     let key = key_of(obj);
     let runs = plan
@@ -67,22 +70,30 @@ pub async fn execute(
             } else {
                 (member.ready_client()?.clone(), None)
             };
+            let mark = matches!(planned.action, Action::Create(_))
+                .then(|| marks.get(cluster).copied())
+                .flatten();
+            let pull = work.is_some();
             let writer = Writer {
                 ctx: ctx.clone(),
                 cluster: cluster.clone(),
                 client,
                 epoch: member.client_epoch,
+                key: key.clone(),
                 namespace: key.0.clone().filter(|_| ctx.synced.target_namespaced),
                 name: key.1.clone(),
                 work,
+                create_mark: mark.filter(|_| pull),
             };
             let epoch = member.client_epoch;
+            // A pull member's create is recorded by the writer (its answer is a MemberWork).
+            let mark = mark.filter(|_| !pull);
             let job = run_cluster(writer, plan.disposition.clone(), planned.clone());
             Some(patiently(
                 ctx.clone(),
                 key.clone(),
                 cluster.clone(),
-                epoch,
+                (epoch, mark),
                 job,
             ))
         });
@@ -101,17 +112,26 @@ pub async fn execute(
     execution
 }
 
-/// Runs one cluster's request in its own task and waits for it at most [`PATIENCE`].
+/// Runs one cluster's request in its own task and waits for it at most [`PATIENCE`]. With
+/// a create's removal `mark`, the answer to a create is recorded, whenever it comes.
 async fn patiently(
     ctx: Arc<SyncContext>,
     key: crate::members::cache::ObjectKey,
     cluster: String,
-    epoch: u64,
+    (epoch, mark): (u64, Option<u64>),
     job: impl Future<Output = Done> + Send + 'static,
 ) -> (String, Done) {
     let mut task = tokio::spawn(job);
+    let record = move |ctx: &SyncContext, key: &_, cluster: &str, done: &Done| {
+        if let (Some(mark), (Outcome::Done, _, Some(answer))) = (mark, done) {
+            ctx.created(key, cluster, answer.clone(), mark);
+        }
+    };
     match tokio::time::timeout(PATIENCE, &mut task).await {
-        Ok(Ok(done)) => (cluster, done),
+        Ok(Ok(done)) => {
+            record(&ctx, &key, &cluster, &done);
+            (cluster, done)
+        }
         Ok(Err(err)) => {
             tracing::error!(%cluster, %err, "member request task failed");
             let outcome = Outcome::Failed {
@@ -122,8 +142,11 @@ async fn patiently(
         }
         Err(_) => {
             ctx.pool.mark_unresponsive(&cluster, epoch);
+            let late = cluster.clone();
             tokio::spawn(async move {
-                let _ = task.await;
+                if let Ok(done) = task.await {
+                    record(&ctx, &key, &late, &done);
+                }
                 ctx.look_again(key);
             });
             (cluster, (Outcome::InFlight, None, None))
@@ -293,10 +316,15 @@ struct Writer {
     client: Client,
     /// Which of the member's clients this is (see [`Member::client_epoch`]).
     epoch: u64,
+    /// The federated object's key.
+    key: crate::members::cache::ObjectKey,
     namespace: Option<String>,
     name: String,
     /// For a pull member: the MemberWork that stands for the member object.
     work: Option<WorkTarget>,
+    /// For a pull member's create: the host MemberWork cache's removal mark before the pass
+    /// observed, to record the created MemberWork with (see [`crate::core::own_creates`]).
+    create_mark: Option<u64>,
 }
 
 impl Writer {
@@ -339,6 +367,16 @@ impl Writer {
         };
         let answer = self.member().apply(&name, &body, create_only).await?;
         if self.work.is_some() {
+            if let Some(mark) = self.create_mark.filter(|_| create_only) {
+                let work = serde_json::to_value(&answer)
+                    .ok()
+                    .and_then(|value| serde_json::from_value::<MemberWork>(value).ok());
+                if let Some(work) = work {
+                    let object = observed_member(&work, self.ctx.synced.collection());
+                    self.ctx
+                        .created(&self.key, &self.cluster, Arc::new(object), mark);
+                }
+            }
             return Ok(None);
         }
         let value = serde_json::to_value(&answer).unwrap_or(Value::Null);

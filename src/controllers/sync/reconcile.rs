@@ -78,7 +78,11 @@ async fn reconcile_object(
         return Ok(Action::requeue(STORE_CATCH_UP));
     }
     let members = ctx.pool.snapshot();
-    let observation = observe::from_caches(obj, ctx, &members);
+    // Read before any write: a removal the caches see after this may be of what this pass
+    // creates.
+    let marks = ctx.removal_marks(&members);
+    let mut observation = observe::from_caches(obj, ctx, &members);
+    ctx.overlay_own_creates(&key, &mut observation, &members);
     let agent_failures = observe::agent_failures(obj, ctx, &members);
     let uid = obj.metadata.uid.as_deref();
     if ctx.unchanged(&key, uid, &observation, &agent_failures) {
@@ -100,7 +104,7 @@ async fn reconcile_object(
     }
     // The workload's own writes and those of the dependencies that follow it, together.
     let (mut execution, dependencies) = futures::join!(
-        execute(ctx, obj, &plan, &members),
+        execute(ctx, obj, &plan, &members, &marks),
         run_dependencies(ctx, &key, &observation, &plan, &members)
     );
     let works_failed =
