@@ -406,8 +406,10 @@ async fn a_custom_type_with_a_ready_condition_shows_ready_n_of_m() {
     set_ready("cluster1".into(), "True").await;
     set_ready("cluster2".into(), "True").await;
     set_ready("cluster3".into(), "False").await;
+    // 2/3 also holds while cluster3's status has not been collected yet: wait for its False.
     let status = wait_status(&t.host_client, &fwidget, ns, "w", "READY 2/3", |s| {
         s["aggregate"]["ready"] == "2/3"
+            && cluster_entry(s, "cluster3")["remoteStatus"]["conditions"][0]["status"] == "False"
     })
     .await;
     let ready = condition(&status, "Ready");
