@@ -172,6 +172,13 @@ impl WorkCache {
         reported_failure(self.get(cluster, type_name, namespace, name)?.as_ref())
     }
 
+    /// Whether `work` reports drift repairs the host has not turned into an event yet (without
+    /// remembering them: [`WorkCache::new_drift_repairs`] does).
+    pub fn has_unreported_drift_repairs(&self, work: &MemberWork) -> bool {
+        let seen = self.drift_seen.lock().get(&work_key(work)).copied();
+        new_repairs(seen, drift_repairs(work)) > 0
+    }
+
     /// How many drift repairs `work` reports beyond the count seen last time (remembering
     /// this one); see [`new_repairs`].
     pub fn new_drift_repairs(&self, work: &MemberWork) -> i64 {

@@ -64,3 +64,19 @@ pub async fn follow_works(
     }
     failed
 }
+
+/// Whether a pull member's agent reported drift repairs not yet turned into an event. Such a
+/// report changes nothing else the observation holds (the repaired object is as desired), so
+/// it must keep a pass from stopping early, or the event would wait for an unrelated change.
+pub fn unreported_drift(ctx: &SyncContext, obj: &DynamicObject, members: &Members) -> bool {
+    let Some(works) = &ctx.works else {
+        return false;
+    };
+    let (namespace, name) = key_of(obj);
+    let namespace = namespace.filter(|_| ctx.synced.target_namespaced);
+    members.values().filter(|m| m.pull).any(|member| {
+        works
+            .get(&member.name, &ctx.synced.name, namespace.as_deref(), &name)
+            .is_some_and(|work| works.has_unreported_drift_repairs(&work))
+    })
+}

@@ -85,7 +85,9 @@ async fn reconcile_object(
     ctx.overlay_own_creates(&key, &mut observation, &members);
     let agent_failures = observe::agent_failures(obj, ctx, &members);
     let uid = obj.metadata.uid.as_deref();
-    if ctx.unchanged(&key, uid, &observation, &agent_failures) {
+    if !super::pull::unreported_drift(ctx, obj, &members)
+        && ctx.unchanged(&key, uid, &observation, &agent_failures)
+    {
         // Only the operator's own writes came back since the last pass settled.
         ctx.metrics.count_unchanged("sync");
         return Ok(Action::await_change());
