@@ -1279,16 +1279,22 @@ pub fn path_with(bin: &Path) -> String {
 
 /// Starts `kubefed-sim up --members <members>`, writing its kubeconfig into `work_dir`.
 pub fn spawn_sim(work_dir: &Path, members: usize) -> Result<(Background, PathBuf)> {
+    spawn_sim_with(work_dir, members, &[])
+}
+
+/// [`spawn_sim`] with more `kubefed-sim up` flags.
+pub fn spawn_sim_with(
+    work_dir: &Path,
+    members: usize,
+    flags: &[&str],
+) -> Result<(Background, PathBuf)> {
     let sim_bin = binary("kubefed-sim")?;
     let kubeconfig = work_dir.join("fleet.kubeconfig");
     let kubeconfig_arg = kubeconfig.display().to_string();
     let members = members.to_string();
-    let sim = Background::spawn(
-        "kubefed-sim",
-        &sim_bin,
-        &["up", "--members", &members, "--kubeconfig", &kubeconfig_arg],
-        &work_dir.join("fleet.log"),
-    )?;
+    let mut args = vec!["up", "--members", &members, "--kubeconfig", &kubeconfig_arg];
+    args.extend_from_slice(flags);
+    let sim = Background::spawn("kubefed-sim", &sim_bin, &args, &work_dir.join("fleet.log"))?;
     Ok((sim, kubeconfig))
 }
 
@@ -1324,8 +1330,13 @@ pub struct BareSim {
 
 impl BareSim {
     pub fn start(members: usize) -> Result<BareSim> {
+        Self::start_with(members, &[])
+    }
+
+    /// A simulator started with more `kubefed-sim up` flags.
+    pub fn start_with(members: usize, flags: &[&str]) -> Result<BareSim> {
         let dir = unique_dir()?;
-        let (mut process, kubeconfig) = spawn_sim(&dir, members)?;
+        let (mut process, kubeconfig) = spawn_sim_with(&dir, members, flags)?;
         wait_for_kubeconfig(&mut process, &kubeconfig, Timeouts::SIMULATED.wait)?;
         Ok(BareSim {
             kubeconfig,

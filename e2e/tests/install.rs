@@ -366,8 +366,11 @@ fn run_readme(sim: &BareSim, blocks: &[&str], mut after: impl FnMut(&str, &Outpu
 #[test]
 fn custom_resources_in_one_apply_with_their_crd_are_refused() {
     // Why the default FederatedTypeConfigs are not in the manifests: like a real server, the
-    // simulator serves a new CRD's kind only once it is established, so this fails.
-    let sim = BareSim::start(0).unwrap_or_else(|e| panic!("{e}"));
+    // simulator serves a new CRD's kind only once it is established, so this fails. The CRD
+    // stays installing for the whole test: with the default delay a slow kubectl (a loaded
+    // machine) could see it established before it sends the custom resources.
+    let sim =
+        BareSim::start_with(0, &["--crd-establish-delay", "60m"]).unwrap_or_else(|e| panic!("{e}"));
     checked(
         sim.kubectl(&["create", "namespace", NS], None),
         "creating the namespace",

@@ -12,10 +12,10 @@ use crate::core::plan::PlanSettings;
 use crate::core::pull_pause::report_stands;
 use crate::members::pool::{Member, Members};
 use crate::runtime::store::is_ready;
+use kube::Client;
 use kube::api::{Api, DynamicObject};
 use kube::core::ApiResource;
 use kube::runtime::reflector::ObjectRef;
-use kube::{Client, ResourceExt};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -99,6 +99,7 @@ pub fn from_caches(obj: &DynamicObject, ctx: &SyncContext, members: &Members) ->
 /// as those clusters' entries.
 pub fn agent_failures(
     obj: &DynamicObject,
+    paused: bool,
     ctx: &SyncContext,
     members: &Members,
 ) -> BTreeMap<String, crate::core::plan::Entry> {
@@ -109,10 +110,6 @@ pub fn agent_failures(
     let namespace = namespace
         .as_deref()
         .filter(|_| ctx.synced.target_namespaced);
-    let paused = obj
-        .annotations()
-        .get(crate::crds::federated::PAUSED_ANNOTATION)
-        .is_some_and(|v| v == "true");
     members
         .values()
         .filter(|m| m.pull)

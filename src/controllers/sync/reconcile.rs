@@ -83,7 +83,7 @@ async fn reconcile_object(
     let marks = ctx.removal_marks(&members);
     let mut observation = observe::from_caches(obj, ctx, &members);
     ctx.overlay_own_creates(&key, &mut observation, &members);
-    let agent_failures = observe::agent_failures(obj, ctx, &members);
+    let agent_failures = observe::agent_failures(obj, observation.object.paused(), ctx, &members);
     let uid = obj.metadata.uid.as_deref();
     if !super::pull::unreported_drift(ctx, obj, &members)
         && ctx.unchanged(&key, uid, &observation, &agent_failures)
