@@ -207,6 +207,14 @@ async fn mixed_fleet_propagates_overrides_placement_drift_and_deletion() {
         (w.status?.drift_repairs >= 1).then_some(())
     })
     .await;
+    // The report alone (nothing else changed) brings the push path's DriftRepaired warning.
+    let event = wait_event(&f.test.host_client, "demo", "DriftRepaired event", |e| {
+        e.data["reason"] == "DriftRepaired" && e.data["regarding"]["name"] == "cm"
+    })
+    .await;
+    assert_eq!(event.data["type"], "Warning", "{event:?}");
+    let note = event.data["note"].as_str().unwrap_or_default();
+    assert!(note.contains("cluster2"), "names the pull member: {note}");
 
     // Placement change: off the pull member (MemberWork and member object go).
     let placement = json!({"spec": {"placement": {"clusters": [{"name": "cluster1"}]}}});
