@@ -528,3 +528,63 @@ async fn agent_credential_cannot_write_cluster_scoped_objects() {
         "create ClusterRole",
     );
 }
+
+/// A type the pull member does not serve: its agent writes nothing and reports why, the
+/// federated object's status shows it as for a push member, and installing the CRD on the
+/// member converges it without a restart.
+#[tokio::test]
+async fn a_type_the_pull_member_does_not_serve_is_reported_then_converges_once_served() {
+    let f = start().await;
+    let (host, c2) = (f.test.host_client.clone(), f.test.client("cluster2"));
+    f.test.federate_namespace("served").await;
+    let target = custom_target("Gadget", "gadgets");
+    create(&host, &crds(), None, custom_crd(&target)).await;
+    create(
+        &f.test.client("cluster1"),
+        &crds(),
+        None,
+        custom_crd(&target),
+    )
+    .await;
+    enable_type(&host, &target).await;
+    let fg = federated("FederatedGadget", "federatedgadgets");
+    create(
+        &host,
+        &fg,
+        Some("served"),
+        json!({"apiVersion": "types.kubefed.io/v1beta1", "kind": "FederatedGadget",
+               "metadata": {"name": "g", "namespace": "served"},
+               "spec": {"template": {"spec": {"n": 1}}, "placement": {"clusterSelector": {}}}}),
+    )
+    .await;
+    let entry = |status: &'static str| {
+        let (host, fg) = (host.clone(), fg.clone());
+        async move {
+            eventually(
+                &format!("cluster2 {status:?}"),
+                Duration::from_secs(45),
+                || async {
+                    let obj = get(&host, &fg, Some("served"), "g").await?;
+                    let clusters = obj.data["status"]["clusters"].as_array()?.clone();
+                    clusters.into_iter().find(|c| {
+                        c["name"] == "cluster2" && c["status"].as_str().unwrap_or("") == status
+                    })
+                },
+            )
+            .await
+        }
+    };
+    let failed = entry("CachedRetrievalFailed").await;
+    assert_eq!(
+        failed["message"],
+        "cannot watch gadgets.example.com in cluster2: not served (not in the cluster's discovery)"
+    );
+
+    create(&c2, &crds(), None, custom_crd(&target)).await;
+    entry("").await;
+    let gadgets = dynamic("example.com", "v1", "Gadget", "gadgets");
+    let gadget = get(&c2, &gadgets, Some("served"), "g")
+        .await
+        .expect("gadget in the pull member");
+    assert_eq!(gadget.data["spec"]["n"], 1);
+}

@@ -3,22 +3,28 @@
 //! events wake the agent, and the write path to the member.
 
 use super::{AgentConfig, FIELD_MANAGER};
+use crate::core::observation::CacheState;
 use crate::crds::federated::MANAGED_LABEL;
 use crate::crds::member_work::WorkResource;
+use crate::members::cache::state_after;
 use crate::members::write::MemberWriter;
 use futures::StreamExt;
 use kube::Client;
 use kube::api::{Api, DynamicObject};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
+use parking_lot::Mutex;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 struct Watch {
     store: Store<DynamicObject>,
     resource: kube::core::ApiResource,
+    /// Where the watch stands: Syncing, Synced, or why the member refuses it.
+    state: Arc<Mutex<CacheState>>,
     task: JoinHandle<()>,
 }
 
@@ -71,31 +77,52 @@ impl MemberWatches {
             let writer = reflector::store::Writer::new(ar.clone());
             let store = writer.as_reader();
             let wake = self.wake.clone();
+            let state = Arc::new(Mutex::new(CacheState::Syncing));
             let config = watcher::Config::default().labels(&format!("{MANAGED_LABEL}=true"));
-            let task = tokio::spawn(
+            let task = tokio::spawn({
+                let (state, store) = (state.clone(), store.clone());
                 watcher(api, config)
                     .default_backoff()
                     .reflect(writer)
-                    .for_each(move |_| {
+                    .for_each(move |event| {
+                        let ready = crate::runtime::store::is_ready(&store);
+                        let mut current = state.lock();
+                        *current = match &event {
+                            Ok(_) if ready => CacheState::Synced,
+                            Ok(_) => CacheState::Syncing,
+                            Err(err) => state_after(err, Some(&current)),
+                        };
                         let _ = wake.send(());
                         async {}
-                    }),
-            );
+                    })
+            });
             self.watches.insert(
                 resource,
                 Watch {
                     store,
                     resource: ar,
+                    state,
                     task,
                 },
             );
         }
     }
 
-    /// The cache of a type, once its first list completed.
-    pub fn cache(&self, resource: &WorkResource) -> Option<MemberCache<'_>> {
-        let watch = self.watches.get(resource)?;
-        crate::runtime::store::is_ready(&watch.store).then_some(MemberCache(watch))
+    /// The cache of a type once its first list completed; else where its watch stands
+    /// (still syncing, or why the member refuses it).
+    pub fn cache(&self, resource: &WorkResource) -> Result<MemberCache<'_>, CacheState> {
+        let Some(watch) = self.watches.get(resource) else {
+            return Err(CacheState::Stopped);
+        };
+        let state = watch.state.lock().clone();
+        if state.problem().is_some() {
+            return Err(state);
+        }
+        if crate::runtime::store::is_ready(&watch.store) {
+            Ok(MemberCache(watch))
+        } else {
+            Err(CacheState::Syncing)
+        }
     }
 }
 

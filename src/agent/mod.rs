@@ -13,7 +13,10 @@ mod heartbeat;
 mod member;
 
 use crate::core::observation::{MemberObject, StatusCollection};
-use crate::core::pull::{AgentAction, WrittenReport, agent_decide, agent_status, reported_base};
+use crate::core::pull::{
+    AgentAction, AgentDecision, WrittenReport, agent_cannot_watch, agent_decide, agent_status,
+    reported_base,
+};
 use crate::core::pull_pause::agent_decide_paused;
 use crate::crds::federated::{AggregateKind, MANAGED_LABEL};
 use crate::crds::member_work::{AGENT_FINALIZER, MemberWork, WorkResource, cluster_namespace};
@@ -249,25 +252,31 @@ async fn handle(shared: &Shared<'_>, members: &MemberWatches, work: Arc<MemberWo
             drift_repairs: work.status.as_ref().map_or(0, |s| s.drift_repairs),
             written: None,
         });
-    let Some(cache) = members.cache(&work.spec.resource) else {
-        return Handled {
-            key,
-            remembered: Some(remembered),
-            failed: true,
-        };
-    };
     let (namespace, name) = manifest_key(&work.spec.manifest);
-    let live = cache.get(namespace.as_deref(), &name);
     let host_down = shared.host_down.load(Ordering::Relaxed);
-    let outcome = reconcile_work(
-        shared.config,
-        &work,
-        live.as_ref(),
-        (&namespace, &name),
-        host_down,
-        shared.stats,
-    )
-    .await;
+    let outcome = match members.cache(&work.spec.resource) {
+        Ok(cache) => {
+            let live = cache.get(namespace.as_deref(), &name);
+            let decision = agent_decide_paused(&work, live.as_ref().map(observe).as_ref());
+            let target = (&namespace, name.as_str());
+            reconcile_work(shared, &work, live, target, decision, host_down).await
+        }
+        Err(state) => match agent_cannot_watch(&work, &shared.config.cluster, &state) {
+            // The watch's next event wakes the agent: no retry of its own.
+            Some(decision) => {
+                let target = (&namespace, name.as_str());
+                reconcile_work(shared, &work, None, target, decision, host_down).await
+            }
+            None => {
+                return Handled {
+                    key,
+                    remembered: Some(remembered),
+                    failed: true,
+                };
+            }
+        },
+    };
+
     if outcome.host_failed {
         shared.host_down.store(true, Ordering::Relaxed);
     }
@@ -362,20 +371,20 @@ fn observe(value: &Value) -> MemberObject {
     )
 }
 
+/// Carries out the agent's `decision` for one MemberWork whose member object is `live`.
 async fn reconcile_work(
-    config: &AgentConfig,
+    shared: &Shared<'_>,
     work: &MemberWork,
-    live: Option<&Value>,
+    live: Option<Value>,
     (namespace, name): (&Option<String>, &str),
+    decision: AgentDecision,
     host_down: bool,
-    stats: &AgentStats,
 ) -> WorkOutcome {
+    let (config, stats) = (shared.config, shared.stats);
     let writer = member::writer(config, &work.spec.resource, namespace.as_deref());
-    let found = live.map(observe);
-    let decision = agent_decide_paused(work, found.as_ref());
     let mut outcome = WorkOutcome {
         propagation: decision.propagation.clone(),
-        live: live.cloned(),
+        live,
         drift: false,
         failed: false,
         released: false,

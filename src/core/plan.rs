@@ -556,7 +556,7 @@ fn plan_placed(
             Action::LeaveAlone,
             Entry::show(
                 PropagationStatus::CachedRetrievalFailed,
-                Some(format!("cannot watch {resource} in {cluster}: {why}")),
+                Some(cannot_watch_message(resource, cluster, &why)),
             ),
         )
     };
@@ -848,6 +848,12 @@ fn previously_synced(obs: &Observation, cluster: &str) -> bool {
         .iter()
         .flat_map(|s| s.clusters.iter())
         .any(|c| c.name == cluster && c.status != PropagationStatus::WaitingForRemoval.as_str())
+}
+
+/// The status message of a cluster whose cache of the type cannot be filled: the same words
+/// for a push member (the host's watch) and a pull member (its agent's watch).
+pub fn cannot_watch_message(resource: &str, cluster: &str, why: &str) -> String {
+    format!("cannot watch {resource} in {cluster}: {why}")
 }
 
 #[cfg(test)]

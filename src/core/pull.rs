@@ -13,8 +13,10 @@ use super::delete_options::delete_params;
 use super::desired::{DESIRED_HASH_ANNOTATION, DesiredObject};
 use super::hash::hash_value;
 use super::health::ProbeOutcome;
-use super::observation::{CompactJson, ManagedLabel, MemberObject, StatusCollection};
-use super::plan::{Action, Entry, Plan, PlanSettings, TargetInfo, decide_placed};
+use super::observation::{CacheState, CompactJson, ManagedLabel, MemberObject, StatusCollection};
+use super::plan::{
+    Action, Entry, Plan, PlanSettings, TargetInfo, cannot_watch_message, decide_placed,
+};
 use super::vocabulary::PropagationStatus;
 use crate::crds::Scope;
 use crate::crds::federated::{AggregateKind, MANAGED_LABEL};
@@ -216,11 +218,47 @@ pub(crate) fn settings_for(work: &MemberWork) -> PlanSettings {
             group: r.group.clone(),
             api_version: r.to_kube().api_version,
             kind: r.kind.clone(),
-            resource: r.plural.clone(),
+            resource: resource_name(r),
             namespaced: r.namespaced,
         },
         aggregate: AggregateKind::Other,
     }
+}
+
+/// How messages name a type: `configmaps`, `deployments.apps` (as the host's plan does).
+fn resource_name(r: &WorkResource) -> String {
+    if r.group.is_empty() {
+        r.plural.clone()
+    } else {
+        format!("{}.{}", r.plural, r.group)
+    }
+}
+
+/// What the agent does with a MemberWork of a type its member will not let it list or watch
+/// (`state` says why; `None` when the type can be watched): it writes nothing and reports the
+/// cause as the host's plan reports it for a push member, so the federated object's status
+/// shows it. A MemberWork being deleted is released when the member does not serve the type
+/// (nothing can be there); otherwise its deletion waits, since the object may still exist.
+pub fn agent_cannot_watch(
+    work: &MemberWork,
+    cluster: &str,
+    state: &CacheState,
+) -> Option<AgentDecision> {
+    let why = state.problem()?;
+    if work.metadata.deletion_timestamp.is_some() && *state == CacheState::NotServed {
+        return Some(AgentDecision {
+            action: AgentAction::Release,
+            propagation: word(PropagationStatus::WaitingForRemoval, None),
+        });
+    }
+    let resource = resource_name(&work.spec.resource);
+    Some(AgentDecision {
+        action: AgentAction::Leave,
+        propagation: word(
+            PropagationStatus::CachedRetrievalFailed,
+            Some(cannot_watch_message(&resource, cluster, &why)),
+        ),
+    })
 }
 
 /// The object the agent applies: the manifest, keeping the member's `spec.replicas` when

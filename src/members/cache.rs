@@ -322,8 +322,9 @@ async fn served(client: &kube::Client, watched: &Watched) -> Result<bool, kube::
     Ok(list.resources.iter().any(|r| r.name == resource.plural))
 }
 
-/// The state a failed list or watch leaves the cache in.
-fn state_after(err: &watcher::Error, current: Option<&CacheState>) -> CacheState {
+/// The state a failed list or watch leaves a cache in (the host's member caches and a pull
+/// agent's watches alike).
+pub fn state_after(err: &watcher::Error, current: Option<&CacheState>) -> CacheState {
     let api = match err {
         watcher::Error::InitialListFailed(kube::Error::Api(s))
         | watcher::Error::WatchStartFailed(kube::Error::Api(s))

@@ -522,3 +522,80 @@ fn the_status_waits_for_reports_due_within_the_limit() {
         assert_eq!(report_wait(&pending, now, limit), want, "{case}");
     }
 }
+
+#[test]
+fn a_type_the_agent_cannot_watch_is_reported_and_nothing_is_written() {
+    let forbidden = CacheState::Forbidden("agent cannot list configmaps".into());
+    let failing = CacheState::Failing("500 boom".into());
+    let cannot = |w: &MemberWork, state: &CacheState| agent_cannot_watch(w, "c2", state);
+    // (work, state, action, status, message contains)
+    let cases: Vec<(MemberWork, &CacheState, Option<AgentAction>, &str, &str)> = vec![
+        (work("v"), &CacheState::Synced, None, "", ""),
+        (work("v"), &CacheState::Syncing, None, "", ""),
+        (
+            work("v"),
+            &forbidden,
+            Some(AgentAction::Leave),
+            "CachedRetrievalFailed",
+            "cannot watch configmaps in c2: forbidden: agent cannot list configmaps",
+        ),
+        (
+            work("v"),
+            &CacheState::NotServed,
+            Some(AgentAction::Leave),
+            "CachedRetrievalFailed",
+            "not served",
+        ),
+        (
+            work("v"),
+            &failing,
+            Some(AgentAction::Leave),
+            "CachedRetrievalFailed",
+            "failing: 500 boom",
+        ),
+        // Deleting: nothing can be there when the type is not served; with a forbidden
+        // watch the object may still be there, so the deletion waits.
+        (
+            deleting(work("v")),
+            &CacheState::NotServed,
+            Some(AgentAction::Release),
+            "WaitingForRemoval",
+            "",
+        ),
+        (
+            deleting(work("v")),
+            &forbidden,
+            Some(AgentAction::Leave),
+            "CachedRetrievalFailed",
+            "forbidden",
+        ),
+    ];
+    for (w, state, action, status, message) in cases {
+        let got = cannot(&w, state);
+        assert_eq!(got.as_ref().map(|d| d.action.clone()), action, "{state:?}");
+        if let Some(d) = got {
+            assert_eq!(d.propagation.status, status, "{state:?}");
+            let text = d.propagation.message.unwrap_or_default();
+            assert!(text.contains(message), "{state:?}: {text}");
+        }
+    }
+}
+
+#[test]
+fn messages_name_a_grouped_type_with_its_group() {
+    let mut w = work("v");
+    w.spec.resource = WorkResource {
+        group: "apps".into(),
+        version: "v1".into(),
+        kind: "Deployment".into(),
+        plural: "deployments".into(),
+        namespaced: true,
+    };
+    let d = agent_cannot_watch(&w, "c2", &CacheState::NotServed).unwrap();
+    assert!(
+        d.propagation
+            .message
+            .unwrap_or_default()
+            .starts_with("cannot watch deployments.apps in c2:")
+    );
+}
