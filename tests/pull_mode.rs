@@ -588,3 +588,42 @@ async fn a_type_the_pull_member_does_not_serve_is_reported_then_converges_once_s
         .expect("gadget in the pull member");
     assert_eq!(gadget.data["spec"]["n"], 1);
 }
+
+/// A MemberWork that goes without its agent's release (its finalizer removed by hand) leaves
+/// no state behind in the agent.
+#[tokio::test]
+async fn a_member_work_gone_without_its_release_leaves_no_agent_state() {
+    let (f, _c2) = start_with_configmap().await;
+    let stats = f.stats.clone();
+    // The namespace's MemberWork and the config map's.
+    eventually("agent state for both MemberWorks", WAIT, || async {
+        (stats.get().remembered == 2).then_some(())
+    })
+    .await;
+    let api = works(&f);
+    api.patch(
+        "configmaps.demo.cm",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+    )
+    .await
+    .unwrap();
+    Api::<kube::api::DynamicObject>::namespaced_with(f.test.host_client.clone(), "demo", &fcm())
+        .delete("cm", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually("MemberWork gone", WAIT, || async {
+        api.get_opt("configmaps.demo.cm")
+            .await
+            .ok()?
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    eventually(
+        "agent state only for the namespace's MemberWork",
+        WAIT,
+        || async { (stats.get().remembered == 1).then_some(()) },
+    )
+    .await;
+}

@@ -29,7 +29,7 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 use member::MemberWatches;
 use serde_json::{Value, json};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -85,6 +85,8 @@ pub struct Counts {
     pub deletes: u64,
     pub status_writes: u64,
     pub host_failures: u64,
+    /// MemberWorks the agent keeps state for (drift count, last report), after the last pass.
+    pub remembered: u64,
 }
 
 impl AgentStats {
@@ -181,6 +183,10 @@ async fn pass(
     stats.bump(|c| c.passes += 1);
     let works = store.state();
     members.keep(works.iter().map(|w| w.spec.resource.clone()).collect());
+    // MemberWorks deleted without a release (their finalizer removed by hand, the cluster
+    // namespace deleted) leave nothing behind.
+    let live: HashSet<String> = works.iter().map(|w| w.name_any()).collect();
+    memory.retain(|key, _| live.contains(key));
     // Namespaces first: the objects in them need them.
     let (namespaces, objects): (Vec<_>, Vec<_>) = works
         .into_iter()
@@ -211,6 +217,7 @@ async fn pass(
             };
         }
     }
+    stats.bump(|c| c.remembered = memory.len() as u64);
     failed
 }
 
