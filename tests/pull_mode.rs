@@ -627,3 +627,54 @@ async fn a_member_work_gone_without_its_release_leaves_no_agent_state() {
     )
     .await;
 }
+
+/// A change of one federated object makes the agent handle that object's MemberWork, not
+/// every MemberWork its cluster holds.
+#[tokio::test]
+async fn the_agent_handles_only_the_member_works_a_change_concerns() {
+    let (f, c2) = start_with_configmap().await;
+    const MORE: usize = 20;
+    for i in 0..MORE {
+        let obj = federated_configmap("demo", &format!("cm{i}"), json!({"clusterSelector": {}}));
+        create(&f.test.host_client, &fcm(), Some("demo"), obj).await;
+    }
+    for i in 0..MORE {
+        wait_data(&c2, "demo", &format!("cm{i}"), Some("v"), "propagated").await;
+    }
+    let api = works(&f);
+    eventually("every MemberWork reported", WAIT, || async {
+        let list = api.list(&ListParams::default()).await.ok()?;
+        (list.items.len() == MORE + 2
+            && list.items.iter().all(|w| {
+                w.status.as_ref().and_then(|s| s.observed_generation) == w.metadata.generation
+            }))
+        .then_some(())
+    })
+    .await;
+    let before = f.stats.get();
+    let template = json!({"spec": {"template": {"data": {"k": "changed"}}}});
+    merge(&f.test.host_client, &fcm(), "demo", "cm3", template).await;
+    wait_data(
+        &c2,
+        "demo",
+        "cm3",
+        Some("changed"),
+        "the change reached the member",
+    )
+    .await;
+    eventually("the change reported", WAIT, || async {
+        let w = api.get("configmaps.demo.cm3").await.ok()?;
+        (w.status?.observed_generation == w.metadata.generation).then_some(())
+    })
+    .await;
+    let after = f.stats.get();
+    let handled = after.handled - before.handled;
+    assert!(after.passes > before.passes, "{before:?} {after:?}");
+    // Fewer than one pass over all of them (a pass over all would handle MORE + 2).
+    assert!(
+        handled < MORE as u64,
+        "{handled} MemberWorks handled in {} passes, of {} MemberWorks",
+        after.passes - before.passes,
+        MORE + 2
+    );
+}

@@ -26,11 +26,15 @@ pub struct Heartbeat {
     valid_for: Duration,
     timeout: Duration,
     stats: AgentStats,
-    wake: mpsc::UnboundedSender<()>,
+    wake: mpsc::UnboundedSender<super::wake::Wake>,
 }
 
 impl Heartbeat {
-    pub fn new(config: &AgentConfig, stats: AgentStats, wake: mpsc::UnboundedSender<()>) -> Self {
+    pub fn new(
+        config: &AgentConfig,
+        stats: AgentStats,
+        wake: mpsc::UnboundedSender<super::wake::Wake>,
+    ) -> Self {
         Heartbeat {
             leases: Api::namespaced(config.host.clone(), &cluster_namespace(&config.cluster)),
             member: config.member.clone(),
@@ -73,7 +77,7 @@ impl Heartbeat {
             if matches!(renewed, Ok(Ok(()))) {
                 if failing {
                     tracing::info!(cluster = %self.cluster, "the host answers again");
-                    let _ = self.wake.send(());
+                    let _ = self.wake.send(super::wake::Wake::All);
                 }
                 failing = false;
             } else {

@@ -2,6 +2,7 @@
 //! name (started when the first MemberWork of a type appears, stopped with the last), whose
 //! events wake the agent, and the write path to the member.
 
+use super::wake::Wake;
 use super::{AgentConfig, FIELD_MANAGER};
 use crate::core::observation::CacheState;
 use crate::crds::federated::MANAGED_LABEL;
@@ -52,12 +53,12 @@ impl MemberCache<'_> {
 /// The member watches, by type.
 pub struct MemberWatches {
     client: Client,
-    wake: mpsc::UnboundedSender<()>,
+    wake: mpsc::UnboundedSender<Wake>,
     watches: HashMap<WorkResource, Watch>,
 }
 
 impl MemberWatches {
-    pub fn new(client: Client, wake: mpsc::UnboundedSender<()>) -> Self {
+    pub fn new(client: Client, wake: mpsc::UnboundedSender<Wake>) -> Self {
         MemberWatches {
             client,
             wake,
@@ -80,19 +81,28 @@ impl MemberWatches {
             let state = Arc::new(Mutex::new(CacheState::Syncing));
             let config = watcher::Config::default().labels(&format!("{MANAGED_LABEL}=true"));
             let task = tokio::spawn({
-                let (state, store) = (state.clone(), store.clone());
+                let (state, store, watched) = (state.clone(), store.clone(), resource.clone());
                 watcher(api, config)
                     .default_backoff()
                     .reflect(writer)
                     .for_each(move |event| {
                         let ready = crate::runtime::store::is_ready(&store);
                         let mut current = state.lock();
-                        *current = match &event {
+                        let next = match &event {
                             Ok(_) if ready => CacheState::Synced,
                             Ok(_) => CacheState::Syncing,
                             Err(err) => state_after(err, Some(&current)),
                         };
-                        let _ = wake.send(());
+                        let wakes = match &event {
+                            // A change of state concerns every MemberWork of the type.
+                            _ if next != *current => Some(Wake::Type(watched.clone())),
+                            Ok(event) => Wake::of_member_event(&watched, event),
+                            Err(_) => None,
+                        };
+                        *current = next;
+                        if let Some(w) = wakes {
+                            let _ = wake.send(w);
+                        }
                         async {}
                     })
             });

@@ -11,6 +11,7 @@
 
 mod heartbeat;
 mod member;
+mod wake;
 
 use crate::core::observation::{MemberObject, StatusCollection};
 use crate::core::pull::{
@@ -34,6 +35,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::sync::mpsc;
+use wake::{Wake, Woken};
 
 pub use heartbeat::Heartbeat;
 
@@ -87,6 +89,8 @@ pub struct Counts {
     pub host_failures: u64,
     /// MemberWorks the agent keeps state for (drift count, last report), after the last pass.
     pub remembered: u64,
+    /// MemberWorks handled, summed over passes (a pass handles those its wake-ups concern).
+    pub handled: u64,
 }
 
 impl AgentStats {
@@ -104,17 +108,23 @@ pub async fn run(config: AgentConfig, stats: AgentStats) -> Result<(), AgentErro
     let namespace = cluster_namespace(&config.cluster);
     let works_api: Api<MemberWork> = Api::namespaced(config.host.clone(), &namespace);
     let (store, writer) = reflector::store();
-    let (wake_tx, mut wake_rx) = mpsc::unbounded_channel::<()>();
+    let (wake_tx, mut wake_rx) = mpsc::unbounded_channel::<Wake>();
     let host_watch = {
         let wake = wake_tx.clone();
         watcher(works_api.clone(), watcher::Config::default())
             .default_backoff()
             .reflect(writer)
             .for_each(move |event| {
-                if let Err(err) = &event {
-                    tracing::debug!(%err, "MemberWork watch failing; keeping the last known MemberWorks");
+                match &event {
+                    Ok(event) => {
+                        if let Some(w) = Wake::of_host_event(event) {
+                            let _ = wake.send(w);
+                        }
+                    }
+                    Err(err) => {
+                        tracing::debug!(%err, "MemberWork watch failing; keeping the last known MemberWorks");
+                    }
                 }
-                let _ = wake.send(());
                 async {}
             })
     };
@@ -126,15 +136,21 @@ pub async fn run(config: AgentConfig, stats: AgentStats) -> Result<(), AgentErro
     let mut backoff = Backoff::new(RETRY);
     let mut retry: Option<Duration> = None;
     loop {
-        let woken = tokio::select! {
-            w = wake_rx.recv() => w.is_some(),
-            () = tokio::time::sleep(retry.unwrap_or_default()), if retry.is_some() => true,
+        let mut woken = tokio::select! {
+            w = wake_rx.recv() => match w {
+                Some(w) => {
+                    let mut woken = Woken::default();
+                    woken.add(w);
+                    woken
+                }
+                None => return Err(AgentError::WatchEnded),
+            },
+            () = tokio::time::sleep(retry.unwrap_or_default()), if retry.is_some() => Woken::all(),
         };
-        if !woken {
-            return Err(AgentError::WatchEnded);
-        }
         tokio::time::sleep(SETTLE).await;
-        while wake_rx.try_recv().is_ok() {}
+        while let Ok(w) = wake_rx.try_recv() {
+            woken.add(w);
+        }
         if store.wait_until_ready().await.is_err() {
             return Err(AgentError::WatchEnded);
         }
@@ -145,6 +161,7 @@ pub async fn run(config: AgentConfig, stats: AgentStats) -> Result<(), AgentErro
             &mut members,
             &mut memory,
             &stats,
+            &woken,
         )
         .await;
         retry = if failed {
@@ -171,7 +188,8 @@ impl Drop for Guard {
 /// the member is never sent more than this at once by the agent.
 const IN_FLIGHT: usize = 4;
 
-/// One pass over every MemberWork; `true` when something failed and should be retried.
+/// One pass over the MemberWorks `woken` concerns; `true` when something failed and should
+/// be retried (by a pass over all of them).
 async fn pass(
     config: &AgentConfig,
     works_api: &Api<MemberWork>,
@@ -179,6 +197,7 @@ async fn pass(
     members: &mut MemberWatches,
     memory: &mut HashMap<String, Remembered>,
     stats: &AgentStats,
+    woken: &Woken,
 ) -> bool {
     stats.bump(|c| c.passes += 1);
     let works = store.state();
@@ -187,8 +206,16 @@ async fn pass(
     // namespace deleted) leave nothing behind.
     let live: HashSet<String> = works.iter().map(|w| w.name_any()).collect();
     memory.retain(|key, _| live.contains(key));
+    let selected: Vec<_> = works
+        .into_iter()
+        .filter(|w| {
+            let (namespace, name) = manifest_key(&w.spec.manifest);
+            woken.selects(w, &namespace, &name)
+        })
+        .collect();
+    stats.bump(|c| c.handled += selected.len() as u64);
     // Namespaces first: the objects in them need them.
-    let (namespaces, objects): (Vec<_>, Vec<_>) = works
+    let (namespaces, objects): (Vec<_>, Vec<_>) = selected
         .into_iter()
         .partition(|w| is_namespace(&w.spec.resource));
     let mut failed = false;
