@@ -520,3 +520,181 @@ async fn agent_credential_cannot_write_cluster_scoped_objects() {
         "create ClusterRole",
     );
 }
+
+fn fdeploy() -> kube::core::ApiResource {
+    federated("FederatedDeployment", "federateddeployments")
+}
+
+/// A FederatedDeployment propagating its dependencies: ConfigMap `settings` (envFrom).
+fn workload(name: &str, clusters: &[&str]) -> Value {
+    json!({
+        "apiVersion": "types.kubefed.io/v1beta1",
+        "kind": "FederatedDeployment",
+        "metadata": {"name": name, "namespace": "demo",
+            "annotations": {"kubefed.io/propagate-dependencies": "true"}},
+        "spec": {
+            "template": {"spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": {"app": name}},
+                "template": {
+                    "metadata": {"labels": {"app": name}},
+                    "spec": {"containers": [{"name": "app", "image": "nginx:1.25",
+                        "envFrom": [{"configMapRef": {"name": "settings"}}]}]}
+                }
+            }},
+            "placement": {"clusters": clusters.iter().map(|c| json!({"name": c})).collect::<Vec<_>>()}
+        }
+    })
+}
+
+/// The `dependency-of.kubefed.io/…` labels of `configmaps/settings` in `client`'s cluster,
+/// `None` when it is not there.
+async fn settings_dependents(client: &Client) -> Option<Vec<String>> {
+    let cm = get(client, &configmaps(), Some("demo"), "settings").await?;
+    Some(
+        cm.metadata
+            .labels
+            .unwrap_or_default()
+            .into_keys()
+            .filter_map(|k| {
+                k.strip_prefix("dependency-of.kubefed.io/")
+                    .map(str::to_string)
+            })
+            .collect(),
+    )
+}
+
+async fn wait_dependents(client: &Client, want: Option<&[&str]>, what: &str) {
+    let want: Option<Vec<String>> = want.map(|w| w.iter().map(|s| s.to_string()).collect());
+    eventually(what, WAIT, || async {
+        (settings_dependents(client).await == want).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn dependencies_follow_workloads_into_the_pull_member_and_leave_with_them() {
+    let f = start().await;
+    let host = f.test.host_client.clone();
+    let (c1, c2) = (f.test.client("cluster1"), f.test.client("cluster2"));
+    f.test.federate_namespace("demo").await;
+    create(
+        &host,
+        &configmaps(),
+        Some("demo"),
+        json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "settings", "namespace": "demo"}, "data": {"k": "one"}}),
+    )
+    .await;
+    create(
+        &host,
+        &fdeploy(),
+        Some("demo"),
+        workload("web", &["cluster1", "cluster2"]),
+    )
+    .await;
+    create(
+        &host,
+        &fdeploy(),
+        Some("demo"),
+        workload("api", &["cluster2"]),
+    )
+    .await;
+
+    // One copy in the pull member, applied by its agent, labelled for both workloads.
+    wait_dependents(
+        &c2,
+        Some(&["deployment.api", "deployment.web"]),
+        "shared copy in the pull member",
+    )
+    .await;
+    wait_dependents(&c1, Some(&["deployment.web"]), "copy in the push member").await;
+    let cm = get(&c2, &configmaps(), Some("demo"), "settings")
+        .await
+        .unwrap();
+    let labels = cm.metadata.labels.unwrap_or_default();
+    assert_eq!(labels["kubefed.io/managed"], "true");
+    assert_eq!(labels["kubefed.io/dependency"], "true");
+    let work_name = "configmaps.dependencies.kubefed.io.demo.settings";
+    let work = works(&f).get(work_name).await.unwrap();
+    assert_eq!(work.spec.manifest["data"]["k"], "one");
+    let api = Api::<kube::api::DynamicObject>::namespaced_with(host.clone(), "demo", &fdeploy());
+    eventually("Dependencies True on web", WAIT, || async {
+        let web = api.get("web").await.ok()?;
+        let conditions = web.data["status"]["conditions"].as_array()?.clone();
+        conditions
+            .iter()
+            .any(|c| {
+                c["type"] == "Dependencies"
+                    && c["status"] == "True"
+                    && c["message"] == "propagated with the workload: ConfigMap settings"
+            })
+            .then_some(())
+    })
+    .await;
+
+    // A change on the host reaches the pull member's copy too.
+    merge(
+        &host,
+        &configmaps(),
+        "demo",
+        "settings",
+        json!({"data": {"k": "two"}}),
+    )
+    .await;
+    wait_data(
+        &c2,
+        "demo",
+        "settings",
+        Some("two"),
+        "new data in the pull member",
+    )
+    .await;
+    wait_data(
+        &c1,
+        "demo",
+        "settings",
+        Some("two"),
+        "new data in the push member",
+    )
+    .await;
+
+    // web leaves the pull member: its label goes there, the copy stays for api.
+    merge(
+        &host,
+        &fdeploy(),
+        "demo",
+        "web",
+        json!({"spec": {"placement": {"clusters": [{"name": "cluster1"}]}}}),
+    )
+    .await;
+    wait_dependents(&c2, Some(&["deployment.api"]), "web's label released").await;
+
+    // api is deleted: the last copy goes with its MemberWork, then api's finalizer.
+    api.delete("api", &DeleteParams::default()).await.unwrap();
+    wait_dependents(&c2, None, "copy deleted in the pull member").await;
+    eventually("dependency MemberWork gone", WAIT, || async {
+        works(&f)
+            .get_opt(work_name)
+            .await
+            .ok()?
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    eventually("api released", WAIT, || async {
+        api.get_opt("api").await.ok()?.is_none().then_some(())
+    })
+    .await;
+    assert_eq!(
+        settings_dependents(&c1).await,
+        Some(vec!["deployment.web".to_string()]),
+        "the push member's copy is web's"
+    );
+    assert!(
+        get(&host, &configmaps(), Some("demo"), "settings")
+            .await
+            .is_some()
+    );
+    assert!(f.stats.get().deletes >= 1);
+}
