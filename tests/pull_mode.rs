@@ -697,4 +697,42 @@ async fn dependencies_follow_workloads_into_the_pull_member_and_leave_with_them(
             .is_some()
     );
     assert!(f.stats.get().deletes >= 1);
+
+    // Orphaning deletion: the pull member keeps the last copy, without the operator's labels.
+    let mut kept = workload("kept", &["cluster2"]);
+    kept["metadata"]["annotations"]["kubefed.io/orphan"] = json!("true");
+    create(&host, &fdeploy(), Some("demo"), kept).await;
+    wait_dependents(
+        &c2,
+        Some(&["deployment.kept"]),
+        "copy for the orphaning workload",
+    )
+    .await;
+    api.delete("kept", &DeleteParams::default()).await.unwrap();
+    eventually("kept released", WAIT, || async {
+        api.get_opt("kept").await.ok()?.is_none().then_some(())
+    })
+    .await;
+    eventually("copy orphaned in the pull member", WAIT, || async {
+        let cm = get(&c2, &configmaps(), Some("demo"), "settings").await?;
+        let labels = cm.metadata.labels.unwrap_or_default();
+        let operators = labels
+            .keys()
+            .any(|k| k.starts_with("kubefed.io/") || k.starts_with("dependency-of.kubefed.io/"));
+        (!operators).then_some(())
+    })
+    .await;
+    eventually("its MemberWork gone", WAIT, || async {
+        works(&f)
+            .get_opt(work_name)
+            .await
+            .ok()?
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    assert_eq!(
+        configmap_data(&c2, "demo", "settings").await,
+        Some(json!("two"))
+    );
 }
