@@ -736,3 +736,69 @@ async fn dependencies_follow_workloads_into_the_pull_member_and_leave_with_them(
         Some(json!("two"))
     );
 }
+
+#[tokio::test]
+async fn a_dependency_federated_explicitly_leaves_the_pull_members_copy_to_its_own_object() {
+    let f = start().await;
+    let host = f.test.host_client.clone();
+    let c2 = f.test.client("cluster2");
+    f.test.federate_namespace("demo").await;
+    create(
+        &host,
+        &configmaps(),
+        Some("demo"),
+        json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "settings", "namespace": "demo"}, "data": {"k": "host"}}),
+    )
+    .await;
+    create(
+        &host,
+        &fdeploy(),
+        Some("demo"),
+        workload("web", &["cluster2"]),
+    )
+    .await;
+    wait_data(
+        &c2,
+        "demo",
+        "settings",
+        Some("host"),
+        "the dependency's copy",
+    )
+    .await;
+    let work_name = "configmaps.dependencies.kubefed.io.demo.settings";
+    assert!(works(&f).get_opt(work_name).await.unwrap().is_some());
+    let deletes = f.stats.get().deletes;
+
+    // Federated explicitly while web still references it: its own object decides.
+    create(
+        &host,
+        &fcm(),
+        Some("demo"),
+        federated_configmap(
+            "demo",
+            "settings",
+            json!({"clusters": [{"name": "cluster2"}]}),
+        ),
+    )
+    .await;
+    eventually("the dependency MemberWork gone", WAIT, || async {
+        works(&f)
+            .get_opt(work_name)
+            .await
+            .ok()?
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    wait_data(&c2, "demo", "settings", Some("v"), "the federated template").await;
+    wait_cluster_status(&f, "demo", "settings", "cluster2", "").await;
+    assert_eq!(f.stats.get().deletes, deletes, "the copy was never deleted");
+    assert!(
+        works(&f)
+            .get_opt("configmaps.demo.settings")
+            .await
+            .unwrap()
+            .is_some()
+    );
+}

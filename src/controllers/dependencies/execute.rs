@@ -206,7 +206,12 @@ async fn run_pull(
             let Some(work) = work else {
                 return Ok(Did::Nothing);
             };
-            match release(&work.spec.manifest, writes.label) {
+            // Federated explicitly now: the MemberWork goes whoever else it was for.
+            let released = match when_last {
+                WhenLast::Keep => Release::Last,
+                _ => release(&work.spec.manifest, writes.label),
+            };
+            match released {
                 Release::Rewrite(desired) => match apply(&desired).await {
                     Ok(_) => Ok(Did::Nothing),
                     Err(failure) => again(failure),

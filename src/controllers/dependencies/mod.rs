@@ -25,12 +25,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use kube::Client;
+use kube::{Client, ResourceExt};
 use parking_lot::Mutex;
-use tokio::sync::mpsc;
-
-use kube::ResourceExt;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, mpsc};
 
 use crate::core::dependencies::plan::{HostDependency, MemberDependencies};
 use crate::core::dependencies::pull::kind_of_work_type;
@@ -289,7 +286,6 @@ impl DependencyHub {
             }
             let mut view = MemberDependencies {
                 writable: member.ready_client().is_some(),
-                pull: member.pull,
                 ..Default::default()
             };
             for (kind, caches) in &self.inner.caches {

@@ -14,7 +14,7 @@
 //! | exists | differs, or lacks this workload's label | update (apply as this workload) |
 //! | exists | same | nothing |
 //! | missing (required) | any | nothing; reported as missing (member copies are kept) |
-//! | federated explicitly (`Federated<Kind>` of that name) | any | nothing: its own object decides |
+//! | federated explicitly (`Federated<Kind>` of that name) | any | nothing: its own object decides (a pull member's MemberWork of it goes, whoever it was for) |
 //! | — | carries this workload's label, no longer needed | release: remove the label; delete if it was the last |
 //! | — | no workload label left (an interrupted release) | delete |
 //!
@@ -161,7 +161,9 @@ pub enum WhenLast {
     Delete,
     /// Leave it, without the operator's labels (orphaning deletion).
     Orphan,
-    /// Leave it as it is (it is federated explicitly now).
+    /// Leave it as it is (it is federated explicitly now). A pull member's MemberWork of it
+    /// goes at once, with every workload's label: the federated object's own MemberWork
+    /// manages the copy.
     Keep,
 }
 
@@ -270,7 +272,14 @@ pub fn plan(input: &DependencyInput) -> DependencyPlan {
                     }
                     continue;
                 }
-                Some(HostDependency::Federated) => continue,
+                // In a pull member its MemberWork would make the agent undo the federated
+                // object's own MemberWork of the same object: it goes, the copy stays.
+                Some(HostDependency::Federated) => {
+                    if member.pull && member.objects.get(dependency).is_some_and(|o| !o.deleting) {
+                        steps.push(step(dependency, DependencyAction::Release(WhenLast::Keep)));
+                    }
+                    continue;
+                }
                 Some(HostDependency::Unreadable(why)) => {
                     out.problems.insert(why.clone());
                     continue;

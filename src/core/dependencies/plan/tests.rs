@@ -733,3 +733,42 @@ fn a_pull_members_agent_failure_shows_in_the_condition() {
         Some((false, "PropagationFailed", exists.to_string()))
     );
 }
+
+#[test]
+fn a_pull_members_copy_of_a_dependency_federated_explicitly_goes_while_still_referenced() {
+    let job = dependent_label("Job", "seed");
+    let needed = || needs(&[(cm("settings"), true)]);
+    let p = plan(&input(
+        vec![("c1", needed()), ("c2", needed()), ("c3", needed())],
+        vec![(cm("settings"), HostDependency::Federated)],
+        vec![
+            // (cluster, what its MemberWorks hold)
+            (
+                "c1",
+                pull_member(vec![(cm("settings"), "v", vec![web_label()])]),
+            ),
+            ("c2", pull_member(vec![(cm("settings"), "v", vec![job])])),
+            ("c3", pull_member(vec![])),
+        ],
+    ));
+    assert_eq!(
+        actions(&p),
+        [
+            row("c1", "ConfigMap settings", "release (Keep)"),
+            row("c2", "ConfigMap settings", "release (Keep)"),
+        ]
+    );
+    // A push member's copy is left to the federated object (its field manager takes over).
+    let p = plan(&input(
+        vec![("c1", needed())],
+        vec![(cm("settings"), HostDependency::Federated)],
+        vec![(
+            "c1",
+            synced_member(vec![(
+                cm("settings"),
+                member_copy(&cm("settings"), "v", &[web_label()]),
+            )]),
+        )],
+    ));
+    assert!(p.steps.is_empty(), "{:?}", actions(&p));
+}
