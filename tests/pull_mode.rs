@@ -802,3 +802,57 @@ async fn a_dependency_federated_explicitly_leaves_the_pull_members_copy_to_its_o
             .is_some()
     );
 }
+
+#[tokio::test]
+async fn workloads_sharing_a_dependency_in_the_pull_member_all_keep_their_labels() {
+    let f = start().await;
+    let host = f.test.host_client.clone();
+    let c2 = f.test.client("cluster2");
+    f.test.federate_namespace("demo").await;
+    create(
+        &host,
+        &configmaps(),
+        Some("demo"),
+        json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "settings", "namespace": "demo"}, "data": {"k": "one"}}),
+    )
+    .await;
+    // Created at once, so their writes of the one MemberWork race.
+    let names: Vec<String> = (0..6).map(|i| format!("w{i}")).collect();
+    futures::future::join_all(names.iter().map(|name| {
+        let host = host.clone();
+        async move {
+            create(
+                &host,
+                &fdeploy(),
+                Some("demo"),
+                workload(name, &["cluster2"]),
+            )
+            .await;
+        }
+    }))
+    .await;
+    let labels: Vec<String> = names.iter().map(|n| format!("deployment.{n}")).collect();
+    let all: Vec<&str> = labels.iter().map(String::as_str).collect();
+    wait_dependents(&c2, Some(&all), "every workload's label on the one copy").await;
+
+    // Half of them go at once: only their labels go.
+    let api = Api::<kube::api::DynamicObject>::namespaced_with(host.clone(), "demo", &fdeploy());
+    futures::future::join_all(names[..3].iter().map(|name| {
+        let api = api.clone();
+        async move { api.delete(name, &DeleteParams::default()).await.unwrap() }
+    }))
+    .await;
+    wait_dependents(&c2, Some(&all[3..]), "the others' labels kept").await;
+    let work = works(&f)
+        .get("configmaps.dependencies.kubefed.io.demo.settings")
+        .await
+        .unwrap();
+    let kept: Vec<&String> = work.spec.manifest["metadata"]["labels"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .filter(|k| k.starts_with("dependency-of.kubefed.io/"))
+        .collect();
+    assert_eq!(kept.len(), 3, "{kept:?}");
+}
