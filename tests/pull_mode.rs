@@ -678,3 +678,339 @@ async fn the_agent_handles_only_the_member_works_a_change_concerns() {
         MORE + 2
     );
 }
+
+fn fdeploy() -> kube::core::ApiResource {
+    federated("FederatedDeployment", "federateddeployments")
+}
+
+/// A FederatedDeployment propagating its dependencies: ConfigMap `settings` (envFrom).
+fn workload(name: &str, clusters: &[&str]) -> Value {
+    json!({
+        "apiVersion": "types.kubefed.io/v1beta1",
+        "kind": "FederatedDeployment",
+        "metadata": {"name": name, "namespace": "demo",
+            "annotations": {"kubefed.io/propagate-dependencies": "true"}},
+        "spec": {
+            "template": {"spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": {"app": name}},
+                "template": {
+                    "metadata": {"labels": {"app": name}},
+                    "spec": {"containers": [{"name": "app", "image": "nginx:1.25",
+                        "envFrom": [{"configMapRef": {"name": "settings"}}]}]}
+                }
+            }},
+            "placement": {"clusters": clusters.iter().map(|c| json!({"name": c})).collect::<Vec<_>>()}
+        }
+    })
+}
+
+/// The `dependency-of.kubefed.io/…` labels of `configmaps/settings` in `client`'s cluster,
+/// `None` when it is not there.
+async fn settings_dependents(client: &Client) -> Option<Vec<String>> {
+    let cm = get(client, &configmaps(), Some("demo"), "settings").await?;
+    Some(
+        cm.metadata
+            .labels
+            .unwrap_or_default()
+            .into_keys()
+            .filter_map(|k| {
+                k.strip_prefix("dependency-of.kubefed.io/")
+                    .map(str::to_string)
+            })
+            .collect(),
+    )
+}
+
+async fn wait_dependents(client: &Client, want: Option<&[&str]>, what: &str) {
+    let want: Option<Vec<String>> = want.map(|w| w.iter().map(|s| s.to_string()).collect());
+    eventually(what, WAIT, || async {
+        (settings_dependents(client).await == want).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn dependencies_follow_workloads_into_the_pull_member_and_leave_with_them() {
+    let f = start().await;
+    let host = f.test.host_client.clone();
+    let (c1, c2) = (f.test.client("cluster1"), f.test.client("cluster2"));
+    f.test.federate_namespace("demo").await;
+    create(
+        &host,
+        &configmaps(),
+        Some("demo"),
+        json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "settings", "namespace": "demo"}, "data": {"k": "one"}}),
+    )
+    .await;
+    create(
+        &host,
+        &fdeploy(),
+        Some("demo"),
+        workload("web", &["cluster1", "cluster2"]),
+    )
+    .await;
+    create(
+        &host,
+        &fdeploy(),
+        Some("demo"),
+        workload("api", &["cluster2"]),
+    )
+    .await;
+
+    // One copy in the pull member, applied by its agent, labelled for both workloads.
+    wait_dependents(
+        &c2,
+        Some(&["deployment.api", "deployment.web"]),
+        "shared copy in the pull member",
+    )
+    .await;
+    wait_dependents(&c1, Some(&["deployment.web"]), "copy in the push member").await;
+    let cm = get(&c2, &configmaps(), Some("demo"), "settings")
+        .await
+        .unwrap();
+    let labels = cm.metadata.labels.unwrap_or_default();
+    assert_eq!(labels["kubefed.io/managed"], "true");
+    assert_eq!(labels["kubefed.io/dependency"], "true");
+    let work_name = "configmaps.dependencies.kubefed.io.demo.settings";
+    let work = works(&f).get(work_name).await.unwrap();
+    assert_eq!(work.spec.manifest["data"]["k"], "one");
+    let api = Api::<kube::api::DynamicObject>::namespaced_with(host.clone(), "demo", &fdeploy());
+    eventually("Dependencies True on web", WAIT, || async {
+        let web = api.get("web").await.ok()?;
+        let conditions = web.data["status"]["conditions"].as_array()?.clone();
+        conditions
+            .iter()
+            .any(|c| {
+                c["type"] == "Dependencies"
+                    && c["status"] == "True"
+                    && c["message"] == "propagated with the workload: ConfigMap settings"
+            })
+            .then_some(())
+    })
+    .await;
+
+    // A change on the host reaches the pull member's copy too.
+    merge(
+        &host,
+        &configmaps(),
+        "demo",
+        "settings",
+        json!({"data": {"k": "two"}}),
+    )
+    .await;
+    wait_data(
+        &c2,
+        "demo",
+        "settings",
+        Some("two"),
+        "new data in the pull member",
+    )
+    .await;
+    wait_data(
+        &c1,
+        "demo",
+        "settings",
+        Some("two"),
+        "new data in the push member",
+    )
+    .await;
+
+    // web leaves the pull member: its label goes there, the copy stays for api.
+    merge(
+        &host,
+        &fdeploy(),
+        "demo",
+        "web",
+        json!({"spec": {"placement": {"clusters": [{"name": "cluster1"}]}}}),
+    )
+    .await;
+    wait_dependents(&c2, Some(&["deployment.api"]), "web's label released").await;
+
+    // api is deleted: the last copy goes with its MemberWork, then api's finalizer.
+    api.delete("api", &DeleteParams::default()).await.unwrap();
+    wait_dependents(&c2, None, "copy deleted in the pull member").await;
+    eventually("dependency MemberWork gone", WAIT, || async {
+        works(&f)
+            .get_opt(work_name)
+            .await
+            .ok()?
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    eventually("api released", WAIT, || async {
+        api.get_opt("api").await.ok()?.is_none().then_some(())
+    })
+    .await;
+    assert_eq!(
+        settings_dependents(&c1).await,
+        Some(vec!["deployment.web".to_string()]),
+        "the push member's copy is web's"
+    );
+    assert!(
+        get(&host, &configmaps(), Some("demo"), "settings")
+            .await
+            .is_some()
+    );
+    assert!(f.stats.get().deletes >= 1);
+
+    // Orphaning deletion: the pull member keeps the last copy, without the operator's labels.
+    let mut kept = workload("kept", &["cluster2"]);
+    kept["metadata"]["annotations"]["kubefed.io/orphan"] = json!("true");
+    create(&host, &fdeploy(), Some("demo"), kept).await;
+    wait_dependents(
+        &c2,
+        Some(&["deployment.kept"]),
+        "copy for the orphaning workload",
+    )
+    .await;
+    api.delete("kept", &DeleteParams::default()).await.unwrap();
+    eventually("kept released", WAIT, || async {
+        api.get_opt("kept").await.ok()?.is_none().then_some(())
+    })
+    .await;
+    eventually("copy orphaned in the pull member", WAIT, || async {
+        let cm = get(&c2, &configmaps(), Some("demo"), "settings").await?;
+        let labels = cm.metadata.labels.unwrap_or_default();
+        let operators = labels
+            .keys()
+            .any(|k| k.starts_with("kubefed.io/") || k.starts_with("dependency-of.kubefed.io/"));
+        (!operators).then_some(())
+    })
+    .await;
+    eventually("its MemberWork gone", WAIT, || async {
+        works(&f)
+            .get_opt(work_name)
+            .await
+            .ok()?
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    assert_eq!(
+        configmap_data(&c2, "demo", "settings").await,
+        Some(json!("two"))
+    );
+}
+
+#[tokio::test]
+async fn a_dependency_federated_explicitly_leaves_the_pull_members_copy_to_its_own_object() {
+    let f = start().await;
+    let host = f.test.host_client.clone();
+    let c2 = f.test.client("cluster2");
+    f.test.federate_namespace("demo").await;
+    create(
+        &host,
+        &configmaps(),
+        Some("demo"),
+        json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "settings", "namespace": "demo"}, "data": {"k": "host"}}),
+    )
+    .await;
+    create(
+        &host,
+        &fdeploy(),
+        Some("demo"),
+        workload("web", &["cluster2"]),
+    )
+    .await;
+    wait_data(
+        &c2,
+        "demo",
+        "settings",
+        Some("host"),
+        "the dependency's copy",
+    )
+    .await;
+    let work_name = "configmaps.dependencies.kubefed.io.demo.settings";
+    assert!(works(&f).get_opt(work_name).await.unwrap().is_some());
+    let deletes = f.stats.get().deletes;
+
+    // Federated explicitly while web still references it: its own object decides.
+    create(
+        &host,
+        &fcm(),
+        Some("demo"),
+        federated_configmap(
+            "demo",
+            "settings",
+            json!({"clusters": [{"name": "cluster2"}]}),
+        ),
+    )
+    .await;
+    eventually("the dependency MemberWork gone", WAIT, || async {
+        works(&f)
+            .get_opt(work_name)
+            .await
+            .ok()?
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    wait_data(&c2, "demo", "settings", Some("v"), "the federated template").await;
+    wait_cluster_status(&f, "demo", "settings", "cluster2", "").await;
+    assert_eq!(f.stats.get().deletes, deletes, "the copy was never deleted");
+    assert!(
+        works(&f)
+            .get_opt("configmaps.demo.settings")
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+#[tokio::test]
+async fn workloads_sharing_a_dependency_in_the_pull_member_all_keep_their_labels() {
+    let f = start().await;
+    let host = f.test.host_client.clone();
+    let c2 = f.test.client("cluster2");
+    f.test.federate_namespace("demo").await;
+    create(
+        &host,
+        &configmaps(),
+        Some("demo"),
+        json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "settings", "namespace": "demo"}, "data": {"k": "one"}}),
+    )
+    .await;
+    // Created at once, so their writes of the one MemberWork race.
+    let names: Vec<String> = (0..6).map(|i| format!("w{i}")).collect();
+    futures::future::join_all(names.iter().map(|name| {
+        let host = host.clone();
+        async move {
+            create(
+                &host,
+                &fdeploy(),
+                Some("demo"),
+                workload(name, &["cluster2"]),
+            )
+            .await;
+        }
+    }))
+    .await;
+    let labels: Vec<String> = names.iter().map(|n| format!("deployment.{n}")).collect();
+    let all: Vec<&str> = labels.iter().map(String::as_str).collect();
+    wait_dependents(&c2, Some(&all), "every workload's label on the one copy").await;
+
+    // Half of them go at once: only their labels go.
+    let api = Api::<kube::api::DynamicObject>::namespaced_with(host.clone(), "demo", &fdeploy());
+    futures::future::join_all(names[..3].iter().map(|name| {
+        let api = api.clone();
+        async move { api.delete(name, &DeleteParams::default()).await.unwrap() }
+    }))
+    .await;
+    wait_dependents(&c2, Some(&all[3..]), "the others' labels kept").await;
+    let work = works(&f)
+        .get("configmaps.dependencies.kubefed.io.demo.settings")
+        .await
+        .unwrap();
+    let kept: Vec<&String> = work.spec.manifest["metadata"]["labels"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .filter(|k| k.starts_with("dependency-of.kubefed.io/"))
+        .collect();
+    assert_eq!(kept.len(), 3, "{kept:?}");
+}

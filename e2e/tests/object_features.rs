@@ -7,17 +7,11 @@ use kubefed_e2e::harness::{Fleet, Member, cluster_status, condition, repo_root, 
 use kubefed_e2e::on_each_fleet;
 use serde_json::Value;
 
-// Not yet on the mixed fleet (`cargo test -- --ignored` shows the failure): dependencies,
-// whose copies are written through push members' clients only, so the pull member never gets
-// the workload's ConfigMap, Secret and ServiceAccount.
 on_each_fleet!(
     preview_shows_what_applying_would_do_and_changes_nothing,
     pause_holds_back_member_writes_and_resume_catches_up,
     drift_while_paused_is_reported_and_left,
     a_custom_type_reports_ready_clusters_in_its_ready_column,
-    #[mixed(
-        ignore = "pull mode: dependencies are not propagated to pull members yet; the Dependencies condition says so (DependenciesUnavailable)"
-    )]
     dependencies_follow_the_workload_to_its_clusters,
 );
 

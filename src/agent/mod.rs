@@ -13,13 +13,14 @@ mod heartbeat;
 mod member;
 mod wake;
 
+use crate::core::dependencies::pull::orphan_patch;
 use crate::core::observation::{MemberObject, StatusCollection};
 use crate::core::pull::{
     AgentAction, AgentDecision, WrittenReport, agent_cannot_watch, agent_decide, agent_status,
     reported_base,
 };
 use crate::core::pull_pause::agent_decide_paused;
-use crate::crds::federated::{AggregateKind, MANAGED_LABEL};
+use crate::crds::federated::AggregateKind;
 use crate::crds::member_work::{AGENT_FINALIZER, MemberWork, WorkResource, cluster_namespace};
 use crate::runtime::backoff::{Backoff, BackoffPolicy};
 use crate::runtime::{finalizer, status};
@@ -29,7 +30,7 @@ use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 use member::MemberWatches;
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -468,7 +469,7 @@ async fn reconcile_work(
             stats.bump(|c| c.deletes += 1);
         }),
         AgentAction::Unlabel => {
-            let patch = json!({"metadata": {"labels": {MANAGED_LABEL: null}}});
+            let patch = orphan_patch(&work.spec.manifest);
             writer.merge_patch(name, &patch).await.map(|_| ())
         }
         AgentAction::Release if host_down => {

@@ -2,6 +2,7 @@
 //! a member watch. One watch over every cluster namespace serves all types and pull members;
 //! its events wake the worker of the type they belong to, as member events do for push.
 
+use crate::core::dependencies::pull::kind_of_work_type;
 use crate::core::observation::{CacheState, MemberObject, StatusCollection};
 use crate::core::plan::Entry;
 use crate::core::pull::{awaiting_report, observed_member, reported_failure, work_name};
@@ -14,7 +15,7 @@ use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
 use parking_lot::Mutex;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::broadcast;
@@ -38,7 +39,12 @@ pub struct WorkCache {
     /// cache may have removed the MemberWork it stands in for (see
     /// [`crate::core::own_creates`]).
     removals: Arc<AtomicU64>,
+    /// The names of the dependency MemberWorks (see [`crate::core::dependencies::pull`]) by
+    /// cluster namespace and namespace of the copy; the store decides which still exist.
+    dependency_works: Arc<Mutex<DependencyWorks>>,
 }
+
+type DependencyWorks = HashMap<(String, String), HashSet<String>>;
 
 impl WorkCache {
     /// The cache, and the watch that fills it (to be spawned; the cache is empty until then).
@@ -52,6 +58,8 @@ impl WorkCache {
         let seen = drift_seen.clone();
         let removals: Arc<AtomicU64> = Arc::default();
         let removed = removals.clone();
+        let dependency_works: Arc<Mutex<DependencyWorks>> = Arc::default();
+        let dependencies = dependency_works.clone();
         let task = async move {
             let mut stream = watcher(api, config)
                 .default_backoff()
@@ -63,6 +71,29 @@ impl WorkCache {
                     Ok(watcher::Event::Delete(_) | watcher::Event::Init | watcher::Event::InitDone)
                 ) {
                     removed.fetch_add(1, Ordering::Relaxed);
+                }
+                match &item {
+                    Ok(watcher::Event::Apply(work) | watcher::Event::InitApply(work)) => {
+                        if let Some(key) = dependency_key(work) {
+                            dependencies
+                                .lock()
+                                .entry(key)
+                                .or_default()
+                                .insert(work.name_any());
+                        }
+                    }
+                    Ok(watcher::Event::Delete(work)) => {
+                        if let Some(key) = dependency_key(work) {
+                            let mut all = dependencies.lock();
+                            if let Some(names) = all.get_mut(&key) {
+                                names.remove(&work.name_any());
+                                if names.is_empty() {
+                                    all.remove(&key);
+                                }
+                            }
+                        }
+                    }
+                    _ => {}
                 }
                 match &item {
                     Ok(watcher::Event::Delete(work)) => {
@@ -99,6 +130,7 @@ impl WorkCache {
                 events,
                 drift_seen,
                 removals,
+                dependency_works,
             },
             task,
         )
@@ -144,6 +176,27 @@ impl WorkCache {
             .get(cluster, type_name, namespace, name)
             .map(|w| Arc::new(observed_member(&w, collection)));
         (CacheState::Synced, object)
+    }
+
+    /// The dependency MemberWorks of `cluster` whose copies are in `namespace`; `None` while
+    /// the cache is loading.
+    pub fn dependencies_in(&self, cluster: &str, namespace: &str) -> Option<Vec<Arc<MemberWork>>> {
+        if !is_ready(&self.store) {
+            return None;
+        }
+        let cluster_ns = cluster_namespace(cluster);
+        let names: Vec<String> = self
+            .dependency_works
+            .lock()
+            .get(&(cluster_ns.clone(), namespace.to_string()))
+            .map(|n| n.iter().cloned().collect())
+            .unwrap_or_default();
+        Some(
+            names
+                .iter()
+                .filter_map(|name| self.store.get(&ObjectRef::new(name).within(&cluster_ns)))
+                .collect(),
+        )
     }
 
     /// When the host wrote this MemberWork, while its agent has not reported on it yet.
@@ -199,6 +252,17 @@ fn drift_repairs(work: &MemberWork) -> i64 {
 
 fn work_key(work: &MemberWork) -> (String, String) {
     (work.namespace().unwrap_or_default(), work.name_any())
+}
+
+/// Where a dependency MemberWork is indexed: its cluster namespace and its copy's namespace.
+fn dependency_key(work: &MemberWork) -> Option<(String, String)> {
+    kind_of_work_type(work.labels().get(TYPE_LABEL)?)?;
+    let namespace = work
+        .spec
+        .manifest
+        .pointer("/metadata/namespace")
+        .and_then(|v| v.as_str())?;
+    Some((work.namespace()?, namespace.to_string()))
 }
 
 /// The member event a MemberWork change stands for, with its type.

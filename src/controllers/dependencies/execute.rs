@@ -1,18 +1,37 @@
 //! The member writes of a dependency plan, all at once, through the shared member write path
-//! ([`MemberWriter`]), as the workload's own field manager.
+//! ([`MemberWriter`]): to a push member as the workload's own field manager, to a pull member
+//! as its dependency MemberWork on the host ([`crate::core::dependencies::pull`]), each write
+//! made from the MemberWork as it was read.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use kube::Client;
+use kube::api::Api;
+use kube::core::ApiResource;
 use serde_json::{Value, json};
 use std::time::Duration;
 
 use super::host::dependency_api;
-use crate::core::dependencies::plan::{DependencyAction, DependencyStep, WhenLast};
+use crate::core::dependencies::plan::{
+    DependencyAction, DependencyStep, MemberDependencies, WhenLast,
+};
+use crate::core::dependencies::pull::{
+    Release, dependency_work_name, last_patch, release, work_target,
+};
 use crate::core::dependencies::{DEPENDENCY_LABEL, DEPENDENT_LABEL_PREFIX, dependent_manager};
 use crate::core::events::{EventBatch, Severity};
 use crate::core::observation::{ManagedLabel, MemberObject, StatusCollection};
+use crate::core::pull::render_work;
 use crate::crds::federated::{AggregateKind, MANAGED_LABEL};
+use crate::crds::member_work::{MemberWork, cluster_namespace};
 use crate::members::pool::{MemberPool, Members};
 use crate::members::write::{Failure, MemberWriter};
 use crate::runtime::error::ErrorCategory;
+
+/// The field manager of dependency MemberWorks: one for every workload, since each write
+/// holds the whole manifest.
+const WORK_MANAGER: &str = "kubefed";
 
 /// How the writes go.
 pub struct Writes<'a> {
@@ -22,6 +41,8 @@ pub struct Writes<'a> {
     pub adopt_resources: bool,
     pub timeout: Duration,
     pub pool: &'a MemberPool,
+    /// The host, which holds pull members' MemberWorks.
+    pub host: &'a Client,
 }
 
 /// What executing the steps did: the failures (one message each) and the events.
@@ -29,35 +50,103 @@ pub struct Writes<'a> {
 pub struct Executed {
     pub failures: Vec<String>,
     pub events: EventBatch,
+    /// A pull member's MemberWork changed after it was read, so a write was refused: the
+    /// workload looks again (that change's watch event wakes it too).
+    pub again: bool,
 }
 
-/// Runs every step concurrently.
-pub async fn execute(steps: &[DependencyStep], writes: &Writes<'_>, members: &Members) -> Executed {
+/// Where one step writes.
+enum Target {
+    /// A push member, as the workload's field manager (`epoch`: of its client).
+    Push { writer: MemberWriter, epoch: u64 },
+    /// A pull member's MemberWorks, and the one of this dependency as it was read.
+    Pull {
+        writer: MemberWriter,
+        work: Option<Arc<MemberWork>>,
+    },
+}
+
+/// What one step did.
+enum Did {
+    /// The event reason of what happened.
+    Event(&'static str),
+    Nothing,
+    /// Refused because the MemberWork changed meanwhile.
+    Again,
+}
+
+/// Runs every step concurrently; `held` is the member view the steps were planned from.
+pub async fn execute(
+    steps: &[DependencyStep],
+    writes: &Writes<'_>,
+    members: &Members,
+    held: &BTreeMap<String, MemberDependencies>,
+) -> Executed {
     let runs = steps.iter().filter_map(|step| {
         let member = members.get(&step.cluster)?;
-        let client = member.ready_client()?.clone();
-        let writer = MemberWriter {
-            api: dependency_api(client, writes.namespace, step.dependency.kind),
-            manager: dependent_manager(writes.label),
-            timeout: writes.timeout,
+        let target = if member.pull {
+            if !member.is_ready() {
+                return None;
+            }
+            Target::Pull {
+                writer: MemberWriter {
+                    api: Api::namespaced_with(
+                        writes.host.clone(),
+                        &cluster_namespace(&step.cluster),
+                        &ApiResource::erase::<MemberWork>(&()),
+                    ),
+                    manager: WORK_MANAGER.to_string(),
+                    timeout: writes.timeout,
+                },
+                work: held
+                    .get(&step.cluster)
+                    .and_then(|m| m.works.get(&step.dependency))
+                    .cloned(),
+            }
+        } else {
+            let client = member.ready_client()?.clone();
+            Target::Push {
+                writer: MemberWriter {
+                    api: dependency_api(client, writes.namespace, step.dependency.kind),
+                    manager: dependent_manager(writes.label),
+                    timeout: writes.timeout,
+                },
+                epoch: member.client_epoch,
+            }
         };
-        let epoch = member.client_epoch;
-        Some(async move { (step, epoch, run(step, &writer, writes).await) })
+        Some(async move {
+            let result = match &target {
+                Target::Push { writer, .. } => run(step, writer, writes)
+                    .await
+                    .map(|reason| reason.map_or(Did::Nothing, Did::Event)),
+                Target::Pull { writer, work } => {
+                    run_pull(step, writer, work.as_deref(), writes).await
+                }
+            };
+            let epoch = match target {
+                Target::Push { epoch, .. } => Some(epoch),
+                Target::Pull { .. } => None,
+            };
+            (step, epoch, result)
+        })
     });
     let mut executed = Executed::default();
     for (step, epoch, result) in futures::future::join_all(runs).await {
         let what = step.dependency.to_string();
         match result {
-            Ok(Some(reason)) => executed.events.add(
+            Ok(Did::Event(reason)) => executed.events.add(
                 Severity::Normal,
                 reason,
                 "propagated dependencies",
                 &step.cluster,
                 Some(&what),
             ),
-            Ok(None) => {}
+            Ok(Did::Nothing) => {}
+            Ok(Did::Again) => executed.again = true,
             Err(failure) => {
-                if failure.category.is_transport() {
+                // A push member that does not answer waits for its probes; a pull member's
+                // failures are the host's.
+                if let Some(epoch) = epoch.filter(|_| failure.category.is_transport()) {
                     writes.pool.mark_unresponsive(&step.cluster, epoch);
                 }
                 executed.events.add(
@@ -76,7 +165,83 @@ pub async fn execute(steps: &[DependencyStep], writes: &Writes<'_>, members: &Me
     executed
 }
 
-/// One step; the event reason of what it did, if anything.
+/// One step in a pull member: its MemberWork written whole, from the one read (`work`).
+async fn run_pull(
+    step: &DependencyStep,
+    writer: &MemberWriter,
+    work: Option<&MemberWork>,
+    writes: &Writes<'_>,
+) -> Result<Did, Failure> {
+    let name = dependency_work_name(&step.dependency, writes.namespace);
+    let target = work_target(&step.cluster, step.dependency.kind, writes.adopt_resources);
+    let version = work.and_then(|w| w.metadata.resource_version.clone());
+    // Refused because it changed since it was read (or was created meanwhile).
+    let again = |failure: Failure| match failure.category {
+        ErrorCategory::Conflict => Ok(Did::Again),
+        _ => Err(failure),
+    };
+    let apply = |desired| {
+        let mut body = render_work(&target, &name, desired);
+        if let Some(version) = &version {
+            body["metadata"]["resourceVersion"] = json!(version);
+        }
+        // Without a version read, a create that refuses to overwrite.
+        let create = version.is_none();
+        let writer = &writer;
+        let name = &name;
+        async move { writer.apply(name, &body, create).await }
+    };
+    match &step.action {
+        DependencyAction::Create(desired) | DependencyAction::Update(desired) => {
+            let reason = match work {
+                None => "CreateDependencyInCluster",
+                Some(_) => "UpdateDependencyInCluster",
+            };
+            match apply(desired).await {
+                Ok(_) => Ok(Did::Event(reason)),
+                Err(failure) => again(failure),
+            }
+        }
+        DependencyAction::Release(when_last) => {
+            let Some(work) = work else {
+                return Ok(Did::Nothing);
+            };
+            // Federated explicitly now: the MemberWork goes whoever else it was for.
+            let released = match when_last {
+                WhenLast::Keep => Release::Last,
+                _ => release(&work.spec.manifest, writes.label),
+            };
+            match released {
+                Release::Rewrite(desired) => match apply(&desired).await {
+                    Ok(_) => Ok(Did::Nothing),
+                    Err(failure) => again(failure),
+                },
+                Release::Last => {
+                    let mut version = version.clone();
+                    let (orphan, keep) =
+                        (*when_last == WhenLast::Orphan, *when_last == WhenLast::Keep);
+                    if let Some(patch) = last_patch(orphan, keep, version.as_deref()) {
+                        match writer.merge_patch(&name, &patch).await {
+                            Ok(Some(patched)) => version = patched.metadata.resource_version,
+                            Ok(None) => return Ok(Did::Nothing),
+                            Err(failure) => return again(failure),
+                        }
+                    }
+                    // The agent deletes (or orphans) the copy, then lets the MemberWork go.
+                    match writer.delete_unchanged(&name, version).await {
+                        Ok(true) if *when_last == WhenLast::Delete => {
+                            Ok(Did::Event("DeleteDependencyInCluster"))
+                        }
+                        Ok(_) => Ok(Did::Nothing),
+                        Err(failure) => again(failure),
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One step in a push member; the event reason of what it did, if anything.
 async fn run(
     step: &DependencyStep,
     writer: &MemberWriter,

@@ -7,9 +7,12 @@
 //! - in every member, a watch cache of the dependency objects (label
 //!   `kubefed.io/dependency=true`) of each of the three kinds, started with the first such
 //!   workload;
-//! - which workloads reference which dependency, so that a change on the host or in a member
-//!   wakes exactly those workloads. The reference count itself lives in the members (one label
-//!   per workload on each copy), so nothing here needs to survive a restart.
+//! - for pull members, the dependency MemberWorks in their cluster namespaces, from the host's
+//!   MemberWork cache ([`DependencyHub::attach_works`]), read as the same member objects;
+//! - which workloads reference which dependency, so that a change on the host, in a member or
+//!   in a pull member's MemberWork wakes exactly those workloads. The reference count itself
+//!   lives in the members (one label per workload on each copy, or in a MemberWork's
+//!   manifest), so nothing here needs to survive a restart.
 //!
 //! [`reconcile`] runs the dependency part of a workload's reconciliation; [`execute`] its
 //! member writes, through the shared member write path.
@@ -22,15 +25,20 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use kube::Client;
+use kube::{Client, ResourceExt};
 use parking_lot::Mutex;
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 
 use crate::core::dependencies::plan::{HostDependency, MemberDependencies};
+use crate::core::dependencies::pull::kind_of_work_type;
 use crate::core::dependencies::{DEPENDENCY_LABEL, DependencyKind, DependencyRef};
+use crate::core::observation::CacheState;
+use crate::core::pull::observed_member;
+use crate::crds::member_work::TYPE_LABEL;
 use crate::members::availability::TypeAvailability;
 use crate::members::cache::{MemberCaches, MemberEvent, ObjectKey};
-use crate::members::pool::{MemberPool, Members};
+use crate::members::pool::{Member, MemberPool, Members};
+use crate::members::works::{WorkCache, WorkEvent};
 use crate::runtime::tasks::TaskSet;
 use host::HostSources;
 
@@ -73,12 +81,16 @@ impl Index {
 }
 
 struct Inner {
+    client: Client,
     host: HostSources,
     caches: BTreeMap<DependencyKind, MemberCaches>,
     pool: MemberPool,
     index: Mutex<Index>,
     /// The member caches' tasks, once started.
     running: Mutex<Option<TaskSet>>,
+    /// The host's MemberWork cache (pull members), with the task its events wake workloads
+    /// from.
+    works: Mutex<Option<(WorkCache, TaskSet)>>,
 }
 
 /// What the sync workers of the workload kinds share about dependencies; cheap to clone.
@@ -124,14 +136,60 @@ impl DependencyHub {
                 })
                 .collect();
             Inner {
+                client: client.clone(),
                 host: HostSources::new(client, on_change),
                 caches,
                 pool,
                 index: Mutex::default(),
                 running: Mutex::default(),
+                works: Mutex::default(),
             }
         });
         DependencyHub { inner }
+    }
+
+    /// Reads pull members' copies from `works`; a change of a dependency MemberWork wakes
+    /// the workloads of that dependency.
+    pub fn attach_works(&self, works: WorkCache) {
+        let mut rx = works.subscribe();
+        let weak = Arc::downgrade(&self.inner);
+        let mut tasks = TaskSet::default();
+        tasks.spawn(async move {
+            loop {
+                let event = rx.recv().await;
+                let Some(inner) = weak.upgrade() else {
+                    return;
+                };
+                match event {
+                    // A (re-)list: anything may have changed.
+                    Ok(WorkEvent { type_name, .. }) if type_name.is_empty() => {
+                        inner.changed_everywhere()
+                    }
+                    Ok(WorkEvent {
+                        type_name,
+                        event:
+                            MemberEvent::Object {
+                                namespace: Some(ns),
+                                name,
+                                ..
+                            },
+                    }) => {
+                        if let Some(kind) = kind_of_work_type(&type_name) {
+                            inner.changed(&ns, Some((kind, &name)));
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(broadcast::error::RecvError::Lagged(_)) => inner.changed_everywhere(),
+                    Err(broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        });
+        *self.inner.works.lock() = Some((works, tasks));
+    }
+
+    /// The host client (pull members' copies are MemberWorks on the host).
+    pub fn host_client(&self) -> &Client {
+        &self.inner.client
     }
 
     /// Whether any workload has been registered (the member caches run).
@@ -217,10 +275,17 @@ impl DependencyHub {
         members: &Members,
     ) -> BTreeMap<String, MemberDependencies> {
         let mut out = BTreeMap::new();
+        let works = self.inner.works.lock().as_ref().map(|(w, _)| w.clone());
         for (cluster, member) in members.iter() {
+            if member.pull {
+                out.insert(
+                    cluster.clone(),
+                    pull_member(works.as_ref(), member, namespace),
+                );
+                continue;
+            }
             let mut view = MemberDependencies {
                 writable: member.ready_client().is_some(),
-                pull: member.pull,
                 ..Default::default()
             };
             for (kind, caches) in &self.inner.caches {
@@ -266,6 +331,57 @@ impl DependencyHub {
         }
         *running = Some(tasks);
     }
+}
+
+/// A pull member's dependency objects in `namespace`: its dependency MemberWorks, as the
+/// member objects they stand for.
+fn pull_member(works: Option<&WorkCache>, member: &Member, namespace: &str) -> MemberDependencies {
+    let mut view = MemberDependencies {
+        pull: true,
+        ..Default::default()
+    };
+    // Without a MemberWork cache nothing can be written there.
+    let Some(works) = works else {
+        return view;
+    };
+    view.writable = member.is_ready();
+    let found = works.dependencies_in(&member.name, namespace);
+    let state = match found {
+        Some(_) => CacheState::Synced,
+        None => CacheState::Syncing,
+    };
+    view.caches = DependencyKind::ALL
+        .iter()
+        .map(|k| (*k, state.clone()))
+        .collect();
+    let collection = crate::core::observation::StatusCollection {
+        collect: false,
+        kind: crate::crds::federated::AggregateKind::Other,
+    };
+    for work in found.into_iter().flatten() {
+        let kind = work
+            .labels()
+            .get(TYPE_LABEL)
+            .and_then(|t| kind_of_work_type(t));
+        let name = work
+            .spec
+            .manifest
+            .pointer("/metadata/name")
+            .and_then(|n| n.as_str());
+        let (Some(kind), Some(name)) = (kind, name) else {
+            continue;
+        };
+        let dependency = DependencyRef {
+            kind,
+            name: name.to_string(),
+        };
+        view.objects.insert(
+            dependency.clone(),
+            Arc::new(observed_member(&work, collection)),
+        );
+        view.works.insert(dependency, work);
+    }
+    view
 }
 
 impl Inner {

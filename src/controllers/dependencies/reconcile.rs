@@ -42,7 +42,7 @@ pub struct DependencyRun {
 impl DependencyRun {
     /// Some input is still loading: look again soon.
     pub fn waits(&self) -> bool {
-        self.plan.waiting
+        self.plan.waiting || self.executed.again
     }
 
     pub fn failed(&self) -> bool {
@@ -51,7 +51,7 @@ impl DependencyRun {
 
     /// A deleted workload may release its finalizer: nothing of it is left to release.
     pub fn releases(&self) -> bool {
-        !self.plan.holds_deletion && !self.plan.waiting && !self.failed()
+        !self.plan.holds_deletion && !self.waits() && !self.failed()
     }
 
     /// The warning of missing dependencies, for an event.
@@ -153,8 +153,10 @@ pub async fn run(
             adopt_resources: workload.settings.adopt_resources,
             timeout: workload.timeout,
             pool: workload.pool,
+            host: hub.host_client(),
         },
         members,
+        &input.members,
     )
     .await;
     // Keep being woken by what it references or still holds.

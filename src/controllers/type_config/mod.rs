@@ -137,6 +137,8 @@ pub async fn run(deps: Dependencies) -> Result<(), TypeConfigError> {
     // One MemberWork cache (pull members) shared by every worker.
     let (works, watch_works) = WorkCache::new(deps.client.clone());
     tasks.spawn(watch_works);
+    // Pull members' copies of dependencies are MemberWorks too.
+    deps.dependency_hub.attach_works(works.clone());
 
     let mut workers: BTreeMap<String, Worker> = BTreeMap::new();
     while config_events.next().await.is_some() {

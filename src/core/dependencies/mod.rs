@@ -10,9 +10,12 @@
 //! other's labels; a workload that no longer needs it removes only its label, and the one
 //! that removes the last label deletes the object (only if nothing changed meanwhile: the
 //! delete carries the resourceVersion it saw). The labels in the member are the reference
-//! count, so it survives restarts and needs no coordination between workloads.
+//! count, so it survives restarts and needs no coordination between workloads. A pull
+//! member's copy is a MemberWork on the host whose manifest carries the same labels
+//! ([`pull`]).
 
 pub mod plan;
+pub mod pull;
 pub mod references;
 
 use serde_json::{Map, Value};

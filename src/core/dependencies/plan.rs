@@ -14,15 +14,20 @@
 //! | exists | differs, or lacks this workload's label | update (apply as this workload) |
 //! | exists | same | nothing |
 //! | missing (required) | any | nothing; reported as missing (member copies are kept) |
-//! | federated explicitly (`Federated<Kind>` of that name) | any | nothing: its own object decides |
+//! | federated explicitly (`Federated<Kind>` of that name) | any | nothing: its own object decides (a pull member's MemberWork of it goes, whoever it was for) |
 //! | — | carries this workload's label, no longer needed | release: remove the label; delete if it was the last |
 //! | — | no workload label left (an interrupted release) | delete |
+//!
+//! A pull member's copies are its dependency MemberWorks, read as the member objects they
+//! stand for; the same decisions are made on them, with the manifest written whole (every
+//! workload's label, [`super::pull`]) and an agent's reported failure shown as a failure.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use serde_json::Value;
 
+use super::pull::{agent_failure, for_pull_member};
 use super::references::references;
 use super::{DEPENDENCIES_CONDITION, DependencyKind, DependencyRef, dependency_object};
 use crate::core::condition::{self as conditions, set_condition};
@@ -31,6 +36,7 @@ use crate::core::events::list_clusters;
 use crate::core::observation::{CacheState, ManagedLabel, MemberObject, Observation, Reachability};
 use crate::core::plan::{Action, Disposition, Plan, PlanSettings, desired_for};
 use crate::crds::federated::FederatedStatus;
+use crate::crds::member_work::MemberWork;
 
 /// What a workload needs in one cluster.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -103,13 +109,17 @@ pub enum HostDependency {
 pub struct MemberDependencies {
     /// The member can be written to now.
     pub writable: bool,
-    /// A pull member: dependencies do not follow workloads there yet, which is reported
-    /// rather than left unsaid.
+    /// A pull member: its copies are MemberWorks on the host ([`super::pull`]), each written
+    /// whole, with every workload's label.
     pub pull: bool,
-    /// The state of the member's cache of each dependency kind.
+    /// The state of the member's cache of each dependency kind (a pull member's: of the
+    /// host's MemberWorks).
     pub caches: BTreeMap<DependencyKind, CacheState>,
-    /// The dependency objects it holds (labelled `kubefed.io/dependency`), by reference.
+    /// The dependency objects it holds (labelled `kubefed.io/dependency`), by reference; a
+    /// pull member's as their MemberWorks show them.
     pub objects: BTreeMap<DependencyRef, Arc<MemberObject>>,
+    /// A pull member's MemberWorks of those objects, as read: what a write is made from.
+    pub works: BTreeMap<DependencyRef, Arc<MemberWork>>,
 }
 
 /// Everything [`plan`] reads.
@@ -151,7 +161,9 @@ pub enum WhenLast {
     Delete,
     /// Leave it, without the operator's labels (orphaning deletion).
     Orphan,
-    /// Leave it as it is (it is federated explicitly now).
+    /// Leave it as it is (it is federated explicitly now). A pull member's MemberWork of it
+    /// goes at once, with every workload's label: the federated object's own MemberWork
+    /// manages the copy.
     Keep,
 }
 
@@ -183,6 +195,8 @@ pub struct DependencyPlan {
     /// What stands in the way elsewhere (a kind that cannot be watched, an object that
     /// cannot be copied), one message each.
     pub problems: BTreeSet<String>,
+    /// What pull members' agents reported failing to apply, one message each.
+    pub agent_failures: BTreeSet<String>,
     /// Some input is still loading; look again soon.
     pub waiting: bool,
     /// A cluster that cannot be acted on still holds dependencies for this workload: a
@@ -204,14 +218,6 @@ pub fn plan(input: &DependencyInput) -> DependencyPlan {
         let member = input.members.get(cluster).cloned().unwrap_or_default();
         let mine = |o: &MemberObject| o.dependents.contains(&input.label);
         let holds_mine = member.objects.values().any(|o| mine(o));
-        if member.pull {
-            if matches!(wanted, Wanted::Known(refs) if !refs.is_empty()) {
-                out.problems.insert(format!(
-                    "not propagated to {cluster}: dependencies do not follow workloads into pull members yet"
-                ));
-            }
-            continue;
-        }
         let refs = match wanted {
             Wanted::Known(refs) if member.writable => refs,
             _ => {
@@ -266,7 +272,14 @@ pub fn plan(input: &DependencyInput) -> DependencyPlan {
                     }
                     continue;
                 }
-                Some(HostDependency::Federated) => continue,
+                // In a pull member its MemberWork would make the agent undo the federated
+                // object's own MemberWork of the same object: it goes, the copy stays.
+                Some(HostDependency::Federated) => {
+                    if member.pull && member.objects.get(dependency).is_some_and(|o| !o.deleting) {
+                        steps.push(step(dependency, DependencyAction::Release(WhenLast::Keep)));
+                    }
+                    continue;
+                }
                 Some(HostDependency::Unreadable(why)) => {
                     out.problems.insert(why.clone());
                     continue;
@@ -281,7 +294,21 @@ pub fn plan(input: &DependencyInput) -> DependencyPlan {
                         continue;
                     }
                 };
-            match member.objects.get(dependency) {
+            let held = member.objects.get(dependency);
+            // A pull member's copy is written whole: with the other workloads' labels.
+            let desired = if member.pull {
+                for_pull_member(desired, held.map(Arc::as_ref), &input.label)
+            } else {
+                desired
+            };
+            if let Some(failure) = member
+                .works
+                .get(dependency)
+                .and_then(|w| agent_failure(w, dependency))
+            {
+                out.agent_failures.insert(failure);
+            }
+            match held {
                 None => steps.push(step(dependency, DependencyAction::Create(desired))),
                 Some(o) if o.managed == ManagedLabel::False => {
                     out.problems.insert(format!(
@@ -343,8 +370,13 @@ pub fn condition(
             format!("not in the host namespace: {}", missing.join("; ")),
         ));
     }
-    if !failures.is_empty() {
-        return Some((false, "PropagationFailed", failures.join("; ")));
+    if !failures.is_empty() || !plan.agent_failures.is_empty() {
+        let all: Vec<&str> = failures
+            .iter()
+            .chain(&plan.agent_failures)
+            .map(String::as_str)
+            .collect();
+        return Some((false, "PropagationFailed", all.join("; ")));
     }
     if !plan.problems.is_empty() {
         let problems: Vec<&str> = plan.problems.iter().map(String::as_str).collect();

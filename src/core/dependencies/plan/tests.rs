@@ -1,6 +1,7 @@
 //! Table tests of which dependency objects each cluster gets.
 
 use super::*;
+use crate::core::dependencies::pull::work_manifest;
 use crate::core::dependencies::{DEPENDENCY_LABEL, dependent_label};
 use crate::core::observation::{
     FederatedObject, MemberView, NamespaceObservation, StatusCollection,
@@ -69,6 +70,7 @@ fn synced_member(objects: Vec<(DependencyRef, Arc<MemberObject>)>) -> MemberDepe
             .map(|k| (*k, CacheState::Synced))
             .collect(),
         objects: objects.into_iter().collect(),
+        works: BTreeMap::new(),
     }
 }
 
@@ -598,31 +600,175 @@ fn the_condition_is_written_only_when_it_changes() {
     assert!(removed.conditions.is_empty());
 }
 
+/// A pull member whose dependency MemberWorks hold `copies`, each for the workloads named.
+fn pull_member(copies: Vec<(DependencyRef, &str, Vec<String>)>) -> MemberDependencies {
+    let mut member = synced_member(vec![]);
+    member.pull = true;
+    for (dep, value, labels) in copies {
+        let HostDependency::Found(source) = host_cm(&dep.name, value) else {
+            unreachable!()
+        };
+        let desired = dependency_object(&dep, &source, NS, &web_label()).unwrap();
+        let manifest = work_manifest(&desired.object, &labels.into_iter().collect());
+        let copy = MemberObject::from_object(
+            &manifest.object,
+            StatusCollection {
+                collect: false,
+                kind: AggregateKind::Other,
+            },
+        );
+        member.objects.insert(dep.clone(), Arc::new(copy));
+        let work = MemberWork::new(
+            &format!("configmaps.dependencies.kubefed.io.{NS}.{}", dep.name),
+            crate::crds::member_work::MemberWorkSpec {
+                cluster: "c".into(),
+                manifest: manifest.object,
+                ..Default::default()
+            },
+        );
+        member.works.insert(dep, Arc::new(work));
+    }
+    member
+}
+
 #[test]
-fn pull_members_are_reported_not_silently_skipped() {
-    let mut pull = synced_member(vec![]);
-    pull.pull = true;
+fn pull_members_get_whole_manifests_with_every_workloads_label() {
+    let job = dependent_label("Job", "seed");
+    let both = vec![web_label(), job.clone()];
+    let settings = || vec![(cm("settings"), true)];
     let p = plan(&input(
         vec![
-            ("c1", needs(&[(cm("settings"), true)])),
-            ("c2", needs(&[(cm("settings"), true)])),
-            ("c3", needs(&[])),
+            ("c1", needs(&settings())),
+            ("c2", needs(&settings())),
+            ("c3", needs(&settings())),
+            ("c4", needs(&settings())),
+            ("c5", needs(&[])),
+            ("c6", needs(&[])),
         ],
-        vec![(cm("settings"), host_cm("settings", "v1"))],
+        vec![(cm("settings"), host_cm("settings", "v"))],
         vec![
-            ("c1", synced_member(vec![])),
-            ("c2", pull.clone()),
-            ("c3", pull),
+            // (cluster, what its MemberWorks hold) → expected below
+            ("c1", pull_member(vec![])),
+            (
+                "c2",
+                pull_member(vec![(cm("settings"), "v", vec![job.clone()])]),
+            ),
+            ("c3", pull_member(vec![(cm("settings"), "v", both.clone())])),
+            (
+                "c4",
+                pull_member(vec![(cm("settings"), "old", both.clone())]),
+            ),
+            ("c5", pull_member(vec![(cm("settings"), "v", both.clone())])),
+            (
+                "c6",
+                pull_member(vec![(cm("settings"), "v", vec![web_label()])]),
+            ),
         ],
     ));
-    assert_eq!(actions(&p), [row("c1", "ConfigMap settings", "create")]);
     assert_eq!(
-        p.problems.iter().collect::<Vec<_>>(),
-        ["not propagated to c2: dependencies do not follow workloads into pull members yet"],
-        "c3 needs nothing, so it is not named"
+        actions(&p),
+        [
+            row("c1", "ConfigMap settings", "create"),
+            row("c2", "ConfigMap settings", "update"),
+            row("c4", "ConfigMap settings", "update"),
+            row("c5", "ConfigMap settings", "release (Delete)"),
+            row("c6", "ConfigMap settings", "release (Delete)"),
+        ]
     );
-    let (holds, reason, message) = condition(&p, &[]).expect("a condition");
-    assert!(!holds);
-    assert_eq!(reason, "DependenciesUnavailable");
-    assert!(message.contains("c2"), "{message}");
+    let labels = |i: usize| -> Vec<String> {
+        let (DependencyAction::Create(d) | DependencyAction::Update(d)) = &p.steps[i].action else {
+            panic!("{i}")
+        };
+        assert_eq!(d.object["data"]["k"], "v");
+        d.object["metadata"]["labels"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .filter(|k| k.starts_with(crate::core::dependencies::DEPENDENT_LABEL_PREFIX))
+            .cloned()
+            .collect()
+    };
+    assert_eq!(labels(0), [web_label()], "created for this workload");
+    assert_eq!(labels(1), both, "the Job keeps its label");
+    assert_eq!(labels(2), both);
+    assert!(p.problems.is_empty() && p.agent_failures.is_empty());
+    assert_eq!(p.known, 6);
+    assert_eq!(
+        condition(&p, &[]),
+        Some((
+            true,
+            "Propagated",
+            "propagated with the workload: ConfigMap settings".to_string()
+        ))
+    );
+}
+
+#[test]
+fn a_pull_members_agent_failure_shows_in_the_condition() {
+    let mut member = pull_member(vec![(cm("settings"), "v", vec![web_label()])]);
+    let exists =
+        "ConfigMap settings already exists in cluster c2 and resource adoption is disabled";
+    let work = Arc::make_mut(member.works.get_mut(&cm("settings")).unwrap());
+    work.metadata.generation = Some(1);
+    work.status = Some(crate::crds::member_work::MemberWorkStatus {
+        observed_generation: Some(1),
+        propagation: Some(crate::crds::member_work::WorkPropagation {
+            status: "AlreadyExists".into(),
+            message: Some(exists.into()),
+        }),
+        ..Default::default()
+    });
+    // Unwritable (the agent is offline): nothing is written, what it holds keeps a deletion.
+    let mut offline = pull_member(vec![(cm("settings"), "v", vec![web_label()])]);
+    offline.writable = false;
+    let p = plan(&input(
+        vec![("c2", needs(&[(cm("settings"), true)])), ("c3", needs(&[]))],
+        vec![(cm("settings"), host_cm("settings", "v"))],
+        vec![("c2", member), ("c3", offline)],
+    ));
+    assert!(p.steps.is_empty(), "{:?}", actions(&p));
+    assert!(p.holds_deletion);
+    assert_eq!(
+        condition(&p, &[]),
+        Some((false, "PropagationFailed", exists.to_string()))
+    );
+}
+
+#[test]
+fn a_pull_members_copy_of_a_dependency_federated_explicitly_goes_while_still_referenced() {
+    let job = dependent_label("Job", "seed");
+    let needed = || needs(&[(cm("settings"), true)]);
+    let p = plan(&input(
+        vec![("c1", needed()), ("c2", needed()), ("c3", needed())],
+        vec![(cm("settings"), HostDependency::Federated)],
+        vec![
+            // (cluster, what its MemberWorks hold)
+            (
+                "c1",
+                pull_member(vec![(cm("settings"), "v", vec![web_label()])]),
+            ),
+            ("c2", pull_member(vec![(cm("settings"), "v", vec![job])])),
+            ("c3", pull_member(vec![])),
+        ],
+    ));
+    assert_eq!(
+        actions(&p),
+        [
+            row("c1", "ConfigMap settings", "release (Keep)"),
+            row("c2", "ConfigMap settings", "release (Keep)"),
+        ]
+    );
+    // A push member's copy is left to the federated object (its field manager takes over).
+    let p = plan(&input(
+        vec![("c1", needed())],
+        vec![(cm("settings"), HostDependency::Federated)],
+        vec![(
+            "c1",
+            synced_member(vec![(
+                cm("settings"),
+                member_copy(&cm("settings"), "v", &[web_label()]),
+            )]),
+        )],
+    ));
+    assert!(p.steps.is_empty(), "{:?}", actions(&p));
 }
