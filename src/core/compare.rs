@@ -72,6 +72,20 @@ impl Fingerprint {
         Fingerprint(leaves.into_boxed_slice())
     }
 
+    /// The fingerprint of `observed` without the fields `omit` names: the same as that of a
+    /// copy with those fields removed, without making the copy.
+    pub fn of_omitting(observed: &Value, omit: &[Omit]) -> Self {
+        let mut leaves = Vec::new();
+        flatten_omitting(observed, PATH_ROOT, Ctx::Plain, omit, &mut |path, value| {
+            if let Some(value) = value {
+                leaves.push(Leaf::new(path, value));
+            }
+        });
+        leaves.sort_unstable();
+        leaves.dedup();
+        Fingerprint(leaves.into_boxed_slice())
+    }
+
     /// Whether the object's value at `path` is `value` (`None`: zero or absent). With several
     /// leaves under the same 32-bit path hash, a non-zero value matches when one of them has
     /// it, and a zero one only when none is there.
@@ -143,21 +157,83 @@ fn path_len(path: u64) -> u64 {
     fnv1a64_from(path, b"#")
 }
 
+/// A key of a map left out of a fingerprint: whole when `inside` is empty, else only the keys
+/// `inside` names within its value.
+#[derive(Debug)]
+pub struct Omit {
+    pub key: &'static str,
+    pub inside: &'static [Omit],
+}
+
+impl Omit {
+    /// `key`, with all it holds.
+    pub const fn whole(key: &'static str) -> Omit {
+        Omit { key, inside: &[] }
+    }
+
+    /// Only the keys `inside` names, within `key`'s value.
+    pub const fn within(key: &'static str, inside: &'static [Omit]) -> Omit {
+        Omit { key, inside }
+    }
+
+    /// Removes from `value` what `omit` names.
+    pub fn remove(value: &mut Value, omit: &[Omit]) {
+        let Some(map) = value.as_object_mut() else {
+            return;
+        };
+        for o in omit {
+            if o.inside.is_empty() {
+                map.remove(o.key);
+            } else if let Some(child) = map.get_mut(o.key) {
+                Omit::remove(child, o.inside);
+            }
+        }
+    }
+}
+
+/// How the value under key `k` of a map in context `ctx` is compared.
+fn child_ctx(ctx: Ctx, k: &str) -> Ctx {
+    if ctx == Ctx::QuantityMap || QUANTITY_FIELDS.contains(&k) {
+        Ctx::Quantity
+    } else if QUANTITY_MAPS.contains(&k) {
+        Ctx::QuantityMap
+    } else {
+        Ctx::Plain
+    }
+}
+
+/// [`flatten`] without the keys `omit` names. A map whose keys are all omitted yields no leaf,
+/// as the emptied map would (an empty map is a zero value).
+fn flatten_omitting(
+    v: &Value,
+    path: u64,
+    ctx: Ctx,
+    omit: &[Omit],
+    leaf: &mut impl FnMut(u64, Option<u64>),
+) {
+    let Value::Object(map) = v else {
+        return flatten(v, path, ctx, leaf);
+    };
+    if omit.is_empty() {
+        return flatten(v, path, ctx, leaf);
+    }
+    for (k, child) in map {
+        let child_path = path_key(path, k);
+        match omit.iter().find(|o| o.key == k) {
+            Some(o) if o.inside.is_empty() => {}
+            Some(o) => flatten_omitting(child, child_path, child_ctx(ctx, k), o.inside, leaf),
+            None => flatten(child, child_path, child_ctx(ctx, k), leaf),
+        }
+    }
+}
+
 /// Calls `leaf` for every leaf of `v` with its path hash and its value hash, `None` for a
 /// zero value (which matches an absent one).
 fn flatten(v: &Value, path: u64, ctx: Ctx, leaf: &mut impl FnMut(u64, Option<u64>)) {
     match v {
         Value::Object(map) if !map.is_empty() => {
             for (k, child) in map {
-                let child_ctx = if ctx == Ctx::QuantityMap || QUANTITY_FIELDS.contains(&k.as_str())
-                {
-                    Ctx::Quantity
-                } else if QUANTITY_MAPS.contains(&k.as_str()) {
-                    Ctx::QuantityMap
-                } else {
-                    Ctx::Plain
-                };
-                flatten(child, path_key(path, k), child_ctx, leaf);
+                flatten(child, path_key(path, k), child_ctx(ctx, k), leaf);
             }
         }
         Value::Array(items) if !items.is_empty() => {

@@ -13,7 +13,7 @@ use kube::api::DynamicObject;
 use serde_json::Value;
 
 use super::aggregate::remote_status;
-use super::compare::Fingerprint;
+use super::compare::{Fingerprint, Omit};
 use super::dependencies::DEPENDENT_LABEL_PREFIX;
 use crate::crds::federated::{
     AggregateKind, DELETE_OPTION_ANNOTATION, FederatedSpec, FederatedStatus, MANAGED_LABEL,
@@ -221,17 +221,6 @@ pub struct MemberObject {
     pub dependents: Box<[String]>,
 }
 
-/// Metadata the server maintains; never compared and not kept.
-const SERVER_METADATA: [&str; 7] = [
-    "managedFields",
-    "uid",
-    "resourceVersion",
-    "creationTimestamp",
-    "generation",
-    "selfLink",
-    "deletionGracePeriodSeconds",
-];
-
 /// Annotation kubectl writes on client-side apply; often as large as the object itself and of
 /// no use to the operator.
 const LAST_APPLIED_ANNOTATION: &str = "kubectl.kubernetes.io/last-applied-configuration";
@@ -253,7 +242,7 @@ impl MemberObject {
             .and_then(|a| a.get(super::desired::DESIRED_HASH_ANNOTATION))
             .and_then(Value::as_str)
             .map(Box::from);
-        let fields = Fingerprint::of(&without_server_fields(obj));
+        let fields = applied_fingerprint(obj);
         let dependents = meta
             .and_then(|m| m.get("labels"))
             .and_then(Value::as_object)
@@ -286,21 +275,36 @@ impl MemberObject {
     }
 }
 
+/// What [`without_server_fields`] removes: the status, the metadata the server maintains
+/// (never compared, not kept) and kubectl's last-applied annotation.
+const SERVER_FIELDS: &[Omit] = &[
+    Omit::whole("status"),
+    Omit::within(
+        "metadata",
+        &[
+            Omit::whole("managedFields"),
+            Omit::whole("uid"),
+            Omit::whole("resourceVersion"),
+            Omit::whole("creationTimestamp"),
+            Omit::whole("generation"),
+            Omit::whole("selfLink"),
+            Omit::whole("deletionGracePeriodSeconds"),
+            Omit::within("annotations", &[Omit::whole(LAST_APPLIED_ANNOTATION)]),
+        ],
+    ),
+];
+
+/// The fingerprint of a member object without its server fields ([`without_server_fields`]),
+/// taken without copying the object: a member watch computes one per event.
+pub fn applied_fingerprint(obj: &Value) -> Fingerprint {
+    Fingerprint::of_omitting(obj, SERVER_FIELDS)
+}
+
 /// A member object without its status, the metadata the server maintains and kubectl's
 /// last-applied annotation: what the operator's writes are about.
 pub fn without_server_fields(obj: &Value) -> Value {
     let mut fields = obj.clone();
-    if let Some(map) = fields.as_object_mut() {
-        map.remove("status");
-    }
-    if let Some(meta) = fields.get_mut("metadata").and_then(Value::as_object_mut) {
-        for field in SERVER_METADATA {
-            meta.remove(field);
-        }
-        if let Some(annotations) = meta.get_mut("annotations").and_then(Value::as_object_mut) {
-            annotations.remove(LAST_APPLIED_ANNOTATION);
-        }
-    }
+    Omit::remove(&mut fields, SERVER_FIELDS);
     fields
 }
 
@@ -384,6 +388,39 @@ mod tests {
             MemberObject::from_object(&obj, not_collected).remote_status,
             None
         );
+    }
+
+    #[test]
+    fn fingerprint_without_a_copy_equals_that_of_the_stripped_copy() {
+        let objects = [
+            json!({}),
+            json!({"status": {"a": 1}}),
+            json!({"metadata": {"uid": "u", "managedFields": [{"m": 1}]}, "spec": {"x": 1}}),
+            // Annotations holding only kubectl's, metadata holding only server fields.
+            json!({"metadata": {"annotations": {LAST_APPLIED_ANNOTATION: "{}"}}}),
+            json!({"metadata": {"resourceVersion": "1", "generation": 2,
+                "annotations": {LAST_APPLIED_ANNOTATION: "{}", "keep": "me"},
+                "labels": {"a": "b"}}, "spec": {"replicas": 1, "template": {"x": [1, 2]}},
+                "status": {"readyReplicas": 1}}),
+            // Quantities inside maps that are not stripped keep their comparison form.
+            json!({"spec": {"resources": {"limits": {"cpu": "0.5"}}, "storage": "1Gi"}}),
+            // A top-level metadata that is not a map, and scalars at the root.
+            json!({"metadata": "odd", "data": {"k": "v"}}),
+            json!("scalar"),
+        ];
+        for obj in objects {
+            assert_eq!(
+                applied_fingerprint(&obj),
+                Fingerprint::of(&without_server_fields(&obj)),
+                "{obj}"
+            );
+        }
+        // And it does leave the server fields out.
+        let with = json!({"metadata": {"uid": "u1", "name": "n"}});
+        let other = json!({"metadata": {"uid": "u2", "name": "n"}});
+        assert_eq!(applied_fingerprint(&with), applied_fingerprint(&other));
+        let renamed = json!({"metadata": {"uid": "u1", "name": "m"}});
+        assert_ne!(applied_fingerprint(&with), applied_fingerprint(&renamed));
     }
 
     /// What a cache keeps per member object, where it is deterministic: the entry itself
