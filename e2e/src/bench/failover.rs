@@ -209,7 +209,15 @@ pub async fn run(plan: &Plan, members: usize) -> Result<FailoverResult, BenchErr
     while let Some(result) = creates.next().await {
         result?;
     }
-    wait_counts(&fleet.members, &baseline, names.len(), started, timeout).await?;
+    wait_counts(
+        &fleet.members,
+        &baseline,
+        names.len(),
+        started,
+        timeout,
+        String::new,
+    )
+    .await?;
     let mut expected: BTreeMap<String, u64> = names.iter().map(|n| (n.clone(), 1)).collect();
     settle(&fleet).await;
     eprintln!("fedbench:   converged with a leader");

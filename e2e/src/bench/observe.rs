@@ -60,28 +60,50 @@ pub async fn wait_everywhere(
 }
 
 /// Waits until every member stores `expected` objects more than `baseline` (from
-/// [`Cluster::object_count`], cheap enough to poll at scale).
+/// [`Cluster::object_count`], cheap enough to poll at scale). Every [`PROGRESS_EVERY`] it
+/// prints how far it got and `detail()`, so a long run shows whether it is slow or stuck.
 pub async fn wait_counts(
     members: &[Cluster],
     baseline: &[usize],
     expected: usize,
     since: Instant,
     timeout: Duration,
+    detail: impl Fn() -> String,
 ) -> Result<Duration, BenchError> {
+    let mut printed = Instant::now();
     poll_until(
         &format!("{expected} objects on every member"),
         timeout,
         Duration::from_millis(10),
         || {
-            members
+            let arrived: Vec<usize> = members
                 .iter()
                 .zip(baseline)
-                .all(|(m, base)| m.object_count() >= base + expected)
-                .then(|| since.elapsed())
+                .map(|(m, base)| m.object_count().saturating_sub(*base).min(expected))
+                .collect();
+            let complete = arrived.iter().filter(|&&a| a >= expected).count();
+            if complete == members.len() {
+                return Some(since.elapsed());
+            }
+            if printed.elapsed() >= PROGRESS_EVERY {
+                printed = Instant::now();
+                eprintln!(
+                    "fedbench:     after {:.0}s: {} of {} member objects, {complete} of {} members complete; {}",
+                    since.elapsed().as_secs_f64(),
+                    arrived.iter().sum::<usize>(),
+                    expected * members.len(),
+                    members.len(),
+                    detail()
+                );
+            }
+            None
         },
     )
     .await
 }
+
+/// How often [`wait_counts`] reports its progress.
+const PROGRESS_EVERY: Duration = Duration::from_secs(60);
 
 pub fn object_counts(members: &[Cluster]) -> Vec<usize> {
     members.iter().map(Cluster::object_count).collect()

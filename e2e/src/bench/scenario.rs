@@ -174,7 +174,25 @@ impl Phase<'_> {
             self.expected.insert(name.clone(), 1);
         }
         let members = &self.fleet.members;
-        let took = wait_counts(members, &baseline, names.len(), started, self.plan.timeout).await?;
+        let detail = || match self.reconcile_totals() {
+            Ok((full, busy, unchanged)) => format!(
+                "{} full reconciles (+{} found nothing changed), {:.1} s in them, RSS {} MiB",
+                full.saturating_sub(reconciles_before),
+                unchanged.saturating_sub(unchanged_before),
+                busy - busy_before,
+                rss_bytes() >> 20
+            ),
+            Err(e) => e.to_string(),
+        };
+        let took = wait_counts(
+            members,
+            &baseline,
+            names.len(),
+            started,
+            self.plan.timeout,
+            detail,
+        )
+        .await?;
         let member_requests = self.fleet.member_requests_by_verb();
         let host_writes = self.fleet.host_writes_by_resource();
         let (reconciles_after, busy_after, unchanged_after) = self.reconcile_totals()?;
