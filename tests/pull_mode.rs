@@ -707,6 +707,23 @@ fn workload(name: &str, clusters: &[&str]) -> Value {
 
 /// The `dependency-of.kubefed.io/…` labels of `configmaps/settings` in `client`'s cluster,
 /// `None` when it is not there.
+/// [`start`], with the namespace demo federated and the host ConfigMap demo/settings
+/// (`data.k`) that the workloads of these tests reference.
+async fn with_settings(data: &str) -> (PullFleet, Client) {
+    let f = start().await;
+    let host = f.test.host_client.clone();
+    f.test.federate_namespace("demo").await;
+    create(
+        &host,
+        &configmaps(),
+        Some("demo"),
+        json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "settings", "namespace": "demo"}, "data": {"k": data}}),
+    )
+    .await;
+    (f, host)
+}
+
 async fn settings_dependents(client: &Client) -> Option<Vec<String>> {
     let cm = get(client, &configmaps(), Some("demo"), "settings").await?;
     Some(
@@ -732,18 +749,8 @@ async fn wait_dependents(client: &Client, want: Option<&[&str]>, what: &str) {
 
 #[tokio::test]
 async fn dependencies_follow_workloads_into_the_pull_member_and_leave_with_them() {
-    let f = start().await;
-    let host = f.test.host_client.clone();
+    let (f, host) = with_settings("one").await;
     let (c1, c2) = (f.test.client("cluster1"), f.test.client("cluster2"));
-    f.test.federate_namespace("demo").await;
-    create(
-        &host,
-        &configmaps(),
-        Some("demo"),
-        json!({"apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": "settings", "namespace": "demo"}, "data": {"k": "one"}}),
-    )
-    .await;
     create(
         &host,
         &fdeploy(),
@@ -897,18 +904,8 @@ async fn dependencies_follow_workloads_into_the_pull_member_and_leave_with_them(
 
 #[tokio::test]
 async fn a_dependency_federated_explicitly_leaves_the_pull_members_copy_to_its_own_object() {
-    let f = start().await;
-    let host = f.test.host_client.clone();
+    let (f, host) = with_settings("host").await;
     let c2 = f.test.client("cluster2");
-    f.test.federate_namespace("demo").await;
-    create(
-        &host,
-        &configmaps(),
-        Some("demo"),
-        json!({"apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": "settings", "namespace": "demo"}, "data": {"k": "host"}}),
-    )
-    .await;
     create(
         &host,
         &fdeploy(),
@@ -963,18 +960,8 @@ async fn a_dependency_federated_explicitly_leaves_the_pull_members_copy_to_its_o
 
 #[tokio::test]
 async fn workloads_sharing_a_dependency_in_the_pull_member_all_keep_their_labels() {
-    let f = start().await;
-    let host = f.test.host_client.clone();
+    let (f, host) = with_settings("one").await;
     let c2 = f.test.client("cluster2");
-    f.test.federate_namespace("demo").await;
-    create(
-        &host,
-        &configmaps(),
-        Some("demo"),
-        json!({"apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": "settings", "namespace": "demo"}, "data": {"k": "one"}}),
-    )
-    .await;
     // Created at once, so their writes of the one MemberWork race.
     let names: Vec<String> = (0..6).map(|i| format!("w{i}")).collect();
     futures::future::join_all(names.iter().map(|name| {

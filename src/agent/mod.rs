@@ -209,10 +209,7 @@ async fn pass(
     memory.retain(|key, _| live.contains(key));
     let selected: Vec<_> = works
         .into_iter()
-        .filter(|w| {
-            let (namespace, name) = manifest_key(&w.spec.manifest);
-            woken.selects(w, &namespace, &name)
-        })
+        .filter(|w| woken.selects(w, || manifest_key(&w.spec.manifest)))
         .collect();
     stats.bump(|c| c.handled += selected.len() as u64);
     // Namespaces first: the objects in them need them.

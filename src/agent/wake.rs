@@ -2,7 +2,7 @@
 //! thousands of MemberWorks, re-checking every one of them on each event would make the
 //! agent's work grow with the square of the objects it holds.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use kube::runtime::watcher::Event;
 use kube::{Resource, ResourceExt};
@@ -55,7 +55,8 @@ impl Wake {
 pub struct Woken {
     all: bool,
     works: HashSet<String>,
-    members: HashSet<(WorkResource, Option<String>, String)>,
+    /// Member objects by type, as (namespace, name).
+    members: HashMap<WorkResource, HashSet<(Option<String>, String)>>,
     types: HashSet<WorkResource>,
 }
 
@@ -75,7 +76,10 @@ impl Woken {
                 self.works.insert(name);
             }
             Wake::Member(resource, namespace, name) => {
-                self.members.insert((resource, namespace, name));
+                self.members
+                    .entry(resource)
+                    .or_default()
+                    .insert((namespace, name));
             }
             Wake::Type(resource) => {
                 self.types.insert(resource);
@@ -83,15 +87,25 @@ impl Woken {
         }
     }
 
-    /// Whether the pass handles `work`, whose member object is `namespace/name`.
-    pub fn selects(&self, work: &MemberWork, namespace: &Option<String>, name: &str) -> bool {
+    /// Whether the pass handles `work`; `member` names its member object as (namespace,
+    /// name), and is read only when a member object of its type woke the agent.
+    pub fn selects(
+        &self,
+        work: &MemberWork,
+        member: impl FnOnce() -> (Option<String>, String),
+    ) -> bool {
         let resource = &work.spec.resource;
         self.all
             || self.types.contains(resource)
-            || self.works.contains(&work.name_any())
+            || work
+                .metadata
+                .name
+                .as_ref()
+                .is_some_and(|n| self.works.contains(n))
             || self
                 .members
-                .contains(&(resource.clone(), namespace.clone(), name.to_string()))
+                .get(resource)
+                .is_some_and(|objects| objects.contains(&member()))
     }
 }
 
@@ -137,7 +151,7 @@ mod tests {
             for w in wakes {
                 woken.add(w);
             }
-            woken.selects(&cm, &target.0, target.1)
+            woken.selects(&cm, || (target.0.clone(), target.1.to_string()))
         };
         let demo = Some("demo".to_string());
         let cases: Vec<(Vec<Wake>, bool)> = vec![
@@ -168,7 +182,7 @@ mod tests {
         for (wakes, want) in cases {
             assert_eq!(select(wakes.clone()), want, "{wakes:?}");
         }
-        assert!(Woken::all().selects(&cm, &target.0, target.1));
+        assert!(Woken::all().selects(&cm, || unreachable!("not read for all")));
     }
 
     #[test]

@@ -127,21 +127,28 @@ pub fn observed_member(work: &MemberWork, collection: StatusCollection) -> Membe
 /// the member, say), as the cluster's entry in `status.clusters[]`. `None` while the agent
 /// has not acted on the current spec, and for the outcomes [`observed_member`] already shows.
 pub fn reported_failure(work: &MemberWork) -> Option<Entry> {
-    let status = work.status.as_ref()?;
-    if status.observed_generation != work.metadata.generation {
-        return None;
-    }
-    let propagation = status.propagation.as_ref()?;
-    let word: PropagationStatus = propagation.status.parse().ok()?;
+    let (word, message) = current_report(work)?;
     match word {
         PropagationStatus::Ok
         | PropagationStatus::AlreadyExists
         | PropagationStatus::ManagedLabelFalse => None,
         status => Some(Entry::Show {
             status,
-            message: propagation.message.clone(),
+            message: message.cloned(),
         }),
     }
+}
+
+/// The outcome the agent reported for the current spec of `work`, with its message; `None`
+/// while it has not reported on that spec (or reported a word this version does not know).
+pub fn current_report(work: &MemberWork) -> Option<(PropagationStatus, Option<&String>)> {
+    let status = work.status.as_ref()?;
+    if status.observed_generation != work.metadata.generation {
+        return None;
+    }
+    let propagation = status.propagation.as_ref()?;
+    let word = propagation.status.parse().ok()?;
+    Some((word, propagation.message.as_ref()))
 }
 
 /// The plan with the failures pull members' agents reported: a cluster the host has nothing

@@ -18,7 +18,7 @@ use super::{DEPENDENCY_LABEL, DEPENDENT_LABEL_PREFIX, DependencyKind, Dependency
 use crate::core::desired::{DESIRED_HASH_ANNOTATION, DesiredObject};
 use crate::core::hash::hash_value;
 use crate::core::observation::MemberObject;
-use crate::core::pull::{WorkTarget, work_name};
+use crate::core::pull::{WorkTarget, current_report, work_name};
 use crate::core::vocabulary::PropagationStatus;
 use crate::crds::federated::MANAGED_LABEL;
 use crate::crds::member_work::{MemberWork, WorkResource};
@@ -171,17 +171,12 @@ pub fn last_patch(orphan: bool, keep: bool, resource_version: Option<&str>) -> O
 /// as a message naming it and the cluster. The outcomes the plan sees in the member object
 /// itself (`kubefed.io/managed: "false"`) and a pending removal are not failures.
 pub fn agent_failure(work: &MemberWork, dependency: &DependencyRef) -> Option<String> {
-    let status = work.status.as_ref()?;
-    if status.observed_generation != work.metadata.generation {
-        return None;
-    }
-    let propagation = status.propagation.as_ref()?;
-    let word: PropagationStatus = propagation.status.parse().ok()?;
+    let (word, message) = current_report(work)?;
     match word {
         PropagationStatus::Ok
         | PropagationStatus::ManagedLabelFalse
         | PropagationStatus::WaitingForRemoval => None,
-        word => Some(match &propagation.message {
+        word => Some(match message {
             Some(message) => message.clone(),
             None => format!("{dependency} in {}: {}", work.spec.cluster, word.as_str()),
         }),
