@@ -226,8 +226,9 @@ pub fn cluster_token(cluster: &KubeFedCluster, secret: Option<&Secret>) -> Resul
 /// their callers' timeouts), so a slow or hung member holds a bounded number of requests and
 /// connections however many reconciliations run at once, and the others are not starved of
 /// sockets or tasks. A watch holds its slot only until the member starts streaming, not for
-/// the life of the stream. There is no client-side rate limit (QPS) on top of this. The
-/// default of `--member-max-requests-in-flight`.
+/// the life of the stream. Health probes take no slot (see [`super::in_flight`]). There is no
+/// client-side rate limit (QPS) on top of this. The default of
+/// `--member-max-requests-in-flight`.
 pub const DEFAULT_MEMBER_IN_FLIGHT: usize = 16;
 
 /// A client for a KubeFedCluster with its token, as the operator connects (`timeout` bounds
@@ -262,7 +263,7 @@ pub fn cluster_client(
     let connection = member_config(&spec).map_err(|e| e.to_string())?;
     let client = kube::client::ClientBuilder::try_from(connection.config)
         .map_err(|e| format!("cannot build a client: {e}"))?
-        .with_layer(&tower::limit::ConcurrencyLimitLayer::new(in_flight.max(1)))
+        .with_layer(&super::in_flight::InFlightLimitLayer::new(in_flight))
         .build();
     Ok((client, connection.tls.still_enforced))
 }

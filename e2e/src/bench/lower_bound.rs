@@ -39,7 +39,9 @@ impl BareClients {
             config.auth_info.token = Some(member.admin_token().to_string().into());
             let client = kube::client::ClientBuilder::try_from(config)
                 .map_err(BenchError::kube("client"))?
-                .with_layer(&tower::limit::ConcurrencyLimitLayer::new(in_flight.max(1)))
+                .with_layer(&kubefed::members::in_flight::InFlightLimitLayer::new(
+                    in_flight,
+                ))
                 .build();
             apis.push(Api::namespaced_with(client, LOWER_BOUND_NAMESPACE, &ar));
         }

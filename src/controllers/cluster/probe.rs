@@ -1,6 +1,11 @@
-//! The two requests a health probe makes to a member: `/healthz` and `/version`.
+//! The requests a health probe makes to a member: `/healthz`, `/version` and the
+//! `kube-system` namespace. They are marked [`unlimited`]: a probe measures how fast the member
+//! answers, so it must not wait behind the operator's own requests to that member.
 
 use crate::core::health::ProbeOutcome;
+use crate::members::in_flight::unlimited;
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apimachinery::pkg::version::Info;
 use kube::Client;
 use std::time::Duration;
 
@@ -8,7 +13,7 @@ use std::time::Duration;
 /// healthy (or refuses our token); no answer at all means the cluster is unreachable.
 pub async fn healthz(client: &Client, timeout: Duration) -> ProbeOutcome {
     let request = match http::Request::get("/healthz").body(Vec::new()) {
-        Ok(r) => r,
+        Ok(r) => unlimited(r),
         Err(e) => return ProbeOutcome::Unreachable(e.to_string()),
     };
     match tokio::time::timeout(timeout, client.request_text(request)).await {
@@ -25,7 +30,8 @@ pub async fn healthz(client: &Client, timeout: Duration) -> ProbeOutcome {
 
 /// The member's `gitVersion`, when it answers in time.
 pub async fn version(client: &Client, timeout: Duration) -> Option<String> {
-    match tokio::time::timeout(timeout, client.apiserver_version()).await {
+    let request = http::Request::get("/version").body(Vec::new()).ok()?;
+    match tokio::time::timeout(timeout, client.request::<Info>(unlimited(request))).await {
         Ok(Ok(info)) => Some(info.git_version),
         _ => None,
     }
@@ -33,9 +39,10 @@ pub async fn version(client: &Client, timeout: Duration) -> Option<String> {
 
 /// UID of the member's `kube-system` namespace, which identifies the cluster itself.
 pub async fn kube_system_uid(client: &Client, timeout: Duration) -> Option<String> {
-    let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> =
-        kube::Api::all(client.clone());
-    match tokio::time::timeout(timeout, namespaces.get("kube-system")).await {
+    let request = kube::core::Request::new("/api/v1/namespaces")
+        .get("kube-system", &kube::api::GetParams::default())
+        .ok()?;
+    match tokio::time::timeout(timeout, client.request::<Namespace>(unlimited(request))).await {
         Ok(Ok(ns)) => ns.metadata.uid,
         _ => None,
     }

@@ -1,0 +1,192 @@
+//! At most N requests awaiting an answer from one member, health probes aside.
+//!
+//! kube's client hands every request to one queue drained by a single task. A limit that
+//! reports "not ready" to that task (as tower's `ConcurrencyLimit` does) stops the whole
+//! queue: a `/healthz` probe then waits behind every write queued for a busy member, misses
+//! its timeout, and the member is marked Offline although it answers. Here each request waits
+//! for its permit inside its own response future, so the queue never stops, and a request
+//! carrying the [`Unlimited`] extension (the probes) takes no permit at all.
+
+use futures::future::BoxFuture;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use tokio::sync::Semaphore;
+use tower::{Layer, Service};
+
+/// Marks a request that must not wait for a permit: a health probe, whose answer time is what
+/// it measures.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Unlimited;
+
+/// Adds [`Unlimited`] to a request.
+pub fn unlimited<B>(mut request: http::Request<B>) -> http::Request<B> {
+    request.extensions_mut().insert(Unlimited);
+    request
+}
+
+/// The layer; every client built with one clone of it shares its permits.
+#[derive(Clone, Debug)]
+pub struct InFlightLimitLayer {
+    permits: Arc<Semaphore>,
+}
+
+impl InFlightLimitLayer {
+    /// `limit` requests at once (at least one).
+    pub fn new(limit: usize) -> Self {
+        InFlightLimitLayer {
+            permits: Arc::new(Semaphore::new(limit.max(1))),
+        }
+    }
+}
+
+impl<S> Layer<S> for InFlightLimitLayer {
+    type Service = InFlightLimit<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        InFlightLimit {
+            inner,
+            permits: self.permits.clone(),
+        }
+    }
+}
+
+/// The service [`InFlightLimitLayer`] wraps around a client's stack.
+#[derive(Clone, Debug)]
+pub struct InFlightLimit<S> {
+    inner: S,
+    permits: Arc<Semaphore>,
+}
+
+impl<S, B> Service<http::Request<B>> for InFlightLimit<S>
+where
+    S: Service<http::Request<B>>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = BoxFuture<'static, Result<S::Response, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let permits = match request.extensions().get::<Unlimited>() {
+            Some(_) => None,
+            None => Some(self.permits.clone()),
+        };
+        // The client stack's future does nothing until it is polled, so creating it before the
+        // permit is held sends nothing early.
+        let response = self.inner.call(request);
+        Box::pin(async move {
+            // The semaphore is never closed, so acquiring only fails in theory; the request
+            // then goes unlimited rather than failing.
+            let _permit = match permits {
+                Some(permits) => permits.acquire_owned().await.ok(),
+                None => None,
+            };
+            response.await
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+    use tokio::sync::Notify;
+    use tower::ServiceExt;
+
+    /// A member that answers `/slow` only when released, and everything else at once; it
+    /// counts the requests it is answering.
+    fn member(
+        release: Arc<Notify>,
+        answering: Arc<AtomicUsize>,
+    ) -> impl Service<
+        http::Request<()>,
+        Response = &'static str,
+        Error = std::convert::Infallible,
+        Future = BoxFuture<'static, Result<&'static str, std::convert::Infallible>>,
+    > + Clone {
+        tower::service_fn(move |request: http::Request<()>| {
+            let release = release.clone();
+            let answering = answering.clone();
+            Box::pin(async move {
+                answering.fetch_add(1, Ordering::SeqCst);
+                if request.uri().path() == "/slow" {
+                    release.notified().await;
+                }
+                answering.fetch_sub(1, Ordering::SeqCst);
+                Ok::<_, std::convert::Infallible>("ok")
+            }) as BoxFuture<'static, _>
+        })
+    }
+
+    fn get(path: &str) -> http::Request<()> {
+        http::Request::get(path).body(()).unwrap()
+    }
+
+    /// With the one permit held by a request the member does not answer, a probe still gets
+    /// its answer, through the same buffered client queue kube uses; a second ordinary
+    /// request waits and goes out once the first is answered.
+    #[tokio::test]
+    async fn probes_pass_a_full_limit_and_others_wait() {
+        let release = Arc::new(Notify::new());
+        let answering = Arc::new(AtomicUsize::new(0));
+        let limited = InFlightLimitLayer::new(1).layer(member(release.clone(), answering.clone()));
+        let client = tower::buffer::Buffer::new(limited, 16);
+
+        let slow = tokio::spawn(client.clone().oneshot(get("/slow")));
+        while answering.load(Ordering::SeqCst) == 0 {
+            tokio::task::yield_now().await;
+        }
+        let queued = tokio::spawn(client.clone().oneshot(get("/fast")));
+
+        let probe = tokio::time::timeout(
+            Duration::from_secs(5),
+            client.clone().oneshot(unlimited(get("/healthz"))),
+        )
+        .await;
+        assert!(matches!(probe, Ok(Ok("ok"))), "the probe waited: {probe:?}");
+        // The probe's answer came after the queued request was handed over, and that request
+        // is still waiting for the permit: only the slow one is being answered.
+        assert!(!queued.is_finished());
+        assert_eq!(answering.load(Ordering::SeqCst), 1);
+
+        release.notify_one();
+        assert!(matches!(slow.await, Ok(Ok("ok"))));
+        let queued = tokio::time::timeout(Duration::from_secs(5), queued).await;
+        assert!(matches!(queued, Ok(Ok(Ok("ok")))), "{queued:?}");
+    }
+
+    /// Without the extension every request counts: two slow ones never run at once under a
+    /// limit of one.
+    #[tokio::test]
+    async fn ordinary_requests_are_limited() {
+        let release = Arc::new(Notify::new());
+        let answering = Arc::new(AtomicUsize::new(0));
+        let limited = InFlightLimitLayer::new(1).layer(member(release.clone(), answering.clone()));
+        let client = tower::buffer::Buffer::new(limited, 16);
+        let first = tokio::spawn(client.clone().oneshot(get("/slow")));
+        let second = tokio::spawn(client.clone().oneshot(get("/slow")));
+        while answering.load(Ordering::SeqCst) == 0 {
+            tokio::task::yield_now().await;
+        }
+        for _ in 0..100 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(answering.load(Ordering::SeqCst), 1);
+        // Whichever of the two holds the permit is answered; then the other goes out.
+        release.notify_one();
+        while !(first.is_finished() || second.is_finished()) {
+            tokio::task::yield_now().await;
+        }
+        release.notify_one();
+        let both = tokio::time::timeout(Duration::from_secs(5), async {
+            (first.await, second.await)
+        })
+        .await;
+        assert!(matches!(both, Ok((Ok(Ok("ok")), Ok(Ok("ok"))))), "{both:?}");
+    }
+}
