@@ -1,6 +1,7 @@
 //! Requests to one member are bounded: a hanging member holds at most
-//! `DEFAULT_MEMBER_IN_FLIGHT` requests however many reconciliations run at once, and the other
-//! members converge meanwhile.
+//! `DEFAULT_MEMBER_IN_FLIGHT` requests (and one health probe) however many reconciliations run
+//! at once, and the other members converge meanwhile. A member that answers slowly while its
+//! limit is full still passes its health probes, which do not queue behind the writes.
 
 mod common;
 
@@ -75,11 +76,86 @@ async fn a_hanging_member_holds_a_bounded_number_of_requests() {
         most_held > 0,
         "no request reached the hanging member: the bound was not exercised"
     );
+    // Health probes take no slot (they must not wait behind writes), and a member has one
+    // probe out at a time.
+    let bound = DEFAULT_MEMBER_IN_FLIGHT + 1;
     assert!(
-        most_held as usize <= DEFAULT_MEMBER_IN_FLIGHT,
-        "the hanging member held {most_held} requests (bound {DEFAULT_MEMBER_IN_FLIGHT})"
+        most_held as usize <= bound,
+        "the hanging member held {most_held} requests (bound {DEFAULT_MEMBER_IN_FLIGHT} and a probe)"
     );
 
     hanging.set_hang(false);
     wait_converged(&t, "limits", OBJECTS, Duration::from_secs(60)).await;
+}
+
+/// A member that answers every request in 1 s while more writes are queued for it than its
+/// limit lets out (so they wait longer than the probe timeout) stays Ready: the probes are
+/// answered in 1 s too, because they do not wait for a slot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_member_stays_ready() {
+    const BUSY_OBJECTS: usize = 120;
+    let latency = Duration::from_secs(1);
+    let probe_timeout = Duration::from_secs(3);
+    let t = start_fleet(2, |spec| {
+        spec.sync_controller = Some(SyncControllerConfig {
+            max_concurrent_reconciles: Some(64),
+            ..spec.sync_controller.clone().unwrap_or_default()
+        });
+        spec.cluster_health_check = Some(ClusterHealthCheckConfig {
+            period: Some("1s".into()),
+            timeout: Some("3s".into()),
+            failure_threshold: Some(1),
+            success_threshold: Some(1),
+        });
+    })
+    .await;
+    let host = &t.host_client;
+    t.federate_namespace("busy").await;
+    create_many(host, "busy", 1).await;
+    wait_converged(&t, "busy", 1, Duration::from_secs(30)).await;
+
+    t.member("cluster1").faults().set_latency(latency);
+    let start = Instant::now();
+    let creates = (1..BUSY_OBJECTS).map(|i| {
+        let name = format!("cm-{i:03}");
+        let obj = federated_configmap("busy", &name, serde_json::json!({"clusterSelector": {}}));
+        async move { create(host, &fcm(), Some("busy"), obj).await }
+    });
+    futures::future::join_all(creates).await;
+
+    let clusters: kube::Api<kubefed::crds::kubefed_cluster::KubeFedCluster> =
+        kube::Api::namespaced(host.clone(), NS);
+    let mut samples = 0;
+    loop {
+        let cluster = clusters.get("cluster1").await.unwrap();
+        let ready = cluster
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"))
+            .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()));
+        assert!(
+            matches!(&ready, Some((status, _, _)) if status == "True"),
+            "cluster1 left Ready after {:?} while its writes queued: {ready:?}",
+            start.elapsed()
+        );
+        samples += 1;
+        if managed_in(t.member("cluster1").cluster(), "busy") >= BUSY_OBJECTS {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(90),
+            "cluster1 did not get all {BUSY_OBJECTS} objects"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let took = start.elapsed();
+    println!(
+        "{BUSY_OBJECTS} objects on the busy member in {took:?}, Ready in all {samples} samples"
+    );
+    // The writes must have waited for slots longer than a probe may take, or this shows
+    // nothing about probes queued behind them.
+    assert!(
+        took > probe_timeout * 2,
+        "the busy member's writes never queued beyond the probe timeout ({took:?})"
+    );
 }
