@@ -477,10 +477,12 @@ fn plan_sync(
             message: message.clone(),
         });
     }
+    let mut renders = Renders::new(&obs.object, spec, settings);
     for (cluster, member) in members {
         let planned = if selected.contains(cluster) {
+            let desired = renders.for_cluster(cluster, member.object.as_deref());
             let (planned, warnings) =
-                plan_placed(obs, cluster, member, spec, structure.as_deref(), settings);
+                plan_placed(cluster, member, desired, structure.as_deref(), settings);
             plan.warnings.extend(warnings);
             Some(planned)
         } else {
@@ -518,16 +520,72 @@ pub fn desired_for(
     })
 }
 
+/// The member objects of one reconciliation, rendered once per distinct input. A cluster's
+/// object depends on the cluster only through the overrides naming it and, with
+/// `retainReplicas`, the replicas it holds; so the clusters without overrides (in most fleets,
+/// nearly all) share one render and its hash instead of repeating them per member.
+struct Renders<'a> {
+    object: &'a FederatedObject,
+    spec: &'a FederatedSpec,
+    settings: &'a PlanSettings,
+    /// Clusters that some override names: rendered each on their own.
+    overridden: BTreeSet<&'a str>,
+    /// The shared renders, by the replicas kept (`None` without `retainReplicas`).
+    shared: BTreeMap<Option<i64>, Result<DesiredObject, DesiredError>>,
+    /// The last render of an overridden cluster (used once, right after).
+    own: Option<Result<DesiredObject, DesiredError>>,
+}
+
+impl<'a> Renders<'a> {
+    fn new(
+        object: &'a FederatedObject,
+        spec: &'a FederatedSpec,
+        settings: &'a PlanSettings,
+    ) -> Self {
+        Renders {
+            object,
+            spec,
+            settings,
+            overridden: spec
+                .overrides
+                .iter()
+                .map(|o| o.cluster_name.as_str())
+                .collect(),
+            shared: BTreeMap::new(),
+            own: None,
+        }
+    }
+
+    fn for_cluster(
+        &mut self,
+        cluster: &str,
+        member: Option<&MemberObject>,
+    ) -> &Result<DesiredObject, DesiredError> {
+        let (object, spec, settings) = (self.object, self.spec, self.settings);
+        if self.overridden.contains(cluster) {
+            return self
+                .own
+                .insert(desired_for(object, spec, settings, cluster, member));
+        }
+        let kept = if spec.retain_replicas.unwrap_or(false) {
+            member.and_then(|m| m.replicas)
+        } else {
+            None
+        };
+        self.shared
+            .entry(kept)
+            .or_insert_with(|| desired_for(object, spec, settings, cluster, member))
+    }
+}
+
 fn plan_placed(
-    obs: &Observation,
     cluster: &str,
     member: &MemberView,
-    spec: &FederatedSpec,
+    desired: &Result<DesiredObject, DesiredError>,
     structure: Option<&str>,
     settings: &PlanSettings,
 ) -> (ClusterPlan, Vec<Warning>) {
     let object = member.object.as_deref();
-    let desired = desired_for(&obs.object, spec, settings, cluster, object);
     let mut warnings: Vec<Warning> = desired
         .iter()
         .flat_map(|d| d.warnings.iter())
@@ -604,7 +662,7 @@ fn plan_placed(
                 )
             }
             (None, Ok(desired)) => {
-                let decision = decide_placed(cluster, desired.clone(), object, settings);
+                let decision = decide_placed(cluster, desired, object, settings);
                 warnings.extend(decision.warning);
                 base(decision.action, decision.entry)
             }
@@ -626,7 +684,7 @@ pub struct Decision {
 /// executor when a create meets an object the cache did not show (it is not labelled).
 pub fn decide_placed(
     cluster: &str,
-    desired: DesiredObject,
+    desired: &DesiredObject,
     object: Option<&MemberObject>,
     settings: &PlanSettings,
 ) -> Decision {
@@ -636,7 +694,7 @@ pub fn decide_placed(
         warning: None,
     };
     let Some(object) = object else {
-        return decision(Action::Create(desired), Entry::ok());
+        return decision(Action::Create(desired.clone()), Entry::ok());
     };
     match object.managed {
         ManagedLabel::False => decision(
@@ -664,7 +722,7 @@ pub fn decide_placed(
         }
         ManagedLabel::Absent => decision(
             Action::Update {
-                desired,
+                desired: desired.clone(),
                 drift: false,
                 adopt: true,
             },
@@ -675,7 +733,7 @@ pub fn decide_placed(
             let drift = object.desired_hash.as_deref() == Some(desired.hash.as_str());
             decision(
                 Action::Update {
-                    desired,
+                    desired: desired.clone(),
                     drift,
                     adopt: false,
                 },

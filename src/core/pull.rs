@@ -329,7 +329,7 @@ pub fn agent_decide(work: &MemberWork, member: Option<&MemberObject>) -> AgentDe
     let settings = settings_for(work);
     let placed = decide_placed(
         &work.spec.cluster,
-        desired_of(work, member),
+        &desired_of(work, member),
         member,
         &settings,
     );

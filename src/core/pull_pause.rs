@@ -29,7 +29,7 @@ pub fn agent_decide_paused(work: &MemberWork, member: Option<&MemberObject>) -> 
     if work.spec.paused && work.metadata.deletion_timestamp.is_none() {
         let placed = decide_placed(
             &work.spec.cluster,
-            desired_of(work, member),
+            &desired_of(work, member),
             member,
             &settings_for(work),
         );

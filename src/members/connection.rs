@@ -231,14 +231,23 @@ pub fn cluster_token(cluster: &KubeFedCluster, secret: Option<&Secret>) -> Resul
 /// `--member-max-requests-in-flight`.
 pub const DEFAULT_MEMBER_IN_FLIGHT: usize = 16;
 
+/// A member client as the operator builds it.
+pub struct ClusterClient {
+    pub client: kube::Client,
+    /// Whether the member answers the requests sent on `client`.
+    pub answers: super::in_flight::Answers,
+    /// TLS validations that stay enforced although asked to be disabled.
+    pub still_enforced: Vec<String>,
+}
+
 /// A client for a KubeFedCluster with its token, as the operator connects (`timeout` bounds
-/// connecting, `in_flight` the requests awaiting an answer), and the TLS validations that stay enforced although asked to be disabled.
+/// connecting, `in_flight` the requests awaiting an answer).
 pub fn cluster_client(
     cluster: &KubeFedCluster,
     token: &str,
     timeout: Duration,
     in_flight: usize,
-) -> Result<(kube::Client, Vec<String>), String> {
+) -> Result<ClusterClient, String> {
     let tls: Vec<String> = cluster
         .spec
         .disabled_tls_validations
@@ -261,11 +270,16 @@ pub fn cluster_client(
         timeout,
     };
     let connection = member_config(&spec).map_err(|e| e.to_string())?;
+    let limit = super::in_flight::InFlightLimitLayer::new(in_flight);
     let client = kube::client::ClientBuilder::try_from(connection.config)
         .map_err(|e| format!("cannot build a client: {e}"))?
-        .with_layer(&super::in_flight::InFlightLimitLayer::new(in_flight))
+        .with_layer(&limit)
         .build();
-    Ok((client, connection.tls.still_enforced))
+    Ok(ClusterClient {
+        client,
+        answers: limit.answers(),
+        still_enforced: connection.tls.still_enforced,
+    })
 }
 
 #[cfg(test)]

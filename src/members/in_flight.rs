@@ -6,10 +6,16 @@
 //! its timeout, and the member is marked Offline although it answers. Here each request waits
 //! for its permit inside its own response future, so the queue never stops, and a request
 //! carrying the [`Unlimited`] extension (the probes) takes no permit at all.
+//!
+//! The layer also keeps the member's [`Answers`]: how long requests sent to it have gone
+//! without any answer. A request that waits long for its permit says nothing about the member,
+//! so that, not the time a caller waited, is what tells a busy member from a silent one.
 
 use futures::future::BoxFuture;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 use tower::{Layer, Service};
 
@@ -24,10 +30,87 @@ pub fn unlimited<B>(mut request: http::Request<B>) -> http::Request<B> {
     request
 }
 
-/// The layer; every client built with one clone of it shares its permits.
+/// Whether a member is answering: how many requests were sent to it and await an answer, and
+/// since when none was answered. Clones share the counts.
+#[derive(Clone, Debug)]
+pub struct Answers(Arc<AnswerClock>);
+
+#[derive(Debug)]
+struct AnswerClock {
+    started: Instant,
+    /// Requests sent (holding a permit, or unlimited) and not answered or abandoned yet.
+    waiting: AtomicUsize,
+    /// Milliseconds after `started` of the last answer, or of the send that ended a time with
+    /// nothing waiting.
+    since_ms: AtomicU64,
+}
+
+impl Default for Answers {
+    fn default() -> Self {
+        Answers(Arc::new(AnswerClock {
+            started: Instant::now(),
+            waiting: AtomicUsize::new(0),
+            since_ms: AtomicU64::new(0),
+        }))
+    }
+}
+
+impl Answers {
+    /// How long requests sent to the member have waited with no answer to any of them: zero
+    /// while nothing waits or something was answered just now.
+    pub fn silent_for(&self) -> Duration {
+        let clock = &self.0;
+        if clock.waiting.load(Ordering::SeqCst) == 0 {
+            return Duration::ZERO;
+        }
+        let since = Duration::from_millis(clock.since_ms.load(Ordering::SeqCst));
+        clock.started.elapsed().saturating_sub(since)
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.0.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// A request goes out; the returned guard reports its end.
+    fn sent(&self) -> Waiting {
+        if self.0.waiting.fetch_add(1, Ordering::SeqCst) == 0 {
+            self.0.since_ms.store(self.now_ms(), Ordering::SeqCst);
+        }
+        Waiting {
+            answers: self.clone(),
+            answered: false,
+        }
+    }
+}
+
+/// One request sent and not answered yet. Dropped unanswered (its caller gave up), it stops
+/// counting without moving the clock.
+struct Waiting {
+    answers: Answers,
+    answered: bool,
+}
+
+impl Waiting {
+    fn answered(mut self) {
+        self.answered = true;
+        self.answers
+            .0
+            .since_ms
+            .store(self.answers.now_ms(), Ordering::SeqCst);
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.answers.0.waiting.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// The layer; every client built with one clone of it shares its permits and answers.
 #[derive(Clone, Debug)]
 pub struct InFlightLimitLayer {
     permits: Arc<Semaphore>,
+    answers: Answers,
 }
 
 impl InFlightLimitLayer {
@@ -35,7 +118,13 @@ impl InFlightLimitLayer {
     pub fn new(limit: usize) -> Self {
         InFlightLimitLayer {
             permits: Arc::new(Semaphore::new(limit.max(1))),
+            answers: Answers::default(),
         }
+    }
+
+    /// The answers of the clients built with this layer.
+    pub fn answers(&self) -> Answers {
+        self.answers.clone()
     }
 }
 
@@ -46,6 +135,7 @@ impl<S> Layer<S> for InFlightLimitLayer {
         InFlightLimit {
             inner,
             permits: self.permits.clone(),
+            answers: self.answers.clone(),
         }
     }
 }
@@ -55,6 +145,7 @@ impl<S> Layer<S> for InFlightLimitLayer {
 pub struct InFlightLimit<S> {
     inner: S,
     permits: Arc<Semaphore>,
+    answers: Answers,
 }
 
 impl<S, B> Service<http::Request<B>> for InFlightLimit<S>
@@ -78,6 +169,7 @@ where
         // The client stack's future does nothing until it is polled, so creating it before the
         // permit is held sends nothing early.
         let response = self.inner.call(request);
+        let answers = self.answers.clone();
         Box::pin(async move {
             // The semaphore is never closed, so acquiring only fails in theory; the request
             // then goes unlimited rather than failing.
@@ -85,7 +177,10 @@ where
                 Some(permits) => permits.acquire_owned().await.ok(),
                 None => None,
             };
-            response.await
+            let waiting = answers.sent();
+            let answer = response.await;
+            waiting.answered();
+            answer
         })
     }
 }
@@ -158,6 +253,49 @@ mod tests {
         assert!(matches!(slow.await, Ok(Ok("ok"))));
         let queued = tokio::time::timeout(Duration::from_secs(5), queued).await;
         assert!(matches!(queued, Ok(Ok(Ok("ok")))), "{queued:?}");
+    }
+
+    /// A member with a request out and no answer since is silent; an answer resets the
+    /// clock, and with nothing out it is never silent. Requests still waiting for a permit do
+    /// not count.
+    #[tokio::test]
+    async fn silence_counts_from_the_last_answer_of_requests_sent() {
+        let release = Arc::new(Notify::new());
+        let answering = Arc::new(AtomicUsize::new(0));
+        let layer = InFlightLimitLayer::new(1);
+        let answers = layer.answers();
+        let client =
+            tower::buffer::Buffer::new(layer.layer(member(release.clone(), answering.clone())), 16);
+        assert_eq!(answers.silent_for(), Duration::ZERO);
+
+        let slow = tokio::spawn(client.clone().oneshot(get("/slow")));
+        let queued = tokio::spawn(client.clone().oneshot(get("/slow")));
+        while answering.load(Ordering::SeqCst) == 0 {
+            tokio::task::yield_now().await;
+        }
+        std::thread::sleep(Duration::from_millis(30));
+        let silent = answers.silent_for();
+        assert!(silent >= Duration::from_millis(30), "{silent:?}");
+
+        // The first is answered: the clock starts again although the second is now out.
+        release.notify_one();
+        assert!(matches!(slow.await, Ok(Ok("ok"))));
+        while answering.load(Ordering::SeqCst) == 0 {
+            tokio::task::yield_now().await;
+        }
+        assert!(answers.silent_for() < silent, "{:?}", answers.silent_for());
+        release.notify_one();
+        assert!(matches!(queued.await, Ok(Ok("ok"))));
+        assert_eq!(answers.silent_for(), Duration::ZERO);
+
+        // Given up on before an answer: no longer waiting.
+        let abandoned = tokio::spawn(client.clone().oneshot(get("/slow")));
+        while answering.load(Ordering::SeqCst) == 0 {
+            tokio::task::yield_now().await;
+        }
+        abandoned.abort();
+        let _ = abandoned.await;
+        assert_eq!(answers.silent_for(), Duration::ZERO);
     }
 
     /// Without the extension every request counts: two slow ones never run at once under a

@@ -1,18 +1,27 @@
 //! The shared view of member clusters that every controller reads.
 //!
 //! The cluster controller writes health, labels and clients; the sync workers mark a member
-//! unresponsive when a request to it gets no answer (until its next successful probe), so one
-//! frozen member costs one timeout, not one per object. The sync and scheduling controllers
+//! unresponsive when the requests sent to it get no answer (until its next successful probe),
+//! so one frozen member costs one timeout, not one per object. The sync and scheduling controllers
 //! subscribe and are woken on every change (a cluster joining, leaving, becoming ready or not)
 //! without polling. Each change publishes a new immutable snapshot, so readers never hold a
 //! lock while they talk to a member.
 
+use super::in_flight::Answers;
 use crate::core::health::Health;
 use crate::core::placement::ClusterInfo;
+use crate::runtime::error::ErrorCategory;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 use tokio::sync::watch;
+
+/// How long the requests sent to a member may go without any answer before it is taken as
+/// unresponsive. Shorter than the time a reconciliation waits for a member (the sync
+/// controller's `PATIENCE`, 2 s), so that the first request that waited that long, for a
+/// member that answered nothing since it went out, marks the member.
+pub const UNRESPONSIVE_AFTER: Duration = Duration::from_secs(1);
 
 /// One member cluster as the controllers see it.
 #[derive(Clone)]
@@ -30,6 +39,8 @@ pub struct Member {
     /// Bumped every time the client is rebuilt, so watchers know to restart their member
     /// watches (clients cannot be compared directly).
     pub client_epoch: u64,
+    /// Whether the member answers the requests sent on `client`.
+    pub answers: Answers,
     /// A request got no answer in time (or no connection) since the last successful probe:
     /// writes wait for the member to answer a probe again. Its watches keep running (a member
     /// that stays silent goes not ready by its probes, which stops them).
@@ -155,6 +166,7 @@ impl MemberPool {
                 client: None,
                 kube_system_uid: None,
                 client_epoch: 0,
+                answers: Answers::default(),
                 unresponsive: false,
                 pull: false,
             });
@@ -168,9 +180,11 @@ impl MemberPool {
     }
 
     /// Installs a new client for a member (its connection settings changed).
-    pub fn set_client(&self, name: &str, client: Option<kube::Client>) {
+    pub fn set_client(&self, name: &str, client: Option<(kube::Client, Answers)>) {
         self.update(name, |m| {
+            let (client, answers) = client.unzip();
             m.client = client;
+            m.answers = answers.unwrap_or_default();
             m.client_epoch += 1;
             // A new connection has not been probed yet.
             m.health = None;
@@ -187,6 +201,30 @@ impl MemberPool {
             }
             m.health = health;
         });
+    }
+
+    /// A request to the member (on the client of `epoch`) failed: a connection failure marks
+    /// it unresponsive at once, a timeout as [`MemberPool::still_waiting`] does.
+    pub fn request_failed(&self, name: &str, epoch: u64, category: ErrorCategory) {
+        match category {
+            ErrorCategory::Unreachable => self.mark_unresponsive(name, epoch),
+            ErrorCategory::Timeout => self.still_waiting(name, epoch),
+            _ => {}
+        }
+    }
+
+    /// A request to the member (on the client of `epoch`) has waited long for an answer: the
+    /// member is unresponsive if the requests sent to it have had no answer for
+    /// [`UNRESPONSIVE_AFTER`]. A member busy answering the operator's queued requests is not.
+    pub fn still_waiting(&self, name: &str, epoch: u64) {
+        let silent = self
+            .tx
+            .borrow()
+            .get(name)
+            .is_some_and(|m| m.answers.silent_for() >= UNRESPONSIVE_AFTER);
+        if silent {
+            self.mark_unresponsive(name, epoch);
+        }
     }
 
     /// A request to the member (on the client of `epoch`) got no answer.
@@ -252,6 +290,30 @@ mod tests {
         rx.borrow_and_update();
         pool.remove("a");
         assert!(!rx.has_changed().unwrap());
+    }
+
+    /// A timeout marks a member only when it has left the requests sent to it unanswered
+    /// (here nothing was sent, so it answered all); a connection failure always does, and
+    /// other failures never.
+    #[test]
+    fn which_failures_make_a_member_unresponsive() {
+        let pool = MemberPool::new();
+        pool.set_client("a", None);
+        pool.set_health("a", Some(Health::Ready), true);
+        let epoch = pool.snapshot()["a"].client_epoch;
+        for category in [
+            ErrorCategory::Timeout,
+            ErrorCategory::Rejected,
+            ErrorCategory::Conflict,
+            ErrorCategory::ServerError,
+        ] {
+            pool.request_failed("a", epoch, category);
+            assert!(!pool.snapshot()["a"].unresponsive, "{category}");
+        }
+        pool.still_waiting("a", epoch);
+        assert!(!pool.snapshot()["a"].unresponsive);
+        pool.request_failed("a", epoch, ErrorCategory::Unreachable);
+        assert!(pool.snapshot()["a"].unresponsive);
     }
 
     #[test]

@@ -41,9 +41,9 @@ pub struct RunOptions {
     #[arg(long, env = "POD_NAME", value_name = "ID")]
     pub leader_elect_identity: Option<String>,
     /// Requests awaiting an answer from one member cluster, at most; the rest queue within
-    /// their timeouts, so a slow or hung member cannot take every connection and task. There
-    /// is no client-side QPS limit: throughput is set by this and
-    /// `syncController.maxConcurrentReconciles`.
+    /// their timeouts, so a slow or hung member cannot take every connection and task. Health
+    /// probes are not counted. There is no client-side QPS limit: throughput is set by this
+    /// and `syncController.maxConcurrentReconciles`.
     #[arg(
         long,
         default_value_t = crate::members::connection::DEFAULT_MEMBER_IN_FLIGHT,

@@ -377,7 +377,7 @@ impl Federation {
                     )
                 })
                 .ok()
-                .map(|(client, _)| client);
+                .map(|c| c.client);
             let health = health_from_status(cluster.status.as_ref());
             let ready = health.as_ref().is_some_and(|h| h.is_ready());
             let uid = match (&client, ready) {
@@ -393,6 +393,7 @@ impl Federation {
                     client,
                     kube_system_uid: uid,
                     client_epoch: 0,
+                    answers: Default::default(),
                     unresponsive: false,
                     pull: crate::crds::member_work::is_pull(&cluster),
                 },

@@ -50,12 +50,6 @@ impl ErrorCategory {
             _ => ErrorCategory::Unreachable,
         }
     }
-
-    /// Failures that say nothing about the request itself but about the connection: the member
-    /// should be treated as unresponsive until it answers a probe again.
-    pub fn is_transport(self) -> bool {
-        matches!(self, ErrorCategory::Timeout | ErrorCategory::Unreachable)
-    }
 }
 
 impl fmt::Display for ErrorCategory {
@@ -83,8 +77,6 @@ mod tests {
         assert_eq!(ErrorCategory::of(&api(409)), ErrorCategory::Conflict);
         assert_eq!(ErrorCategory::of(&api(429)), ErrorCategory::ServerError);
         assert_eq!(ErrorCategory::of(&api(503)), ErrorCategory::ServerError);
-        assert!(!ErrorCategory::Rejected.is_transport());
-        assert!(ErrorCategory::Timeout.is_transport());
         assert_eq!(ErrorCategory::ServerError.to_string(), "server-error");
     }
 }

@@ -24,7 +24,7 @@ use crate::crds::member_work::{
     cluster_namespace, is_pull,
 };
 use crate::members::availability::TypeAvailability;
-use crate::members::connection::{cluster_client, cluster_token};
+use crate::members::connection::{ClusterClient, cluster_client, cluster_token};
 use crate::members::pool::MemberPool;
 use crate::runtime::events::Publisher;
 use crate::runtime::metrics::Metrics;
@@ -201,7 +201,7 @@ fn connect(
     cluster: &KubeFedCluster,
     token: &str,
     settings: &HealthSettings,
-) -> Result<(Client, Vec<String>), String> {
+) -> Result<ClusterClient, String> {
     cluster_client(cluster, token, settings.timeout, settings.max_in_flight)
 }
 
@@ -258,7 +258,14 @@ async fn align(
         });
         match connected {
             Ok(None) => {}
-            Ok(Some((print, (client, still_enforced)))) => {
+            Ok(Some((
+                print,
+                ClusterClient {
+                    client,
+                    answers,
+                    still_enforced,
+                },
+            ))) => {
                 malformed.remove(&name);
                 if !still_enforced.is_empty() {
                     publish(
@@ -272,7 +279,9 @@ async fn align(
                     )
                     .await;
                 }
-                shared.pool.set_client(&name, Some(client.clone()));
+                shared
+                    .pool
+                    .set_client(&name, Some((client.clone(), answers)));
                 let task = tokio::spawn(probe_loop(
                     shared.clone(),
                     cluster.clone(),

@@ -146,8 +146,10 @@ pub async fn execute(
             Err(failure) => {
                 // A push member that does not answer waits for its probes; a pull member's
                 // failures are the host's.
-                if let Some(epoch) = epoch.filter(|_| failure.category.is_transport()) {
-                    writes.pool.mark_unresponsive(&step.cluster, epoch);
+                if let Some(epoch) = epoch {
+                    writes
+                        .pool
+                        .request_failed(&step.cluster, epoch, failure.category);
                 }
                 executed.events.add(
                     Severity::Warning,

@@ -36,8 +36,10 @@ pub const RETRY: BackoffPolicy =
 
 /// How long a reconciliation waits for a member's answer before it goes on without it (the
 /// request continues, and its end brings the object back). A healthy API server answers in
-/// milliseconds; a member slower than this is treated as not answering until its next
-/// successful probe, so it cannot hold up the other members and objects.
+/// milliseconds; a member that has answered none of the requests sent to it for as long
+/// ([`crate::members::pool::UNRESPONSIVE_AFTER`]) is treated as not answering until its next
+/// successful probe, so it cannot hold up the other members and objects. A request that only
+/// waited behind others for the member's request limit does not count against the member.
 pub const PATIENCE: Duration = Duration::from_secs(2);
 
 /// How soon an object waiting for something to settle (an unsynced cache, an unprobed member,

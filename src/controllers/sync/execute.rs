@@ -141,7 +141,7 @@ async fn patiently(
             (cluster, (outcome, None, None))
         }
         Err(_) => {
-            ctx.pool.mark_unresponsive(&cluster, epoch);
+            ctx.pool.still_waiting(&cluster, epoch);
             let late = cluster.clone();
             tokio::spawn(async move {
                 if let Ok(done) = task.await {
@@ -218,10 +218,9 @@ async fn run_cluster(writer: Writer, disposition: Disposition, planned: ClusterP
         Ok(done) => done,
         Err(failure) => {
             ctx.metrics.count_error("sync", failure.category);
-            if failure.category.is_transport() {
-                // Later writes wait until the member answers a probe again.
-                ctx.pool.mark_unresponsive(&writer.cluster, writer.epoch);
-            }
+            // When the member does not answer, later writes wait until it answers a probe.
+            ctx.pool
+                .request_failed(&writer.cluster, writer.epoch, failure.category);
             let (reason, verb) = match &planned.action {
                 Action::Create(_) => ("CreateInClusterFailed", "create"),
                 Action::Update { .. } => ("UpdateInClusterFailed", "update"),
@@ -273,12 +272,7 @@ async fn create(writer: &Writer, desired: &DesiredObject) -> Result<Done, Failur
             message: "the object appeared and disappeared while being created".into(),
         });
     };
-    let decision = decide_placed(
-        &writer.cluster,
-        desired.clone(),
-        Some(&found),
-        &ctx.plan_settings,
-    );
+    let decision = decide_placed(&writer.cluster, desired, Some(&found), &ctx.plan_settings);
     match decision.action {
         Action::Update { desired, adopt, .. } => {
             let applied = writer.apply(&desired, false).await?;

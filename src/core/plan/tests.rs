@@ -293,11 +293,11 @@ fn a_create_that_meets_an_existing_object_follows_the_same_rules() {
             },
         )
     };
-    let d = decide_placed("c1", desired.clone(), Some(&found(json!({}))), &settings());
+    let d = decide_placed("c1", &desired, Some(&found(json!({}))), &settings());
     assert!(matches!(d.action, Action::Update { adopt: true, .. }));
     let d = decide_placed(
         "c1",
-        desired.clone(),
+        &desired,
         Some(&found(json!({MANAGED_LABEL: "false"}))),
         &settings(),
     );
@@ -305,7 +305,7 @@ fn a_create_that_meets_an_existing_object_follows_the_same_rules() {
     // Created by a previous pass the cache has not caught up with: brought in line.
     let d = decide_placed(
         "c1",
-        desired,
+        &desired,
         Some(&found(json!({MANAGED_LABEL: "true"}))),
         &settings(),
     );
@@ -941,4 +941,87 @@ fn paused_unreadable_spec_is_still_blocked_and_marked_paused() {
     let p = plan(&observe(fed, [("c1", ready(None))]), &settings());
     assert!(p.blocked.is_some());
     assert_eq!(p.paused, Some(Paused::default()));
+}
+
+/// Clusters without overrides share one render; an overridden cluster gets its own, and with
+/// `retainReplicas` so does each replica count kept. Every cluster's object is exactly what
+/// rendering it alone gives.
+#[test]
+fn shared_renders_equal_renders_per_cluster() {
+    let deployments = PlanSettings {
+        target: TargetInfo {
+            group: "apps".into(),
+            api_version: "apps/v1".into(),
+            kind: "Deployment".into(),
+            resource: "deployments.apps".into(),
+            namespaced: true,
+        },
+        ..settings()
+    };
+    let overridden = json!({
+        "template": {"spec": {"replicas": 1, "paused": false}},
+        "placement": {"clusterSelector": {}},
+        "overrides": [{"clusterName": "c2", "clusterOverrides": [
+            {"path": "/spec/paused", "value": true}]}],
+    });
+    let mut retained = overridden.clone();
+    retained["retainReplicas"] = json!(true);
+    // c3 and c4 hold different replica counts; c5 holds c3's; c1 and c2 hold nothing yet.
+    let holding = |replicas: i64| {
+        ready(Some(
+            json!({"metadata": {"name": "cm"}, "spec": {"replicas": replicas}}),
+        ))
+    };
+    for spec in [overridden, retained] {
+        let fed = object(spec.clone());
+        let members = [
+            ("c1", ready(None)),
+            ("c2", ready(None)),
+            ("c3", holding(3)),
+            ("c4", holding(4)),
+            ("c5", holding(3)),
+        ];
+        let alone: BTreeMap<&str, DesiredObject> = members
+            .iter()
+            .map(|(name, view)| {
+                let desired = desired_for(
+                    &fed,
+                    fed.spec.as_ref().unwrap(),
+                    &deployments,
+                    name,
+                    view.object.as_deref(),
+                )
+                .unwrap();
+                (*name, desired)
+            })
+            .collect();
+        let p = plan(&observe(fed, members), &deployments);
+        for (name, expected) in &alone {
+            let desired = match &cluster(&p, name).action {
+                Action::Create(d) | Action::Update { desired: d, .. } => d,
+                other => panic!("{name}: {other:?} ({spec})"),
+            };
+            assert_eq!(desired, expected, "{name} ({spec})");
+        }
+        assert_ne!(alone["c1"], alone["c2"], "the override must show");
+        let replicas = |name: &str| alone[name].object.pointer("/spec/replicas").cloned();
+        if spec["retainReplicas"] == json!(true) {
+            assert_eq!(
+                [
+                    replicas("c1"),
+                    replicas("c3"),
+                    replicas("c4"),
+                    replicas("c5")
+                ],
+                [
+                    Some(json!(1)),
+                    Some(json!(3)),
+                    Some(json!(4)),
+                    Some(json!(3))
+                ]
+            );
+        } else {
+            assert_eq!(replicas("c4"), Some(json!(1)));
+        }
+    }
 }
