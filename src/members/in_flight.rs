@@ -7,17 +7,61 @@
 //! for its permit inside its own response future, so the queue never stops, and a request
 //! carrying the [`Unlimited`] extension (the probes) takes no permit at all.
 //!
-//! The layer also keeps the member's [`Answers`]: how long requests sent to it have gone
-//! without any answer. A request that waits long for its permit says nothing about the member,
-//! so that, not the time a caller waited, is what tells a busy member from a silent one.
+//! A request that waits long for its permit says nothing about the member. So the layer keeps
+//! the member's [`Answers`] (how long requests sent to it have gone without any answer), which
+//! tells a busy member from a silent one, and [`answered_within`] gives a request its time
+//! from when it was sent, not from when it was queued.
 
 use futures::future::BoxFuture;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, watch};
 use tower::{Layer, Service};
+
+tokio::task_local! {
+    /// When the request of the [`answered_within`] around it was sent: `None` while it waits
+    /// for a permit.
+    static SENT: watch::Sender<Option<Instant>>;
+}
+
+/// Runs `request` (one request to a member, or anything else) and waits for it at most
+/// `timeout` after the request went out: time spent waiting for a permit of the member's limit
+/// does not count. `None` when it timed out. Through a client without the limit, the time
+/// counts from the call.
+pub async fn answered_within<F: Future>(timeout: Duration, request: F) -> Option<F::Output> {
+    let (sent, mut sent_at) = watch::channel(Some(Instant::now()));
+    let request = SENT.scope(sent, request);
+    tokio::pin!(request);
+    let deadline = async {
+        loop {
+            let at = *sent_at.borrow_and_update();
+            match at {
+                Some(at) => tokio::select! {
+                    _ = tokio::time::sleep_until((at + timeout).into()) => return,
+                    changed = sent_at.changed() => if changed.is_err() {
+                        std::future::pending::<()>().await;
+                    },
+                },
+                None => {
+                    if sent_at.changed().await.is_err() {
+                        std::future::pending::<()>().await;
+                    }
+                }
+            }
+        }
+    };
+    tokio::select! {
+        out = &mut request => Some(out),
+        () = deadline => None,
+    }
+}
+
+/// Tells the [`answered_within`] around this request, if any, whether it is queued or sent.
+fn mark_sent(at: Option<Instant>) {
+    let _ = SENT.try_with(|sent| sent.send_replace(at));
+}
 
 /// Marks a request that must not wait for a permit: a health probe, whose answer time is what
 /// it measures.
@@ -174,7 +218,12 @@ where
             // The semaphore is never closed, so acquiring only fails in theory; the request
             // then goes unlimited rather than failing.
             let _permit = match permits {
-                Some(permits) => permits.acquire_owned().await.ok(),
+                Some(permits) => {
+                    mark_sent(None);
+                    let permit = permits.acquire_owned().await.ok();
+                    mark_sent(Some(Instant::now()));
+                    permit
+                }
                 None => None,
             };
             let waiting = answers.sent();
@@ -296,6 +345,49 @@ mod tests {
         abandoned.abort();
         let _ = abandoned.await;
         assert_eq!(answers.silent_for(), Duration::ZERO);
+    }
+
+    /// The time a request is given counts from when it was sent: one that waited for the
+    /// permit longer than its timeout still gets its answer, while one sent to a member that
+    /// does not answer times out.
+    #[tokio::test]
+    async fn time_counts_from_the_send() {
+        let release = Arc::new(Notify::new());
+        let answering = Arc::new(AtomicUsize::new(0));
+        let limited = InFlightLimitLayer::new(1).layer(member(release.clone(), answering.clone()));
+        let client = tower::buffer::Buffer::new(limited, 16);
+        let timeout = Duration::from_millis(300);
+
+        let slow = tokio::spawn(answered_within(
+            timeout * 10,
+            client.clone().oneshot(get("/slow")),
+        ));
+        while answering.load(Ordering::SeqCst) == 0 {
+            tokio::task::yield_now().await;
+        }
+        let queued = tokio::spawn(answered_within(
+            timeout,
+            client.clone().oneshot(get("/fast")),
+        ));
+        tokio::time::sleep(timeout * 2).await;
+        assert!(
+            !queued.is_finished(),
+            "the queued request was cut while it waited"
+        );
+        release.notify_one();
+        assert!(matches!(slow.await, Ok(Some(Ok("ok")))));
+        assert!(matches!(queued.await, Ok(Some(Ok("ok")))));
+
+        let started = Instant::now();
+        let unanswered = answered_within(timeout, client.clone().oneshot(get("/slow"))).await;
+        assert!(unanswered.is_none());
+        assert!(started.elapsed() >= timeout);
+        // Without a limit in the way, the time counts from the call.
+        let started = Instant::now();
+        let unlimited_slow =
+            answered_within(timeout, client.clone().oneshot(unlimited(get("/slow")))).await;
+        assert!(unlimited_slow.is_none());
+        assert!(started.elapsed() < timeout * 3);
     }
 
     /// Without the extension every request counts: two slow ones never run at once under a

@@ -2,6 +2,7 @@
 //! its failure mapped to KubeFed's per-cluster status vocabulary. Used by the sync executor
 //! for federated objects and for the dependencies that follow a workload.
 
+use super::in_flight::answered_within;
 use crate::core::vocabulary::PropagationStatus;
 use crate::runtime::error::ErrorCategory;
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, Preconditions};
@@ -29,12 +30,14 @@ pub struct MemberWriter {
     pub api: Api<DynamicObject>,
     /// The server-side apply field manager.
     pub manager: String,
-    /// Time allowed for one request.
+    /// Time allowed for one request, from when it is sent (a request waiting its turn under
+    /// the member's request limit is not cut).
     pub timeout: Duration,
 }
 
 impl MemberWriter {
-    /// Runs `op` within the timeout; failures get `status` (or `timed_out`).
+    /// Runs `op` within the timeout, counted from when its request is sent; failures get
+    /// `status` (or `timed_out`).
     pub async fn bounded<T>(
         &self,
         status: PropagationStatus,
@@ -42,14 +45,14 @@ impl MemberWriter {
         op: impl Future<Output = Result<T, kube::Error>>,
     ) -> Result<T, Failure> {
         let timeout = self.timeout;
-        match tokio::time::timeout(timeout, op).await {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(err)) => Err(Failure {
+        match answered_within(timeout, op).await {
+            Some(Ok(v)) => Ok(v),
+            Some(Err(err)) => Err(Failure {
                 status,
                 category: ErrorCategory::of(&err),
                 message: describe(&err),
             }),
-            Err(_) => Err(Failure {
+            None => Err(Failure {
                 status: timed_out,
                 category: ErrorCategory::Timeout,
                 message: format!("no answer within {timeout:?}"),
