@@ -159,3 +159,69 @@ async fn a_busy_member_stays_ready() {
         "the busy member's writes never queued beyond the probe timeout ({took:?})"
     );
 }
+
+/// A member slower than a reconciliation waits (2 s) gets one request per write all the same:
+/// a pass that comes while the create is still unanswered (here: the template changed) sends
+/// that member nothing until the answer is in, then updates it. Without that, the second
+/// pass writes again while the create is unanswered (three patches, or a 409 and a GET).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_member_gets_one_request_per_write() {
+    use kubefed_sim::Verb;
+    let t = start_fleet(2, |spec| {
+        spec.cluster_health_check = Some(ClusterHealthCheckConfig {
+            period: Some("1s".into()),
+            timeout: Some("10s".into()),
+            failure_threshold: Some(3),
+            success_threshold: Some(1),
+        });
+    })
+    .await;
+    let host = &t.host_client;
+    t.federate_namespace("slow").await;
+    let slow = t.member("cluster1");
+    slow.faults().set_latency(Duration::from_secs(3));
+    slow.cluster().reset_counters();
+
+    let obj = federated_configmap("slow", "cm", serde_json::json!({"clusterSelector": {}}));
+    create(host, &fcm(), Some("slow"), obj).await;
+    // cluster2 has it: the pass sent cluster1's create at the same time, unanswered for 3 s.
+    eventually(
+        "cluster2 has the object",
+        Duration::from_secs(10),
+        || async { (managed_in(t.member("cluster2").cluster(), "slow") == 1).then_some(()) },
+    )
+    .await;
+    let fcms: kube::Api<kube::api::DynamicObject> =
+        kube::Api::namespaced_with(host.clone(), "slow", &fcm());
+    fcms.patch(
+        "cm",
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(serde_json::json!({"spec": {"template": {"data": {"k": "new"}}}})),
+    )
+    .await
+    .unwrap();
+    eventually("both members updated", Duration::from_secs(30), || async {
+        t.fleet
+            .members()
+            .iter()
+            .all(|m| {
+                m.cluster()
+                    .get_object("", "configmaps", "slow", "cm")
+                    .is_some_and(|cm| cm["data"]["k"] == "new")
+            })
+            .then_some(())
+    })
+    .await;
+    wait_converged(&t, "slow", 1, Duration::from_secs(30)).await;
+    let counters = slow.cluster().counters();
+    let requests = (
+        counters.of(Verb::Patch, "configmaps"),
+        counters.of(Verb::Get, "configmaps"),
+    );
+    assert_eq!(
+        requests,
+        (2, 0),
+        "cluster1's (patches, GETs) of config maps: one create and one update expected; all its requests: {:?}",
+        counters.requests
+    );
+}

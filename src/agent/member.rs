@@ -8,7 +8,7 @@ use crate::core::observation::CacheState;
 use crate::crds::federated::MANAGED_LABEL;
 use crate::crds::member_work::WorkResource;
 use crate::members::cache::state_after;
-use crate::members::write::MemberWriter;
+use crate::members::write::{MemberWriter, TimedFrom};
 use futures::StreamExt;
 use kube::Client;
 use kube::api::{Api, DynamicObject};
@@ -151,5 +151,6 @@ pub fn writer(
         api,
         manager: FIELD_MANAGER.to_string(),
         timeout: config.timeout,
+        timed_from: TimedFrom::Call,
     }
 }

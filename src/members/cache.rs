@@ -309,11 +309,11 @@ async fn served(client: &kube::Client, watched: &Watched) -> Result<bool, kube::
             client.list_api_group_resources(&resource.api_version).await
         }
     };
-    let list = match super::in_flight::answered_within(watched.request_timeout, list).await {
-        Some(Ok(list)) => list,
-        Some(Err(kube::Error::Api(status))) if status.code == 404 => return Ok(false),
-        Some(Err(err)) => return Err(err),
-        None => {
+    let list = match tokio::time::timeout(watched.request_timeout, list).await {
+        Ok(Ok(list)) => list,
+        Ok(Err(kube::Error::Api(status))) if status.code == 404 => return Ok(false),
+        Ok(Err(err)) => return Err(err),
+        Err(_) => {
             return Err(kube::Error::Service(
                 format!("no answer within {:?}", watched.request_timeout).into(),
             ));

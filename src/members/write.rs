@@ -30,14 +30,28 @@ pub struct MemberWriter {
     pub api: Api<DynamicObject>,
     /// The server-side apply field manager.
     pub manager: String,
-    /// Time allowed for one request, from when it is sent (a request waiting its turn under
-    /// the member's request limit is not cut).
+    /// Time allowed for one request.
     pub timeout: Duration,
+    /// Where that time starts.
+    pub timed_from: TimedFrom,
+}
+
+/// Where a request's time starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimedFrom {
+    /// The call: time waiting for the member's request limit counts (the caller waits for
+    /// the answer, so it bounds how long it waits).
+    Call,
+    /// The send: a request that waited its turn under the member's request limit is not cut
+    /// for it (the caller has its own patience and lets the request finish in the
+    /// background; cutting it after it was sent late would leave the member applying a write
+    /// whose answer nobody reads).
+    Send,
 }
 
 impl MemberWriter {
-    /// Runs `op` within the timeout, counted from when its request is sent; failures get
-    /// `status` (or `timed_out`).
+    /// Runs `op` within the timeout (see [`TimedFrom`]); failures get `status` (or
+    /// `timed_out`).
     pub async fn bounded<T>(
         &self,
         status: PropagationStatus,
@@ -45,7 +59,11 @@ impl MemberWriter {
         op: impl Future<Output = Result<T, kube::Error>>,
     ) -> Result<T, Failure> {
         let timeout = self.timeout;
-        match answered_within(timeout, op).await {
+        let answer = match self.timed_from {
+            TimedFrom::Call => tokio::time::timeout(timeout, op).await.ok(),
+            TimedFrom::Send => answered_within(timeout, op).await,
+        };
+        match answer {
             Some(Ok(v)) => Ok(v),
             Some(Err(err)) => Err(Failure {
                 status,

@@ -26,7 +26,7 @@ use crate::core::pull::render_work;
 use crate::crds::federated::{AggregateKind, MANAGED_LABEL};
 use crate::crds::member_work::{MemberWork, cluster_namespace};
 use crate::members::pool::{MemberPool, Members};
-use crate::members::write::{Failure, MemberWriter};
+use crate::members::write::{Failure, MemberWriter, TimedFrom};
 use crate::runtime::error::ErrorCategory;
 
 /// The field manager of dependency MemberWorks: one for every workload, since each write
@@ -97,6 +97,7 @@ pub async fn execute(
                     ),
                     manager: WORK_MANAGER.to_string(),
                     timeout: writes.timeout,
+                    timed_from: TimedFrom::Call,
                 },
                 work: held
                     .get(&step.cluster)
@@ -110,6 +111,7 @@ pub async fn execute(
                     api: dependency_api(client, writes.namespace, step.dependency.kind),
                     manager: dependent_manager(writes.label),
                     timeout: writes.timeout,
+                    timed_from: TimedFrom::Call,
                 },
                 epoch: member.client_epoch,
             }

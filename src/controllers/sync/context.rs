@@ -21,7 +21,7 @@ use kube::core::ApiResource;
 use kube::runtime::reflector::Store;
 use kube::{Client, ResourceExt};
 use parking_lot::Mutex;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -211,6 +211,21 @@ pub struct SyncContext {
     /// Per object and push member, the answer to a create the member's cache does not show
     /// yet (see [`crate::core::own_creates`]).
     own_creates: Mutex<HashMap<ObjectKey, BTreeMap<String, OwnCreate>>>,
+    /// Per object, the members a write is under way to (see [`SyncContext::start_write`]).
+    writing: Mutex<HashMap<ObjectKey, BTreeSet<String>>>,
+}
+
+/// A write of one object to one member under way; dropping it ends it.
+pub struct Writing {
+    ctx: Arc<SyncContext>,
+    key: ObjectKey,
+    cluster: String,
+}
+
+impl Drop for Writing {
+    fn drop(&mut self) {
+        self.ctx.end_write(&self.key, &self.cluster);
+    }
 }
 
 /// What the last pass of an object left behind for the next one.
@@ -258,6 +273,7 @@ impl SyncContext {
             progress: Mutex::default(),
             written: Mutex::default(),
             own_creates: Mutex::default(),
+            writing: Mutex::default(),
         }
     }
 
@@ -449,11 +465,46 @@ impl SyncContext {
             .behind(key, resource_version, Instant::now())
     }
 
-    /// Forgets what the last pass of `key` left behind: the next one runs in full.
+    /// Forgets what the last pass of `key` left behind: the next one runs in full. The
+    /// answers to its creates stay (they are facts about the members, dropped when the caches
+    /// show them or the object goes): forgetting the answer of a create that came after its
+    /// pass would have the next pass create the object again.
     pub fn forget_progress(&self, key: &ObjectKey) {
-        self.own_creates.lock().remove(key);
         self.progress.lock().remove(key);
         self.written.lock().forget(key);
+    }
+
+    /// Forgets everything about `key` (the object is gone).
+    pub fn forget_object(&self, key: &ObjectKey) {
+        self.forget_progress(key);
+        self.own_creates.lock().remove(key);
+    }
+
+    /// Starts a write of `key` to `cluster`, unless one is still under way (a pass that went
+    /// on without its answer): then `None`, and the member gets no second request for the same
+    /// object before the first is answered.
+    pub fn start_write(self: &Arc<Self>, key: &ObjectKey, cluster: &str) -> Option<Writing> {
+        let started = self
+            .writing
+            .lock()
+            .entry(key.clone())
+            .or_default()
+            .insert(cluster.to_string());
+        started.then(|| Writing {
+            ctx: self.clone(),
+            key: key.clone(),
+            cluster: cluster.to_string(),
+        })
+    }
+
+    fn end_write(&self, key: &ObjectKey, cluster: &str) {
+        let mut writing = self.writing.lock();
+        if let Some(clusters) = writing.get_mut(key) {
+            clusters.remove(cluster);
+            if clusters.is_empty() {
+                writing.remove(key);
+            }
+        }
     }
 
     /// Whether `member` is the host cluster itself.

@@ -3,8 +3,9 @@
 //! collected for one event per reason.
 //!
 //! A member that does not answer within [`PATIENCE`] does not hold up the reconciliation: its
-//! request goes on in the background, the member is marked unresponsive (later plans wait
-//! for it instead of writing), and the object is looked at again when the request ends.
+//! request goes on in the background, the member is marked unresponsive if it answered nothing
+//! meanwhile (later plans wait for it instead of writing), no other write of the object goes
+//! to it until that one is answered, and the object is looked at again when the request ends.
 
 use super::context::{MEMBER_FIELD_MANAGER, PATIENCE, SyncContext, key_of};
 use crate::core::desired::DesiredObject;
@@ -17,7 +18,7 @@ use crate::core::vocabulary::PropagationStatus;
 use crate::crds::federated::MANAGED_LABEL;
 use crate::crds::member_work::{MemberWork, cluster_namespace};
 use crate::members::pool::Members;
-use crate::members::write::{Failure, MemberWriter};
+use crate::members::write::{Failure, MemberWriter, TimedFrom};
 use crate::runtime::error::ErrorCategory;
 use kube::Client;
 use kube::api::{Api, DeleteParams, DynamicObject};
@@ -121,6 +122,11 @@ async fn patiently(
     (epoch, mark): (u64, Option<u64>),
     job: impl Future<Output = Done> + Send + 'static,
 ) -> (String, Done) {
+    let Some(writing) = ctx.start_write(&key, &cluster) else {
+        // The write of an earlier pass is still waiting for its answer; its end brings the
+        // object back.
+        return (cluster, (Outcome::InFlight, None, None));
+    };
     let mut task = tokio::spawn(job);
     let record = move |ctx: &SyncContext, key: &_, cluster: &str, done: &Done| {
         if let (Some(mark), (Outcome::Done, _, Some(answer))) = (mark, done) {
@@ -147,6 +153,8 @@ async fn patiently(
                 if let Ok(done) = task.await {
                     record(&ctx, &key, &late, &done);
                 }
+                // Ended before the object is looked at again, so that pass may write again.
+                drop(writing);
                 ctx.look_again(key);
             });
             (cluster, (Outcome::InFlight, None, None))
@@ -339,6 +347,7 @@ impl Writer {
             api,
             manager: MEMBER_FIELD_MANAGER.to_string(),
             timeout: self.ctx.settings.member_timeout,
+            timed_from: TimedFrom::Send,
         }
     }
 

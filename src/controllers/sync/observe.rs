@@ -184,13 +184,13 @@ pub async fn get_member(
         Some(ns) => Api::namespaced_with(client.clone(), ns, target),
         None => Api::all_with(client.clone(), target),
     };
-    match crate::members::in_flight::answered_within(timeout, api.get_opt(name)).await {
-        Some(Ok(found)) => (CacheState::Synced, found),
-        Some(Err(kube::Error::Api(s))) if s.code == 403 => (CacheState::Forbidden(s.message), None),
+    match tokio::time::timeout(timeout, api.get_opt(name)).await {
+        Ok(Ok(found)) => (CacheState::Synced, found),
+        Ok(Err(kube::Error::Api(s))) if s.code == 403 => (CacheState::Forbidden(s.message), None),
         // get_opt turns an absent object into None: a 404 here is the type itself.
-        Some(Err(kube::Error::Api(s))) if s.code == 404 => (CacheState::NotServed, None),
-        Some(Err(err)) => (CacheState::Failing(err.to_string()), None),
-        None => (
+        Ok(Err(kube::Error::Api(s))) if s.code == 404 => (CacheState::NotServed, None),
+        Ok(Err(err)) => (CacheState::Failing(err.to_string()), None),
+        Err(_) => (
             CacheState::Failing(format!("no answer within {timeout:?}")),
             None,
         ),

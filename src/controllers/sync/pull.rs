@@ -9,7 +9,7 @@ use crate::core::plan::Plan;
 use crate::core::pull_pause::pause_patch;
 use crate::crds::member_work::{MemberWork, cluster_namespace};
 use crate::members::pool::Members;
-use crate::members::write::MemberWriter;
+use crate::members::write::{MemberWriter, TimedFrom};
 use kube::ResourceExt;
 use kube::api::{Api, DynamicObject};
 use kube::core::ApiResource;
@@ -56,6 +56,7 @@ pub async fn follow_works(
             ),
             manager: MEMBER_FIELD_MANAGER.to_string(),
             timeout: ctx.settings.member_timeout,
+            timed_from: TimedFrom::Call,
         };
         if let Err(failure) = writer.merge_patch(&work_name, &patch).await {
             tracing::warn!(cluster = %member.name, work = %work_name, category = %failure.category, message = %failure.message, "cannot carry the pause to the MemberWork; retrying");

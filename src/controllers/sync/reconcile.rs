@@ -292,7 +292,7 @@ fn reference(
 }
 
 fn forget(ctx: &SyncContext, obj: &DynamicObject) {
-    ctx.forget_progress(&key_of(obj));
+    ctx.forget_object(&key_of(obj));
     ctx.events.forget(&event_key(obj));
     ctx.retries.reset(&key_of(obj));
     if let Some(hub) = &ctx.dependencies {
