@@ -13,8 +13,8 @@
 //! from when it was sent, not from when it was queued.
 
 use futures::future::BoxFuture;
+use parking_lot::Mutex;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tokio::sync::{Semaphore, watch};
@@ -29,7 +29,8 @@ tokio::task_local! {
 /// Runs `request` (one request to a member, or anything else) and waits for it at most
 /// `timeout` after the request went out: time spent waiting for a permit of the member's limit
 /// does not count. `None` when it timed out. Through a client without the limit, the time
-/// counts from the call.
+/// counts from the call. `request` makes one request at a time: the send time is per
+/// [`answered_within`], not per request.
 pub async fn answered_within<F: Future>(timeout: Duration, request: F) -> Option<F::Output> {
     let (sent, mut sent_at) = watch::channel(Some(Instant::now()));
     let request = SENT.scope(sent, request);
@@ -53,6 +54,7 @@ pub async fn answered_within<F: Future>(timeout: Duration, request: F) -> Option
         }
     };
     tokio::select! {
+        biased;
         out = &mut request => Some(out),
         () = deadline => None,
     }
@@ -75,51 +77,45 @@ pub fn unlimited<B>(mut request: http::Request<B>) -> http::Request<B> {
 }
 
 /// Whether a member is answering: how many requests were sent to it and await an answer, and
-/// since when none was answered. Clones share the counts.
-#[derive(Clone, Debug)]
-pub struct Answers(Arc<AnswerClock>);
+/// since when none was answered. Clones share the clock.
+#[derive(Clone, Debug, Default)]
+pub struct Answers(Arc<Mutex<AnswerClock>>);
 
-#[derive(Debug)]
+#[derive(Debug, Default)]
 struct AnswerClock {
-    started: Instant,
-    /// Requests sent (holding a permit, or unlimited) and not answered or abandoned yet.
-    waiting: AtomicUsize,
-    /// Milliseconds after `started` of the last answer, or of the send that ended a time with
-    /// nothing waiting.
-    since_ms: AtomicU64,
-}
-
-impl Default for Answers {
-    fn default() -> Self {
-        Answers(Arc::new(AnswerClock {
-            started: Instant::now(),
-            waiting: AtomicUsize::new(0),
-            since_ms: AtomicU64::new(0),
-        }))
-    }
+    /// Requests sent (holding a permit, or unlimited) and not answered or given up on yet.
+    waiting: usize,
+    /// The last answer, or the send that ended a time with nothing waiting.
+    since: Option<Instant>,
+    /// When the last request given up on unanswered was dropped: with nothing waiting any
+    /// more, the silence it ended still counts until the next send or answer.
+    gave_up: Option<Instant>,
 }
 
 impl Answers {
-    /// How long requests sent to the member have waited with no answer to any of them: zero
-    /// while nothing waits or something was answered just now.
+    /// How long requests sent to the member have gone with no answer to any of them, up to
+    /// now or, when the last of them was just given up on, up to then: zero after an answer
+    /// and while nothing was sent.
     pub fn silent_for(&self) -> Duration {
-        let clock = &self.0;
-        if clock.waiting.load(Ordering::SeqCst) == 0 {
+        let clock = self.0.lock();
+        let Some(since) = clock.since else {
             return Duration::ZERO;
+        };
+        match (clock.waiting, clock.gave_up) {
+            (0, Some(gave_up)) if gave_up > since => gave_up - since,
+            (0, _) => Duration::ZERO,
+            _ => since.elapsed(),
         }
-        let since = Duration::from_millis(clock.since_ms.load(Ordering::SeqCst));
-        clock.started.elapsed().saturating_sub(since)
-    }
-
-    fn now_ms(&self) -> u64 {
-        u64::try_from(self.0.started.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
     /// A request goes out; the returned guard reports its end.
     fn sent(&self) -> Waiting {
-        if self.0.waiting.fetch_add(1, Ordering::SeqCst) == 0 {
-            self.0.since_ms.store(self.now_ms(), Ordering::SeqCst);
+        let mut clock = self.0.lock();
+        if clock.waiting == 0 {
+            clock.since = Some(Instant::now());
+            clock.gave_up = None;
         }
+        clock.waiting += 1;
         Waiting {
             answers: self.clone(),
             answered: false,
@@ -127,8 +123,8 @@ impl Answers {
     }
 }
 
-/// One request sent and not answered yet. Dropped unanswered (its caller gave up), it stops
-/// counting without moving the clock.
+/// One request sent and not answered yet. Dropped unanswered (its caller gave up, or the
+/// connection failed), it stops waiting without moving the clock.
 struct Waiting {
     answers: Answers,
     answered: bool,
@@ -137,16 +133,20 @@ struct Waiting {
 impl Waiting {
     fn answered(mut self) {
         self.answered = true;
-        self.answers
-            .0
-            .since_ms
-            .store(self.answers.now_ms(), Ordering::SeqCst);
     }
 }
 
 impl Drop for Waiting {
     fn drop(&mut self) {
-        self.answers.0.waiting.fetch_sub(1, Ordering::SeqCst);
+        let mut clock = self.answers.0.lock();
+        clock.waiting = clock.waiting.saturating_sub(1);
+        let now = Instant::now();
+        if self.answered {
+            clock.since = Some(now);
+            clock.gave_up = None;
+        } else {
+            clock.gave_up = Some(now);
+        }
     }
 }
 
@@ -228,7 +228,10 @@ where
             };
             let waiting = answers.sent();
             let answer = response.await;
-            waiting.answered();
+            // An error (no connection, a reset) is not an answer from the member.
+            if answer.is_ok() {
+                waiting.answered();
+            }
             answer
         })
     }
@@ -337,13 +340,27 @@ mod tests {
         assert!(matches!(queued.await, Ok(Ok("ok"))));
         assert_eq!(answers.silent_for(), Duration::ZERO);
 
-        // Given up on before an answer: no longer waiting.
+        // Given up on before an answer: the silence it met still counts (what the caller
+        // that gave up asks about), until the next answer.
         let abandoned = tokio::spawn(client.clone().oneshot(get("/slow")));
         while answering.load(Ordering::SeqCst) == 0 {
             tokio::task::yield_now().await;
         }
+        std::thread::sleep(Duration::from_millis(30));
         abandoned.abort();
         let _ = abandoned.await;
+        let met = answers.silent_for();
+        assert!(met >= Duration::from_millis(30), "{met:?}");
+        std::thread::sleep(Duration::from_millis(30));
+        assert_eq!(
+            answers.silent_for(),
+            met,
+            "the silence ended with the give-up"
+        );
+        assert!(matches!(
+            client.clone().oneshot(get("/fast")).await,
+            Ok("ok")
+        ));
         assert_eq!(answers.silent_for(), Duration::ZERO);
     }
 

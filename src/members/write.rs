@@ -36,6 +36,10 @@ pub struct MemberWriter {
     pub timed_from: TimedFrom,
 }
 
+/// A request timed from its send still gets no more than this many timeouts in all, waiting
+/// its turn included.
+const TURN_WAIT: u32 = 3;
+
 /// Where a request's time starts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TimedFrom {
@@ -45,7 +49,7 @@ pub enum TimedFrom {
     /// The send: a request that waited its turn under the member's request limit is not cut
     /// for it (the caller has its own patience and lets the request finish in the
     /// background; cutting it after it was sent late would leave the member applying a write
-    /// whose answer nobody reads).
+    /// whose answer nobody reads), up to [`TURN_WAIT`] timeouts in all.
     Send,
 }
 
@@ -61,7 +65,12 @@ impl MemberWriter {
         let timeout = self.timeout;
         let answer = match self.timed_from {
             TimedFrom::Call => tokio::time::timeout(timeout, op).await.ok(),
-            TimedFrom::Send => answered_within(timeout, op).await,
+            TimedFrom::Send => {
+                tokio::time::timeout(timeout * TURN_WAIT, answered_within(timeout, op))
+                    .await
+                    .ok()
+                    .flatten()
+            }
         };
         match answer {
             Some(Ok(v)) => Ok(v),

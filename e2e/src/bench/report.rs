@@ -7,6 +7,9 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+/// Member request verbs of the caches (per member and over time), not of the objects.
+const CACHE_VERBS: [&str; 3] = ["list", "watch", "nonresource"];
+
 #[derive(Debug, Serialize)]
 pub struct Run {
     pub date: String,
@@ -215,7 +218,18 @@ impl FleetResult {
         let t = &self.throughput;
         let m = &self.memory;
         let member_objects = (self.objects * self.members).max(1) as f64;
-        let member_requests: u64 = t.member_requests.values().sum();
+        // Requests about objects; the caches' lists, watches and discovery are per member and
+        // per unit of time, not per object, and are shown beside the figure.
+        let (cache_requests, member_requests) =
+            t.member_requests
+                .iter()
+                .fold((0u64, 0u64), |(cache, objects), (verb, n)| {
+                    if CACHE_VERBS.contains(&verb.as_str()) {
+                        (cache + n, objects)
+                    } else {
+                        (cache, objects + n)
+                    }
+                });
         let events: u64 = t
             .host_writes
             .iter()
@@ -250,7 +264,10 @@ impl FleetResult {
             ),
             (
                 "member requests per created member object",
-                format!("{:.3}; goal 1", member_requests as f64 / member_objects),
+                format!(
+                    "{:.4}; goal 1 (besides {cache_requests} list, watch and discovery requests of the member caches)",
+                    member_requests as f64 / member_objects
+                ),
                 member_requests as f64 / member_objects <= 1.0,
             ),
             (

@@ -404,7 +404,9 @@ impl SyncContext {
     }
 
     /// Records a member's answer to a create of `key`, with the removal mark of its cache
-    /// read before the pass that created it observed.
+    /// read before the pass that created it observed. Creates answer under their
+    /// [`Writing`]; one answered after the object was forgotten is not kept (nothing would
+    /// drop it).
     pub fn created(
         &self,
         key: &ObjectKey,
@@ -412,6 +414,14 @@ impl SyncContext {
         object: Arc<MemberObject>,
         removals: u64,
     ) {
+        let writing = self
+            .writing
+            .lock()
+            .get(key)
+            .is_some_and(|clusters| clusters.contains(cluster));
+        if !writing {
+            return;
+        }
         self.own_creates
             .lock()
             .entry(key.clone())
@@ -474,9 +484,11 @@ impl SyncContext {
         self.written.lock().forget(key);
     }
 
-    /// Forgets everything about `key` (the object is gone).
+    /// Forgets everything about `key` (the object is gone). Its writes still under way end
+    /// unrecorded.
     pub fn forget_object(&self, key: &ObjectKey) {
         self.forget_progress(key);
+        self.writing.lock().remove(key);
         self.own_creates.lock().remove(key);
     }
 
