@@ -6,7 +6,9 @@
 mod common;
 
 use common::*;
-use kubefed::crds::kubefed_config::{ClusterHealthCheckConfig, SyncControllerConfig};
+use kubefed::crds::kubefed_config::{
+    ClusterHealthCheckConfig, KubeFedConfigSpec, SyncControllerConfig,
+};
 use kubefed::members::connection::DEFAULT_MEMBER_IN_FLIGHT;
 use std::time::{Duration, Instant};
 
@@ -17,21 +19,42 @@ const OBJECTS: usize = 60;
 /// hang ends; so it is watched for less than that.
 const SAMPLED: Duration = Duration::from_secs(8);
 
+/// Probes every second with `timeout`; a member goes not ready after `failures` failed
+/// probes and ready again after one success.
+fn probes(spec: &mut KubeFedConfigSpec, timeout: &str, failures: i64) {
+    spec.cluster_health_check = Some(ClusterHealthCheckConfig {
+        period: Some("1s".into()),
+        timeout: Some(timeout.into()),
+        failure_threshold: Some(failures),
+        success_threshold: Some(1),
+    });
+}
+
+/// More reconciliations at once than a member may have requests in flight, so only the
+/// per-member bound keeps a member's share of them small.
+fn many_at_once(spec: &mut KubeFedConfigSpec) {
+    spec.sync_controller = Some(SyncControllerConfig {
+        max_concurrent_reconciles: Some(64),
+        ..spec.sync_controller.clone().unwrap_or_default()
+    });
+}
+
+/// Creates `cm-001` … up to `count` (exclusive) in `ns` all at once, so that their
+/// reconciliations overlap.
+async fn create_at_once(host: &kube::Client, ns: &str, count: usize) {
+    let creates = (1..count).map(|i| {
+        let name = format!("cm-{i:03}");
+        let obj = federated_configmap(ns, &name, serde_json::json!({"clusterSelector": {}}));
+        async move { create(host, &fcm(), Some(ns), obj).await }
+    });
+    futures::future::join_all(creates).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hanging_member_holds_a_bounded_number_of_requests() {
-    // More reconciliations at once than a member may have requests in flight, so only the
-    // per-member bound keeps the hanging member's share small.
     let t = start_fleet(3, |spec| {
-        spec.sync_controller = Some(SyncControllerConfig {
-            max_concurrent_reconciles: Some(64),
-            ..spec.sync_controller.clone().unwrap_or_default()
-        });
-        spec.cluster_health_check = Some(ClusterHealthCheckConfig {
-            period: Some("1s".into()),
-            timeout: Some("10s".into()),
-            failure_threshold: Some(3),
-            success_threshold: Some(1),
-        });
+        many_at_once(spec);
+        probes(spec, "10s", 3);
     })
     .await;
     let host = &t.host_client;
@@ -42,13 +65,7 @@ async fn a_hanging_member_holds_a_bounded_number_of_requests() {
     let hanging = t.member("cluster1").faults();
     hanging.set_hang(true);
     let start = Instant::now();
-    // Creates all at once, so that the reconciliations overlap.
-    let creates = (1..OBJECTS).map(|i| {
-        let name = format!("cm-{i:03}");
-        let obj = federated_configmap("limits", &name, serde_json::json!({"clusterSelector": {}}));
-        async move { create(host, &fcm(), Some("limits"), obj).await }
-    });
-    futures::future::join_all(creates).await;
+    create_at_once(host, "limits", OBJECTS).await;
 
     let mut most_held = 0;
     loop {
@@ -97,16 +114,8 @@ async fn a_busy_member_stays_ready() {
     let latency = Duration::from_secs(1);
     let probe_timeout = Duration::from_secs(3);
     let t = start_fleet(2, |spec| {
-        spec.sync_controller = Some(SyncControllerConfig {
-            max_concurrent_reconciles: Some(64),
-            ..spec.sync_controller.clone().unwrap_or_default()
-        });
-        spec.cluster_health_check = Some(ClusterHealthCheckConfig {
-            period: Some("1s".into()),
-            timeout: Some("3s".into()),
-            failure_threshold: Some(1),
-            success_threshold: Some(1),
-        });
+        many_at_once(spec);
+        probes(spec, "3s", 1);
     })
     .await;
     let host = &t.host_client;
@@ -116,12 +125,7 @@ async fn a_busy_member_stays_ready() {
 
     t.member("cluster1").faults().set_latency(latency);
     let start = Instant::now();
-    let creates = (1..BUSY_OBJECTS).map(|i| {
-        let name = format!("cm-{i:03}");
-        let obj = federated_configmap("busy", &name, serde_json::json!({"clusterSelector": {}}));
-        async move { create(host, &fcm(), Some("busy"), obj).await }
-    });
-    futures::future::join_all(creates).await;
+    create_at_once(host, "busy", BUSY_OBJECTS).await;
 
     let clusters: kube::Api<kubefed::crds::kubefed_cluster::KubeFedCluster> =
         kube::Api::namespaced(host.clone(), NS);
@@ -167,15 +171,7 @@ async fn a_busy_member_stays_ready() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_member_gets_one_request_per_write() {
     use kubefed_sim::Verb;
-    let t = start_fleet(2, |spec| {
-        spec.cluster_health_check = Some(ClusterHealthCheckConfig {
-            period: Some("1s".into()),
-            timeout: Some("10s".into()),
-            failure_threshold: Some(3),
-            success_threshold: Some(1),
-        });
-    })
-    .await;
+    let t = start_fleet(2, |spec| probes(spec, "10s", 3)).await;
     let host = &t.host_client;
     t.federate_namespace("slow").await;
     let slow = t.member("cluster1");

@@ -530,11 +530,13 @@ struct Renders<'a> {
     settings: &'a PlanSettings,
     /// Clusters that some override names: rendered each on their own.
     overridden: BTreeSet<&'a str>,
-    /// The shared renders, by the replicas kept (`None` without `retainReplicas`).
-    shared: BTreeMap<Option<i64>, Result<DesiredObject, DesiredError>>,
-    /// The last render of an overridden cluster (used once, right after).
-    own: Option<Result<DesiredObject, DesiredError>>,
+    /// The renders by what they depend on: the overridden cluster (`None` for all the others)
+    /// and the replicas kept (`None` without `retainReplicas`).
+    renders: BTreeMap<(Option<&'a str>, Option<i64>), Rendered>,
 }
+
+/// One cluster's member object, or why it cannot be built.
+type Rendered = Result<DesiredObject, DesiredError>;
 
 impl<'a> Renders<'a> {
     fn new(
@@ -551,29 +553,20 @@ impl<'a> Renders<'a> {
                 .iter()
                 .map(|o| o.cluster_name.as_str())
                 .collect(),
-            shared: BTreeMap::new(),
-            own: None,
+            renders: BTreeMap::new(),
         }
     }
 
-    fn for_cluster(
-        &mut self,
-        cluster: &str,
-        member: Option<&MemberObject>,
-    ) -> &Result<DesiredObject, DesiredError> {
+    fn for_cluster(&mut self, cluster: &str, member: Option<&MemberObject>) -> &Rendered {
         let (object, spec, settings) = (self.object, self.spec, self.settings);
-        if self.overridden.contains(cluster) {
-            return self
-                .own
-                .insert(desired_for(object, spec, settings, cluster, member));
-        }
+        let overridden = self.overridden.get(cluster).copied();
         let kept = if spec.retain_replicas.unwrap_or(false) {
             member.and_then(|m| m.replicas)
         } else {
             None
         };
-        self.shared
-            .entry(kept)
+        self.renders
+            .entry((overridden, kept))
             .or_insert_with(|| desired_for(object, spec, settings, cluster, member))
     }
 }
@@ -581,7 +574,7 @@ impl<'a> Renders<'a> {
 fn plan_placed(
     cluster: &str,
     member: &MemberView,
-    desired: &Result<DesiredObject, DesiredError>,
+    desired: &Rendered,
     structure: Option<&str>,
     settings: &PlanSettings,
 ) -> (ClusterPlan, Vec<Warning>) {

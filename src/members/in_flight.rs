@@ -274,34 +274,71 @@ mod tests {
         http::Request::get(path).body(()).unwrap()
     }
 
+    type Answer = Result<&'static str, std::convert::Infallible>;
+
+    /// [`member`] behind a limit of one, in the kind of buffered queue kube's client uses.
+    struct Limited {
+        release: Arc<Notify>,
+        answering: Arc<AtomicUsize>,
+        answers: Answers,
+        client: tower::buffer::Buffer<http::Request<()>, BoxFuture<'static, Answer>>,
+    }
+
+    impl Limited {
+        fn new() -> Self {
+            let release = Arc::new(Notify::new());
+            let answering = Arc::new(AtomicUsize::new(0));
+            let layer = InFlightLimitLayer::new(1);
+            let limited = layer.layer(member(release.clone(), answering.clone()));
+            Limited {
+                release,
+                answering,
+                answers: layer.answers(),
+                client: tower::buffer::Buffer::new(limited, 16),
+            }
+        }
+
+        fn answering(&self) -> usize {
+            self.answering.load(Ordering::SeqCst)
+        }
+
+        /// Waits until the member is answering some request.
+        async fn until_answering(&self) {
+            while self.answering() == 0 {
+                tokio::task::yield_now().await;
+            }
+        }
+
+        fn send(
+            &self,
+            request: http::Request<()>,
+        ) -> tokio::task::JoinHandle<Result<&'static str, tower::BoxError>> {
+            tokio::spawn(self.client.clone().oneshot(request))
+        }
+    }
+
     /// With the one permit held by a request the member does not answer, a probe still gets
     /// its answer, through the same buffered client queue kube uses; a second ordinary
     /// request waits and goes out once the first is answered.
     #[tokio::test]
     async fn probes_pass_a_full_limit_and_others_wait() {
-        let release = Arc::new(Notify::new());
-        let answering = Arc::new(AtomicUsize::new(0));
-        let limited = InFlightLimitLayer::new(1).layer(member(release.clone(), answering.clone()));
-        let client = tower::buffer::Buffer::new(limited, 16);
-
-        let slow = tokio::spawn(client.clone().oneshot(get("/slow")));
-        while answering.load(Ordering::SeqCst) == 0 {
-            tokio::task::yield_now().await;
-        }
-        let queued = tokio::spawn(client.clone().oneshot(get("/fast")));
+        let m = Limited::new();
+        let slow = m.send(get("/slow"));
+        m.until_answering().await;
+        let queued = m.send(get("/fast"));
 
         let probe = tokio::time::timeout(
             Duration::from_secs(5),
-            client.clone().oneshot(unlimited(get("/healthz"))),
+            m.client.clone().oneshot(unlimited(get("/healthz"))),
         )
         .await;
         assert!(matches!(probe, Ok(Ok("ok"))), "the probe waited: {probe:?}");
         // The probe's answer came after the queued request was handed over, and that request
         // is still waiting for the permit: only the slow one is being answered.
         assert!(!queued.is_finished());
-        assert_eq!(answering.load(Ordering::SeqCst), 1);
+        assert_eq!(m.answering(), 1);
 
-        release.notify_one();
+        m.release.notify_one();
         assert!(matches!(slow.await, Ok(Ok("ok"))));
         let queued = tokio::time::timeout(Duration::from_secs(5), queued).await;
         assert!(matches!(queued, Ok(Ok(Ok("ok")))), "{queued:?}");
@@ -312,40 +349,30 @@ mod tests {
     /// not count.
     #[tokio::test]
     async fn silence_counts_from_the_last_answer_of_requests_sent() {
-        let release = Arc::new(Notify::new());
-        let answering = Arc::new(AtomicUsize::new(0));
-        let layer = InFlightLimitLayer::new(1);
-        let answers = layer.answers();
-        let client =
-            tower::buffer::Buffer::new(layer.layer(member(release.clone(), answering.clone())), 16);
+        let m = Limited::new();
+        let answers = &m.answers;
         assert_eq!(answers.silent_for(), Duration::ZERO);
 
-        let slow = tokio::spawn(client.clone().oneshot(get("/slow")));
-        let queued = tokio::spawn(client.clone().oneshot(get("/slow")));
-        while answering.load(Ordering::SeqCst) == 0 {
-            tokio::task::yield_now().await;
-        }
+        let slow = m.send(get("/slow"));
+        let queued = m.send(get("/slow"));
+        m.until_answering().await;
         std::thread::sleep(Duration::from_millis(30));
         let silent = answers.silent_for();
         assert!(silent >= Duration::from_millis(30), "{silent:?}");
 
         // The first is answered: the clock starts again although the second is now out.
-        release.notify_one();
+        m.release.notify_one();
         assert!(matches!(slow.await, Ok(Ok("ok"))));
-        while answering.load(Ordering::SeqCst) == 0 {
-            tokio::task::yield_now().await;
-        }
+        m.until_answering().await;
         assert!(answers.silent_for() < silent, "{:?}", answers.silent_for());
-        release.notify_one();
+        m.release.notify_one();
         assert!(matches!(queued.await, Ok(Ok("ok"))));
         assert_eq!(answers.silent_for(), Duration::ZERO);
 
         // Given up on before an answer: the silence it met still counts (what the caller
         // that gave up asks about), until the next answer.
-        let abandoned = tokio::spawn(client.clone().oneshot(get("/slow")));
-        while answering.load(Ordering::SeqCst) == 0 {
-            tokio::task::yield_now().await;
-        }
+        let abandoned = m.send(get("/slow"));
+        m.until_answering().await;
         std::thread::sleep(Duration::from_millis(30));
         abandoned.abort();
         let _ = abandoned.await;
@@ -358,7 +385,7 @@ mod tests {
             "the silence ended with the give-up"
         );
         assert!(matches!(
-            client.clone().oneshot(get("/fast")).await,
+            m.client.clone().oneshot(get("/fast")).await,
             Ok("ok")
         ));
         assert_eq!(answers.silent_for(), Duration::ZERO);
@@ -369,19 +396,15 @@ mod tests {
     /// does not answer times out.
     #[tokio::test]
     async fn time_counts_from_the_send() {
-        let release = Arc::new(Notify::new());
-        let answering = Arc::new(AtomicUsize::new(0));
-        let limited = InFlightLimitLayer::new(1).layer(member(release.clone(), answering.clone()));
-        let client = tower::buffer::Buffer::new(limited, 16);
+        let m = Limited::new();
+        let client = &m.client;
         let timeout = Duration::from_millis(300);
 
         let slow = tokio::spawn(answered_within(
             timeout * 10,
             client.clone().oneshot(get("/slow")),
         ));
-        while answering.load(Ordering::SeqCst) == 0 {
-            tokio::task::yield_now().await;
-        }
+        m.until_answering().await;
         let queued = tokio::spawn(answered_within(
             timeout,
             client.clone().oneshot(get("/fast")),
@@ -391,7 +414,7 @@ mod tests {
             !queued.is_finished(),
             "the queued request was cut while it waited"
         );
-        release.notify_one();
+        m.release.notify_one();
         assert!(matches!(slow.await, Ok(Some(Ok("ok")))));
         assert!(matches!(queued.await, Ok(Some(Ok("ok")))));
 
@@ -411,25 +434,20 @@ mod tests {
     /// limit of one.
     #[tokio::test]
     async fn ordinary_requests_are_limited() {
-        let release = Arc::new(Notify::new());
-        let answering = Arc::new(AtomicUsize::new(0));
-        let limited = InFlightLimitLayer::new(1).layer(member(release.clone(), answering.clone()));
-        let client = tower::buffer::Buffer::new(limited, 16);
-        let first = tokio::spawn(client.clone().oneshot(get("/slow")));
-        let second = tokio::spawn(client.clone().oneshot(get("/slow")));
-        while answering.load(Ordering::SeqCst) == 0 {
-            tokio::task::yield_now().await;
-        }
+        let m = Limited::new();
+        let first = m.send(get("/slow"));
+        let second = m.send(get("/slow"));
+        m.until_answering().await;
         for _ in 0..100 {
             tokio::task::yield_now().await;
         }
-        assert_eq!(answering.load(Ordering::SeqCst), 1);
+        assert_eq!(m.answering(), 1);
         // Whichever of the two holds the permit is answered; then the other goes out.
-        release.notify_one();
+        m.release.notify_one();
         while !(first.is_finished() || second.is_finished()) {
             tokio::task::yield_now().await;
         }
-        release.notify_one();
+        m.release.notify_one();
         let both = tokio::time::timeout(Duration::from_secs(5), async {
             (first.await, second.await)
         })

@@ -2,9 +2,9 @@
 //!
 //! The cluster controller writes health, labels and clients; the sync workers mark a member
 //! unresponsive when the requests sent to it get no answer (until its next successful probe),
-//! so one frozen member costs one timeout, not one per object. The sync and scheduling controllers
-//! subscribe and are woken on every change (a cluster joining, leaving, becoming ready or not)
-//! without polling. Each change publishes a new immutable snapshot, so readers never hold a
+//! so one frozen member costs one timeout, not one per object. The sync and scheduling
+//! controllers subscribe and are woken on every change (a cluster joining, leaving, becoming
+//! ready or not) without polling. Each change publishes a new immutable snapshot, so readers never hold a
 //! lock while they talk to a member.
 
 use super::in_flight::Answers;
