@@ -4,6 +4,10 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// mimalloc: under load glibc malloc took ~40 % of the CPU and kept freed memory.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::{Parser, Subcommand};
 use kubefed::crds::{DEFAULT_FEDERATION_NAMESPACE, manifests, render_yaml, write_manifests};
 

@@ -152,14 +152,9 @@ impl Metrics {
     }
 
     /// Counts one reconciliation that found only the operator's own writes since the last
-    /// one settled, and stopped there (also counted as a success).
+    /// one settled, and stopped there. It is also counted, as every reconciliation is, by
+    /// [`Metrics::observe_reconcile`].
     pub fn count_unchanged(&self, controller: &str) {
-        self.reconciles
-            .get_or_create(&ReconcileLabels {
-                controller: controller.to_string(),
-                result: "success".to_string(),
-            })
-            .inc();
         self.unchanged
             .get_or_create(&ControllerLabels {
                 controller: controller.to_string(),
@@ -204,5 +199,27 @@ mod tests {
         assert!(text.contains("kubefed_reconciles_total{controller=\"sync\",result=\"error\"} 1"));
         assert!(text.contains("kubefed_reconcile_duration_seconds_count{controller=\"sync\"} 1"));
         assert!(text.contains("kubefed_errors_total{controller=\"sync\",category=\"timeout\"} 1"));
+    }
+}
+
+#[cfg(test)]
+mod counting {
+    use super::*;
+
+    /// A pass that found nothing changed is one reconciliation, not two, and is also counted
+    /// on its own.
+    #[test]
+    fn an_unchanged_pass_is_counted_once() {
+        let m = Metrics::new();
+        m.observe_reconcile("sync", true, Duration::from_millis(5));
+        m.count_unchanged("sync");
+        m.observe_reconcile("sync", true, Duration::from_micros(5));
+        let text = m.encode().unwrap();
+        assert!(
+            text.contains("kubefed_reconciles_total{controller=\"sync\",result=\"success\"} 2"),
+            "{text}"
+        );
+        assert!(text.contains("kubefed_reconcile_duration_seconds_count{controller=\"sync\"} 2"));
+        assert!(text.contains("kubefed_reconciles_unchanged_total{controller=\"sync\"} 1"));
     }
 }

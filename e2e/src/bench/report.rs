@@ -51,11 +51,13 @@ pub struct Throughput {
     pub lower_bound_seconds: f64,
     /// Time to create the federated objects on the host (included in `seconds`).
     pub host_create_seconds: f64,
-    /// Sync reconciliations during the phase and their mean duration.
+    /// Sync reconciliations during the phase that ran in full.
     pub reconciles: u64,
     /// Sync reconciliations that found only the operator's own writes and stopped there
     /// (not in `reconciles`).
     pub unchanged_reconciles: u64,
+    /// Mean duration of all the phase's reconciliations (the unchanged ones take
+    /// microseconds).
     pub mean_reconcile_ms: f64,
     /// Requests the members served, by verb.
     pub member_requests: BTreeMap<String, u64>,
@@ -162,7 +164,7 @@ impl FleetResult {
             }
         }
         out.push_str(&format!(
-            "  throughput detail: {:.1}s (host creates {:.1}s), {} reconciles (+{} that found nothing changed), mean {:.1} ms; status settled after {}\n",
+            "  throughput detail: {:.1}s (host creates {:.1}s), {} full reconciles (+{} that found nothing changed), mean {:.1} ms per reconcile; status settled after {}\n",
             t.seconds,
             t.host_create_seconds,
             t.reconciles,

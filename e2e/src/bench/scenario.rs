@@ -175,9 +175,10 @@ impl Phase<'_> {
         }
         let members = &self.fleet.members;
         let detail = || match self.reconcile_totals() {
-            Ok((full, busy, unchanged)) => format!(
+            Ok((all, busy, unchanged)) => format!(
                 "{} full reconciles (+{} found nothing changed), {:.1} s in them, RSS {} MiB",
-                full.saturating_sub(reconciles_before),
+                all.saturating_sub(reconciles_before)
+                    .saturating_sub(unchanged.saturating_sub(unchanged_before)),
                 unchanged.saturating_sub(unchanged_before),
                 busy - busy_before,
                 rss_bytes() >> 20
@@ -200,7 +201,8 @@ impl Phase<'_> {
         self.verify()?;
         let settle = settle(&self.fleet).await;
 
-        let reconciles = reconciles_after.saturating_sub(reconciles_before);
+        let passes = reconciles_after.saturating_sub(reconciles_before);
+        let unchanged_reconciles = unchanged_after.saturating_sub(unchanged_before);
         let per_object = |bytes: u64| bytes as f64 / member_objects.max(1) as f64;
         let store_growth = rss_after_lower_bound.saturating_sub(rss_before);
         let operator_growth = rss_after_operator.saturating_sub(rss_after_lower_bound);
@@ -214,12 +216,12 @@ impl Phase<'_> {
                 seconds: took.as_secs_f64(),
                 lower_bound_seconds: lower_bound.as_secs_f64(),
                 host_create_seconds: host_create.as_secs_f64(),
-                reconciles,
-                unchanged_reconciles: unchanged_after.saturating_sub(unchanged_before),
-                mean_reconcile_ms: if reconciles == 0 {
+                reconciles: passes.saturating_sub(unchanged_reconciles),
+                unchanged_reconciles,
+                mean_reconcile_ms: if passes == 0 {
                     0.0
                 } else {
-                    1000.0 * (busy_after - busy_before) / reconciles as f64
+                    1000.0 * (busy_after - busy_before) / passes as f64
                 },
                 member_requests,
                 lower_bound_member_requests,
