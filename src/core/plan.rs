@@ -23,6 +23,7 @@
 //! deletion keeps holding the finalizer); the member status is still collected.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use kube::api::DeleteParams;
 use serde_json::Value;
@@ -129,9 +130,10 @@ pub enum Action {
     Wait(String),
     /// Create: fails if the object exists (then the executor reads it and applies
     /// [`decide_placed`] to what it found).
-    Create(DesiredObject),
+    /// The desired object is shared by every cluster that gets the same render.
+    Create(Arc<DesiredObject>),
     Update {
-        desired: DesiredObject,
+        desired: Arc<DesiredObject>,
         /// The member was changed out of band (its desired hash is current).
         drift: bool,
         /// The object is not labelled yet and is being adopted.
@@ -536,7 +538,7 @@ struct Renders<'a> {
 }
 
 /// One cluster's member object, or why it cannot be built.
-type Rendered = Result<DesiredObject, DesiredError>;
+type Rendered = Result<Arc<DesiredObject>, DesiredError>;
 
 impl<'a> Renders<'a> {
     fn new(
@@ -567,7 +569,7 @@ impl<'a> Renders<'a> {
         };
         self.renders
             .entry((overridden, kept))
-            .or_insert_with(|| desired_for(object, spec, settings, cluster, member))
+            .or_insert_with(|| desired_for(object, spec, settings, cluster, member).map(Arc::new))
     }
 }
 
@@ -677,7 +679,7 @@ pub struct Decision {
 /// executor when a create meets an object the cache did not show (it is not labelled).
 pub fn decide_placed(
     cluster: &str,
-    desired: &DesiredObject,
+    desired: &Arc<DesiredObject>,
     object: Option<&MemberObject>,
     settings: &PlanSettings,
 ) -> Decision {

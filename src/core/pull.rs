@@ -25,6 +25,7 @@ use crate::crds::member_work::{
     WorkMemberObject, WorkPropagation, WorkResource, cluster_namespace,
 };
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// Longest object name the API accepts (a DNS subdomain).
 const MAX_NAME: usize = 253;
@@ -329,7 +330,7 @@ pub fn agent_decide(work: &MemberWork, member: Option<&MemberObject>) -> AgentDe
     let settings = settings_for(work);
     let placed = decide_placed(
         &work.spec.cluster,
-        &desired_of(work, member),
+        &Arc::new(desired_of(work, member)),
         member,
         &settings,
     );
@@ -339,12 +340,12 @@ pub fn agent_decide(work: &MemberWork, member: Option<&MemberObject>) -> AgentDe
     };
     let action = match placed.action {
         Action::Create(desired) => AgentAction::Apply {
-            object: desired.object,
+            object: Arc::unwrap_or_clone(desired).object,
             create: true,
             drift: false,
         },
         Action::Update { desired, drift, .. } => AgentAction::Apply {
-            object: desired.object,
+            object: Arc::unwrap_or_clone(desired).object,
             create: false,
             drift,
         },

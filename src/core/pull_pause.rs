@@ -4,6 +4,7 @@
 //! reporting what it would do in the words the host's plan uses for push members.
 
 use serde_json::{Value, json};
+use std::sync::Arc;
 
 use super::observation::MemberObject;
 use super::plan::{Entry, decide_placed};
@@ -29,7 +30,7 @@ pub fn agent_decide_paused(work: &MemberWork, member: Option<&MemberObject>) -> 
     if work.spec.paused && work.metadata.deletion_timestamp.is_none() {
         let placed = decide_placed(
             &work.spec.cluster,
-            &desired_of(work, member),
+            &Arc::new(desired_of(work, member)),
             member,
             &settings_for(work),
         );

@@ -254,7 +254,7 @@ async fn run_cluster(writer: Writer, disposition: Disposition, planned: ClusterP
 /// A create: one request when the object is missing; when it exists, it is read and the
 /// adoption rules decide (it was not in the cache, so it is not labelled as managed, or the
 /// cache had not caught up).
-async fn create(writer: &Writer, desired: &DesiredObject) -> Result<Done, Failure> {
+async fn create(writer: &Writer, desired: &Arc<DesiredObject>) -> Result<Done, Failure> {
     let ctx = &writer.ctx;
     let kind = &ctx.synced.target.kind;
     match writer.apply(desired, true).await {

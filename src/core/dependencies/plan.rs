@@ -72,7 +72,9 @@ pub fn wanted(
             _ if obs.object.deleting || !opted_in => Wanted::Known(BTreeMap::new()),
             (_, Some(spec)) if planned.is_some_and(|p| p.placed) => {
                 let desired = match planned.map(|p| &p.action) {
-                    Some(Action::Create(d) | Action::Update { desired: d, .. }) => Ok(d.clone()),
+                    Some(Action::Create(d) | Action::Update { desired: d, .. }) => {
+                        Ok(DesiredObject::clone(d))
+                    }
                     _ => desired_for(
                         &obs.object,
                         spec,
