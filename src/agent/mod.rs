@@ -437,7 +437,7 @@ async fn reconcile_work(
                 {
                     match writer.get(name).await {
                         Ok(Some(existing)) => {
-                            let value = serde_json::to_value(&existing).unwrap_or(Value::Null);
+                            let value = existing.value;
                             let again = agent_decide(work, Some(&observe(&value)));
                             outcome.propagation = again.propagation;
                             outcome.live = Some(value);
@@ -458,7 +458,7 @@ async fn reconcile_work(
                 if let Some(obj) = obj {
                     stats.bump(|c| c.applies += 1);
                     outcome.drift = drift;
-                    outcome.live = serde_json::to_value(&obj).ok();
+                    outcome.live = Some(obj.value);
                 }
             })
         }

@@ -18,11 +18,12 @@
 
 use super::availability::{TypeAvailability, TypeState};
 use super::pool::{MemberPool, Members};
+use super::raw_object::RawObject;
 use crate::core::observation::{CacheState, MemberObject, StatusCollection};
 use crate::crds::federated::MANAGED_LABEL;
 use crate::runtime::backoff::{Backoff, BackoffPolicy};
 use futures::StreamExt;
-use kube::api::{Api, DynamicObject};
+use kube::api::Api;
 use kube::core::ApiResource;
 use kube::runtime::watcher::{self, Event};
 use parking_lot::RwLock;
@@ -292,7 +293,7 @@ impl MemberCaches {
     }
 }
 
-fn key_of(obj: &DynamicObject) -> ObjectKey {
+fn key_of(obj: &RawObject) -> ObjectKey {
     (
         obj.metadata.namespace.clone(),
         obj.metadata.name.clone().unwrap_or_default(),
@@ -441,7 +442,7 @@ async fn watch_member(
                 continue;
             }
         }
-        let api: Api<DynamicObject> = Api::all_with(client.clone(), &watched.resource);
+        let api: Api<RawObject> = Api::all_with(client.clone(), &watched.resource);
         let config = watcher::Config::default().labels(&watched.selector);
         // No backoff combinator: this loop paces retries itself, and a failure's kind decides
         // what happens next.
@@ -521,9 +522,8 @@ fn next_removal() -> u64 {
     REMOVALS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
-fn member_object(obj: &DynamicObject, watched: &Watched) -> Arc<MemberObject> {
-    let value = serde_json::to_value(obj).unwrap_or_default();
-    Arc::new(MemberObject::from_object(&value, watched.collection))
+fn member_object(obj: &RawObject, watched: &Watched) -> Arc<MemberObject> {
+    Arc::new(MemberObject::from_object(&obj.value, watched.collection))
 }
 
 /// Keys added, removed or changed between two listings.

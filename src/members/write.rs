@@ -3,9 +3,10 @@
 //! for federated objects and for the dependencies that follow a workload.
 
 use super::in_flight::answered_within;
+use super::raw_object::RawObject;
 use crate::core::vocabulary::PropagationStatus;
 use crate::runtime::error::ErrorCategory;
-use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, Preconditions};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
 use serde_json::{Value, json};
 use std::future::Future;
 use std::time::Duration;
@@ -27,7 +28,7 @@ pub struct Failure {
 
 /// Requests to one member's API of one type, as one field manager.
 pub struct MemberWriter {
-    pub api: Api<DynamicObject>,
+    pub api: Api<RawObject>,
     /// The server-side apply field manager.
     pub manager: String,
     /// Time allowed for one request.
@@ -94,7 +95,7 @@ impl MemberWriter {
         name: &str,
         object: &Value,
         create_only: bool,
-    ) -> Result<DynamicObject, Failure> {
+    ) -> Result<RawObject, Failure> {
         let params = if create_only {
             PatchParams::apply(&self.manager)
         } else {
@@ -111,22 +112,24 @@ impl MemberWriter {
                 PropagationStatus::UpdateTimedOut,
             )
         };
+        let created;
         let body = if create_only {
             let mut body = object.clone();
             body["metadata"]["resourceVersion"] = json!(CREATE_ONLY_RESOURCE_VERSION);
-            body
+            created = body;
+            &created
         } else {
-            object.clone()
+            object
         };
         self.bounded(
             failed,
             timed_out,
-            self.api.patch(name, &params, &Patch::Apply(&body)),
+            self.api.patch(name, &params, &Patch::Apply(body)),
         )
         .await
     }
 
-    pub async fn get(&self, name: &str) -> Result<Option<DynamicObject>, Failure> {
+    pub async fn get(&self, name: &str) -> Result<Option<RawObject>, Failure> {
         self.bounded(
             PropagationStatus::RetrievalFailed,
             PropagationStatus::RetrievalFailed,
@@ -172,7 +175,7 @@ impl MemberWriter {
         &self,
         name: &str,
         patch: &Value,
-    ) -> Result<Option<DynamicObject>, Failure> {
+    ) -> Result<Option<RawObject>, Failure> {
         let result = self
             .bounded(
                 PropagationStatus::LabelRemovalFailed,

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use kube::Client;
 use kube::api::Api;
 use kube::core::ApiResource;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::time::Duration;
 
 use super::host::dependency_api;
@@ -263,9 +263,8 @@ async fn run(
                 Err(f) if f.category == ErrorCategory::Conflict => {
                     // There is one the cache did not show: not the operator's, or not yet seen.
                     let found = writer.get(name).await?.map(|o| {
-                        let value = serde_json::to_value(&o).unwrap_or(Value::Null);
                         MemberObject::from_object(
-                            &value,
+                            &o.value,
                             StatusCollection {
                                 collect: false,
                                 kind: AggregateKind::Other,

@@ -21,6 +21,7 @@ use crate::core::dependencies::DependencyRef;
 use crate::core::dependencies::plan::HostDependency;
 use crate::core::observation::without_server_fields;
 use crate::crds::federated::{FEDERATED_GROUP, FEDERATED_VERSION};
+use crate::members::raw_object::RawObject;
 use crate::runtime::tasks::TaskSet;
 
 /// Called with a namespace and what changed there (`None`: anything may have).
@@ -77,7 +78,7 @@ fn resource(kind: DependencyKind, federated: bool) -> ApiResource {
 }
 
 /// A dependency kind's API in one cluster and namespace.
-pub fn dependency_api(client: Client, namespace: &str, kind: DependencyKind) -> Api<DynamicObject> {
+pub fn dependency_api(client: Client, namespace: &str, kind: DependencyKind) -> Api<RawObject> {
     Api::namespaced_with(client, namespace, &resource(kind, false))
 }
 

@@ -12,6 +12,7 @@ use crate::crds::member_work::{MemberWork, WorkResource, cluster_namespace};
 use crate::crds::{ConfigurationMode, Scope};
 use crate::members::cache::{MemberCaches, ObjectKey};
 use crate::members::pool::{Member, MemberPool, Members};
+use crate::members::raw_object::RawObject;
 use crate::members::works::WorkCache;
 use crate::runtime::backoff::{BackoffPolicy, Backoffs};
 use crate::runtime::events::Publisher;
@@ -536,7 +537,7 @@ impl SyncContext {
     }
 
     /// The target type's API in a member.
-    pub fn member_api(&self, client: Client, namespace: Option<&str>) -> Api<DynamicObject> {
+    pub fn member_api(&self, client: Client, namespace: Option<&str>) -> Api<RawObject> {
         match namespace {
             Some(ns) if self.synced.target_namespaced => {
                 Api::namespaced_with(client, ns, &self.synced.target)

@@ -23,7 +23,7 @@ use crate::runtime::error::ErrorCategory;
 use kube::Client;
 use kube::api::{Api, DeleteParams, DynamicObject};
 use kube::core::ApiResource;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
@@ -364,16 +364,18 @@ impl Writer {
     /// member's agent applies later: nothing is known yet).
     async fn apply(&self, desired: &DesiredObject, create_only: bool) -> Result<Applied, Failure> {
         let name = self.target_name();
+        let work;
         let body = match &self.work {
-            Some(work) => render_work(work, &name, desired),
-            None => desired.object.clone(),
+            Some(target) => {
+                work = render_work(target, &name, desired);
+                &work
+            }
+            None => &desired.object,
         };
-        let answer = self.member().apply(&name, &body, create_only).await?;
+        let answer = self.member().apply(&name, body, create_only).await?;
         if self.work.is_some() {
             if let Some(mark) = self.create_mark.filter(|_| create_only) {
-                let work = serde_json::to_value(&answer)
-                    .ok()
-                    .and_then(|value| serde_json::from_value::<MemberWork>(value).ok());
+                let work = serde_json::from_value::<MemberWork>(answer.value).ok();
                 if let Some(work) = work {
                     let object = observed_member(&work, self.ctx.synced.collection());
                     self.ctx
@@ -382,9 +384,8 @@ impl Writer {
             }
             return Ok(None);
         }
-        let value = serde_json::to_value(&answer).unwrap_or(Value::Null);
         Ok(Some(Arc::new(MemberObject::from_object(
-            &value,
+            &answer.value,
             self.ctx.synced.collection(),
         ))))
     }
@@ -394,7 +395,7 @@ impl Writer {
     async fn get(&self) -> Result<Option<MemberObject>, Failure> {
         let found = self.member().get(&self.target_name()).await?;
         Ok(found.and_then(|obj| {
-            let value = serde_json::to_value(&obj).unwrap_or(Value::Null);
+            let value = obj.value;
             match &self.work {
                 Some(_) => serde_json::from_value::<MemberWork>(value)
                     .ok()
