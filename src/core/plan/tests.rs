@@ -283,7 +283,9 @@ fn managed_false_is_never_touched() {
 #[test]
 fn a_create_that_meets_an_existing_object_follows_the_same_rules() {
     let fed = object(everywhere());
-    let desired = desired_for(&fed, fed.spec.as_ref().unwrap(), &settings(), "c1", None).unwrap();
+    let desired = std::sync::Arc::new(
+        desired_for(&fed, fed.spec.as_ref().unwrap(), &settings(), "c1", None).unwrap(),
+    );
     let found = |labels: Value| {
         MemberObject::from_object(
             &json!({"metadata": {"name": "cm", "namespace": NS, "labels": labels}}),
@@ -1001,7 +1003,7 @@ fn shared_renders_equal_renders_per_cluster() {
                 Action::Create(d) | Action::Update { desired: d, .. } => d,
                 other => panic!("{name}: {other:?} ({spec})"),
             };
-            assert_eq!(desired, expected, "{name} ({spec})");
+            assert_eq!(**desired, *expected, "{name} ({spec})");
         }
         assert_ne!(alone["c1"], alone["c2"], "the override must show");
         let replicas = |name: &str| alone[name].object.pointer("/spec/replicas").cloned();
