@@ -4,12 +4,12 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::{Parser, Subcommand};
+use kubefed::crds::{DEFAULT_FEDERATION_NAMESPACE, manifests, render_yaml, write_manifests};
+
 /// mimalloc: under load glibc malloc took ~40 % of the CPU and kept freed memory.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-use clap::{Parser, Subcommand};
-use kubefed::crds::{DEFAULT_FEDERATION_NAMESPACE, manifests, render_yaml, write_manifests};
 
 #[derive(Debug, Parser)]
 #[command(

@@ -7,7 +7,8 @@ use super::raw_object::RawObject;
 use crate::core::vocabulary::PropagationStatus;
 use crate::runtime::error::ErrorCategory;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
-use serde_json::{Value, json};
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::Value;
 use std::future::Future;
 use std::time::Duration;
 
@@ -17,6 +18,50 @@ use std::time::Duration;
 /// someone else set differently is refused with 409 as well. One request per create, and an
 /// existing object the cache could not show (it is not labelled) is never overwritten unseen.
 const CREATE_ONLY_RESOURCE_VERSION: &str = "1";
+
+/// An apply's body, written out without copying the object (a create sends every member
+/// object once).
+#[derive(Debug)]
+enum Body<'a> {
+    AsIs(&'a Value),
+    /// With [`CREATE_ONLY_RESOURCE_VERSION`] as its `metadata.resourceVersion`.
+    CreateOnly(&'a Value),
+}
+
+impl Serialize for Body<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let object = match self {
+            Body::AsIs(object) => return object.serialize(serializer),
+            Body::CreateOnly(object) => object.as_object(),
+        };
+        let mut map = serializer.serialize_map(None)?;
+        for (key, value) in object.into_iter().flatten() {
+            if key != "metadata" {
+                map.serialize_entry(key, value)?;
+            }
+        }
+        map.serialize_entry(
+            "metadata",
+            &CreateOnlyMetadata(object.and_then(|o| o.get("metadata"))),
+        )?;
+        map.end()
+    }
+}
+
+struct CreateOnlyMetadata<'a>(Option<&'a Value>);
+
+impl Serialize for CreateOnlyMetadata<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        for (key, value) in self.0.and_then(Value::as_object).into_iter().flatten() {
+            if key != "resourceVersion" {
+                map.serialize_entry(key, value)?;
+            }
+        }
+        map.serialize_entry("resourceVersion", CREATE_ONLY_RESOURCE_VERSION)?;
+        map.end()
+    }
+}
 
 /// A failed member request.
 #[derive(Debug)]
@@ -112,14 +157,10 @@ impl MemberWriter {
                 PropagationStatus::UpdateTimedOut,
             )
         };
-        let created;
         let body = if create_only {
-            let mut body = object.clone();
-            body["metadata"]["resourceVersion"] = json!(CREATE_ONLY_RESOURCE_VERSION);
-            created = body;
-            &created
+            Body::CreateOnly(object)
         } else {
-            object
+            Body::AsIs(object)
         };
         self.bounded(
             failed,
@@ -196,5 +237,29 @@ pub fn describe(err: &kube::Error) -> String {
     match err {
         kube::Error::Api(status) => status.message.clone(),
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A create's body is the object with the create-only resourceVersion, whatever
+    /// resourceVersion or metadata it had.
+    #[test]
+    fn a_create_sends_the_object_with_the_create_only_version() {
+        for object in [
+            json!({"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": "a", "labels": {"k": "v"}}, "data": {"x": "1"}}),
+            json!({"kind": "ConfigMap", "metadata": {"name": "a", "resourceVersion": "77"}}),
+            json!({"kind": "ConfigMap"}),
+        ] {
+            let mut expected = object.clone();
+            expected["metadata"]["resourceVersion"] = json!(CREATE_ONLY_RESOURCE_VERSION);
+            let sent = serde_json::to_value(Body::CreateOnly(&object)).unwrap();
+            assert_eq!(sent, expected);
+            assert_eq!(serde_json::to_value(Body::AsIs(&object)).unwrap(), object);
+        }
     }
 }

@@ -6,14 +6,14 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// mimalloc: under load glibc malloc took ~40 % of the CPU and kept freed memory.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use clap::{Args, Parser, Subcommand};
 use kubefed_sim::fleet::admin;
 use kubefed_sim::fleet::faults::{FaultSpec, parse_duration};
 use kubefed_sim::fleet::{Fleet, FleetConfig};
+
+/// mimalloc: under load glibc malloc took ~40 % of the CPU and kept freed memory.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
 #[command(

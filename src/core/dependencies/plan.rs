@@ -72,16 +72,15 @@ pub fn wanted(
             _ if obs.object.deleting || !opted_in => Wanted::Known(BTreeMap::new()),
             (_, Some(spec)) if planned.is_some_and(|p| p.placed) => {
                 let desired = match planned.map(|p| &p.action) {
-                    Some(Action::Create(d) | Action::Update { desired: d, .. }) => {
-                        Ok(DesiredObject::clone(d))
-                    }
+                    Some(Action::Create(d) | Action::Update { desired: d, .. }) => Ok(d.clone()),
                     _ => desired_for(
                         &obs.object,
                         spec,
                         settings,
                         cluster,
                         member.object.as_deref(),
-                    ),
+                    )
+                    .map(Arc::new),
                 };
                 match desired {
                     Ok(d) => Wanted::Known(references(&d.object)),
