@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use kube::api::DynamicObject;
+use kube::api::{DynamicObject, ObjectMeta};
 use serde_json::Value;
 
 use super::aggregate::remote_status;
@@ -19,6 +19,7 @@ use crate::crds::federated::{
     AggregateKind, DELETE_OPTION_ANNOTATION, FederatedSpec, FederatedStatus, MANAGED_LABEL,
     ORPHAN_ANNOTATION, PAUSED_ANNOTATION, SYNC_FINALIZER,
 };
+use crate::crds::stored_federated::StoredFederated;
 
 /// Everything the plan reads.
 #[derive(Clone, Debug)]
@@ -48,11 +49,27 @@ pub struct FederatedObject {
 impl FederatedObject {
     /// Reads a federated object as the host returns it.
     pub fn from_dynamic(obj: &DynamicObject) -> Self {
-        let meta = &obj.metadata;
         let spec = match obj.data.get("spec") {
             None | Some(Value::Null) => Ok(FederatedSpec::default()),
             Some(spec) => serde_json::from_value(spec.clone()).map_err(|e| e.to_string()),
         };
+        let status = obj
+            .data
+            .get("status")
+            .and_then(|s| serde_json::from_value(s.clone()).ok());
+        Self::from_parts(&obj.metadata, spec, status)
+    }
+
+    /// Reads a federated object as the sync controller's store keeps it.
+    pub fn from_stored(obj: &StoredFederated) -> Self {
+        Self::from_parts(&obj.metadata, obj.parsed_spec(), obj.parsed_status())
+    }
+
+    fn from_parts(
+        meta: &ObjectMeta,
+        spec: Result<FederatedSpec, String>,
+        status: Option<FederatedStatus>,
+    ) -> Self {
         FederatedObject {
             namespace: meta.namespace.clone(),
             name: meta.name.clone().unwrap_or_default(),
@@ -64,10 +81,7 @@ impl FederatedObject {
                 .is_some_and(|f| f.iter().any(|x| x == SYNC_FINALIZER)),
             annotations: meta.annotations.clone().unwrap_or_default(),
             spec,
-            status: obj
-                .data
-                .get("status")
-                .and_then(|s| serde_json::from_value(s.clone()).ok()),
+            status,
         }
     }
 
@@ -488,5 +502,32 @@ mod tests {
             FederatedObject::from_dynamic(&empty).spec,
             Ok(FederatedSpec::default())
         );
+    }
+    #[test]
+    fn the_store_reads_a_federated_object_as_the_host_returns_it() {
+        let cases = [
+            json!({"metadata": {"name": "a"}}),
+            json!({"metadata": {"name": "a", "namespace": "demo", "generation": 4,
+                "deletionTimestamp": "2026-01-01T00:00:00Z", "finalizers": [SYNC_FINALIZER],
+                "annotations": {PAUSED_ANNOTATION: "true"}},
+                "spec": {"template": {"data": {"k": "v"}},
+                    "placement": {"clusters": [{"name": "c1"}]},
+                    "overrides": [{"clusterName": "c1", "clusterOverrides": [
+                        {"path": "/data/k", "value": "w"}]}]},
+                "status": {"observedGeneration": 4, "clusters": [{"name": "c1", "status": "OK"}],
+                    "conditions": [{"type": "Propagation", "status": "True",
+                        "lastTransitionTime": "2026-01-01T00:00:00Z"}]}}),
+            json!({"metadata": {"name": "a"}, "spec": {"placement": 1}, "status": []}),
+            json!({"metadata": {"name": "a"}, "spec": null, "status": null}),
+        ];
+        for value in cases {
+            let dynamic: DynamicObject = serde_json::from_value(value.clone()).unwrap();
+            let stored: StoredFederated = serde_json::from_value(value.clone()).unwrap();
+            assert_eq!(
+                FederatedObject::from_stored(&stored),
+                FederatedObject::from_dynamic(&dynamic),
+                "{value}"
+            );
+        }
     }
 }

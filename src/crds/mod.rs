@@ -3,6 +3,7 @@
 
 pub mod common;
 pub mod duration;
+pub(crate) mod dynamic_resource;
 pub mod federated;
 pub mod federated_crd;
 pub mod federated_type_config;
@@ -13,6 +14,7 @@ pub mod member_work;
 pub mod output_dir;
 pub mod propagated_version;
 pub mod replica_scheduling_preference;
+pub mod stored_federated;
 pub mod structural;
 pub mod target_type;
 

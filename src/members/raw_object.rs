@@ -6,12 +6,10 @@
 //! trees per watch event and per write answer. [`RawObject`] keeps the one tree and the few
 //! metadata fields that the watcher and the caches key on.
 
-use kube::Resource;
-use kube::api::{ApiResource, ObjectMeta};
-use kube::core::DynamicResourceScope;
+use crate::crds::dynamic_resource::dynamic_resource;
+use kube::api::ObjectMeta;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
-use std::borrow::Cow;
 
 /// An object of a dynamically known type, as served.
 #[derive(Clone, Debug, Default)]
@@ -53,38 +51,7 @@ impl Serialize for RawObject {
     }
 }
 
-impl Resource for RawObject {
-    type DynamicType = ApiResource;
-    type Scope = DynamicResourceScope;
-
-    fn kind(dt: &ApiResource) -> Cow<'_, str> {
-        dt.kind.as_str().into()
-    }
-
-    fn group(dt: &ApiResource) -> Cow<'_, str> {
-        dt.group.as_str().into()
-    }
-
-    fn version(dt: &ApiResource) -> Cow<'_, str> {
-        dt.version.as_str().into()
-    }
-
-    fn api_version(dt: &ApiResource) -> Cow<'_, str> {
-        dt.api_version.as_str().into()
-    }
-
-    fn plural(dt: &ApiResource) -> Cow<'_, str> {
-        dt.plural.as_str().into()
-    }
-
-    fn meta(&self) -> &ObjectMeta {
-        &self.metadata
-    }
-
-    fn meta_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.metadata
-    }
-}
+dynamic_resource!(RawObject);
 
 #[cfg(test)]
 mod tests {

@@ -9,6 +9,7 @@ use crate::core::settle::{self, Settled};
 use crate::crds::federated::AggregateKind;
 use crate::crds::federated_type_config::FederatedTypeConfig;
 use crate::crds::member_work::{MemberWork, WorkResource, cluster_namespace};
+use crate::crds::stored_federated::StoredFederated;
 use crate::crds::{ConfigurationMode, Scope};
 use crate::members::cache::{MemberCaches, ObjectKey};
 use crate::members::pool::{Member, MemberPool, Members};
@@ -47,7 +48,7 @@ pub const PATIENCE: Duration = Duration::from_secs(2);
 /// lists still loading) is looked at again if no event brings it back first.
 pub const WAIT_RECHECK: Duration = Duration::from_secs(2);
 
-pub fn key_of(obj: &DynamicObject) -> ObjectKey {
+pub fn key_of(obj: &StoredFederated) -> ObjectKey {
     (
         obj.metadata.namespace.clone(),
         obj.metadata.name.clone().unwrap_or_default(),
@@ -296,9 +297,8 @@ impl SyncContext {
     }
 
     /// Which MemberWork `cluster` gets for an object, and the rules its agent applies.
-    pub fn work_target(&self, cluster: &str, obj: &DynamicObject) -> WorkTarget {
+    pub fn work_target(&self, cluster: &str, obj: &StoredFederated) -> WorkTarget {
         let target = &self.synced.target;
-        let spec = obj.data.get("spec");
         WorkTarget {
             cluster: cluster.to_string(),
             type_name: self.synced.name.clone(),
@@ -310,10 +310,7 @@ impl SyncContext {
                 namespaced: self.synced.target_namespaced,
             },
             adopt: self.settings.adopt_resources,
-            retain_replicas: spec
-                .and_then(|s| s.get("retainReplicas"))
-                .and_then(serde_json::Value::as_bool)
-                .unwrap_or(false),
+            retain_replicas: obj.retain_replicas(),
             delete_options: obj
                 .annotations()
                 .get(crate::crds::federated::DELETE_OPTION_ANNOTATION)
@@ -529,7 +526,7 @@ impl SyncContext {
     }
 
     /// The federated objects' API in the object's namespace.
-    pub fn host_api(&self, namespace: Option<&str>) -> Api<DynamicObject> {
+    pub fn host_api(&self, namespace: Option<&str>) -> Api<StoredFederated> {
         match namespace {
             Some(ns) => Api::namespaced_with(self.host.clone(), ns, &self.synced.federated),
             None => Api::all_with(self.host.clone(), &self.synced.federated),

@@ -17,11 +17,12 @@ use crate::core::report::Outcome;
 use crate::core::vocabulary::PropagationStatus;
 use crate::crds::federated::MANAGED_LABEL;
 use crate::crds::member_work::{MemberWork, cluster_namespace};
+use crate::crds::stored_federated::StoredFederated;
 use crate::members::pool::Members;
 use crate::members::write::{Failure, MemberWriter, TimedFrom};
 use crate::runtime::error::ErrorCategory;
 use kube::Client;
-use kube::api::{Api, DeleteParams, DynamicObject};
+use kube::api::{Api, DeleteParams};
 use kube::core::ApiResource;
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -51,7 +52,7 @@ impl Execution {
 /// observed (see [`crate::core::own_creates`]), also when they come after the pass.
 pub async fn execute(
     ctx: &Arc<SyncContext>,
-    obj: &DynamicObject,
+    obj: &StoredFederated,
     plan: &Plan,
     members: &Members,
     marks: &BTreeMap<String, u64>,

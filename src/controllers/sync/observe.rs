@@ -10,6 +10,7 @@ use crate::core::observation::{
 };
 use crate::core::plan::PlanSettings;
 use crate::core::pull_pause::report_stands;
+use crate::crds::stored_federated::StoredFederated;
 use crate::members::pool::{Member, Members};
 use crate::runtime::store::is_ready;
 use kube::Client;
@@ -44,8 +45,8 @@ pub fn reachability(member: &Member) -> Reachability {
 }
 
 /// The observation of `obj` from the worker's caches and the member snapshot `members`.
-pub fn from_caches(obj: &DynamicObject, ctx: &SyncContext, members: &Members) -> Observation {
-    let object = FederatedObject::from_dynamic(obj);
+pub fn from_caches(obj: &StoredFederated, ctx: &SyncContext, members: &Members) -> Observation {
+    let object = FederatedObject::from_stored(obj);
     let namespace = if !ctx.plan_settings.namespace_rule_applies() {
         NamespaceObservation::NotNeeded
     } else {
@@ -98,7 +99,7 @@ pub fn from_caches(obj: &DynamicObject, ctx: &SyncContext, members: &Members) ->
 /// What the agents of pull members reported failing for the current spec of their MemberWork,
 /// as those clusters' entries.
 pub fn agent_failures(
-    obj: &DynamicObject,
+    obj: &StoredFederated,
     paused: bool,
     ctx: &SyncContext,
     members: &Members,
@@ -124,7 +125,7 @@ pub fn agent_failures(
 /// pull member, now if this pass wrote it (`wrote`), else the cache's record of a MemberWork
 /// its agent has not reported on yet.
 pub fn pending_reports(
-    obj: &DynamicObject,
+    obj: &StoredFederated,
     ctx: &SyncContext,
     members: &Members,
     wrote: impl Fn(&str) -> bool,

@@ -8,17 +8,18 @@ use crate::core::events::{EventBatch, Severity};
 use crate::core::plan::Plan;
 use crate::core::pull_pause::pause_patch;
 use crate::crds::member_work::{MemberWork, cluster_namespace};
+use crate::crds::stored_federated::StoredFederated;
 use crate::members::pool::Members;
 use crate::members::write::{MemberWriter, TimedFrom};
 use kube::ResourceExt;
-use kube::api::{Api, DynamicObject};
+use kube::api::Api;
 use kube::core::ApiResource;
 
 /// Follows up on every pull member's MemberWork of `obj`; records the DriftRepaired events in
 /// `events`. `true` when a MemberWork could not be patched (the reconciliation is retried).
 pub async fn follow_works(
     ctx: &SyncContext,
-    obj: &DynamicObject,
+    obj: &StoredFederated,
     plan: &Plan,
     members: &Members,
     events: &mut EventBatch,
@@ -69,7 +70,7 @@ pub async fn follow_works(
 /// Whether a pull member's agent reported drift repairs not yet turned into an event. Such a
 /// report changes nothing else the observation holds (the repaired object is as desired), so
 /// it must keep a pass from stopping early, or the event would wait for an unrelated change.
-pub fn unreported_drift(ctx: &SyncContext, obj: &DynamicObject, members: &Members) -> bool {
+pub fn unreported_drift(ctx: &SyncContext, obj: &StoredFederated, members: &Members) -> bool {
     let Some(works) = &ctx.works else {
         return false;
     };

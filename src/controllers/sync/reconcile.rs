@@ -16,10 +16,10 @@ use crate::core::pull::{REPORT_WAIT, report_wait, with_agent_failures};
 use crate::core::report::{Outcome, next_status, releases_finalizer};
 use crate::core::settle::{self, after_writes, defers_status, settles};
 use crate::crds::federated::SYNC_FINALIZER;
+use crate::crds::stored_federated::StoredFederated;
 use crate::runtime::error::ErrorCategory;
 use crate::runtime::{finalizer, status};
 use kube::Resource;
-use kube::api::DynamicObject;
 use kube::runtime::controller::Action;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -41,7 +41,7 @@ pub enum SyncError {
 
 /// Entry point used by the controller.
 pub async fn reconcile(
-    obj: Arc<DynamicObject>,
+    obj: Arc<StoredFederated>,
     ctx: Arc<SyncContext>,
 ) -> Result<Action, SyncError> {
     let started = Instant::now();
@@ -52,7 +52,7 @@ pub async fn reconcile(
 }
 
 /// Retry policy for host-side failures.
-pub fn error_policy(obj: Arc<DynamicObject>, err: &SyncError, ctx: Arc<SyncContext>) -> Action {
+pub fn error_policy(obj: Arc<StoredFederated>, err: &SyncError, ctx: Arc<SyncContext>) -> Action {
     let SyncError::Host(source) = err;
     let category = ErrorCategory::of(source);
     ctx.metrics.count_error("sync", category);
@@ -67,7 +67,7 @@ pub fn error_policy(obj: Arc<DynamicObject>, err: &SyncError, ctx: Arc<SyncConte
 }
 
 async fn reconcile_object(
-    obj: &DynamicObject,
+    obj: &StoredFederated,
     ctx: &Arc<SyncContext>,
 ) -> Result<Action, SyncError> {
     let key = key_of(obj);
@@ -172,7 +172,7 @@ async fn reconcile_object(
     let deferred = plan.waits() && defers_status(&observation, &plan, ctx.waiting_for(&key));
     if let Some(next) = next.filter(|_| !deferred) {
         let name = obj.metadata.name.as_deref().unwrap_or_default();
-        let written = status::patch_status(&api, name, obj.data.get("status"), &next)
+        let written = status::patch_status(&api, name, obj.status_value().as_ref(), &next)
             .await
             .map_err(SyncError::Host)?;
         if let Some(written) = written {
@@ -237,7 +237,7 @@ fn action_name(action: &crate::core::plan::Action) -> &'static str {
     }
 }
 
-fn event_key(obj: &DynamicObject) -> String {
+fn event_key(obj: &StoredFederated) -> String {
     let (namespace, name) = key_of(obj);
     format!("{}/{name}", namespace.unwrap_or_default())
 }
@@ -246,7 +246,7 @@ fn event_key(obj: &DynamicObject) -> String {
 /// (and the log line that goes with them) are published once per change of outcome.
 async fn publish(
     ctx: &SyncContext,
-    obj: &DynamicObject,
+    obj: &StoredFederated,
     plan: &Plan,
     execution: &Execution,
     dependencies: Option<&DependencyRun>,
@@ -286,12 +286,12 @@ fn warning_notes(warnings: &[Warning]) -> Vec<EventNote> {
 
 fn reference(
     ctx: &SyncContext,
-    obj: &DynamicObject,
+    obj: &StoredFederated,
 ) -> k8s_openapi::api::core::v1::ObjectReference {
     obj.object_ref(&ctx.synced.federated)
 }
 
-fn forget(ctx: &SyncContext, obj: &DynamicObject) {
+fn forget(ctx: &SyncContext, obj: &StoredFederated) {
     ctx.forget_object(&key_of(obj));
     ctx.events.forget(&event_key(obj));
     ctx.retries.reset(&key_of(obj));

@@ -11,10 +11,11 @@ use super::context::{SyncContext, key_of};
 use super::reconcile::{error_policy, reconcile};
 use crate::core::coalesce::Coalescer;
 use crate::crds::Scope;
+use crate::crds::stored_federated::StoredFederated;
 use crate::members::cache::MemberEvent;
 use crate::runtime::tasks::TaskSet;
 use futures::{Stream, StreamExt};
-use kube::api::{Api, DynamicObject};
+use kube::api::Api;
 use kube::runtime::controller::{self, Controller};
 use kube::runtime::reflector;
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -37,7 +38,7 @@ const MEMBER_EVENT_WINDOW: Duration = Duration::from_millis(500);
 
 /// What a reconciliation depends on in the federated object itself: everything but `status`
 /// (the spec is covered by `generation`).
-fn sync_inputs(obj: &DynamicObject) -> Option<u64> {
+fn sync_inputs(obj: &StoredFederated) -> Option<u64> {
     let meta = &obj.metadata;
     let mut h = std::collections::hash_map::DefaultHasher::new();
     (
@@ -66,7 +67,7 @@ pub async fn run(
     stop: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
     let federated = ctx.synced.federated.clone();
-    let api: Api<DynamicObject> = match ctx.settings.scope {
+    let api: Api<StoredFederated> = match ctx.settings.scope {
         Scope::Namespaced => Api::namespaced_with(
             ctx.host.clone(),
             &ctx.settings.federation_namespace,
@@ -103,7 +104,7 @@ pub async fn run(
     // Everything spawned here ends with the worker, however it ends.
     let mut tasks = TaskSet::default();
     let (member_tx, mut member_rx) = mpsc::unbounded_channel();
-    let (object_tx, object_rx) = mpsc::unbounded_channel::<ObjectRef<DynamicObject>>();
+    let (object_tx, object_rx) = mpsc::unbounded_channel::<ObjectRef<StoredFederated>>();
     // Objects the reconciliations themselves ask to look at again.
     if let Some(mut again) = ctx.take_look_again() {
         let object_tx = object_tx.clone();
@@ -255,7 +256,7 @@ pub async fn run(
 
     // A FederatedNamespace change re-places every object in that namespace.
     {
-        let store: Store<DynamicObject> = store.clone();
+        let store: Store<StoredFederated> = store.clone();
         tasks.spawn(async move {
             loop {
                 match namespace_changes.recv().await {
