@@ -972,7 +972,16 @@ async fn the_operator_can_reach_a_joined_member() {
     })
     .unwrap();
     assert!(connection.tls.verify);
-    let client = Client::try_from(connection.config).unwrap();
+    // The operator's own client: its bounded HTTP stack, TLS checked against the caBundle.
+    assert!(cluster.spec.api_endpoint.starts_with("https://"));
+    let client = kubefed::members::connection::cluster_client(
+        &cluster,
+        &token,
+        Duration::from_secs(5),
+        kubefed::members::connection::DEFAULT_MEMBER_IN_FLIGHT,
+    )
+    .unwrap()
+    .client;
     let version = client.apiserver_version().await.unwrap();
     assert!(version.git_version.starts_with('v'));
     let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client);

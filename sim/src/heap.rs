@@ -8,9 +8,9 @@
 //! their CPU.
 
 use mimalloc::MiMalloc;
-use std::alloc::{GlobalAlloc, Layout};
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU8, AtomicUsize, Ordering};
 
 const SHARDS: usize = 64;
 
@@ -43,28 +43,72 @@ fn shard() -> &'static AtomicI64 {
     &LIVE_HEAP[index].0
 }
 
-/// mimalloc, counting live heap bytes; benchmarks install it to measure the simulator's
-/// storage exactly, apart from allocator fragmentation.
+/// Set (to anything) in the environment, the allocator forwards to the system's malloc instead
+/// of mimalloc, so that heap profilers which hook malloc (heaptrack) see every allocation.
+pub const SYSTEM_ALLOC_ENV: &std::ffi::CStr = c"KUBEFED_SIM_SYSTEM_ALLOC";
+
+const UNDECIDED: u8 = 0;
+const MIMALLOC: u8 = 1;
+const SYSTEM: u8 = 2;
+static BACKEND: AtomicU8 = AtomicU8::new(UNDECIDED);
+
+/// Whether to forward to the system allocator: decided at the process's first allocation,
+/// before anything could change the environment, and never again (a block must be freed by
+/// the allocator that gave it out).
+fn system() -> bool {
+    match BACKEND.load(Ordering::Relaxed) {
+        UNDECIDED => {
+            // SAFETY: a NUL-terminated name; getenv allocates nothing.
+            let set = unsafe { !libc::getenv(SYSTEM_ALLOC_ENV.as_ptr()).is_null() };
+            BACKEND.store(if set { SYSTEM } else { MIMALLOC }, Ordering::Relaxed);
+            set
+        }
+        backend => backend == SYSTEM,
+    }
+}
+
+/// mimalloc (or the system allocator, see [`SYSTEM_ALLOC_ENV`]), counting live heap bytes;
+/// benchmarks install it to measure the simulator's storage exactly, apart from allocator
+/// fragmentation.
 pub struct CountingAlloc;
 
-// SAFETY: every call is forwarded unchanged to mimalloc.
+// SAFETY: every call is forwarded unchanged to mimalloc or, for the whole process, the system
+// allocator.
 unsafe impl GlobalAlloc for CountingAlloc {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         shard().fetch_add(layout.size() as i64, Ordering::Relaxed);
         // SAFETY: forwarded with the caller's layout.
-        unsafe { MiMalloc.alloc(layout) }
+        unsafe {
+            if system() {
+                System.alloc(layout)
+            } else {
+                MiMalloc.alloc(layout)
+            }
+        }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         shard().fetch_sub(layout.size() as i64, Ordering::Relaxed);
         // SAFETY: `ptr` came from `alloc` with this layout.
-        unsafe { MiMalloc.dealloc(ptr, layout) }
+        unsafe {
+            if system() {
+                System.dealloc(ptr, layout)
+            } else {
+                MiMalloc.dealloc(ptr, layout)
+            }
+        }
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         shard().fetch_add(new_size as i64 - layout.size() as i64, Ordering::Relaxed);
         // SAFETY: forwarded with the caller's pointer, layout and size.
-        unsafe { MiMalloc.realloc(ptr, layout, new_size) }
+        unsafe {
+            if system() {
+                System.realloc(ptr, layout, new_size)
+            } else {
+                MiMalloc.realloc(ptr, layout, new_size)
+            }
+        }
     }
 }
 

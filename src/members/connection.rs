@@ -271,10 +271,8 @@ pub fn cluster_client(
     };
     let connection = member_config(&spec).map_err(|e| e.to_string())?;
     let limit = super::in_flight::InFlightLimitLayer::new(in_flight);
-    let client = kube::client::ClientBuilder::try_from(connection.config)
-        .map_err(|e| format!("cannot build a client: {e}"))?
-        .with_layer(&limit)
-        .build();
+    let client = super::transport::member_client(&connection.config, &limit)
+        .map_err(|e| format!("cannot build a client: {e}"))?;
     Ok(ClusterClient {
         client,
         answers: limit.answers(),

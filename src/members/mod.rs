@@ -1,7 +1,7 @@
 //! The member clusters: how to reach each one ([`connection`]), the shared registry of members
 //! and their health ([`pool`]), the per-(member, type) watch caches ([`cache`]), which types
-//! each member can serve ([`availability`]), the per-member request limit ([`in_flight`]), objects as the members serve them
-//! ([`raw_object`]) and the write path ([`write`](mod@write)). Nothing here
+//! each member can serve ([`availability`]), the per-member request limit ([`in_flight`]), the HTTP stack of a member
+//! client ([`transport`]), objects as the members serve them ([`raw_object`]) and the write path ([`write`](mod@write)). Nothing here
 //! decides what to write; it imports only the API types, the pure core and the runtime
 //! toolkit.
 
@@ -11,5 +11,6 @@ pub mod connection;
 pub mod in_flight;
 pub mod pool;
 pub mod raw_object;
+pub mod transport;
 pub mod works;
 pub mod write;

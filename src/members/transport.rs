@@ -1,0 +1,470 @@
+//! The HTTP stack of a member client: kube's request layers (base URL, bearer token, extra
+//! headers) over a hyper client whose connection buffers and idle pool are bounded.
+//!
+//! hyper grows a connection's read buffer while a large response streams in (up to ~400 KB
+//! by default, reached while a watcher reads a LIST page of hundreds of objects) and the
+//! connection keeps that capacity for as long as it lives. A member's watches hold their
+//! connections for hours, so at a thousand members those buffers were most of the operator's
+//! heap. The bound only limits how much is read from the socket at once: a body of any length
+//! streams through in pieces, and only a response head (status line and headers) has to fit.
+
+use crate::members::in_flight::InFlightLimitLayer;
+use http::{HeaderValue, Uri};
+use hyper::rt::{Read, Write};
+use hyper_timeout::TimeoutConnector;
+use hyper_util::client::legacy::connect::proxy::{SocksV5, Tunnel};
+use hyper_util::client::legacy::connect::{Connection, HttpConnector};
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use kube::client::{Body, ClientBuilder, ConfigExt};
+use std::sync::Arc;
+use std::time::Duration;
+use tower::{BoxError, Service, ServiceBuilder};
+
+/// The most a member connection buffers: one TLS record's worth. A response head must fit
+/// (an API server's are well under 1 KB); bodies are read through it in pieces.
+pub const MAX_BUF_SIZE: usize = 16 * 1024;
+
+/// How long an unused pooled connection to a member is kept. Health probes come more often
+/// than this, so a healthy member keeps one warm connection for them.
+pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Unused connections kept per member. Writes to a member come in bursts bounded by the
+/// in-flight limit; keeping every connection of a burst would hold its TLS state and buffers
+/// until the idle timeout for the next burst, which may be hours away.
+pub const POOL_MAX_IDLE: usize = 2;
+
+/// Why a member client could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    #[error("{0}")]
+    Kube(#[from] kube::Error),
+    #[error("spec.proxyURL {0:?}: scheme must be http, https or socks5")]
+    ProxyScheme(String),
+    #[error("spec.proxyURL: credentials cannot be sent as a header: {0}")]
+    ProxyCredentials(String),
+}
+
+/// A client for one member from its config (see [`super::connection::member_config`]), with
+/// `limit` bounding the requests awaiting an answer.
+pub fn member_client(
+    config: &kube::Config,
+    limit: &InFlightLimitLayer,
+) -> Result<kube::Client, TransportError> {
+    let tls = tls_config(config)?;
+    let mut tcp = HttpConnector::new();
+    // The scheme is checked by the TLS connector on top, which needs plain TCP underneath.
+    tcp.enforce_http(false);
+    let Some(proxy) = config.proxy_url.as_ref() else {
+        return assemble(tcp, config, tls, limit);
+    };
+    match proxy.scheme_str() {
+        Some("socks5") => assemble(SocksV5::new(proxy.clone(), tcp), config, tls, limit),
+        Some("http") => {
+            let tunnel = with_proxy_auth(Tunnel::new(proxy.clone(), tcp), proxy)?;
+            assemble(tunnel, config, tls, limit)
+        }
+        Some("https") => {
+            // TLS to the proxy, then TLS to the member through the tunnel.
+            let to_proxy = hyper_rustls::HttpsConnector::from((tcp, tls.clone()));
+            let tunnel = with_proxy_auth(Tunnel::new(proxy.clone(), to_proxy), proxy)?;
+            assemble(tunnel, config, tls, limit)
+        }
+        _ => Err(TransportError::ProxyScheme(proxy.to_string())),
+    }
+}
+
+/// TLS sessions kept for resumption per member. A member client talks to one server name
+/// (two with an https proxy); rustls' default table for 256 names is allocated up front.
+pub const TLS_SESSIONS: usize = 4;
+
+/// The rustls settings of a member: its CA bundle or none checked, HTTP/1.1 only.
+fn tls_config(config: &kube::Config) -> Result<Arc<rustls::ClientConfig>, TransportError> {
+    let mut tls = config.rustls_client_config()?;
+    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+    tls.resumption = rustls::client::Resumption::in_memory_sessions(TLS_SESSIONS);
+    Ok(Arc::new(tls))
+}
+
+/// `Proxy-Authorization: Basic` from the proxy URL's user info, if it has any.
+fn with_proxy_auth<C>(tunnel: Tunnel<C>, proxy: &Uri) -> Result<Tunnel<C>, TransportError> {
+    match proxy_basic_auth(proxy)? {
+        Some(header) => Ok(tunnel.with_auth(header)),
+        None => Ok(tunnel),
+    }
+}
+
+/// The `Basic` credentials of a proxy URL's `user:password@`, percent-escapes decoded (a URL
+/// can only carry `@`, `:` or `%` in a password escaped, and the proxy expects them plain).
+pub fn proxy_basic_auth(proxy: &Uri) -> Result<Option<HeaderValue>, TransportError> {
+    use base64::Engine;
+    let Some((userinfo, _)) = proxy.authority().and_then(|a| a.as_str().rsplit_once('@')) else {
+        return Ok(None);
+    };
+    let encoded = base64::engine::general_purpose::STANDARD.encode(percent_decode(userinfo));
+    HeaderValue::from_str(&format!("Basic {encoded}"))
+        .map(Some)
+        .map_err(|e| TransportError::ProxyCredentials(e.to_string()))
+}
+
+/// Decodes `%XX` escapes; a `%` not followed by two hex digits stays as it is.
+fn percent_decode(s: &str) -> Vec<u8> {
+    fn hex(b: u8) -> Option<u8> {
+        match b {
+            b'0'..=b'9' => Some(b - b'0'),
+            b'a'..=b'f' => Some(b - b'a' + 10),
+            b'A'..=b'F' => Some(b - b'A' + 10),
+            _ => None,
+        }
+    }
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = (bytes[i] == b'%')
+            .then(|| Some((hex(*bytes.get(i + 1)?)?, hex(*bytes.get(i + 2)?)?)))
+            .flatten();
+        match escaped {
+            Some((high, low)) => {
+                out.push(high << 4 | low);
+                i += 3;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+/// TLS (for https members), timeouts and the bounded hyper client over `connector`, and the
+/// request layers on top.
+fn assemble<C>(
+    connector: C,
+    config: &kube::Config,
+    tls: Arc<rustls::ClientConfig>,
+    limit: &InFlightLimitLayer,
+) -> Result<kube::Client, TransportError>
+where
+    C: Service<Uri> + Clone + Send + Sync + 'static,
+    C::Response: Connection + Read + Write + Send + Unpin + 'static,
+    C::Future: Send + 'static,
+    C::Error: Into<BoxError>,
+{
+    // Plain http members are let through: the scheme of the member's URL decides.
+    let https = hyper_rustls::HttpsConnector::from((connector, tls));
+    let mut timed = TimeoutConnector::new(https);
+    timed.set_connect_timeout(config.connect_timeout);
+    timed.set_read_timeout(config.read_timeout);
+    timed.set_write_timeout(config.write_timeout);
+    timed.set_reset_reader_on_write(config.reset_reader_on_write);
+    let hyper_client = hyper_util::client::legacy::Builder::new(TokioExecutor::new())
+        .http1_max_buf_size(MAX_BUF_SIZE)
+        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+        .pool_max_idle_per_host(POOL_MAX_IDLE)
+        // Without a timer idle connections are only dropped when the pool is next used.
+        .pool_timer(TokioTimer::new())
+        .build::<_, Body>(timed);
+    let service = ServiceBuilder::new()
+        .layer(config.base_uri_layer())
+        .option_layer(config.auth_layer()?)
+        .layer(config.extra_headers_layer()?)
+        .map_err(BoxError::from)
+        .service(hyper_client);
+    Ok(
+        ClientBuilder::new(service, config.default_namespace.clone())
+            .with_layer(limit)
+            .build(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::members::connection::{ConnectionSpec, member_config};
+    use futures::StreamExt;
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use kube::api::{Api, PostParams, WatchEvent, WatchParams};
+    use std::net::SocketAddr;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
+    use tokio::sync::mpsc;
+
+    /// Far larger than [`MAX_BUF_SIZE`], and than hyper's own default bound.
+    const BIG: usize = 1 << 20;
+
+    fn big_config_map() -> String {
+        serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "big", "namespace": "default", "resourceVersion": "7"},
+            "data": {"blob": "x".repeat(BIG)},
+        })
+        .to_string()
+    }
+
+    /// Reads a request (or CONNECT) head; `None` once the peer closed.
+    async fn read_head(stream: &mut TcpStream) -> Option<String> {
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            if stream.read(&mut byte).await.ok()? == 0 {
+                return None;
+            }
+            head.push(byte[0]);
+        }
+        Some(String::from_utf8_lossy(&head).into_owned())
+    }
+
+    /// A member API that serves one big ConfigMap, by GET (with a length) and as a single
+    /// watch event (in one chunk), to requests with the bearer token `t`; it sends every
+    /// request head it got to `heads`.
+    async fn big_object_server(heads: mpsc::UnboundedSender<String>) -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let heads = heads.clone();
+                tokio::spawn(async move {
+                    while let Some(head) = read_head(&mut stream).await {
+                        let _ = heads.send(head.clone());
+                        let lower = head.to_ascii_lowercase();
+                        let length = lower
+                            .lines()
+                            .find_map(|line| line.strip_prefix("content-length: "))
+                            .and_then(|n| n.trim().parse::<usize>().ok())
+                            .unwrap_or(0);
+                        let mut body = vec![0u8; length];
+                        if stream.read_exact(&mut body).await.is_err() {
+                            return;
+                        }
+                        let response = if !lower.contains("authorization: bearer t\r\n") {
+                            "HTTP/1.1 401 Unauthorized\r\ncontent-length: 0\r\n\r\n".to_string()
+                        } else if lower.contains("watch=true") {
+                            let event =
+                                format!("{{\"type\":\"ADDED\",\"object\":{}}}\n", big_config_map());
+                            format!(
+                                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
+                                 transfer-encoding: chunked\r\n\r\n{:x}\r\n{event}\r\n0\r\n\r\n",
+                                event.len()
+                            )
+                        } else if head.starts_with("POST ") {
+                            // A create answers with what was sent.
+                            let body = String::from_utf8_lossy(&body);
+                            format!(
+                                "HTTP/1.1 201 Created\r\ncontent-type: application/json\r\n\
+                                 content-length: {}\r\n\r\n{body}",
+                                body.len()
+                            )
+                        } else {
+                            let body = big_config_map();
+                            format!(
+                                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
+                                 content-length: {}\r\n\r\n{body}",
+                                body.len()
+                            )
+                        };
+                        if stream.write_all(response.as_bytes()).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        addr
+    }
+
+    fn client_for(endpoint: &str, proxy: Option<&str>) -> kube::Client {
+        let spec = ConnectionSpec {
+            api_endpoint: endpoint,
+            proxy_url: proxy,
+            token: "t",
+            timeout: Duration::from_secs(5),
+            ..Default::default()
+        };
+        let connection = member_config(&spec).unwrap();
+        member_client(&connection.config, &InFlightLimitLayer::new(4)).unwrap()
+    }
+
+    async fn reads_the_big_object(client: kube::Client) {
+        let api: Api<ConfigMap> = Api::namespaced(client, "default");
+        let big: ConfigMap = serde_json::from_str(&big_config_map()).unwrap();
+        let created = api.create(&PostParams::default(), &big).await.unwrap();
+        assert_eq!(created.data.unwrap()["blob"].len(), BIG);
+        let got = api.get("big").await.unwrap();
+        assert_eq!(got.data.unwrap()["blob"].len(), BIG);
+        let stream = api.watch(&WatchParams::default(), "0").await.unwrap();
+        futures::pin_mut!(stream);
+        match stream.next().await {
+            Some(Ok(WatchEvent::Added(cm))) => assert_eq!(cm.data.unwrap()["blob"].len(), BIG),
+            other => panic!("expected the big object's watch event, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn bodies_and_watch_events_larger_than_the_buffer_are_read_whole() {
+        let (heads, mut seen) = mpsc::unbounded_channel();
+        let addr = big_object_server(heads).await;
+        reads_the_big_object(client_for(&format!("http://{addr}"), None)).await;
+        assert!(
+            seen.recv()
+                .await
+                .unwrap()
+                .starts_with("POST /api/v1/namespaces/default/configmaps")
+        );
+    }
+
+    /// An HTTP CONNECT proxy that tunnels to wherever it is asked, sending each CONNECT
+    /// head to `heads`.
+    async fn connect_proxy(heads: mpsc::UnboundedSender<String>) -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let heads = heads.clone();
+                tokio::spawn(async move {
+                    let Some(head) = read_head(&mut client).await else {
+                        return;
+                    };
+                    let _ = heads.send(head.clone());
+                    let target = head
+                        .split_whitespace()
+                        .nth(1)
+                        .unwrap_or_default()
+                        .to_string();
+                    let Ok(mut upstream) = TcpStream::connect(target).await else {
+                        return;
+                    };
+                    if client.write_all(b"HTTP/1.1 200 OK\r\n\r\n").await.is_ok() {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+                    }
+                });
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn an_http_proxy_tunnels_with_the_url_credentials() {
+        let (server_heads, _server_seen) = mpsc::unbounded_channel();
+        let member = big_object_server(server_heads).await;
+        let (heads, mut seen) = mpsc::unbounded_channel();
+        let proxy = connect_proxy(heads).await;
+        let client = client_for(
+            &format!("http://{member}"),
+            Some(&format!("http://user:s%40cret@{proxy}")),
+        );
+        reads_the_big_object(client).await;
+        let head = seen.recv().await.unwrap();
+        assert!(head.starts_with(&format!("CONNECT {member} ")), "{head}");
+        use base64::Engine;
+        let credentials = base64::engine::general_purpose::STANDARD.encode("user:s@cret");
+        assert!(
+            head.to_ascii_lowercase().contains(&format!(
+                "proxy-authorization: basic {}",
+                credentials.to_ascii_lowercase()
+            )),
+            "{head}"
+        );
+    }
+
+    /// A SOCKS5 proxy (no authentication, IPv4 and domain targets) sending each target it
+    /// is asked for to `targets`.
+    async fn socks5_proxy(targets: mpsc::UnboundedSender<String>) -> SocketAddr {
+        async fn handshake(client: &mut TcpStream) -> std::io::Result<String> {
+            let mut greeting = [0u8; 2];
+            client.read_exact(&mut greeting).await?;
+            let mut methods = vec![0u8; usize::from(greeting[1])];
+            client.read_exact(&mut methods).await?;
+            client.write_all(&[5, 0]).await?;
+            let mut request = [0u8; 4];
+            client.read_exact(&mut request).await?;
+            let host = match request[3] {
+                1 => {
+                    let mut ip = [0u8; 4];
+                    client.read_exact(&mut ip).await?;
+                    std::net::Ipv4Addr::from(ip).to_string()
+                }
+                3 => {
+                    let mut len = [0u8; 1];
+                    client.read_exact(&mut len).await?;
+                    let mut name = vec![0u8; usize::from(len[0])];
+                    client.read_exact(&mut name).await?;
+                    String::from_utf8_lossy(&name).into_owned()
+                }
+                _ => return Err(std::io::Error::other("address type not supported here")),
+            };
+            let mut port = [0u8; 2];
+            client.read_exact(&mut port).await?;
+            Ok(format!("{host}:{}", u16::from_be_bytes(port)))
+        }
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let targets = targets.clone();
+                tokio::spawn(async move {
+                    let Ok(target) = handshake(&mut client).await else {
+                        return;
+                    };
+                    let _ = targets.send(target.clone());
+                    let Ok(mut upstream) = TcpStream::connect(target).await else {
+                        return;
+                    };
+                    let reply = [5, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+                    if client.write_all(&reply).await.is_ok() {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+                    }
+                });
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn a_socks5_proxy_carries_the_connection() {
+        let (server_heads, _server_seen) = mpsc::unbounded_channel();
+        let member = big_object_server(server_heads).await;
+        let (targets, mut seen) = mpsc::unbounded_channel();
+        let proxy = socks5_proxy(targets).await;
+        let client = client_for(
+            &format!("http://{member}"),
+            Some(&format!("socks5://{proxy}")),
+        );
+        reads_the_big_object(client).await;
+        assert_eq!(seen.recv().await.unwrap(), member.to_string());
+    }
+
+    #[tokio::test]
+    async fn a_wrong_token_is_refused() {
+        let (heads, _seen) = mpsc::unbounded_channel();
+        let addr = big_object_server(heads).await;
+        let spec = ConnectionSpec {
+            api_endpoint: &format!("http://{addr}"),
+            token: "other",
+            timeout: Duration::from_secs(5),
+            ..Default::default()
+        };
+        let config = member_config(&spec).unwrap().config;
+        let client = member_client(&config, &InFlightLimitLayer::new(4)).unwrap();
+        let api: Api<ConfigMap> = Api::namespaced(client, "default");
+        assert!(api.get("big").await.is_err());
+    }
+
+    #[test]
+    fn proxy_credentials_are_decoded_before_encoding() {
+        let uri: Uri = "http://us%3Aer:pa%40ss%25@proxy:3128".parse().unwrap();
+        let header = proxy_basic_auth(&uri).unwrap().unwrap();
+        use base64::Engine;
+        let expected = base64::engine::general_purpose::STANDARD.encode("us:er:pa@ss%");
+        assert_eq!(header.to_str().unwrap(), format!("Basic {expected}"));
+        let plain: Uri = "http://proxy:3128".parse().unwrap();
+        assert!(proxy_basic_auth(&plain).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_stray_percent_is_kept() {
+        assert_eq!(percent_decode("a%zz%4"), b"a%zz%4".to_vec());
+        assert_eq!(percent_decode("%41%2b"), b"A+".to_vec());
+    }
+}
