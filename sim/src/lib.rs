@@ -53,7 +53,7 @@ pub use rest::SimBody;
 pub use server::cluster::{
     Cluster, ClusterConfig, DEFAULT_CRD_ESTABLISH_DELAY, Middleware, RequestInfo, UserInfo,
 };
-pub use server::counters::{CounterSnapshot, Verb};
+pub use server::counters::{ConnectionCounts, CounterSnapshot, Protocol, Verb};
 pub use server::error::ApiError;
 pub use transport::kubeconfig::{Kubeconfig, KubeconfigEntry};
 pub use transport::service::SimService;

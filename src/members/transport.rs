@@ -7,6 +7,12 @@
 //! connections for hours, so at a thousand members those buffers were most of the operator's
 //! heap. The bound only limits how much is read from the socket at once: a body of any length
 //! streams through in pieces, and only a response head (status line and headers) has to fit.
+//!
+//! Over TLS the client offers HTTP/2, as client-go does: then every watch and request to a
+//! member is a stream of one connection, instead of a connection per watch (each with its TLS
+//! state and buffers on both ends, and a file descriptor). HTTP/2 flow control bounds what is
+//! buffered per stream and per connection, and pings find a connection that went dead
+//! silently, which would otherwise stall every watch on it.
 
 use crate::members::in_flight::InFlightLimitLayer;
 use http::{HeaderValue, Uri};
@@ -33,6 +39,18 @@ pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// until the idle timeout for the next burst, which may be hours away.
 pub const POOL_MAX_IDLE: usize = 2;
 
+/// What an HTTP/2 member may send on one stream before the operator has read it, and on the
+/// whole connection. The defaults (2 MiB and 5 MiB) would let a burst of large LIST pages
+/// from a thousand members sit in memory; this still carries a page per round trip.
+pub const HTTP2_STREAM_WINDOW: u32 = 256 * 1024;
+pub const HTTP2_CONNECTION_WINDOW: u32 = 1024 * 1024;
+
+/// How long an HTTP/2 connection may be silent before it is pinged, and how long the answer
+/// may take before the connection (and every watch on it) is dropped and dialled again.
+/// client-go's ReadIdleTimeout and PingTimeout.
+pub const HTTP2_PING_INTERVAL: Duration = Duration::from_secs(30);
+pub const HTTP2_PING_TIMEOUT: Duration = Duration::from_secs(15);
+
 /// Why a member client could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
@@ -54,6 +72,9 @@ pub fn member_client(
     let mut tcp = HttpConnector::new();
     // The scheme is checked by the TLS connector on top, which needs plain TCP underneath.
     tcp.enforce_http(false);
+    // As Go's dialer (so client-go) does: a small write (an HTTP/2 frame, a TLS record) goes
+    // out at once instead of waiting for the ACK of the previous one, ~40 ms with delayed ACKs.
+    tcp.set_nodelay(true);
     let Some(proxy) = config.proxy_url.as_ref() else {
         return assemble(tcp, config, tls, limit);
     };
@@ -64,8 +85,11 @@ pub fn member_client(
             assemble(tunnel, config, tls, limit)
         }
         Some("https") => {
-            // TLS to the proxy, then TLS to the member through the tunnel.
-            let to_proxy = hyper_rustls::HttpsConnector::from((tcp, tls.clone()));
+            // TLS to the proxy, then TLS to the member through the tunnel. The CONNECT is
+            // HTTP/1.1, so that is all the proxy is offered.
+            let mut proxy_tls = (*tls).clone();
+            proxy_tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+            let to_proxy = hyper_rustls::HttpsConnector::from((tcp, Arc::new(proxy_tls)));
             let tunnel = with_proxy_auth(Tunnel::new(proxy.clone(), to_proxy), proxy)?;
             assemble(tunnel, config, tls, limit)
         }
@@ -77,10 +101,10 @@ pub fn member_client(
 /// (two with an https proxy); rustls' default table for 256 names is allocated up front.
 pub const TLS_SESSIONS: usize = 4;
 
-/// The rustls settings of a member: its CA bundle or none checked, HTTP/1.1 only.
+/// The rustls settings of a member: its CA bundle or none checked, HTTP/2 preferred.
 fn tls_config(config: &kube::Config) -> Result<Arc<rustls::ClientConfig>, TransportError> {
     let mut tls = config.rustls_client_config()?;
-    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+    tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     tls.resumption = rustls::client::Resumption::in_memory_sessions(TLS_SESSIONS);
     Ok(Arc::new(tls))
 }
@@ -164,6 +188,11 @@ where
         .pool_max_idle_per_host(POOL_MAX_IDLE)
         // Without a timer idle connections are only dropped when the pool is next used.
         .pool_timer(TokioTimer::new())
+        .http2_initial_stream_window_size(HTTP2_STREAM_WINDOW)
+        .http2_initial_connection_window_size(HTTP2_CONNECTION_WINDOW)
+        .http2_keep_alive_interval(HTTP2_PING_INTERVAL)
+        .http2_keep_alive_timeout(HTTP2_PING_TIMEOUT)
+        .timer(TokioTimer::new())
         .build::<_, Body>(timed);
     let service = ServiceBuilder::new()
         .layer(config.base_uri_layer())
@@ -433,6 +462,154 @@ mod tests {
         );
         reads_the_big_object(client).await;
         assert_eq!(seen.recv().await.unwrap(), member.to_string());
+    }
+
+    /// A client for a simulated member served over TLS (its CA bundle trusted), through the
+    /// HTTP CONNECT proxy at `proxy` if given.
+    async fn tls_member(proxy: Option<SocketAddr>) -> (kubefed_sim::Cluster, kube::Client) {
+        let member = kubefed_sim::Cluster::new("member");
+        let addr = member.serve_https().await.unwrap();
+        let proxy = proxy.map(|p| format!("http://{p}"));
+        let spec = ConnectionSpec {
+            api_endpoint: &format!("https://{addr}"),
+            ca_bundle: Some(kubefed_sim::server::pki::CA_PEM.as_bytes()),
+            proxy_url: proxy.as_deref(),
+            token: member.admin_token(),
+            timeout: Duration::from_secs(5),
+            ..Default::default()
+        };
+        let config = member_config(&spec).unwrap().config;
+        let client = member_client(&config, &InFlightLimitLayer::new(4)).unwrap();
+        (member, client)
+    }
+
+    /// Three watches and a burst of reads and a write, and what each watch saw of the write.
+    async fn watches_and_requests(client: kube::Client) {
+        let api: Api<ConfigMap> = Api::namespaced(client, "default");
+        // The first request opens the connection; the rest find it in the pool.
+        let mut watches = vec![
+            api.watch(&WatchParams::default(), "0")
+                .await
+                .unwrap()
+                .boxed(),
+        ];
+        for _ in 0..2 {
+            watches.push(
+                api.watch(&WatchParams::default(), "0")
+                    .await
+                    .unwrap()
+                    .boxed(),
+            );
+        }
+        let params = kube::api::ListParams::default();
+        let lists = (0..8).map(|_| api.list(&params));
+        for list in futures::future::join_all(lists).await {
+            list.unwrap();
+        }
+        let cm: ConfigMap = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "seen", "namespace": "default"},
+        }))
+        .unwrap();
+        api.create(&PostParams::default(), &cm).await.unwrap();
+        for watch in &mut watches {
+            loop {
+                match watch.next().await {
+                    Some(Ok(WatchEvent::Added(o)))
+                        if o.metadata.name.as_deref() == Some("seen") =>
+                    {
+                        break;
+                    }
+                    Some(Ok(_)) => continue,
+                    other => panic!("expected the created object's watch event, got {other:?}"),
+                }
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_tls_member_gets_every_watch_and_request_on_one_http2_connection() {
+        let (member, client) = tls_member(None).await;
+        watches_and_requests(client).await;
+        assert_eq!(
+            member.connections(),
+            kubefed_sim::ConnectionCounts { http1: 0, http2: 1 }
+        );
+    }
+
+    #[tokio::test]
+    async fn http2_is_negotiated_with_the_member_through_a_connect_proxy() {
+        let (heads, mut seen) = mpsc::unbounded_channel();
+        let proxy = connect_proxy(heads).await;
+        let (member, client) = tls_member(Some(proxy)).await;
+        watches_and_requests(client).await;
+        assert!(seen.recv().await.unwrap().starts_with("CONNECT "));
+        assert_eq!(
+            member.connections(),
+            kubefed_sim::ConnectionCounts { http1: 0, http2: 1 }
+        );
+    }
+
+    /// Holds every request of the member for a while, like a busy API server.
+    struct Slow;
+
+    impl kubefed_sim::Middleware for Slow {
+        fn before(&self, _req: &kubefed_sim::RequestInfo) -> Result<(), kubefed_sim::ApiError> {
+            Ok(())
+        }
+
+        fn delay(&self, _req: &kubefed_sim::RequestInfo) -> Duration {
+            Duration::from_millis(300)
+        }
+    }
+
+    /// A write the client stops waiting for (its HTTP/2 stream reset) is still carried out, as
+    /// by a real API server: the operator must treat a timed-out write as maybe done.
+    #[tokio::test]
+    async fn a_write_given_up_on_over_http2_is_still_carried_out() {
+        let (member, client) = tls_member(None).await;
+        let api: Api<ConfigMap> = Api::namespaced(client, "default");
+        api.list(&Default::default()).await.unwrap();
+        member.add_middleware(Arc::new(Slow));
+        let cm: ConfigMap = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "abandoned", "namespace": "default"},
+        }))
+        .unwrap();
+        let params = PostParams::default();
+        let create = api.create(&params, &cm);
+        let gave_up = tokio::time::timeout(Duration::from_millis(50), create).await;
+        assert!(
+            gave_up.is_err(),
+            "the create answered before the client gave up"
+        );
+        member.clear_middleware();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while api.get_opt("abandoned").await.unwrap().is_none() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the create was dropped"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(member.connections().http2, 1);
+    }
+
+    #[tokio::test]
+    async fn a_plain_http_member_is_spoken_to_in_http1() {
+        let member = kubefed_sim::Cluster::new("member");
+        let addr = member.serve_http().await.unwrap();
+        let spec = ConnectionSpec {
+            api_endpoint: &format!("http://{addr}"),
+            token: member.admin_token(),
+            timeout: Duration::from_secs(5),
+            ..Default::default()
+        };
+        let config = member_config(&spec).unwrap().config;
+        let client = member_client(&config, &InFlightLimitLayer::new(4)).unwrap();
+        watches_and_requests(client).await;
+        let counts = member.connections();
+        assert_eq!(counts.http2, 0);
+        // One per watch, at least one for the burst; idle ones are reused.
+        assert!(counts.http1 >= 4, "{counts:?}");
     }
 
     #[tokio::test]

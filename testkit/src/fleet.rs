@@ -95,6 +95,7 @@ pub struct FleetBuilder<'a> {
     each_member: Box<dyn Fn(&Cluster) + 'a>,
     token_for: TokenFor<'a>,
     ready_timeout: Duration,
+    tls: bool,
 }
 
 impl<'a> FleetBuilder<'a> {
@@ -110,6 +111,7 @@ impl<'a> FleetBuilder<'a> {
             each_member: Box::new(|_| {}),
             token_for: Box::new(|_| None),
             ready_timeout: Duration::from_secs(15),
+            tls: false,
         }
     }
 
@@ -136,6 +138,13 @@ impl<'a> FleetBuilder<'a> {
         self
     }
 
+    /// In-process members serve HTTPS and join with the simulator's CA (the operator then
+    /// speaks HTTP/2 to them, as to a real member) instead of plain HTTP.
+    pub fn tls(mut self, tls: bool) -> Self {
+        self.tls = tls;
+        self
+    }
+
     /// Called on each in-process member once it serves, before it joins (e.g. to add latency).
     pub fn each_member(mut self, f: impl Fn(&Cluster) + 'a) -> Self {
         self.each_member = Box::new(f);
@@ -153,8 +162,8 @@ impl<'a> FleetBuilder<'a> {
         self
     }
 
-    /// In-process clusters: a prepared host and every member serving HTTP and joined; the
-    /// operator is not started.
+    /// In-process clusters: a prepared host and every member serving HTTP (HTTPS with
+    /// [`FleetBuilder::tls`]) and joined; the operator is not started.
     pub async fn in_process_clusters(self) -> Result<(Client, InProcess), TestkitError> {
         let host = Cluster::new("host");
         let host_client = host.client();
@@ -163,15 +172,21 @@ impl<'a> FleetBuilder<'a> {
         for i in 1..=self.members {
             let name = (self.name)(i);
             let member = Cluster::new(&name);
-            member
-                .serve_http()
-                .await
-                .map_err(|source| TestkitError::Io {
-                    context: format!("serve {name}"),
-                    source,
-                })?;
+            let served = if self.tls {
+                member.serve_https().await
+            } else {
+                member.serve_http().await
+            };
+            served.map_err(|source| TestkitError::Io {
+                context: format!("serve {name}"),
+                source,
+            })?;
             (self.each_member)(&member);
-            let mut spec = Join::http(&member)?;
+            let mut spec = if self.tls {
+                Join::tls(&member)?
+            } else {
+                Join::http(&member)?
+            };
             spec.labels = (self.labels)(i);
             join(&host_client, &spec).await?;
             let client = member.client();

@@ -36,6 +36,22 @@ impl Join {
         })
     }
 
+    /// A member of an in-process fleet, over its HTTPS listener trusting the simulator's CA,
+    /// with its admin token.
+    pub fn tls(member: &kubefed_sim::Cluster) -> Result<Join, TestkitError> {
+        let name = member.name().to_string();
+        let url = member
+            .https_url()
+            .ok_or_else(|| TestkitError::Setup(format!("{name} serves no HTTPS")))?;
+        Ok(Join {
+            token: member.admin_token().to_string(),
+            name,
+            url,
+            ca_bundle: Some(kubefed_sim::server::pki::CA_PEM.to_string()),
+            ..Join::default()
+        })
+    }
+
     /// A member of a [`kubefed_sim::Fleet`], over HTTPS trusting the fleet CA.
     pub fn https(member: &kubefed_sim::FleetCluster) -> Result<Join, TestkitError> {
         let ca = member

@@ -164,7 +164,7 @@ async fn start_replica(fleet: &Fleet, name: &str, in_flight: usize) -> Result<Re
 }
 
 pub async fn run(plan: &Plan, members: usize) -> Result<FailoverResult, BenchError> {
-    let mut fleet = Fleet::create(members, plan.member_latency, plan.member_in_flight).await?;
+    let mut fleet = Fleet::create(members, plan).await?;
     let host_log = Arc::new(RequestLog::default());
     let member_log = Arc::new(RequestLog::default());
     fleet.host.add_middleware(host_log.clone());

@@ -2,6 +2,7 @@
 
 use super::error::BenchError;
 use super::observe::poll_until;
+use super::options::Plan;
 use kube::Client;
 use kube::ResourceExt;
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
@@ -47,24 +48,17 @@ pub struct Fleet {
 }
 
 impl Fleet {
-    /// Creates the host with the federation API installed and `n` members serving HTTP,
-    /// each registered the way `kubectl fed join` does. The operator is not started.
-    pub async fn create(
-        n: usize,
-        member_latency: Duration,
-        member_in_flight: usize,
-    ) -> Result<Fleet, BenchError> {
-        Self::create_joined(n, member_latency, member_in_flight, false).await
+    /// Creates the host with the federation API installed and `n` members serving HTTP (HTTPS
+    /// with `plan.tls`), each registered the way `kubectl fed join` does, with the plan's
+    /// member latency and requests in flight. The operator is not started.
+    pub async fn create(n: usize, plan: &Plan) -> Result<Fleet, BenchError> {
+        Self::create_joined(n, plan, false).await
     }
 
     /// Like [`Fleet::create`]; with `pull` the members are joined in pull mode (the host side
     /// only: their agents are the caller's to run).
-    pub async fn create_joined(
-        n: usize,
-        member_latency: Duration,
-        member_in_flight: usize,
-        pull: bool,
-    ) -> Result<Fleet, BenchError> {
+    pub async fn create_joined(n: usize, plan: &Plan, pull: bool) -> Result<Fleet, BenchError> {
+        let (member_latency, member_in_flight) = (plan.member_latency, plan.member_in_flight);
         // Probes once a second: quick joins without probe traffic dominating the figures.
         let health = HealthCheck {
             period: Duration::from_secs(1),
@@ -82,6 +76,7 @@ impl Fleet {
             .names(|i| format!("member{i}"))
             .health(health)
             .each_member(with_latency)
+            .tls(plan.tls)
             .in_process_clusters()
             .await?;
         disable_unused_types(&host_client).await?;

@@ -17,9 +17,9 @@ pub struct BareClients {
 }
 
 impl BareClients {
-    /// One HTTP client per member, authenticated like the operator's (bearer token).
+    /// One HTTP(S) client per member, authenticated like the operator's (bearer token).
     /// At most `in_flight` requests await an answer from one member, as for the operator.
-    pub fn connect(members: &[Cluster], in_flight: usize) -> Result<Self, BenchError> {
+    pub async fn connect(members: &[Cluster], in_flight: usize) -> Result<Self, BenchError> {
         let ar = ApiResource {
             group: "apps".into(),
             version: "v1".into(),
@@ -29,14 +29,13 @@ impl BareClients {
         };
         let mut apis = Vec::with_capacity(members.len());
         for member in members {
-            let url = member
-                .http_url()
-                .ok_or_else(|| BenchError::Sim(format!("{} serves no HTTP", member.name())))?;
-            let uri = url
-                .parse()
-                .map_err(|e| BenchError::Sim(format!("member URL {url}: {e}")))?;
-            let mut config = kube::Config::new(uri);
-            config.auth_info.token = Some(member.admin_token().to_string().into());
+            // The member's HTTPS listener if it serves one (as the operator reaches it).
+            let config = if member.https_url().is_some() {
+                member.https_config().await
+            } else {
+                member.http_config().await
+            };
+            let config = config.map_err(|e| BenchError::Sim(format!("{}: {e}", member.name())))?;
             let client = kube::client::ClientBuilder::try_from(config)
                 .map_err(BenchError::kube("client"))?
                 .with_layer(&kubefed::members::in_flight::InFlightLimitLayer::new(

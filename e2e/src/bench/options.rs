@@ -43,6 +43,11 @@ pub struct Options {
     /// at 1000 members over HTTP/1].
     #[arg(long)]
     pub member_in_flight: Option<usize>,
+    /// Members serve HTTPS and join with a CA bundle, as real members do; the operator then
+    /// reaches each over one HTTP/2 connection instead of an HTTP/1 connection per watch and
+    /// request in flight. The lower bound's bare clients use HTTPS too (HTTP/1.1).
+    #[arg(long)]
+    pub tls: bool,
     /// Tiny sizes (2 members, 5 objects, 1 repeat): a quick correctness run.
     #[arg(long, conflicts_with = "large")]
     pub smoke: bool,
@@ -78,6 +83,8 @@ pub struct Plan {
     pub timeout: Duration,
     pub member_in_flight: usize,
     pub output: Option<PathBuf>,
+    /// Members over HTTPS (see [`Options::tls`]).
+    pub tls: bool,
     pub pull: bool,
     pub failover: bool,
 }
@@ -121,6 +128,7 @@ impl Options {
                 _ => kubefed::members::connection::DEFAULT_MEMBER_IN_FLIGHT,
             }),
             output: self.output,
+            tls: self.tls,
             pull: self.pull,
             failover: self.failover,
         }

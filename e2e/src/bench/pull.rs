@@ -60,8 +60,7 @@ pub async fn compare(plan: &Plan, members: usize) -> Result<Vec<ModeResult>, Ben
 }
 
 async fn run_mode(plan: &Plan, members: usize, pull: bool) -> Result<ModeResult, BenchError> {
-    let mut fleet =
-        Fleet::create_joined(members, plan.member_latency, plan.member_in_flight, pull).await?;
+    let mut fleet = Fleet::create_joined(members, plan, pull).await?;
     // One set of counters for all agents: their sums.
     let agent_stats = AgentStats::default();
     let _agents = if pull {
@@ -98,7 +97,7 @@ async fn run_mode(plan: &Plan, members: usize, pull: bool) -> Result<ModeResult,
         NAMESPACE,
         &federated_resource("FederatedDeployment", "federateddeployments"),
     );
-    let bare = BareClients::connect(&fleet.members, plan.member_in_flight)?;
+    let bare = BareClients::connect(&fleet.members, plan.member_in_flight).await?;
     let create = |name: String| {
         let federated = federated.clone();
         let obj = workload.federated(&name, 1);

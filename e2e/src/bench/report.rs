@@ -296,9 +296,10 @@ impl FleetResult {
 impl Run {
     pub fn table(&self) -> String {
         let mut out = format!(
-            "fedbench {} (commit {}), payload {} B, member latency {:?}, {} latency samples\n",
+            "fedbench {} (commit {}), members over {}, payload {} B, member latency {:?}, {} latency samples\n",
             self.date,
             self.commit,
+            if self.plan.tls { "HTTPS" } else { "HTTP" },
             self.plan.payload_bytes,
             self.plan.member_latency,
             self.plan.repeats

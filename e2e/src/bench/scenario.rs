@@ -11,7 +11,9 @@ use super::report::{ColdStart, FleetResult, Memory, Steady, Throughput, Update};
 use super::stats::Latency;
 use super::workload::{LOWER_BOUND_NAMESPACE, NAMESPACE, Workload};
 use futures::StreamExt;
+use kube::ResourceExt;
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
+use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -32,7 +34,7 @@ struct Phase<'a> {
 }
 
 pub async fn run(plan: &Plan, members: usize) -> Result<FleetResult, BenchError> {
-    let mut fleet = Fleet::create(members, plan.member_latency, plan.member_in_flight).await?;
+    let mut fleet = Fleet::create(members, plan).await?;
     fleet.start_operator().await?;
     fleet.wait_members_ready(plan.timeout).await?;
     fleet.federate_namespace(NAMESPACE, plan.timeout).await?;
@@ -51,7 +53,7 @@ pub async fn run(plan: &Plan, members: usize) -> Result<FleetResult, BenchError>
     };
     progress("fleet ready");
     let sync_concurrency = usize::from(phase.fleet.running()?.sync_concurrency);
-    let bare = BareClients::connect(&phase.fleet.members, plan.member_in_flight)?;
+    let bare = BareClients::connect(&phase.fleet.members, plan.member_in_flight).await?;
 
     // Warm both paths (connections, member caches, watches) before timing anything.
     phase.create_and_wait("warm-up").await?;
@@ -267,6 +269,7 @@ impl Phase<'_> {
     /// every member Ready, every federated object (deployments and the namespace) reconciled
     /// since, and the sync controller idle.
     async fn cold_start(&mut self) -> Result<ColdStart, BenchError> {
+        let before = self.statuses().await?;
         let heap_running = heap_bytes();
         self.fleet.stop_operator();
         // What the stopped operator held: its caches of every member object, queues, clients.
@@ -285,6 +288,9 @@ impl Phase<'_> {
         let quiet = settle(&self.fleet).await.map(|d| d + verified);
         let (host_writes, member_writes) = self.fleet.writes();
         let host_writes_by_resource = self.fleet.host_writes_by_resource();
+        if host_writes > 0 {
+            report_rewrites(&before, &self.statuses().await?);
+        }
         Ok(ColdStart {
             federated_objects,
             verified_seconds: verified.as_secs_f64(),
@@ -294,6 +300,24 @@ impl Phase<'_> {
             host_writes_by_resource,
             operator_heap_bytes_per_member_object: released / member_objects as f64,
         })
+    }
+
+    /// Every federated deployment's resourceVersion and status.
+    async fn statuses(&self) -> Result<BTreeMap<String, (String, Value)>, BenchError> {
+        let list = self
+            .federated
+            .list(&Default::default())
+            .await
+            .map_err(BenchError::kube("list federated deployments"))?;
+        Ok(list
+            .items
+            .into_iter()
+            .map(|o| {
+                let version = o.metadata.resource_version.clone().unwrap_or_default();
+                let status = o.data.get("status").cloned().unwrap_or(Value::Null);
+                (o.name_any(), (version, status))
+            })
+            .collect())
     }
 
     /// (sync reconciliations that ran in full, seconds spent in them, reconciliations that
@@ -375,4 +399,53 @@ pub async fn settle(fleet: &Fleet) -> Option<Duration> {
     })
     .await
     .ok()
+}
+
+/// Names the federated objects a cold start rewrote and how their status changed (a cold
+/// start is meant to write nothing: each line is a lead to a status that was not final).
+fn report_rewrites(
+    before: &BTreeMap<String, (String, Value)>,
+    after: &BTreeMap<String, (String, Value)>,
+) {
+    for (name, (version, status)) in after {
+        let Some((old_version, old_status)) = before.get(name) else {
+            continue;
+        };
+        if old_version != version {
+            let mut changes = Vec::new();
+            differences("status", old_status, status, &mut changes);
+            eprintln!(
+                "fedbench:   cold start rewrote {name}: {}",
+                changes.join("; ")
+            );
+        }
+    }
+}
+
+/// Where two JSON values differ, as `path: old -> new` (at most 5, each shortened).
+fn differences(path: &str, old: &Value, new: &Value, out: &mut Vec<String>) {
+    const MAX: usize = 5;
+    if out.len() >= MAX || old == new {
+        return;
+    }
+    match (old, new) {
+        (Value::Object(a), Value::Object(b)) => {
+            for key in a.keys().chain(b.keys().filter(|k| !a.contains_key(*k))) {
+                let (x, y) = (
+                    a.get(key).unwrap_or(&Value::Null),
+                    b.get(key).unwrap_or(&Value::Null),
+                );
+                differences(&format!("{path}.{key}"), x, y, out);
+            }
+        }
+        (Value::Array(a), Value::Array(b)) if a.len() == b.len() => {
+            for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                differences(&format!("{path}[{i}]"), x, y, out);
+            }
+        }
+        _ => {
+            let short = |v: &Value| v.to_string().chars().take(160).collect::<String>();
+            out.push(format!("{path}: {} -> {}", short(old), short(new)));
+        }
+    }
 }

@@ -162,15 +162,21 @@ impl FleetCluster {
         let workloads = Workloads::new(config.workloads.clone());
         let tasks = vec![workloads.spawn(&cluster), token_controller::spawn(&cluster)];
         let handler = faults::handler(cluster.clone(), faults.clone());
-        let bound =
-            match Listener::bind(addr, handler.clone(), Some(tls.clone()), faults.pause()).await {
-                // The saved address is taken by now: any free port will do.
-                Err(_) if addr.port() != 0 => {
-                    let any: SocketAddr = ([127, 0, 0, 1], 0).into();
-                    Listener::bind(any, handler, Some(tls.clone()), faults.pause()).await
-                }
-                other => other,
-            };
+        let stats = cluster.inner.connections.clone();
+        let bind = |addr, handler| {
+            Listener::bind(
+                addr,
+                handler,
+                Some(tls.clone()),
+                faults.pause(),
+                stats.clone(),
+            )
+        };
+        let bound = match bind(addr, handler.clone()).await {
+            // The saved address is taken by now: any free port will do.
+            Err(_) if addr.port() != 0 => bind(([127, 0, 0, 1], 0).into(), handler).await,
+            other => other,
+        };
         let listener = bound.map_err(|source| FleetError::Listen {
             name: name.to_string(),
             source,
@@ -312,6 +318,7 @@ impl FleetCluster {
                 handler,
                 Some(self.tls.clone()),
                 self.faults.pause(),
+                self.cluster.inner.connections.clone(),
             )
             .await
             .map_err(|source| FleetError::Listen {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use parking_lot::{Mutex, RwLock};
 
-use crate::server::counters::{CounterSnapshot, Counters, Verb};
+use crate::server::counters::{ConnectionCounts, ConnectionStats, CounterSnapshot, Counters, Verb};
 use crate::server::engine::State;
 use crate::server::error::ApiError;
 
@@ -110,6 +110,8 @@ pub(crate) struct Inner {
     pub admin_token: String,
     pub middleware: RwLock<Vec<Arc<dyn Middleware>>>,
     pub counters: Counters,
+    /// Connections the cluster's listeners accepted, by protocol.
+    pub connections: Arc<ConnectionStats>,
     pub http_addr: Mutex<Option<SocketAddr>>,
     pub https_addr: Mutex<Option<SocketAddr>>,
     /// The transports' listeners; dropping them closes the listeners and their connections.
@@ -154,6 +156,7 @@ impl Cluster {
                 admin_token,
                 middleware: RwLock::new(Vec::new()),
                 counters: Counters::default(),
+                connections: Arc::default(),
                 http_addr: Mutex::new(None),
                 https_addr: Mutex::new(None),
                 listeners: Mutex::new(Vec::new()),
@@ -221,6 +224,11 @@ impl Cluster {
 
     pub fn counters(&self) -> CounterSnapshot {
         self.inner.counters.snapshot()
+    }
+
+    /// Connections accepted by the cluster's HTTP(S) listeners so far, by protocol.
+    pub fn connections(&self) -> ConnectionCounts {
+        self.inner.connections.snapshot()
     }
 
     pub fn reset_counters(&self) {

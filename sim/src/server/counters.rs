@@ -111,3 +111,41 @@ impl Counters {
         self.effective_writes.store(0, Ordering::Relaxed);
     }
 }
+
+/// Connections accepted so far, by the protocol they speak.
+#[derive(Debug, Default)]
+pub struct ConnectionStats {
+    http1: AtomicU64,
+    http2: AtomicU64,
+}
+
+/// A copy of [`ConnectionStats`] at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConnectionCounts {
+    pub http1: u64,
+    pub http2: u64,
+}
+
+impl ConnectionStats {
+    pub fn snapshot(&self) -> ConnectionCounts {
+        ConnectionCounts {
+            http1: self.http1.load(Ordering::Relaxed),
+            http2: self.http2.load(Ordering::Relaxed),
+        }
+    }
+
+    pub fn count(&self, protocol: Protocol) {
+        let counter = match protocol {
+            Protocol::Http1 => &self.http1,
+            Protocol::Http2 => &self.http2,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// What an accepted connection speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    Http1,
+    Http2,
+}

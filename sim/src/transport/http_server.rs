@@ -31,7 +31,8 @@ impl Cluster {
     async fn listen(&self, tls: Option<TlsAcceptor>) -> std::io::Result<SocketAddr> {
         let any: SocketAddr = ([127, 0, 0, 1], 0).into();
         let handler = handler(Arc::downgrade(&self.inner));
-        let listener = Listener::bind(any, handler, tls, Pause::default()).await?;
+        let stats = self.inner.connections.clone();
+        let listener = Listener::bind(any, handler, tls, Pause::default(), stats).await?;
         let addr = listener.addr();
         self.inner.listeners.lock().push(Box::new(listener));
         Ok(addr)

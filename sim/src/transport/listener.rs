@@ -1,14 +1,19 @@
 //! A loopback listener that can be closed and reopened on the same address, the way a
 //! machine goes down and comes back: closing stops accepting (connections are refused) and
 //! drops every open connection, watches included.
+//!
+//! Over TLS the client may choose HTTP/2 by ALPN, as with a real API server, and then sends
+//! all its requests and watches as streams of one connection; plain HTTP is HTTP/1.1 only
+//! (a real API server's secure port is its only one).
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use http::{Request, Response};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -16,9 +21,13 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio_rustls::TlsAcceptor;
 
 use crate::rest::{SimBody, error_response};
+use crate::server::counters::{ConnectionStats, Protocol};
 use crate::server::error::ApiError;
 use crate::transport::Handler;
 use crate::transport::pause::Pause;
+
+/// kube-apiserver's `--http2-max-streams-per-connection` default.
+pub const HTTP2_MAX_STREAMS: u32 = 1000;
 
 /// An open listener; [`Listener::close`] (or dropping it) shuts it and its connections.
 #[derive(Debug)]
@@ -37,6 +46,7 @@ impl Listener {
         handler: Handler,
         tls: Option<TlsAcceptor>,
         pause: Pause,
+        stats: Arc<ConnectionStats>,
     ) -> std::io::Result<Listener> {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
@@ -57,14 +67,23 @@ impl Listener {
                 let stream = pause.wrap(stream);
                 let handler = handler.clone();
                 let tls = tls.clone();
+                let stats = stats.clone();
                 conns.spawn(async move {
                     match tls {
                         Some(acceptor) => {
                             if let Ok(s) = acceptor.accept(stream).await {
-                                serve_conn(handler, s).await;
+                                let protocol = match s.get_ref().1.alpn_protocol() {
+                                    Some(b"h2") => Protocol::Http2,
+                                    _ => Protocol::Http1,
+                                };
+                                stats.count(protocol);
+                                serve_conn(handler, s, protocol).await;
                             }
                         }
-                        None => serve_conn(handler, stream).await,
+                        None => {
+                            stats.count(Protocol::Http1);
+                            serve_conn(handler, stream, Protocol::Http1).await
+                        }
                     }
                 });
             }
@@ -92,7 +111,7 @@ impl Drop for Listener {
     }
 }
 
-async fn serve_conn<I>(handler: Handler, io: I)
+async fn serve_conn<I>(handler: Handler, io: I, protocol: Protocol)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -101,17 +120,35 @@ where
         async move {
             let (parts, body) = req.into_parts();
             let resp: Response<SimBody> = match body.collect().await {
-                Ok(b) => handler(Request::from_parts(parts, b.to_bytes())).await,
+                // Its own task: a request whose client gave up on it meanwhile (closed the
+                // connection, or reset the HTTP/2 stream) is still handled to the end and
+                // answered into the void, as a busy or resumed server does.
+                Ok(b) => {
+                    let request = Request::from_parts(parts, b.to_bytes());
+                    match tokio::spawn(handler(request)).await {
+                        Ok(resp) => resp,
+                        Err(e) => error_response(&ApiError::Internal(e.to_string())),
+                    }
+                }
                 Err(e) => error_response(&ApiError::BadRequest(e.to_string())),
             };
             Ok::<_, std::convert::Infallible>(resp)
         }
     });
-    // Connection errors (client resets) end only that connection. A request whose client
-    // closed the connection meanwhile is still handled and answered (into the closed
-    // socket), as a busy or resumed server does.
-    let _ = hyper::server::conn::http1::Builder::new()
-        .half_close(true)
-        .serve_connection(TokioIo::new(io), svc)
-        .await;
+    // Connection errors (client resets) end only that connection.
+    let io = TokioIo::new(io);
+    let _ = match protocol {
+        Protocol::Http1 => {
+            hyper::server::conn::http1::Builder::new()
+                .half_close(true)
+                .serve_connection(io, svc)
+                .await
+        }
+        Protocol::Http2 => {
+            hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                .max_concurrent_streams(HTTP2_MAX_STREAMS)
+                .serve_connection(io, svc)
+                .await
+        }
+    };
 }
