@@ -29,7 +29,7 @@ use crate::members::pool::MemberPool;
 use crate::runtime::events::Publisher;
 use crate::runtime::metrics::Metrics;
 use crate::runtime::status::write_status as patch_status;
-use crate::runtime::store::is_ready;
+use crate::runtime::store::{is_ready, lean};
 use futures::StreamExt;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Secret;
@@ -137,17 +137,22 @@ pub async fn run(deps: Dependencies) -> Result<(), ClusterControllerError> {
         watcher::Config::default().labels(AGENT_LEASE_LABEL),
     )
     .default_backoff()
+    .modify(lean)
     .reflect(lease_writer)
     .map(|_| ());
     let (cluster_store, cluster_writer) = reflector::store();
     let (secret_store, secret_writer) = reflector::store();
+    // Status is written as a merge patch computed from the stored status, so the stores keep
+    // no managedFields (per member: the KubeFedCluster's and its token Secret's).
     let cluster_events = watcher(clusters.clone(), watcher::Config::default())
         .default_backoff()
+        .modify(lean)
         .reflect(cluster_writer)
         .map(|_| ())
         .boxed();
     let secret_events = watcher(secrets, watcher::Config::default())
         .default_backoff()
+        .modify(lean)
         .reflect(secret_writer)
         .map(|_| ())
         .boxed();
