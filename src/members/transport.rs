@@ -39,11 +39,14 @@ pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// until the idle timeout for the next burst, which may be hours away.
 pub const POOL_MAX_IDLE: usize = 2;
 
-/// What an HTTP/2 member may send on one stream before the operator has read it, and on the
-/// whole connection. The defaults (2 MiB and 5 MiB) would let a burst of large LIST pages
-/// from a thousand members sit in memory; this still carries a page per round trip.
+/// What an HTTP/2 member may send on one stream before the operator has read it: hyper's
+/// 2 MiB default would let a burst of large LIST pages from a thousand members sit in memory;
+/// this still carries a page per round trip.
 pub const HTTP2_STREAM_WINDOW: u32 = 256 * 1024;
-pub const HTTP2_CONNECTION_WINDOW: u32 = 1024 * 1024;
+/// The same for the whole connection, which every watch and request to the member shares:
+/// room for 16 streams whose readers are behind, so a few stalled watches cannot take the
+/// window the member's other watches, writes and health probes need.
+pub const HTTP2_CONNECTION_WINDOW: u32 = 16 * HTTP2_STREAM_WINDOW;
 
 /// How long an HTTP/2 connection may be silent before it is pinged, and how long the answer
 /// may take before the connection (and every watch on it) is dropped and dialled again.
@@ -547,6 +550,41 @@ mod tests {
             member.connections(),
             kubefed_sim::ConnectionCounts { http1: 0, http2: 1 }
         );
+    }
+
+    /// Watches whose readers have stopped reading, each with more unread than its stream
+    /// window, do not stall the member's connection for other requests.
+    #[tokio::test]
+    async fn unread_watches_leave_room_for_other_requests() {
+        let (_member, client) = tls_member(None).await;
+        let api: Api<ConfigMap> = Api::namespaced(client, "default");
+        let blob = "x".repeat(300 * 1024);
+        let mut stalled = Vec::new();
+        for _ in 0..6 {
+            stalled.push(
+                api.watch(&WatchParams::default(), "0")
+                    .await
+                    .unwrap()
+                    .boxed(),
+            );
+        }
+        // 6 streams × 256 KiB unread: past a 1 MiB connection window, within 4 MiB.
+        let writes_and_read = async {
+            for i in 0..2 {
+                let cm: ConfigMap = serde_json::from_value(serde_json::json!({
+                    "metadata": {"name": format!("big-{i}"), "namespace": "default"},
+                    "data": {"blob": blob},
+                }))
+                .unwrap();
+                api.create(&PostParams::default(), &cm).await.unwrap();
+            }
+            api.get("big-1").await.unwrap()
+        };
+        let got = tokio::time::timeout(Duration::from_secs(10), writes_and_read)
+            .await
+            .expect("the writes and the read waited for the unread watches");
+        assert_eq!(got.data.unwrap()["blob"].len(), blob.len());
+        drop(stalled);
     }
 
     /// Holds every request of the member for a while, like a busy API server.
