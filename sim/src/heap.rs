@@ -6,6 +6,12 @@
 //! The count is kept in per-thread shards: one shared counter, updated by every allocation of
 //! every thread, bounced its cache line between the cores and cost the benchmarks ~14 % of
 //! their CPU.
+//!
+//! Threads that serve the simulated API servers ([`count_thread_as_server`], see
+//! [`crate::transport::listener::serve_on`]) count into shards of their own, so that a
+//! benchmark can tell what the API servers hold for their clients (connections, watches,
+//! requests in flight) from what the clients hold: in a real fleet that memory is in another
+//! process.
 
 use mimalloc::MiMalloc;
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -18,7 +24,8 @@ const SHARDS: usize = 64;
 #[repr(align(128))]
 struct Shard(AtomicI64);
 
-static LIVE_HEAP: [Shard; SHARDS] = [const { Shard(AtomicI64::new(0)) }; SHARDS];
+/// Shards `0..SHARDS` count every other thread, `SHARDS..2 * SHARDS` the server threads.
+static LIVE_HEAP: [Shard; 2 * SHARDS] = [const { Shard(AtomicI64::new(0)) }; 2 * SHARDS];
 static NEXT_SHARD: AtomicUsize = AtomicUsize::new(0);
 
 thread_local! {
@@ -28,7 +35,9 @@ thread_local! {
 }
 
 /// The shard of the calling thread. A thread's frees may land in another shard than its
-/// allocations; only the sum means anything.
+/// allocations; only sums mean anything: over all shards, or over the server threads' (what
+/// they allocate they also free, but for stored objects that a client in the same process
+/// reads and drops last: the servers share nothing else with clients but sockets).
 fn shard() -> &'static AtomicI64 {
     let index = SHARD
         .try_with(|shard| {
@@ -41,6 +50,15 @@ fn shard() -> &'static AtomicI64 {
         })
         .unwrap_or(0);
     &LIVE_HEAP[index].0
+}
+
+/// Counts the calling thread's allocations and frees from now on as the API servers', in
+/// [`server_heap_bytes`] (for `tokio::runtime::Builder::on_thread_start` of the runtime
+/// that serves the simulated clusters).
+pub fn count_thread_as_server() {
+    let _ = SHARD.try_with(|shard| {
+        shard.set(SHARDS + NEXT_SHARD.fetch_add(1, Ordering::Relaxed) % SHARDS);
+    });
 }
 
 /// Set (to anything) in the environment, the allocator forwards to the system's malloc instead
@@ -112,9 +130,20 @@ unsafe impl GlobalAlloc for CountingAlloc {
     }
 }
 
-/// Live heap bytes, when [`CountingAlloc`] is the global allocator (0 otherwise).
+/// Live heap bytes of the whole process, when [`CountingAlloc`] is the global allocator (0
+/// otherwise).
 pub fn heap_bytes() -> i64 {
-    LIVE_HEAP
+    sum(&LIVE_HEAP)
+}
+
+/// The part of [`heap_bytes`] allocated, net of frees, by threads that
+/// [`count_thread_as_server`].
+pub fn server_heap_bytes() -> i64 {
+    sum(&LIVE_HEAP[SHARDS..])
+}
+
+fn sum(shards: &[Shard]) -> i64 {
+    shards
         .iter()
         .map(|shard| shard.0.load(Ordering::Relaxed))
         .sum()

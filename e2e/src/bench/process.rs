@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-pub use kubefed_sim::heap::{CountingAlloc, heap_bytes};
+pub use kubefed_sim::heap::{CountingAlloc, count_thread_as_server, heap_bytes, server_heap_bytes};
 
 /// User + system CPU time consumed by the whole process so far.
 pub fn cpu_time() -> Duration {

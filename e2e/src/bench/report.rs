@@ -103,6 +103,9 @@ pub struct ColdStart {
     /// Heap the operator released when it was stopped, per member object: everything it
     /// held (member caches, host caches, queues, clients) at the largest size of the run.
     pub operator_heap_bytes_per_member_object: f64,
+    /// Heap the simulated API servers released at the same time, per member object: their
+    /// side of the operator's connections, watches and requests (not the operator's).
+    pub server_heap_bytes_per_member_object: f64,
 }
 
 fn ratio(a: f64, b: f64) -> String {
@@ -208,8 +211,8 @@ impl FleetResult {
             c.member_writes
         ));
         out.push_str(&format!(
-            "  operator heap released when it stopped: {:.0} B per member object\n",
-            c.operator_heap_bytes_per_member_object
+            "  operator heap released when it stopped: {:.0} B per member object (the API servers' side of its connections: {:.0} B more)\n",
+            c.operator_heap_bytes_per_member_object, c.server_heap_bytes_per_member_object
         ));
         out.push_str(&self.goals());
         out

@@ -6,7 +6,7 @@ use super::fleet::{Fleet, federated_resource};
 use super::lower_bound::BareClients;
 use super::observe::{json_size, object_counts, poll_until, verify, wait_counts, wait_everywhere};
 use super::options::Plan;
-use super::process::{cpu_time, heap_bytes, rss_bytes};
+use super::process::{cpu_time, heap_bytes, rss_bytes, server_heap_bytes};
 use super::report::{ColdStart, FleetResult, Memory, Steady, Throughput, Update};
 use super::stats::Latency;
 use super::workload::{LOWER_BOUND_NAMESPACE, NAMESPACE, Workload};
@@ -270,12 +270,15 @@ impl Phase<'_> {
     /// since, and the sync controller idle.
     async fn cold_start(&mut self) -> Result<ColdStart, BenchError> {
         let before = self.statuses().await?;
-        let heap_running = heap_bytes();
+        let (heap_running, servers_running) = (client_heap_bytes(), server_heap_bytes());
         self.fleet.stop_operator();
         // What the stopped operator held: its caches of every member object, queues, clients.
+        // The API servers' side of its connections and watches, released at the same time,
+        // is counted apart.
         let released = heap_running
             .saturating_sub(heap_after_teardown().await)
             .max(0) as f64;
+        let servers_released = servers_running.saturating_sub(server_heap_bytes()).max(0) as f64;
         let member_objects = (self.expected.len() * self.fleet.members.len()).max(1);
         self.fleet.reset_counters();
         let federated_objects = self.expected.len() as u64 + 1;
@@ -299,6 +302,7 @@ impl Phase<'_> {
             member_writes,
             host_writes_by_resource,
             operator_heap_bytes_per_member_object: released / member_objects as f64,
+            server_heap_bytes_per_member_object: servers_released / member_objects as f64,
         })
     }
 
@@ -347,6 +351,12 @@ impl Phase<'_> {
     }
 }
 
+/// The heap outside the simulated API servers' threads (all of it when they share the
+/// clients' runtime): the operator's, the bench's and the lower bound's clients'.
+fn client_heap_bytes() -> i64 {
+    heap_bytes() - server_heap_bytes()
+}
+
 /// The heap once a stopped operator's tasks and connections have wound down: its tasks end
 /// on the runtime's threads after the stop returns, so the heap is read until it stops
 /// falling (no more than 1 % of a 100 ms step's start, two steps in a row), for at most 10 s.
@@ -354,11 +364,11 @@ impl Phase<'_> {
 async fn heap_after_teardown() -> i64 {
     const STEP: Duration = Duration::from_millis(100);
     let deadline = Instant::now() + Duration::from_secs(10);
-    let mut last = heap_bytes();
+    let mut last = client_heap_bytes();
     let mut still = 0;
     while still < 2 && Instant::now() < deadline {
         tokio::time::sleep(STEP).await;
-        let now = heap_bytes();
+        let now = client_heap_bytes();
         still = if last - now <= last / 100 {
             still + 1
         } else {

@@ -4,16 +4,32 @@
 
 use clap::Parser;
 use kubefed_e2e::bench::options::Options;
-use kubefed_e2e::bench::process::{CountingAlloc, peak_rss_bytes};
+use kubefed_e2e::bench::process::{CountingAlloc, count_thread_as_server, peak_rss_bytes};
 use kubefed_e2e::bench::report::Run;
 use kubefed_e2e::bench::scenario;
+use kubefed_sim::transport::listener::serve_on;
 
 /// Counts live heap bytes for the simulator's storage figure.
 #[global_allocator]
 static ALLOC: CountingAlloc = CountingAlloc;
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // The simulated API servers run on threads of their own, as they would in processes of
+    // their own: what they hold for the operator's connections is then counted apart from
+    // the operator's memory, and their work does not queue behind the operator's tasks.
+    let servers = tokio::runtime::Builder::new_multi_thread()
+        .thread_name("sim-server")
+        .on_thread_start(count_thread_as_server)
+        .enable_all()
+        .build()?;
+    serve_on(servers.handle().clone());
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(run())
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
     // Operator logs on demand: RUST_LOG=kubefed=info fedbench …
     // (Silent otherwise: transient errors while fleets start and stop are expected.)
     if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_default_env() {

@@ -7,7 +7,7 @@
 //! (a real API server's secure port is its only one).
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use http::{Request, Response};
 use http_body_util::BodyExt;
@@ -16,6 +16,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
+use tokio::runtime::Handle;
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_rustls::TlsAcceptor;
@@ -28,6 +29,17 @@ use crate::transport::pause::Pause;
 
 /// kube-apiserver's `--http2-max-streams-per-connection` default.
 pub const HTTP2_MAX_STREAMS: u32 = 1000;
+
+/// The runtime that serves every listener bound from now on, when one was set.
+static SERVERS: OnceLock<Handle> = OnceLock::new();
+
+/// Serves the listeners bound from now on, and every connection and request they accept, on
+/// `runtime` instead of the runtime that binds them. A benchmark runs the simulated API
+/// servers on threads of their own this way, apart from the clients it measures; the first
+/// call wins.
+pub fn serve_on(runtime: Handle) {
+    let _ = SERVERS.set(runtime);
+}
 
 /// An open listener; [`Listener::close`] (or dropping it) shuts it and its connections.
 #[derive(Debug)]
@@ -48,10 +60,17 @@ impl Listener {
         pause: Pause,
         stats: Arc<ConnectionStats>,
     ) -> std::io::Result<Listener> {
-        let listener = TcpListener::bind(addr).await?;
+        let listener = match SERVERS.get() {
+            // Bound within the serving runtime, so that its sockets use that runtime's driver.
+            Some(servers) => servers
+                .spawn(TcpListener::bind(addr))
+                .await
+                .map_err(std::io::Error::other)??,
+            None => TcpListener::bind(addr).await?,
+        };
         let addr = listener.local_addr()?;
         let (stop, mut stop_rx) = watch::channel(false);
-        let accept = tokio::spawn(async move {
+        let serve = async move {
             let mut conns = JoinSet::new();
             loop {
                 let accepted = tokio::select! {
@@ -90,7 +109,11 @@ impl Listener {
             // Dropping the connection futures closes the sockets mid-request, like a machine
             // that went away.
             conns.shutdown().await;
-        });
+        };
+        let accept = match SERVERS.get() {
+            Some(servers) => servers.spawn(serve),
+            None => tokio::spawn(serve),
+        };
         Ok(Listener { addr, stop, accept })
     }
 
