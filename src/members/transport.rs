@@ -487,16 +487,13 @@ mod tests {
     }
 
     /// Three watches and a burst of reads and a write, and what each watch saw of the write.
-    async fn watches_and_requests(client: kube::Client) {
-        let api: Api<ConfigMap> = Api::namespaced(client, "default");
-        // The first request opens the connection; the rest find it in the pool.
-        let mut watches = vec![
-            api.watch(&WatchParams::default(), "0")
-                .await
-                .unwrap()
-                .boxed(),
-        ];
-        for _ in 0..2 {
+    /// `n` watches of config maps from the start, one after the other.
+    async fn open_watches(
+        api: &Api<ConfigMap>,
+        n: usize,
+    ) -> Vec<futures::stream::BoxStream<'static, kube::Result<WatchEvent<ConfigMap>>>> {
+        let mut watches = Vec::new();
+        for _ in 0..n {
             watches.push(
                 api.watch(&WatchParams::default(), "0")
                     .await
@@ -504,6 +501,13 @@ mod tests {
                     .boxed(),
             );
         }
+        watches
+    }
+
+    async fn watches_and_requests(client: kube::Client) {
+        let api: Api<ConfigMap> = Api::namespaced(client, "default");
+        // The first request opens the connection; the rest find it in the pool.
+        let mut watches = open_watches(&api, 3).await;
         let params = kube::api::ListParams::default();
         let lists = (0..8).map(|_| api.list(&params));
         for list in futures::future::join_all(lists).await {
@@ -559,15 +563,7 @@ mod tests {
         let (_member, client) = tls_member(None).await;
         let api: Api<ConfigMap> = Api::namespaced(client, "default");
         let blob = "x".repeat(300 * 1024);
-        let mut stalled = Vec::new();
-        for _ in 0..6 {
-            stalled.push(
-                api.watch(&WatchParams::default(), "0")
-                    .await
-                    .unwrap()
-                    .boxed(),
-            );
-        }
+        let stalled = open_watches(&api, 6).await;
         // 6 streams × 256 KiB unread: past a 1 MiB connection window, within 4 MiB.
         let writes_and_read = async {
             for i in 0..2 {
