@@ -27,14 +27,14 @@ const QUANTITY_FIELDS: [&str; 2] = ["sizeLimit", "storage"];
 /// ([`super::observation::without_server_fields`]). Values are hashed in a normal form, so
 /// what the API server rewrites without changing (`1.0` for `1`, `500m` for `0.5` where
 /// quantities live) hashes the same.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Fingerprint(Box<[Leaf]>);
 
 /// One field of a [`Fingerprint`]: 32 bits of its path hash (to find it) and the full 64-bit
 /// hash of its value (what decides a write). Two paths may share 32 bits; lookups then see
 /// every leaf with that path hash, so a shared path hash can cost a write but never hides a
 /// change. The value is two halves so that a leaf takes 12 bytes, not 16.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Leaf {
     path: u32,
     value: [u32; 2],

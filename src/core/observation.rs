@@ -197,7 +197,7 @@ impl CacheState {
 }
 
 /// The value of a member object's `kubefed.io/managed` label.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ManagedLabel {
     /// `"true"`: the operator manages it.
     True,
@@ -215,7 +215,7 @@ pub struct StatusCollection {
 }
 
 /// What the plan knows of one member object: small, so caches can hold one per member object.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct MemberObject {
     pub managed: ManagedLabel,
     /// A deletion is in progress in the member.
@@ -324,7 +324,7 @@ pub fn without_server_fields(obj: &Value) -> Value {
 
 /// A JSON value kept as its text: a fraction of the memory of a parsed [`Value`] (no map
 /// nodes, no string per key), parsed again when a reconciliation reads it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct CompactJson(Box<str>);
 
 impl CompactJson {
@@ -339,7 +339,7 @@ impl CompactJson {
 
 /// The fields comparison reads, as a [`Fingerprint`] (a hash per field) rather than the
 /// object: the plan only asks [`AppliedFields::needs_apply`].
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct AppliedFields(Fingerprint);
 
 impl AppliedFields {

@@ -3,7 +3,8 @@
 //! One label-filtered watch (`kubefed.io/managed=true`) per (member, type) feeds both drift
 //! detection and status collection: the sync controller compares desired objects against this
 //! cache instead of GETting them, so steady state costs no API calls at all. Each member object
-//! is kept as a small [`MemberObject`], not as the whole object. Events are mapped to the
+//! is kept as a small [`MemberObject`], not as the whole object, and equal ones (the same
+//! federated object in most members) are one shared copy ([`SUMMARIES`]). Events are mapped to the
 //! federated object's key (same namespace and name) and sent to the sync worker.
 //!
 //! Every member's cache has its own [`CacheState`], so one member that cannot serve the type
@@ -22,13 +23,14 @@ use super::raw_object::RawObject;
 use crate::core::observation::{CacheState, MemberObject, StatusCollection};
 use crate::crds::federated::MANAGED_LABEL;
 use crate::runtime::backoff::{Backoff, BackoffPolicy};
+use crate::runtime::interner::Interner;
 use futures::StreamExt;
 use kube::api::Api;
 use kube::core::ApiResource;
 use kube::runtime::watcher::{self, Event};
 use parking_lot::RwLock;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -456,7 +458,7 @@ async fn watch_member(
                     true
                 }
                 Ok(Event::InitApply(obj)) => {
-                    let object = member_object(&obj, &watched);
+                    let object = member_object(&obj, watched.collection);
                     listing
                         .get_or_insert_with(Objects::default)
                         .insert(&key_of(&obj), object);
@@ -479,7 +481,7 @@ async fn watch_member(
                 }
                 Ok(Event::Apply(obj)) => {
                     let key = key_of(&obj);
-                    let object = member_object(&obj, &watched);
+                    let object = member_object(&obj, watched.collection);
                     data.write().objects.insert(&key, object);
                     reporter.object(&key)
                 }
@@ -522,8 +524,12 @@ fn next_removal() -> u64 {
     REMOVALS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
-fn member_object(obj: &RawObject, watched: &Watched) -> Arc<MemberObject> {
-    Arc::new(MemberObject::from_object(&obj.value, watched.collection))
+/// The member objects every cache holds, one copy of each distinct one: a federated object
+/// placed on N members is N equal summaries (~500 B each for a Deployment), kept once.
+pub static SUMMARIES: LazyLock<Interner<MemberObject>> = LazyLock::new(Interner::new);
+
+fn member_object(obj: &RawObject, collection: StatusCollection) -> Arc<MemberObject> {
+    SUMMARIES.intern(MemberObject::from_object(&obj.value, collection))
 }
 
 /// Keys added, removed or changed between two listings.
@@ -564,6 +570,32 @@ mod tests {
             objects.insert(&key(name), object(data));
         }
         objects
+    }
+
+    /// A Deployment as member `uid` serves it: only server-maintained fields differ.
+    fn served(uid: &str, image: &str) -> RawObject {
+        RawObject::new(json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": "ns", "uid": uid, "resourceVersion": uid,
+                "creationTimestamp": "2026-01-01T00:00:00Z",
+                "labels": {MANAGED_LABEL: "true"}},
+            "spec": {"replicas": 2, "template": {"spec": {"containers": [
+                {"name": "app", "image": image}]}}},
+        }))
+    }
+
+    #[test]
+    fn members_holding_the_same_object_share_one_summary() {
+        let collection = StatusCollection {
+            collect: true,
+            kind: AggregateKind::Other,
+        };
+        let one = member_object(&served("uid-1", "nginx:1.25"), collection);
+        let two = member_object(&served("uid-2", "nginx:1.25"), collection);
+        assert!(Arc::ptr_eq(&one, &two), "equal summaries are one copy");
+        let other = member_object(&served("uid-3", "nginx:1.26"), collection);
+        assert!(!Arc::ptr_eq(&one, &other));
+        assert_ne!(*one, *other, "a drifted member keeps its own summary");
     }
 
     #[test]

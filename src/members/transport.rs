@@ -48,6 +48,11 @@ pub const HTTP2_STREAM_WINDOW: u32 = 256 * 1024;
 /// window the member's other watches, writes and health probes need.
 pub const HTTP2_CONNECTION_WINDOW: u32 = 16 * HTTP2_STREAM_WINDOW;
 
+/// The HPACK table the member may use for the headers it sends (SETTINGS_HEADER_TABLE_SIZE).
+/// A member's responses repeat few headers worth indexing, and the default 4 KiB table costs
+/// ~8 KB a member once filled, so the member sends every header literally.
+pub const HTTP2_HEADER_TABLE_SIZE: u32 = 0;
+
 /// How long an HTTP/2 connection may be silent before it is pinged, and how long the answer
 /// may take before the connection (and every watch on it) is dropped and dialled again.
 /// client-go's ReadIdleTimeout and PingTimeout.
@@ -193,6 +198,7 @@ where
         .pool_timer(TokioTimer::new())
         .http2_initial_stream_window_size(HTTP2_STREAM_WINDOW)
         .http2_initial_connection_window_size(HTTP2_CONNECTION_WINDOW)
+        .http2_header_table_size(HTTP2_HEADER_TABLE_SIZE)
         .http2_keep_alive_interval(HTTP2_PING_INTERVAL)
         .http2_keep_alive_timeout(HTTP2_PING_TIMEOUT)
         .timer(TokioTimer::new())

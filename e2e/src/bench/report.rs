@@ -106,6 +106,10 @@ pub struct ColdStart {
     /// Heap the simulated API servers released at the same time, per member object: their
     /// side of the operator's connections, watches and requests (not the operator's).
     pub server_heap_bytes_per_member_object: f64,
+    /// Heap the operator held per member before any federated deployment (once every member
+    /// was Ready and the namespace federated): the part of the figure above that does not
+    /// shrink with more objects per member.
+    pub operator_heap_bytes_per_member_before_objects: f64,
 }
 
 fn ratio(a: f64, b: f64) -> String {
@@ -213,6 +217,17 @@ impl FleetResult {
         out.push_str(&format!(
             "  operator heap released when it stopped: {:.0} B per member object (the API servers' side of its connections: {:.0} B more)\n",
             c.operator_heap_bytes_per_member_object, c.server_heap_bytes_per_member_object
+        ));
+        let member_objects = (self.objects * self.members).max(1) as f64;
+        let fixed = c.operator_heap_bytes_per_member_before_objects;
+        let per_object = (c.operator_heap_bytes_per_member_object * member_objects
+            - fixed * self.members as f64)
+            / member_objects;
+        out.push_str(&format!(
+            "    of which per member, held before any object: {:.1} KB ({fixed:.0} B over {} objects: {:.0} B per member object); the rest: {per_object:.0} B per member object\n",
+            fixed / 1000.0,
+            self.objects,
+            fixed / self.objects.max(1) as f64,
         ));
         out.push_str(&self.goals());
         out

@@ -31,13 +31,19 @@ struct Phase<'a> {
     federated: Api<DynamicObject>,
     /// Every federated deployment and the revision its template is at.
     expected: BTreeMap<String, u64>,
+    /// Heap the operator held per member once the fleet was ready, before any federated
+    /// deployment: its clients, connections, watches and member registry.
+    heap_per_member_before_objects: f64,
 }
 
 pub async fn run(plan: &Plan, members: usize) -> Result<FleetResult, BenchError> {
     let mut fleet = Fleet::create(members, plan).await?;
+    let heap_before_operator = client_heap_bytes();
     fleet.start_operator().await?;
     fleet.wait_members_ready(plan.timeout).await?;
     fleet.federate_namespace(NAMESPACE, plan.timeout).await?;
+    let heap_per_member_before_objects =
+        (client_heap_bytes() - heap_before_operator).max(0) as f64 / members.max(1) as f64;
     fleet.create_member_namespace(LOWER_BOUND_NAMESPACE)?;
     let federated = Api::namespaced_with(
         fleet.host_client.clone(),
@@ -50,6 +56,7 @@ pub async fn run(plan: &Plan, members: usize) -> Result<FleetResult, BenchError>
         workload: Workload::new(plan.payload_bytes),
         federated,
         expected: BTreeMap::new(),
+        heap_per_member_before_objects,
     };
     progress("fleet ready");
     let sync_concurrency = usize::from(phase.fleet.running()?.sync_concurrency);
@@ -303,6 +310,7 @@ impl Phase<'_> {
             host_writes_by_resource,
             operator_heap_bytes_per_member_object: released / member_objects as f64,
             server_heap_bytes_per_member_object: servers_released / member_objects as f64,
+            operator_heap_bytes_per_member_before_objects: self.heap_per_member_before_objects,
         })
     }
 
