@@ -74,11 +74,16 @@ struct Objects(HashMap<Option<Box<str>>, Names>);
 type Names = HashMap<Box<str>, Arc<MemberObject>>;
 
 impl Objects {
-    fn insert(&mut self, (namespace, name): &ObjectKey, object: Arc<MemberObject>) {
+    /// Stores `object`; returns what it replaces.
+    fn insert(
+        &mut self,
+        (namespace, name): &ObjectKey,
+        object: Arc<MemberObject>,
+    ) -> Option<Arc<MemberObject>> {
         self.0
             .entry(namespace.as_deref().map(Box::from))
             .or_default()
-            .insert(name.as_str().into(), object);
+            .insert(name.as_str().into(), object)
     }
 
     fn remove(&mut self, (namespace, name): &ObjectKey) {
@@ -482,8 +487,12 @@ async fn watch_member(
                 Ok(Event::Apply(obj)) => {
                     let key = key_of(&obj);
                     let object = member_object(&obj, watched.collection);
-                    data.write().objects.insert(&key, object);
-                    reporter.object(&key)
+                    let previous = data.write().objects.insert(&key, object.clone());
+                    // A change of nothing the summary keeps (a status that is not collected,
+                    // its heartbeats, kubectl's last-applied annotation) changes nothing a
+                    // pass reads: no pass for it.
+                    previous.is_some_and(|p| Arc::ptr_eq(&p, &object) || p == object)
+                        || reporter.object(&key)
                 }
                 Ok(Event::Delete(obj)) => {
                     let key = key_of(&obj);
@@ -596,6 +605,74 @@ mod tests {
         let other = member_object(&served("uid-3", "nginx:1.26"), collection);
         assert!(!Arc::ptr_eq(&one, &other));
         assert_ne!(*one, *other, "a drifted member keeps its own summary");
+    }
+
+    /// The cache of config maps in one simulated member, and the events it announces.
+    async fn config_map_cache(
+        member: &kubefed_sim::Cluster,
+    ) -> (JoinHandle<()>, mpsc::UnboundedReceiver<MemberEvent>) {
+        let watched = Watched {
+            resource: ApiResource::erase::<k8s_openapi::api::core::v1::ConfigMap>(&()),
+            type_name: "configmaps".into(),
+            collection: StatusCollection {
+                collect: false,
+                kind: AggregateKind::Other,
+            },
+            availability: TypeAvailability::default(),
+            request_timeout: Duration::from_secs(5),
+            selector: format!("{MANAGED_LABEL}=true"),
+        };
+        let (tx, rx) = mpsc::unbounded_channel();
+        let task = tokio::spawn(watch_member(
+            watched,
+            "member".into(),
+            member.client(),
+            Arc::default(),
+            tx,
+        ));
+        (task, rx)
+    }
+
+    fn managed_config_map(name: &str, data: &str) -> k8s_openapi::api::core::v1::ConfigMap {
+        serde_json::from_value(json!({
+            "metadata": {"name": name, "labels": {MANAGED_LABEL: "true"}},
+            "data": {"k": data},
+        }))
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_event_that_changes_no_summary_brings_no_pass() {
+        use k8s_openapi::api::core::v1::ConfigMap;
+        use kube::api::{Patch, PatchParams, PostParams};
+        let member = kubefed_sim::Cluster::new("member");
+        let api: Api<ConfigMap> = Api::namespaced(member.client(), "default");
+        for name in ["quiet", "changed"] {
+            api.create(&PostParams::default(), &managed_config_map(name, "1"))
+                .await
+                .unwrap();
+        }
+        let (task, mut events) = config_map_cache(&member).await;
+        assert!(matches!(
+            events.recv().await,
+            Some(MemberEvent::State { .. })
+        ));
+        // A new resourceVersion whose summary is the same: kubectl's last-applied annotation.
+        let annotation = json!({"metadata": {"annotations": {
+            "kubectl.kubernetes.io/last-applied-configuration": "{}"}}});
+        api.patch("quiet", &PatchParams::default(), &Patch::Merge(&annotation))
+            .await
+            .unwrap();
+        let data = json!({"data": {"k": "2"}});
+        api.patch("changed", &PatchParams::default(), &Patch::Merge(&data))
+            .await
+            .unwrap();
+        // One watch delivers in order: had the first change been announced, it came first.
+        match events.recv().await {
+            Some(MemberEvent::Object { name, .. }) => assert_eq!(name, "changed"),
+            other => panic!("expected the changed object, got {other:?}"),
+        }
+        task.abort();
     }
 
     #[test]
