@@ -4,7 +4,7 @@
 //! detection and status collection: the sync controller compares desired objects against this
 //! cache instead of GETting them, so steady state costs no API calls at all. Each member object
 //! is kept as a small [`MemberObject`], not as the whole object, and equal ones (the same
-//! federated object in most members) are one shared copy ([`SUMMARIES`]). Events are mapped to the
+//! federated object in most members) are one shared copy (`SUMMARIES`). Events are mapped to the
 //! federated object's key (same namespace and name) and sent to the sync worker.
 //!
 //! Every member's cache has its own [`CacheState`], so one member that cannot serve the type
@@ -490,9 +490,9 @@ async fn watch_member(
                     let previous = data.write().objects.insert(&key, object.clone());
                     // A change of nothing the summary keeps (a status that is not collected,
                     // its heartbeats, kubectl's last-applied annotation) changes nothing a
-                    // pass reads: no pass for it.
-                    previous.is_some_and(|p| Arc::ptr_eq(&p, &object) || p == object)
-                        || reporter.object(&key)
+                    // pass reads: no pass for it. Interned, an equal summary is the same `Arc`,
+                    // which `==` checks first.
+                    previous.is_some_and(|p| p == object) || reporter.object(&key)
                 }
                 Ok(Event::Delete(obj)) => {
                     let key = key_of(&obj);
@@ -535,7 +535,7 @@ fn next_removal() -> u64 {
 
 /// The member objects every cache holds, one copy of each distinct one: a federated object
 /// placed on N members is N equal summaries (~500 B each for a Deployment), kept once.
-pub static SUMMARIES: LazyLock<Interner<MemberObject>> = LazyLock::new(Interner::new);
+static SUMMARIES: LazyLock<Interner<MemberObject>> = LazyLock::new(Interner::new);
 
 fn member_object(obj: &RawObject, collection: StatusCollection) -> Arc<MemberObject> {
     SUMMARIES.intern(MemberObject::from_object(&obj.value, collection))
@@ -608,7 +608,7 @@ mod tests {
     }
 
     /// The cache of config maps in one simulated member, and the events it announces.
-    async fn config_map_cache(
+    fn config_map_cache(
         member: &kubefed_sim::Cluster,
     ) -> (JoinHandle<()>, mpsc::UnboundedReceiver<MemberEvent>) {
         let watched = Watched {
@@ -652,7 +652,7 @@ mod tests {
                 .await
                 .unwrap();
         }
-        let (task, mut events) = config_map_cache(&member).await;
+        let (task, mut events) = config_map_cache(&member);
         assert!(matches!(
             events.recv().await,
             Some(MemberEvent::State { .. })

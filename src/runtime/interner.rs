@@ -5,8 +5,9 @@
 //! most members. Interned, the caches of N members share one allocation instead of N.
 //!
 //! Values are handed out as plain [`Arc`]s, so holders need not know they are shared. The
-//! table keeps only [`Weak`] references: a value is freed when its last holder drops it, and
-//! the table forgets it at its next sweep.
+//! table keeps only [`Weak`] references: a value's contents are freed when its last holder
+//! drops it; the `Arc`'s own block (counts and the value's inline part) goes with the table's
+//! reference, at the next sweep.
 
 use parking_lot::Mutex;
 use std::collections::HashMap;

@@ -218,16 +218,13 @@ impl FleetResult {
             "  operator heap released when it stopped: {:.0} B per member object (the API servers' side of its connections: {:.0} B more)\n",
             c.operator_heap_bytes_per_member_object, c.server_heap_bytes_per_member_object
         ));
-        let member_objects = (self.objects * self.members).max(1) as f64;
         let fixed = c.operator_heap_bytes_per_member_before_objects;
-        let per_object = (c.operator_heap_bytes_per_member_object * member_objects
-            - fixed * self.members as f64)
-            / member_objects;
+        let fixed_per_object = fixed / self.objects.max(1) as f64;
         out.push_str(&format!(
-            "    of which per member, held before any object: {:.1} KB ({fixed:.0} B over {} objects: {:.0} B per member object); the rest: {per_object:.0} B per member object\n",
+            "    of which per member, held before any object: {:.1} KB ({fixed:.0} B over {} objects: {fixed_per_object:.0} B per member object); the rest: {:.0} B per member object\n",
             fixed / 1000.0,
             self.objects,
-            fixed / self.objects.max(1) as f64,
+            c.operator_heap_bytes_per_member_object - fixed_per_object,
         ));
         out.push_str(&self.goals());
         out
