@@ -221,3 +221,77 @@ async fn a_slow_member_gets_one_request_per_write() {
         counters.requests
     );
 }
+
+/// A member whose watch lags behind its answers gets one request per update all the same:
+/// the passes that come before its cache shows the update (the operator's own status write
+/// brings one) take the member's answer for its object instead of the cache's older view.
+/// Without that, such a pass updates the member again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_whose_watch_lags_gets_one_request_per_update() {
+    use futures::StreamExt;
+    use kube::api::{Api, ListParams, Patch, PatchParams, WatchEvent, WatchParams};
+    use kubefed_sim::Verb;
+    let t = start_fleet(2, |_| {}).await;
+    let host = &t.host_client;
+    t.federate_namespace("lag").await;
+    let obj = federated_configmap("lag", "cm", serde_json::json!({"clusterSelector": {}}));
+    create(host, &fcm(), Some("lag"), obj).await;
+    wait_converged(&t, "lag", 1, Duration::from_secs(30)).await;
+    t.settle().await;
+
+    // A watch of our own through cluster1's faults lags as the operator's does.
+    let lagging = t.member("cluster1");
+    let cms: Api<k8s_openapi::api::core::v1::ConfigMap> =
+        Api::namespaced(lagging.https_client().await.unwrap(), "lag");
+    let rv = cms
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .metadata
+        .resource_version;
+    let mut ours = cms
+        .watch(&WatchParams::default(), &rv.unwrap_or_default())
+        .await
+        .unwrap()
+        .boxed();
+    lagging.faults().set_watch_latency(Duration::from_secs(2));
+    lagging.cluster().reset_counters();
+    let fcms: Api<kube::api::DynamicObject> = Api::namespaced_with(host.clone(), "lag", &fcm());
+    fcms.patch(
+        "cm",
+        &PatchParams::default(),
+        &Patch::Merge(serde_json::json!({"spec": {"template": {"data": {"k": "new"}}}})),
+    )
+    .await
+    .unwrap();
+    wait_converged(&t, "lag", 1, Duration::from_secs(30)).await;
+    // The update's event reaches the watches of cluster1 only now; the passes it brings, and
+    // any the status writes brought, are done once the operator settles.
+    loop {
+        match tokio::time::timeout(Duration::from_secs(30), ours.next()).await {
+            Ok(Some(Ok(WatchEvent::Modified(cm))))
+                if cm
+                    .data
+                    .as_ref()
+                    .and_then(|d| d.get("k"))
+                    .map(String::as_str)
+                    == Some("new") =>
+            {
+                break;
+            }
+            Ok(Some(Ok(_))) => {}
+            other => panic!("cluster1's lagging watch: {other:?}"),
+        }
+    }
+    t.settle().await;
+    let counters = lagging.cluster().counters();
+    assert_eq!(
+        (
+            counters.of(Verb::Patch, "configmaps"),
+            counters.of(Verb::Get, "configmaps")
+        ),
+        (1, 0),
+        "cluster1's (patches, GETs) of config maps: one update expected; all its requests: {:?}",
+        counters.requests
+    );
+}

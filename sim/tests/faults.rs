@@ -498,3 +498,53 @@ async fn requests_abandoned_during_a_freeze_are_answered_after_thaw() {
     cms.get("kube-root-ca.crt").await.unwrap();
     fleet.shutdown().await;
 }
+
+/// A lagging watch: a write is answered before its event, which comes the watch latency
+/// later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_latency_delays_events_behind_the_answers() {
+    use futures::FutureExt;
+    use kube::api::{ListParams, WatchEvent, WatchParams};
+    let fleet = Fleet::start(FleetConfig::with_members(1)).await.unwrap();
+    let member = fleet.get("cluster1").unwrap();
+    let cms: Api<ConfigMap> = Api::namespaced(member.https_client().await.unwrap(), "default");
+    let rv = cms
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
+    let mut events = cms
+        .watch(&WatchParams::default(), &rv)
+        .await
+        .unwrap()
+        .boxed();
+    let lag = Duration::from_millis(600);
+    member
+        .faults()
+        .apply(&"watch-latency=600ms".parse().unwrap());
+    assert_eq!(member.faults().status().watch_latency_ms, 600);
+    let started = Instant::now();
+    cms.create(&PostParams::default(), &configmap("lagging"))
+        .await
+        .unwrap();
+    assert!(
+        events.next().now_or_never().is_none(),
+        "the event came with the answer"
+    );
+    match tokio::time::timeout(Duration::from_secs(10), events.next()).await {
+        Ok(Some(Ok(WatchEvent::Added(cm)))) => {
+            assert_eq!(cm.metadata.name.as_deref(), Some("lagging"))
+        }
+        other => panic!("the lagging event: {other:?}"),
+    }
+    assert!(
+        started.elapsed() >= lag,
+        "the event came {:?} after the create",
+        started.elapsed()
+    );
+    member.faults().clear();
+    assert_eq!(member.faults().status().watch_latency_ms, 0);
+    fleet.shutdown().await;
+}

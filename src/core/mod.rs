@@ -22,7 +22,7 @@ pub mod health;
 pub mod merge_patch;
 pub mod observation;
 pub mod overrides;
-pub mod own_creates;
+pub mod own_writes;
 pub mod placement;
 pub mod plan;
 pub mod preview;

@@ -61,7 +61,7 @@ struct CacheData {
     state: Option<CacheState>,
     objects: Objects,
     /// The mark of the last deletion event or re-list seen, so a create's answer knows when the cache may have
-    /// removed the object it stands in for (see [`crate::core::own_creates`]).
+    /// removed the object it stands in for (see [`crate::core::own_writes`]).
     removals: u64,
 }
 

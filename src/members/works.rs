@@ -37,7 +37,7 @@ pub struct WorkCache {
     drift_seen: Arc<Mutex<HashMap<(String, String), i64>>>,
     /// Bumped on every deletion event and (re-)list, so a create's answer knows when the
     /// cache may have removed the MemberWork it stands in for (see
-    /// [`crate::core::own_creates`]).
+    /// [`crate::core::own_writes`]).
     removals: Arc<AtomicU64>,
     /// The names of the dependency MemberWorks (see [`crate::core::dependencies::pull`]) by
     /// cluster namespace and namespace of the copy; the store decides which still exist.

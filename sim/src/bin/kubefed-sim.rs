@@ -45,6 +45,7 @@ enum Command {
         unhealthy        /healthz, /livez and /readyz answer 500; other requests work\n  \
         healthy          undo `unhealthy`\n  \
         latency=50ms     add latency to every request (ms, s, m)\n  \
+        watch-latency=2s delay every watch event, as a lagging watch cache does: a write\n                   is answered before its event arrives\n  \
         errors=0.2       fail this fraction of requests with 500 (errors=0.2:429 for 429)\n  \
         cut-watches      end every open watch stream once\n  \
         clear            remove every fault and bring the cluster online\n\n\
@@ -289,8 +290,13 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                         faults.push(flag.to_string());
                     }
                 }
-                if f["latency_ms"].as_u64().unwrap_or(0) > 0 {
-                    faults.push(format!("latency={}ms", f["latency_ms"]));
+                for (field, fault) in [
+                    ("latency_ms", "latency"),
+                    ("watch_latency_ms", "watch-latency"),
+                ] {
+                    if f[field].as_u64().unwrap_or(0) > 0 {
+                        faults.push(format!("{fault}={}ms", f[field]));
+                    }
                 }
                 if f["error_rate"].as_f64().unwrap_or(0.0) > 0.0 {
                     faults.push(format!("errors={}:{}", f["error_rate"], f["error_code"]));

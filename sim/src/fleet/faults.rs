@@ -1,6 +1,6 @@
 //! Fault injection in front of a cluster: hanging requests, a frozen (SIGSTOPped) server,
 //! failing health checks, added latency, a fraction of requests answered with 500 or 429,
-//! and cut watch streams.
+//! watch events that lag behind the answers, and cut watch streams.
 //!
 //! Faults sit in front of [`Cluster::handle`] rather than in a [`crate::Middleware`] because
 //! they must also reach `/healthz` and the bodies of watch responses. Fleet transports (the
@@ -51,18 +51,21 @@ pub enum FaultSpec {
     Healthy,
     /// Latency added to every request.
     Latency(Duration),
+    /// Latency added to every watch event, as when the server's watch cache lags: a write's
+    /// answer can come before its event.
+    WatchLatency(Duration),
     /// This fraction of requests fails with `code` (500 or 429).
     Errors { rate: f64, code: u16 },
     /// Ends every open watch stream once (clients see the stream end and re-watch).
     CutWatches,
-    /// Clears hang, unhealthy, latency and errors, and brings the cluster online.
+    /// Clears hang, unhealthy, latencies and errors, and brings the cluster online.
     Clear,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FaultParseError {
     #[error(
-        "unknown fault {0:?}; expected one of offline, online, hang, freeze, thaw, unhealthy, healthy, latency=<duration>, errors=<fraction>[:500|:429], cut-watches, clear"
+        "unknown fault {0:?}; expected one of offline, online, hang, freeze, thaw, unhealthy, healthy, latency=<duration>, watch-latency=<duration>, errors=<fraction>[:500|:429], cut-watches, clear"
     )]
     Unknown(String),
     #[error("invalid duration {0:?}; expected e.g. 50ms, 2s or 1m")]
@@ -97,6 +100,9 @@ impl FromStr for FaultSpec {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let s = s.trim();
+        if let Some(d) = s.strip_prefix("watch-latency=") {
+            return Ok(FaultSpec::WatchLatency(parse_duration(d)?));
+        }
         if let Some(d) = s.strip_prefix("latency=") {
             return Ok(FaultSpec::Latency(parse_duration(d)?));
         }
@@ -141,6 +147,7 @@ struct State {
     /// instead of timing them.
     unhealthy_answers: AtomicU64,
     latency: Mutex<Duration>,
+    watch_latency: Mutex<Duration>,
     errors: Mutex<(f64, u16)>,
     rng: Mutex<u64>,
     watch_events: AtomicU64,
@@ -167,6 +174,7 @@ pub struct FaultStatus {
     pub frozen: bool,
     pub unhealthy: bool,
     pub latency_ms: u64,
+    pub watch_latency_ms: u64,
     pub error_rate: f64,
     pub error_code: u16,
 }
@@ -184,6 +192,7 @@ impl Faults {
                 unhealthy: AtomicBool::new(false),
                 unhealthy_answers: AtomicU64::new(0),
                 latency: Mutex::new(Duration::ZERO),
+                watch_latency: Mutex::new(Duration::ZERO),
                 errors: Mutex::new((0.0, 500)),
                 rng: Mutex::new(seed),
                 watch_events: AtomicU64::new(0),
@@ -204,6 +213,7 @@ impl Faults {
             FaultSpec::Unhealthy => self.set_unhealthy(true),
             FaultSpec::Healthy => self.set_unhealthy(false),
             FaultSpec::Latency(d) => self.set_latency(*d),
+            FaultSpec::WatchLatency(d) => self.set_watch_latency(*d),
             FaultSpec::Errors { rate, code } => self.set_errors(*rate, *code),
             FaultSpec::CutWatches => self.cut_watches(),
             FaultSpec::Clear => self.clear(),
@@ -255,6 +265,12 @@ impl Faults {
         *self.state.latency.lock() = latency;
     }
 
+    /// Delays every watch event (each frame of a watch body) by `latency` more. Events of
+    /// one stream queue behind each other, so a burst arrives spread out.
+    pub fn set_watch_latency(&self, latency: Duration) {
+        *self.state.watch_latency.lock() = latency;
+    }
+
     /// Fails this fraction of requests with `code` (500 InternalError or 429 TooManyRequests).
     pub fn set_errors(&self, rate: f64, code: u16) {
         *self.state.errors.lock() = (rate.clamp(0.0, 1.0), code);
@@ -277,6 +293,7 @@ impl Faults {
         self.set_frozen(false);
         self.set_unhealthy(false);
         self.set_latency(Duration::ZERO);
+        self.set_watch_latency(Duration::ZERO);
         self.set_errors(0.0, 500);
     }
 
@@ -288,6 +305,8 @@ impl Faults {
             frozen: self.is_frozen(),
             unhealthy: self.state.unhealthy.load(Ordering::SeqCst),
             latency_ms: u64::try_from(self.state.latency.lock().as_millis()).unwrap_or(u64::MAX),
+            watch_latency_ms: u64::try_from(self.state.watch_latency.lock().as_millis())
+                .unwrap_or(u64::MAX),
             error_rate,
             error_code,
         }
@@ -439,8 +458,8 @@ pub fn handler(cluster: Cluster, faults: Faults) -> Handler {
     })
 }
 
-/// Wraps a watch body so that it counts events, goes silent while the cluster is frozen
-/// and ends when the watches are cut.
+/// Wraps a watch body so that it counts events, delays them by the watch latency, goes
+/// silent while the cluster is frozen and ends when the watches are cut.
 fn cuttable(body: SimBody, faults: Faults) -> SimBody {
     let mut cut = faults.state.cut.subscribe();
     cut.mark_unchanged();
@@ -455,6 +474,13 @@ fn cuttable(body: SimBody, faults: Faults) -> SimBody {
                 _ = cut.changed() => return None,
             };
             let Ok(frame) = frame;
+            let lag = *faults.state.watch_latency.lock();
+            if !lag.is_zero() {
+                tokio::select! {
+                    () = tokio::time::sleep(lag) => {}
+                    _ = cut.changed() => return None,
+                }
+            }
             if let Some(data) = frame.data_ref() {
                 let events = data.iter().filter(|b| **b == b'\n').count().max(1);
                 faults
@@ -545,6 +571,10 @@ mod tests {
         );
         assert!("errors=2".parse::<FaultSpec>().is_err());
         assert!("errors=0.5:404".parse::<FaultSpec>().is_err());
+        assert_eq!(
+            "watch-latency=1s".parse::<FaultSpec>(),
+            Ok(FaultSpec::WatchLatency(Duration::from_secs(1)))
+        );
         assert!("latency=5parsecs".parse::<FaultSpec>().is_err());
         assert!("explode".parse::<FaultSpec>().is_err());
     }

@@ -2,7 +2,7 @@
 
 use crate::controllers::dependencies::DependencyHub;
 use crate::core::observation::{MemberObject, Observation, StatusCollection};
-use crate::core::own_creates::{self, OwnCreate};
+use crate::core::own_writes::{self, Before, OwnWrite};
 use crate::core::plan::{Entry, PlanSettings, TargetInfo};
 use crate::core::pull::WorkTarget;
 use crate::core::settle::{self, Settled};
@@ -23,7 +23,7 @@ use kube::core::ApiResource;
 use kube::runtime::reflector::Store;
 use kube::{Client, ResourceExt};
 use parking_lot::Mutex;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -210,11 +210,12 @@ pub struct SyncContext {
     progress: Mutex<HashMap<ObjectKey, Progress>>,
     /// Each object's last status write, until the host cache shows it.
     written: Mutex<StatusWrites>,
-    /// Per object and push member, the answer to a create the member's cache does not show
-    /// yet (see [`crate::core::own_creates`]).
-    own_creates: Mutex<HashMap<ObjectKey, BTreeMap<String, OwnCreate>>>,
-    /// Per object, the members a write is under way to (see [`SyncContext::start_write`]).
-    writing: Mutex<HashMap<ObjectKey, BTreeSet<String>>>,
+    /// Per object and member, the answer to a write the member's cache does not show yet
+    /// (see [`crate::core::own_writes`]).
+    own_writes: Mutex<HashMap<ObjectKey, BTreeMap<String, OwnWrite>>>,
+    /// Per object, the members a write is under way to (see [`SyncContext::start_write`]),
+    /// and whether the member's cache reported a change of the object since it started.
+    writing: Mutex<HashMap<ObjectKey, BTreeMap<String, bool>>>,
 }
 
 /// A write of one object to one member under way; dropping it ends it.
@@ -274,7 +275,7 @@ impl SyncContext {
             works: None,
             progress: Mutex::default(),
             written: Mutex::default(),
-            own_creates: Mutex::default(),
+            own_writes: Mutex::default(),
             writing: Mutex::default(),
         }
     }
@@ -360,7 +361,7 @@ impl SyncContext {
     }
 
     /// The removal marks of the members' caches, read before a pass writes (see
-    /// [`crate::core::own_creates`]).
+    /// [`crate::core::own_writes`]).
     pub fn removal_marks(&self, members: &Members) -> BTreeMap<String, u64> {
         members
             .iter()
@@ -375,56 +376,78 @@ impl SyncContext {
         }
     }
 
-    /// Shows in `obs` the objects this operator created for `key` that the members' caches
-    /// do not show yet, and forgets those the caches have caught up with.
-    pub fn overlay_own_creates(&self, key: &ObjectKey, obs: &mut Observation, now: &Members) {
-        let mut own = self.own_creates.lock();
-        let Some(creates) = own.get_mut(key) else {
+    /// Shows in `obs` the objects this operator wrote for `key` that the members' caches do
+    /// not show yet, and forgets those the caches have caught up with.
+    pub fn overlay_own_writes(&self, key: &ObjectKey, obs: &mut Observation, now: &Members) {
+        let mut own = self.own_writes.lock();
+        let Some(writes) = own.get_mut(key) else {
             return;
         };
         let Some(members) = obs.members.as_mut() else {
             return;
         };
-        creates.retain(|cluster, create| {
+        writes.retain(|cluster, write| {
             let (Some(view), Some(member)) = (members.get_mut(cluster), now.get(cluster)) else {
                 return false;
             };
             let removals = self.removal_mark(cluster, member);
-            let stands = own_creates::stands(create, &view.cache, view.object.is_some(), removals);
+            let stands = own_writes::stands(write, &view.cache, view.object.as_ref(), removals);
             if stands {
-                view.object = Some(create.object.clone());
+                view.object = Some(write.object.clone());
             }
             stands
         });
-        if creates.is_empty() {
+        if writes.is_empty() {
             own.remove(key);
         }
     }
 
-    /// Records a member's answer to a create of `key`, with the removal mark of its cache
-    /// read before the pass that created it observed. Creates answer under their
-    /// [`Writing`]; one answered after the object was forgotten is not kept (nothing would
-    /// drop it).
-    pub fn created(
+    /// Records a member's answer to a create or update of `key`, with what its cache showed
+    /// `before` the pass that wrote it observed. Writes answer under their [`Writing`]; one
+    /// answered after the object was forgotten is not kept (nothing would drop it), nor one
+    /// during which the cache reported a change of the object (it may be newer than the
+    /// answer, or the answer's own event).
+    pub fn wrote_member(
         &self,
         key: &ObjectKey,
         cluster: &str,
         object: Arc<MemberObject>,
-        removals: u64,
+        before: Before,
     ) {
-        let writing = self
-            .writing
-            .lock()
+        let writing = self.writing.lock();
+        let untouched = writing
             .get(key)
-            .is_some_and(|clusters| clusters.contains(cluster));
-        if !writing {
+            .and_then(|clusters| clusters.get(cluster))
+            .is_some_and(|touched| !touched);
+        let mut own = self.own_writes.lock();
+        if !untouched || !own_writes::worth_recording(&object, &before) {
+            if let Some(writes) = own.get_mut(key) {
+                writes.remove(cluster);
+            }
             return;
         }
-        self.own_creates
-            .lock()
-            .entry(key.clone())
-            .or_default()
-            .insert(cluster.to_string(), OwnCreate { object, removals });
+        let writes = own.entry(key.clone()).or_default();
+        let write = match writes.remove(cluster) {
+            Some(earlier) => earlier.followed_by(object),
+            None => OwnWrite { object, before },
+        };
+        writes.insert(cluster.to_string(), write);
+    }
+
+    /// The member's cache reported a change of `key`'s object in `cluster`: it shows more
+    /// than a recorded answer, and a write under way may be answered with less.
+    pub fn member_changed(&self, key: &ObjectKey, cluster: &str) {
+        let mut writing = self.writing.lock();
+        if let Some(touched) = writing.get_mut(key).and_then(|c| c.get_mut(cluster)) {
+            *touched = true;
+        }
+        let mut own = self.own_writes.lock();
+        if let Some(writes) = own.get_mut(key) {
+            writes.remove(cluster);
+            if writes.is_empty() {
+                own.remove(key);
+            }
+        }
     }
 
     /// Records that a pass of `key` settled (`Some`) or did not (`None`).
@@ -487,20 +510,20 @@ impl SyncContext {
     pub fn forget_object(&self, key: &ObjectKey) {
         self.forget_progress(key);
         self.writing.lock().remove(key);
-        self.own_creates.lock().remove(key);
+        self.own_writes.lock().remove(key);
     }
 
     /// Starts a write of `key` to `cluster`, unless one is still under way (a pass that went
     /// on without its answer): then `None`, and the member gets no second request for the same
     /// object before the first is answered.
     pub fn start_write(self: &Arc<Self>, key: &ObjectKey, cluster: &str) -> Option<Writing> {
-        let started = self
-            .writing
-            .lock()
-            .entry(key.clone())
-            .or_default()
-            .insert(cluster.to_string());
-        started.then(|| Writing {
+        let mut writing = self.writing.lock();
+        let clusters = writing.entry(key.clone()).or_default();
+        if clusters.contains_key(cluster) {
+            return None;
+        }
+        clusters.insert(cluster.to_string(), false);
+        Some(Writing {
             ctx: self.clone(),
             key: key.clone(),
             cluster: cluster.to_string(),

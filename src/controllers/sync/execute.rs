@@ -10,7 +10,8 @@
 use super::context::{MEMBER_FIELD_MANAGER, PATIENCE, SyncContext, key_of};
 use crate::core::desired::DesiredObject;
 use crate::core::events::{EventBatch, Severity};
-use crate::core::observation::{ManagedLabel, MemberObject, StatusCollection};
+use crate::core::observation::{ManagedLabel, MemberObject, Observation, StatusCollection};
+use crate::core::own_writes::Before;
 use crate::core::plan::{Action, ClusterPlan, Disposition, Plan, decide_placed};
 use crate::core::pull::{WorkTarget, observed_member, render_work, work_name};
 use crate::core::report::Outcome;
@@ -47,15 +48,16 @@ impl Execution {
     }
 }
 
-/// Runs every cluster's action of `plan` concurrently. The answers to creates in push
-/// members are recorded with the members' cache removal `marks` read before the pass
-/// observed (see [`crate::core::own_creates`]), also when they come after the pass.
+/// Runs every cluster's action of `plan` concurrently. The answers to creates and updates
+/// in push members are recorded with what the `observation` showed and the members' cache
+/// removal `marks` read before it (see [`crate::core::own_writes`]), also when they come
+/// after the pass.
 pub async fn execute(
     ctx: &Arc<SyncContext>,
     obj: &StoredFederated,
     plan: &Plan,
+    (observation, marks): (&Observation, &BTreeMap<String, u64>),
     members: &Members,
-    marks: &BTreeMap<String, u64>,
 ) -> Execution {
     let key = key_of(obj);
     let runs = plan
@@ -72,9 +74,7 @@ pub async fn execute(
             } else {
                 (member.ready_client()?.clone(), None)
             };
-            let mark = matches!(planned.action, Action::Create(_))
-                .then(|| marks.get(cluster).copied())
-                .flatten();
+            let mark = marks.get(cluster).copied();
             let pull = work.is_some();
             let writer = Writer {
                 ctx: ctx.clone(),
@@ -85,17 +85,25 @@ pub async fn execute(
                 namespace: key.0.clone().filter(|_| ctx.synced.target_namespaced),
                 name: key.1.clone(),
                 work,
-                create_mark: mark.filter(|_| pull),
+                create_mark: mark.filter(|_| pull && matches!(planned.action, Action::Create(_))),
             };
             let epoch = member.client_epoch;
             // A pull member's create is recorded by the writer (its answer is a MemberWork).
-            let mark = mark.filter(|_| !pull);
+            let records = matches!(planned.action, Action::Create(_) | Action::Update { .. });
+            let before = mark.filter(|_| !pull && records).map(|removals| Before {
+                object: observation
+                    .members
+                    .as_ref()
+                    .and_then(|views| views.get(cluster))
+                    .and_then(|view| view.object.clone()),
+                removals,
+            });
             let job = run_cluster(writer, plan.disposition.clone(), planned.clone());
             Some(patiently(
                 ctx.clone(),
                 key.clone(),
                 cluster.clone(),
-                (epoch, mark),
+                (epoch, before),
                 job,
             ))
         });
@@ -115,12 +123,13 @@ pub async fn execute(
 }
 
 /// Runs one cluster's request in its own task and waits for it at most [`PATIENCE`]. With
-/// a create's removal `mark`, the answer to a create is recorded, whenever it comes.
+/// what the cache showed `before`, the answer to a create or update is recorded, whenever
+/// it comes.
 async fn patiently(
     ctx: Arc<SyncContext>,
     key: crate::members::cache::ObjectKey,
     cluster: String,
-    (epoch, mark): (u64, Option<u64>),
+    (epoch, before): (u64, Option<Before>),
     job: impl Future<Output = Done> + Send + 'static,
 ) -> (String, Done) {
     let Some(writing) = ctx.start_write(&key, &cluster) else {
@@ -130,8 +139,8 @@ async fn patiently(
     };
     let mut task = tokio::spawn(job);
     let record = move |ctx: &SyncContext, key: &_, cluster: &str, done: &Done| {
-        if let (Some(mark), (Outcome::Done, _, Some(answer))) = (mark, done) {
-            ctx.created(key, cluster, answer.clone(), mark);
+        if let (Some(before), (Outcome::Done, _, Some(answer))) = (before, done) {
+            ctx.wrote_member(key, cluster, answer.clone(), before);
         }
     };
     match tokio::time::timeout(PATIENCE, &mut task).await {
@@ -326,7 +335,7 @@ struct Writer {
     /// For a pull member: the MemberWork that stands for the member object.
     work: Option<WorkTarget>,
     /// For a pull member's create: the host MemberWork cache's removal mark before the pass
-    /// observed, to record the created MemberWork with (see [`crate::core::own_creates`]).
+    /// observed, to record the created MemberWork with (see [`crate::core::own_writes`]).
     create_mark: Option<u64>,
 }
 
@@ -379,8 +388,12 @@ impl Writer {
                 let work = serde_json::from_value::<MemberWork>(answer.value).ok();
                 if let Some(work) = work {
                     let object = observed_member(&work, self.ctx.synced.collection());
+                    let before = Before {
+                        object: None,
+                        removals: mark,
+                    };
                     self.ctx
-                        .created(&self.key, &self.cluster, Arc::new(object), mark);
+                        .wrote_member(&self.key, &self.cluster, Arc::new(object), before);
                 }
             }
             return Ok(None);

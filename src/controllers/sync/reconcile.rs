@@ -82,7 +82,7 @@ async fn reconcile_object(
     // creates.
     let marks = ctx.removal_marks(&members);
     let mut observation = observe::from_caches(obj, ctx, &members);
-    ctx.overlay_own_creates(&key, &mut observation, &members);
+    ctx.overlay_own_writes(&key, &mut observation, &members);
     let agent_failures = observe::agent_failures(obj, observation.object.paused(), ctx, &members);
     let uid = obj.metadata.uid.as_deref();
     if !super::pull::unreported_drift(ctx, obj, &members)
@@ -106,7 +106,7 @@ async fn reconcile_object(
     }
     // The workload's own writes and those of the dependencies that follow it, together.
     let (mut execution, dependencies) = futures::join!(
-        execute(ctx, obj, &plan, &members, &marks),
+        execute(ctx, obj, &plan, (&observation, &marks), &members),
         run_dependencies(ctx, &key, &observation, &plan, &members)
     );
     let works_failed =

@@ -160,6 +160,7 @@ pub async fn run(
         let object_tx = object_tx.clone();
         let all_tx = all_tx.clone();
         let federated = federated.clone();
+        let ctx = ctx.clone();
         tasks.spawn(async move {
             let send = |(namespace, name): &MemberKey| {
                 let mut key = ObjectRef::new_with(name, federated.clone());
@@ -188,13 +189,16 @@ pub async fn run(
                 let now = Instant::now();
                 match event {
                     Some(MemberEvent::Object {
-                        namespace, name, ..
+                        cluster,
+                        namespace,
+                        name,
                     }) => {
                         let namespace = match namespace {
                             None if namespace_type => Some(name.clone()),
                             other => other,
                         };
                         let key = (namespace, name);
+                        ctx.member_changed(&key, &cluster);
                         match last_sent.get(&key) {
                             Some(at) if now < *at + MEMBER_EVENT_WINDOW => held.mark(key, *at),
                             _ => {
