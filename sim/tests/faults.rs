@@ -360,31 +360,16 @@ async fn frozen_member_accepts_connections_but_answers_no_tls_handshake_until_th
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn frozen_watch_goes_silent_without_closing_and_resumes_on_thaw() {
-    use kube::api::{ListParams, WatchEvent, WatchParams};
+    use kube::api::WatchEvent;
     let fleet = Fleet::start(FleetConfig::with_members(1)).await.unwrap();
     let member = fleet.get("cluster1").unwrap();
     let https = member.https_client().await.unwrap();
     for (transport, client) in [("https", https), ("in-process", member.client())] {
         let cms: Api<ConfigMap> = Api::namespaced(client, "default");
-        let rv = cms
-            .list(&ListParams::default())
-            .await
-            .unwrap()
-            .metadata
-            .resource_version
-            .unwrap();
-        let mut frozen = cms
-            .watch(&WatchParams::default(), &rv)
-            .await
-            .unwrap()
-            .boxed();
+        let mut frozen = watch_from_now(&cms).await;
         // A watch that bypasses the faults shows when the event has been sent.
         let control: Api<ConfigMap> = Api::namespaced(member.cluster().client(), "default");
-        let mut control = control
-            .watch(&WatchParams::default(), &rv)
-            .await
-            .unwrap()
-            .boxed();
+        let mut control = watch_from_now(&control).await;
 
         member.faults().apply(&FaultSpec::Freeze);
         let name = format!("during-freeze-{transport}");
@@ -504,22 +489,11 @@ async fn requests_abandoned_during_a_freeze_are_answered_after_thaw() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watch_latency_delays_events_behind_the_answers() {
     use futures::FutureExt;
-    use kube::api::{ListParams, WatchEvent, WatchParams};
+    use kube::api::WatchEvent;
     let fleet = Fleet::start(FleetConfig::with_members(1)).await.unwrap();
     let member = fleet.get("cluster1").unwrap();
     let cms: Api<ConfigMap> = Api::namespaced(member.https_client().await.unwrap(), "default");
-    let rv = cms
-        .list(&ListParams::default())
-        .await
-        .unwrap()
-        .metadata
-        .resource_version
-        .unwrap();
-    let mut events = cms
-        .watch(&WatchParams::default(), &rv)
-        .await
-        .unwrap()
-        .boxed();
+    let mut events = watch_from_now(&cms).await;
     let lag = Duration::from_millis(600);
     member
         .faults()
@@ -547,4 +521,22 @@ async fn watch_latency_delays_events_behind_the_answers() {
     member.faults().clear();
     assert_eq!(member.faults().status().watch_latency_ms, 0);
     fleet.shutdown().await;
+}
+
+/// A watch of the config maps of `cms` from their current resourceVersion on.
+async fn watch_from_now(
+    cms: &Api<ConfigMap>,
+) -> futures::stream::BoxStream<'static, kube::Result<kube::api::WatchEvent<ConfigMap>>> {
+    use kube::api::{ListParams, WatchParams};
+    let rv = cms
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
+    cms.watch(&WatchParams::default(), &rv)
+        .await
+        .unwrap()
+        .boxed()
 }
