@@ -162,6 +162,7 @@ impl Phase<'_> {
         let heap_before = heap_bytes();
         self.fleet.reset_counters();
         let lower_bound = bare.bulk(&self.workload, names, concurrency).await?;
+        progress("throughput lower bound measured");
         // Its connections are closed before the operator's phase (open files at N = 1000).
         drop(bare);
         let heap_after_lower_bound = heap_bytes();
