@@ -10,11 +10,14 @@
 //! anything but what it showed before the write (the write's own watch event, or anyone
 //! else's change), or it removed any object since (a deletion event or a re-list), or it is
 //! not synced. A member object changed or deleted out of band after the write therefore
-//! shows once its event arrives. An event of the object while the write is under way leaves
-//! no record at all (see `SyncContext::member_changed`): a change and its revert before the
-//! answer would otherwise look like "nothing happened since".
+//! shows once its event arrives. The record itself goes with the first event of the object
+//! after the answer, and an event while the write is under way leaves none (see
+//! `controllers::sync::member_writes`): a change and its revert would otherwise look like
+//! "nothing happened since". Records are read before the caches are, so an event in between
+//! finds the cache showing it.
 
 use super::observation::{CacheState, MemberObject};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// The member's answer to the operator's last write, and what the cache showed before the
@@ -63,6 +66,29 @@ pub fn stands(
     *state == CacheState::Synced
         && removals == write.before.removals
         && shown == write.before.object.as_ref()
+}
+
+/// What a member's cache shows of an object now.
+pub struct CacheNow<'a> {
+    pub state: &'a CacheState,
+    pub object: Option<&'a Arc<MemberObject>>,
+    pub removals: u64,
+}
+
+/// Of the `recorded` answers by cluster, those that stand in for the caches as they are
+/// `now` (`None`: the member is gone).
+pub fn standing<'a>(
+    recorded: &BTreeMap<String, OwnWrite>,
+    now: impl Fn(&str) -> Option<CacheNow<'a>>,
+) -> BTreeMap<String, Arc<MemberObject>> {
+    recorded
+        .iter()
+        .filter(|(cluster, write)| {
+            now(cluster)
+                .is_some_and(|cache| stands(write, cache.state, cache.object, cache.removals))
+        })
+        .map(|(cluster, write)| (cluster.clone(), write.object.clone()))
+        .collect()
 }
 
 #[cfg(test)]
@@ -159,6 +185,36 @@ mod tests {
             Some(&object("answer")),
             3
         ));
+    }
+
+    #[test]
+    fn only_the_answers_that_stand_are_shown() {
+        let old = object("old");
+        let recorded = BTreeMap::from([
+            ("created".to_string(), write(None, 0)),
+            ("updated".to_string(), write(Some(old.clone()), 0)),
+            ("caught-up".to_string(), write(None, 0)),
+            ("gone".to_string(), write(None, 0)),
+        ]);
+        let shown = object("answer");
+        let shows = |cluster: &str| {
+            let object = match cluster {
+                "created" => None,
+                "updated" => Some(&old),
+                "caught-up" => Some(&shown),
+                _ => return None,
+            };
+            Some(CacheNow {
+                state: &CacheState::Synced,
+                object,
+                removals: 0,
+            })
+        };
+        let standing = standing(&recorded, shows);
+        assert_eq!(
+            standing.keys().map(String::as_str).collect::<Vec<_>>(),
+            ["created", "updated"]
+        );
     }
 
     #[test]

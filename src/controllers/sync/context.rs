@@ -1,8 +1,9 @@
 //! What one sync worker (one federated type) shares across its reconciliations.
 
+use super::member_writes::MemberWrites;
 use crate::controllers::dependencies::DependencyHub;
-use crate::core::observation::{MemberObject, Observation, StatusCollection};
-use crate::core::own_writes::{self, Before, OwnWrite};
+use crate::core::observation::{MemberObject, MemberView, Observation, StatusCollection};
+use crate::core::own_writes::{self, Before, CacheNow, OwnWrite};
 use crate::core::plan::{Entry, PlanSettings, TargetInfo};
 use crate::core::pull::WorkTarget;
 use crate::core::settle::{self, Settled};
@@ -210,12 +211,8 @@ pub struct SyncContext {
     progress: Mutex<HashMap<ObjectKey, Progress>>,
     /// Each object's last status write, until the host cache shows it.
     written: Mutex<StatusWrites>,
-    /// Per object and member, the answer to a write the member's cache does not show yet
-    /// (see [`crate::core::own_writes`]).
-    own_writes: Mutex<HashMap<ObjectKey, BTreeMap<String, OwnWrite>>>,
-    /// Per object, the members a write is under way to (see [`SyncContext::start_write`]),
-    /// and whether the member's cache reported a change of the object since it started.
-    writing: Mutex<HashMap<ObjectKey, BTreeMap<String, bool>>>,
+    /// The member writes under way, and their answers the caches do not show yet.
+    writes: MemberWrites,
 }
 
 /// A write of one object to one member under way; dropping it ends it.
@@ -227,7 +224,7 @@ pub struct Writing {
 
 impl Drop for Writing {
     fn drop(&mut self) {
-        self.ctx.end_write(&self.key, &self.cluster);
+        self.ctx.writes.end(&self.key, &self.cluster);
     }
 }
 
@@ -275,8 +272,7 @@ impl SyncContext {
             works: None,
             progress: Mutex::default(),
             written: Mutex::default(),
-            own_writes: Mutex::default(),
-            writing: Mutex::default(),
+            writes: MemberWrites::default(),
         }
     }
 
@@ -376,37 +372,40 @@ impl SyncContext {
         }
     }
 
-    /// Shows in `obs` the objects this operator wrote for `key` that the members' caches do
-    /// not show yet, and forgets those the caches have caught up with.
-    pub fn overlay_own_writes(&self, key: &ObjectKey, obs: &mut Observation, now: &Members) {
-        let mut own = self.own_writes.lock();
-        let Some(writes) = own.get_mut(key) else {
+    /// The answers to this operator's writes of `key` that the members' caches may not
+    /// show yet; read before the caches are observed (see [`MemberWrites::recorded`]).
+    pub fn own_writes(&self, key: &ObjectKey) -> Option<BTreeMap<String, OwnWrite>> {
+        self.writes.recorded(key)
+    }
+
+    /// Shows in `obs` the `recorded` answers that still stand in for the members' caches.
+    pub fn overlay_own_writes(
+        &self,
+        recorded: Option<&BTreeMap<String, OwnWrite>>,
+        obs: &mut Observation,
+        now: &Members,
+    ) {
+        let (Some(recorded), Some(views)) = (recorded, obs.members.as_mut()) else {
             return;
         };
-        let Some(members) = obs.members.as_mut() else {
-            return;
-        };
-        writes.retain(|cluster, write| {
-            let (Some(view), Some(member)) = (members.get_mut(cluster), now.get(cluster)) else {
-                return false;
-            };
-            let removals = self.removal_mark(cluster, member);
-            let stands = own_writes::stands(write, &view.cache, view.object.as_ref(), removals);
-            if stands {
-                view.object = Some(write.object.clone());
-            }
-            stands
+        let seen: &BTreeMap<String, MemberView> = views;
+        let standing = own_writes::standing(recorded, |cluster| {
+            let (view, member) = (seen.get(cluster)?, now.get(cluster)?);
+            Some(CacheNow {
+                state: &view.cache,
+                object: view.object.as_ref(),
+                removals: self.removal_mark(cluster, member),
+            })
         });
-        if writes.is_empty() {
-            own.remove(key);
+        for (cluster, object) in standing {
+            if let Some(view) = views.get_mut(&cluster) {
+                view.object = Some(object);
+            }
         }
     }
 
     /// Records a member's answer to a create or update of `key`, with what its cache showed
-    /// `before` the pass that wrote it observed. Writes answer under their [`Writing`]; one
-    /// answered after the object was forgotten is not kept (nothing would drop it), nor one
-    /// during which the cache reported a change of the object (it may be newer than the
-    /// answer, or the answer's own event).
+    /// `before` the pass that wrote it observed (see [`MemberWrites::answered`]).
     pub fn wrote_member(
         &self,
         key: &ObjectKey,
@@ -414,40 +413,12 @@ impl SyncContext {
         object: Arc<MemberObject>,
         before: Before,
     ) {
-        let writing = self.writing.lock();
-        let untouched = writing
-            .get(key)
-            .and_then(|clusters| clusters.get(cluster))
-            .is_some_and(|touched| !touched);
-        let mut own = self.own_writes.lock();
-        if !untouched || !own_writes::worth_recording(&object, &before) {
-            if let Some(writes) = own.get_mut(key) {
-                writes.remove(cluster);
-            }
-            return;
-        }
-        let writes = own.entry(key.clone()).or_default();
-        let write = match writes.remove(cluster) {
-            Some(earlier) => earlier.followed_by(object),
-            None => OwnWrite { object, before },
-        };
-        writes.insert(cluster.to_string(), write);
+        self.writes.answered(key, cluster, object, before);
     }
 
-    /// The member's cache reported a change of `key`'s object in `cluster`: it shows more
-    /// than a recorded answer, and a write under way may be answered with less.
+    /// The member's cache reported a change of `key`'s object in `cluster`.
     pub fn member_changed(&self, key: &ObjectKey, cluster: &str) {
-        let mut writing = self.writing.lock();
-        if let Some(touched) = writing.get_mut(key).and_then(|c| c.get_mut(cluster)) {
-            *touched = true;
-        }
-        let mut own = self.own_writes.lock();
-        if let Some(writes) = own.get_mut(key) {
-            writes.remove(cluster);
-            if writes.is_empty() {
-                own.remove(key);
-            }
-        }
+        self.writes.changed(key, cluster);
     }
 
     /// Records that a pass of `key` settled (`Some`) or did not (`None`).
@@ -509,35 +480,18 @@ impl SyncContext {
     /// unrecorded.
     pub fn forget_object(&self, key: &ObjectKey) {
         self.forget_progress(key);
-        self.writing.lock().remove(key);
-        self.own_writes.lock().remove(key);
+        self.writes.forget(key);
     }
 
     /// Starts a write of `key` to `cluster`, unless one is still under way (a pass that went
     /// on without its answer): then `None`, and the member gets no second request for the same
     /// object before the first is answered.
     pub fn start_write(self: &Arc<Self>, key: &ObjectKey, cluster: &str) -> Option<Writing> {
-        let mut writing = self.writing.lock();
-        let clusters = writing.entry(key.clone()).or_default();
-        if clusters.contains_key(cluster) {
-            return None;
-        }
-        clusters.insert(cluster.to_string(), false);
-        Some(Writing {
+        self.writes.start(key, cluster).then(|| Writing {
             ctx: self.clone(),
             key: key.clone(),
             cluster: cluster.to_string(),
         })
-    }
-
-    fn end_write(&self, key: &ObjectKey, cluster: &str) {
-        let mut writing = self.writing.lock();
-        if let Some(clusters) = writing.get_mut(key) {
-            clusters.remove(cluster);
-            if clusters.is_empty() {
-                writing.remove(key);
-            }
-        }
     }
 
     /// Whether `member` is the host cluster itself.

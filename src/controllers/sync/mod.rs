@@ -7,6 +7,7 @@
 
 pub mod context;
 pub mod execute;
+pub mod member_writes;
 pub mod observe;
 pub mod pull;
 pub mod reconcile;

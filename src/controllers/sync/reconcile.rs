@@ -81,8 +81,11 @@ async fn reconcile_object(
     // Read before any write: a removal the caches see after this may be of what this pass
     // creates.
     let marks = ctx.removal_marks(&members);
+    // Read before the caches: an event that drops one of them afterwards finds the cache
+    // showing it.
+    let own_writes = ctx.own_writes(&key);
     let mut observation = observe::from_caches(obj, ctx, &members);
-    ctx.overlay_own_writes(&key, &mut observation, &members);
+    ctx.overlay_own_writes(own_writes.as_ref(), &mut observation, &members);
     let agent_failures = observe::agent_failures(obj, observation.object.paused(), ctx, &members);
     let uid = obj.metadata.uid.as_deref();
     if !super::pull::unreported_drift(ctx, obj, &members)
