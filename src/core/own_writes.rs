@@ -56,7 +56,7 @@ pub fn worth_recording(answer: &MemberObject, before: &Before) -> bool {
 
 /// Whether `write` still stands in for the cache's view, given the cache's `state`, the
 /// object it shows (`shown`) and how many removals it has seen (`removals`). When not, the
-/// record is dropped and the cache's view is used.
+/// cache's view is used.
 pub fn stands(
     write: &OwnWrite,
     state: &CacheState,
@@ -92,12 +92,13 @@ pub fn standing<'a>(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::core::observation::StatusCollection;
     use crate::crds::federated::AggregateKind;
 
-    fn object(data: &str) -> Arc<MemberObject> {
+    /// A managed config map-like member object whose data is `data`.
+    pub(crate) fn object(data: &str) -> Arc<MemberObject> {
         Arc::new(MemberObject::from_object(
             &serde_json::json!({
                 "metadata": {"name": "a", "labels": {"kubefed.io/managed": "true"}},

@@ -60,8 +60,8 @@ pub enum MemberEvent {
 struct CacheData {
     state: Option<CacheState>,
     objects: Objects,
-    /// The mark of the last deletion event or re-list seen, so a create's answer knows when the cache may have
-    /// removed the object it stands in for (see [`crate::core::own_writes`]).
+    /// The mark of the last deletion event or re-list seen, so a write's answer knows when
+    /// the cache may have removed the object it stands in for (see [`crate::core::own_writes`]).
     removals: u64,
 }
 

@@ -2,8 +2,8 @@
 
 use super::member_writes::MemberWrites;
 use crate::controllers::dependencies::DependencyHub;
-use crate::core::observation::{MemberObject, MemberView, Observation, StatusCollection};
-use crate::core::own_writes::{self, Before, CacheNow, OwnWrite};
+use crate::core::observation::{MemberView, Observation, StatusCollection};
+use crate::core::own_writes::{self, CacheNow, OwnWrite};
 use crate::core::plan::{Entry, PlanSettings, TargetInfo};
 use crate::core::pull::WorkTarget;
 use crate::core::settle::{self, Settled};
@@ -212,7 +212,7 @@ pub struct SyncContext {
     /// Each object's last status write, until the host cache shows it.
     written: Mutex<StatusWrites>,
     /// The member writes under way, and their answers the caches do not show yet.
-    writes: MemberWrites,
+    pub writes: MemberWrites,
 }
 
 /// A write of one object to one member under way; dropping it ends it.
@@ -372,13 +372,8 @@ impl SyncContext {
         }
     }
 
-    /// The answers to this operator's writes of `key` that the members' caches may not
-    /// show yet; read before the caches are observed (see [`MemberWrites::recorded`]).
-    pub fn own_writes(&self, key: &ObjectKey) -> Option<BTreeMap<String, OwnWrite>> {
-        self.writes.recorded(key)
-    }
-
-    /// Shows in `obs` the `recorded` answers that still stand in for the members' caches.
+    /// Shows in `obs` the `recorded` answers (read before the caches were, see
+    /// [`MemberWrites::recorded`]) that still stand in for the members' caches.
     pub fn overlay_own_writes(
         &self,
         recorded: Option<&BTreeMap<String, OwnWrite>>,
@@ -402,23 +397,6 @@ impl SyncContext {
                 view.object = Some(object);
             }
         }
-    }
-
-    /// Records a member's answer to a create or update of `key`, with what its cache showed
-    /// `before` the pass that wrote it observed (see [`MemberWrites::answered`]).
-    pub fn wrote_member(
-        &self,
-        key: &ObjectKey,
-        cluster: &str,
-        object: Arc<MemberObject>,
-        before: Before,
-    ) {
-        self.writes.answered(key, cluster, object, before);
-    }
-
-    /// The member's cache reported a change of `key`'s object in `cluster`.
-    pub fn member_changed(&self, key: &ObjectKey, cluster: &str) {
-        self.writes.changed(key, cluster);
     }
 
     /// Records that a pass of `key` settled (`Some`) or did not (`None`).

@@ -140,7 +140,7 @@ async fn patiently(
     let mut task = tokio::spawn(job);
     let record = move |ctx: &SyncContext, key: &_, cluster: &str, done: &Done| {
         if let (Some(before), (Outcome::Done, _, Some(answer))) = (before, done) {
-            ctx.wrote_member(key, cluster, answer.clone(), before);
+            ctx.writes.answered(key, cluster, answer.clone(), before);
         }
     };
     match tokio::time::timeout(PATIENCE, &mut task).await {
@@ -393,7 +393,8 @@ impl Writer {
                         removals: mark,
                     };
                     self.ctx
-                        .wrote_member(&self.key, &self.cluster, Arc::new(object), before);
+                        .writes
+                        .answered(&self.key, &self.cluster, Arc::new(object), before);
                 }
             }
             return Ok(None);

@@ -117,24 +117,10 @@ fn drop_answer(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::observation::StatusCollection;
-    use crate::crds::federated::AggregateKind;
+    use crate::core::own_writes::tests::object;
 
     fn key() -> ObjectKey {
         (Some("ns".into()), "web".into())
-    }
-
-    fn object(data: &str) -> Arc<MemberObject> {
-        Arc::new(MemberObject::from_object(
-            &serde_json::json!({
-                "metadata": {"name": "web", "labels": {"kubefed.io/managed": "true"}},
-                "data": {"k": data},
-            }),
-            StatusCollection {
-                collect: false,
-                kind: AggregateKind::Other,
-            },
-        ))
     }
 
     fn before(object: Option<Arc<MemberObject>>) -> Before {
@@ -171,14 +157,7 @@ mod tests {
     #[test]
     fn an_answer_is_kept_until_the_cache_reports_a_change() {
         let writes = MemberWrites::default();
-        writes.start(&key(), "cluster1");
-        writes.answered(
-            &key(),
-            "cluster1",
-            object("new"),
-            before(Some(object("old"))),
-        );
-        writes.end(&key(), "cluster1");
+        write(&writes, "new", Some("old"));
         assert_eq!(recorded(&writes), one(object("new")));
         // The update's event.
         writes.changed(&key(), "cluster1");

@@ -83,7 +83,7 @@ async fn reconcile_object(
     let marks = ctx.removal_marks(&members);
     // Read before the caches: an event that drops one of them afterwards finds the cache
     // showing it.
-    let own_writes = ctx.own_writes(&key);
+    let own_writes = ctx.writes.recorded(&key);
     let mut observation = observe::from_caches(obj, ctx, &members);
     ctx.overlay_own_writes(own_writes.as_ref(), &mut observation, &members);
     let agent_failures = observe::agent_failures(obj, observation.object.paused(), ctx, &members);

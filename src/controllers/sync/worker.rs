@@ -198,7 +198,7 @@ pub async fn run(
                             other => other,
                         };
                         let key = (namespace, name);
-                        ctx.member_changed(&key, &cluster);
+                        ctx.writes.changed(&key, &cluster);
                         match last_sent.get(&key) {
                             Some(at) if now < *at + MEMBER_EVENT_WINDOW => held.mark(key, *at),
                             _ => {
