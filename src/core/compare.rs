@@ -5,6 +5,8 @@ use serde_json::Value;
 
 use super::hash::fnv1a64_from;
 
+pub mod streamed;
+
 /// Keys whose values are maps of resource quantities (`resources.limits.cpu`, quota `hard`...):
 /// the API server canonicalises quantities (`0.5` becomes `500m`), which is no drift.
 const QUANTITY_MAPS: [&str; 6] = [
@@ -137,6 +139,58 @@ impl Fingerprint {
     }
 }
 
+/// Where a value sits in an object, for a [`FingerprintBuilder`]: its path hash and how its
+/// scalars are compared.
+#[derive(Clone, Copy)]
+pub struct FieldPath {
+    hash: u64,
+    ctx: Ctx,
+}
+
+impl FieldPath {
+    /// The object itself.
+    pub fn root() -> Self {
+        FieldPath {
+            hash: PATH_ROOT,
+            ctx: Ctx::Plain,
+        }
+    }
+
+    /// The value under `key` of the map at this path.
+    pub fn key(self, key: &str) -> Self {
+        FieldPath {
+            hash: path_key(self.hash, key),
+            ctx: child_ctx(self.ctx, key),
+        }
+    }
+}
+
+/// A [`Fingerprint`] taken from an object's parts one by one (some read into a [`Value`], some
+/// streamed from the JSON as it is read, see [`streamed`]): equal to the fingerprint of the
+/// object they make up.
+#[derive(Default)]
+pub struct FingerprintBuilder {
+    leaves: Vec<Leaf>,
+}
+
+impl FingerprintBuilder {
+    /// Adds `value`, found at `at`, without what `omit` names within it.
+    pub fn value_omitting(&mut self, at: FieldPath, value: &Value, omit: &[Omit]) {
+        let leaves = &mut self.leaves;
+        flatten_omitting(value, at.hash, at.ctx, omit, &mut |path, value| {
+            if let Some(value) = value {
+                leaves.push(Leaf::new(path, value));
+            }
+        });
+    }
+
+    pub fn finish(mut self) -> Fingerprint {
+        self.leaves.sort_unstable();
+        self.leaves.dedup();
+        Fingerprint(self.leaves.into_boxed_slice())
+    }
+}
+
 /// The path hash of the object itself.
 const PATH_ROOT: u64 = 0xcbf2_9ce4_8422_2325;
 
@@ -252,37 +306,49 @@ fn flatten(v: &Value, path: u64, ctx: Ctx, leaf: &mut impl FnMut(u64, Option<u64
 
 /// The hash of a scalar in its normal form: numbers by value, quantities by amount.
 fn value_hash(v: &Value, ctx: Ctx) -> u64 {
-    if ctx == Ctx::Quantity {
-        let text = match v {
-            Value::String(s) => Some(s.clone()),
-            Value::Number(n) => Some(n.to_string()),
-            _ => None,
-        };
-        if let Some(amount) = text.and_then(|s| parse_quantity(&s)) {
-            // Twelve significant digits: the same amount written two ways may differ in the
-            // last bits of its binary form.
-            return fnv1a64_from(PATH_ROOT, format!("q{amount:.11e}").as_bytes());
-        }
-    }
     match v {
-        Value::Number(n) => {
-            let integral = n.as_i64().or_else(|| {
-                n.as_f64()
-                    .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
-                    .map(|f| f as i64)
-            });
-            match (integral, n.as_u64()) {
-                (Some(i), _) => fnv1a64_from(fnv1a64_from(PATH_ROOT, b"i"), &i.to_le_bytes()),
-                (None, Some(u)) => fnv1a64_from(fnv1a64_from(PATH_ROOT, b"u"), &u.to_le_bytes()),
-                (None, None) => fnv1a64_from(
-                    fnv1a64_from(PATH_ROOT, b"f"),
-                    &n.as_f64().unwrap_or_default().to_bits().to_le_bytes(),
-                ),
-            }
-        }
-        Value::String(s) => fnv1a64_from(fnv1a64_from(PATH_ROOT, b"s"), s.as_bytes()),
+        Value::Number(n) => number_hash(n, ctx),
+        Value::String(s) => str_hash(s, ctx),
         other => fnv1a64_from(fnv1a64_from(PATH_ROOT, b"o"), other.to_string().as_bytes()),
     }
+}
+
+/// [`value_hash`] of a string.
+fn str_hash(s: &str, ctx: Ctx) -> u64 {
+    if ctx == Ctx::Quantity
+        && let Some(amount) = parse_quantity(s)
+    {
+        return quantity_hash(amount);
+    }
+    fnv1a64_from(fnv1a64_from(PATH_ROOT, b"s"), s.as_bytes())
+}
+
+/// [`value_hash`] of a number.
+fn number_hash(n: &serde_json::Number, ctx: Ctx) -> u64 {
+    if ctx == Ctx::Quantity
+        && let Some(amount) = parse_quantity(&n.to_string())
+    {
+        return quantity_hash(amount);
+    }
+    let integral = n.as_i64().or_else(|| {
+        n.as_f64()
+            .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
+            .map(|f| f as i64)
+    });
+    match (integral, n.as_u64()) {
+        (Some(i), _) => fnv1a64_from(fnv1a64_from(PATH_ROOT, b"i"), &i.to_le_bytes()),
+        (None, Some(u)) => fnv1a64_from(fnv1a64_from(PATH_ROOT, b"u"), &u.to_le_bytes()),
+        (None, None) => fnv1a64_from(
+            fnv1a64_from(PATH_ROOT, b"f"),
+            &n.as_f64().unwrap_or_default().to_bits().to_le_bytes(),
+        ),
+    }
+}
+
+fn quantity_hash(amount: f64) -> u64 {
+    // Twelve significant digits: the same amount written two ways may differ in the last
+    // bits of its binary form.
+    fnv1a64_from(PATH_ROOT, format!("q{amount:.11e}").as_bytes())
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]

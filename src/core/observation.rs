@@ -242,6 +242,13 @@ const LAST_APPLIED_ANNOTATION: &str = "kubectl.kubernetes.io/last-applied-config
 impl MemberObject {
     /// Reads a member object (as a cache or a live read returns it).
     pub fn from_object(obj: &Value, collection: StatusCollection) -> Self {
+        Self::from_parts(obj, applied_fingerprint(obj), collection)
+    }
+
+    /// [`Self::from_object`] from the object's [`applied_fingerprint`], taken beforehand, and
+    /// the fields the rest reads: `metadata`, `spec.replicas` and `status` (see
+    /// [`READ_BESIDE_FIELDS`]).
+    pub fn from_parts(obj: &Value, fields: Fingerprint, collection: StatusCollection) -> Self {
         let meta = obj.get("metadata");
         let managed = match meta
             .and_then(|m| m.pointer(&format!("/labels/{}", MANAGED_LABEL.replace('/', "~1"))))
@@ -256,7 +263,6 @@ impl MemberObject {
             .and_then(|a| a.get(super::desired::DESIRED_HASH_ANNOTATION))
             .and_then(Value::as_str)
             .map(Box::from);
-        let fields = applied_fingerprint(obj);
         let dependents = meta
             .and_then(|m| m.get("labels"))
             .and_then(Value::as_object)
@@ -291,7 +297,7 @@ impl MemberObject {
 
 /// What [`without_server_fields`] removes: the status, the metadata the server maintains
 /// (never compared, not kept) and kubectl's last-applied annotation.
-const SERVER_FIELDS: &[Omit] = &[
+pub const SERVER_FIELDS: &[Omit] = &[
     Omit::whole("status"),
     Omit::within(
         "metadata",
@@ -307,6 +313,10 @@ const SERVER_FIELDS: &[Omit] = &[
         ],
     ),
 ];
+
+/// What [`MemberObject::from_parts`] reads besides the fingerprint: the top-level keys read
+/// whole, and those of `spec`.
+pub const READ_BESIDE_FIELDS: (&[&str], &[&str]) = (&["metadata", "status"], &["replicas"]);
 
 /// The fingerprint of a member object without its server fields ([`without_server_fields`]),
 /// taken without copying the object: a member watch computes one per event.

@@ -19,7 +19,7 @@
 
 use super::availability::{TypeAvailability, TypeState};
 use super::pool::{MemberPool, Members};
-use super::raw_object::RawObject;
+use super::served_object::ServedObject;
 use crate::core::observation::{CacheState, MemberObject, StatusCollection};
 use crate::crds::federated::MANAGED_LABEL;
 use crate::runtime::backoff::{Backoff, BackoffPolicy};
@@ -300,7 +300,7 @@ impl MemberCaches {
     }
 }
 
-fn key_of(obj: &RawObject) -> ObjectKey {
+fn key_of(obj: &ServedObject) -> ObjectKey {
     (
         obj.metadata.namespace.clone(),
         obj.metadata.name.clone().unwrap_or_default(),
@@ -449,7 +449,7 @@ async fn watch_member(
                 continue;
             }
         }
-        let api: Api<RawObject> = Api::all_with(client.clone(), &watched.resource);
+        let api: Api<ServedObject> = Api::all_with(client.clone(), &watched.resource);
         let config = watcher::Config::default().labels(&watched.selector);
         // No backoff combinator: this loop paces retries itself, and a failure's kind decides
         // what happens next.
@@ -463,10 +463,11 @@ async fn watch_member(
                     true
                 }
                 Ok(Event::InitApply(obj)) => {
-                    let object = member_object(&obj, watched.collection);
+                    let key = key_of(&obj);
+                    let object = member_object(obj, watched.collection);
                     listing
                         .get_or_insert_with(Objects::default)
-                        .insert(&key_of(&obj), object);
+                        .insert(&key, object);
                     true
                 }
                 Ok(Event::InitDone) => {
@@ -486,7 +487,7 @@ async fn watch_member(
                 }
                 Ok(Event::Apply(obj)) => {
                     let key = key_of(&obj);
-                    let object = member_object(&obj, watched.collection);
+                    let object = member_object(obj, watched.collection);
                     let previous = data.write().objects.insert(&key, object.clone());
                     // A change of nothing the summary keeps (a status that is not collected,
                     // its heartbeats, kubectl's last-applied annotation) changes nothing a
@@ -537,8 +538,8 @@ fn next_removal() -> u64 {
 /// placed on N members is N equal summaries (~500 B each for a Deployment), kept once.
 static SUMMARIES: LazyLock<Interner<MemberObject>> = LazyLock::new(Interner::new);
 
-fn member_object(obj: &RawObject, collection: StatusCollection) -> Arc<MemberObject> {
-    SUMMARIES.intern(MemberObject::from_object(&obj.value, collection))
+fn member_object(obj: ServedObject, collection: StatusCollection) -> Arc<MemberObject> {
+    SUMMARIES.intern(obj.into_member_object(collection))
 }
 
 /// Keys added, removed or changed between two listings.
@@ -582,8 +583,8 @@ mod tests {
     }
 
     /// A Deployment as member `uid` serves it: only server-maintained fields differ.
-    fn served(uid: &str, image: &str) -> RawObject {
-        RawObject::new(json!({
+    fn served(uid: &str, image: &str) -> ServedObject {
+        serde_json::from_value(json!({
             "apiVersion": "apps/v1", "kind": "Deployment",
             "metadata": {"name": "web", "namespace": "ns", "uid": uid, "resourceVersion": uid,
                 "creationTimestamp": "2026-01-01T00:00:00Z",
@@ -591,6 +592,7 @@ mod tests {
             "spec": {"replicas": 2, "template": {"spec": {"containers": [
                 {"name": "app", "image": image}]}}},
         }))
+        .expect("an object")
     }
 
     #[test]
@@ -599,10 +601,10 @@ mod tests {
             collect: true,
             kind: AggregateKind::Other,
         };
-        let one = member_object(&served("uid-1", "nginx:1.25"), collection);
-        let two = member_object(&served("uid-2", "nginx:1.25"), collection);
+        let one = member_object(served("uid-1", "nginx:1.25"), collection);
+        let two = member_object(served("uid-2", "nginx:1.25"), collection);
         assert!(Arc::ptr_eq(&one, &two), "equal summaries are one copy");
-        let other = member_object(&served("uid-3", "nginx:1.26"), collection);
+        let other = member_object(served("uid-3", "nginx:1.26"), collection);
         assert!(!Arc::ptr_eq(&one, &other));
         assert_ne!(*one, *other, "a drifted member keeps its own summary");
     }

@@ -11,6 +11,7 @@ pub mod connection;
 pub mod in_flight;
 pub mod pool;
 pub mod raw_object;
+pub mod served_object;
 pub mod transport;
 pub mod works;
 pub mod write;

@@ -27,20 +27,27 @@ pub struct RawObject {
 
 impl RawObject {
     pub fn new(value: Value) -> Self {
-        let meta = value.get("metadata");
-        let text = |field: &str| {
-            meta.and_then(|m| m.get(field))
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        };
-        let metadata = ObjectMeta {
-            name: text("name"),
-            namespace: text("namespace"),
-            uid: text("uid"),
-            resource_version: text("resourceVersion"),
-            ..ObjectMeta::default()
-        };
-        RawObject { metadata, value }
+        RawObject {
+            metadata: keys_of(&value),
+            value,
+        }
+    }
+}
+
+/// Name, namespace, uid and resourceVersion of a served object.
+pub(super) fn keys_of(value: &Value) -> ObjectMeta {
+    let meta = value.get("metadata");
+    let text = |field: &str| {
+        meta.and_then(|m| m.get(field))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    ObjectMeta {
+        name: text("name"),
+        namespace: text("namespace"),
+        uid: text("uid"),
+        resource_version: text("resourceVersion"),
+        ..ObjectMeta::default()
     }
 }
 
@@ -55,7 +62,7 @@ impl<'de> Deserialize<'de> for RawObject {
 /// Reads a JSON value as [`Value`] does, except that `metadata.managedFields` of the top
 /// level object is skipped unread.
 #[derive(Clone, Copy, PartialEq)]
-enum Skipping {
+pub(super) enum Skipping {
     /// The object itself.
     Top,
     /// Its `metadata`.

@@ -7,6 +7,7 @@ use super::raw_object::RawObject;
 use crate::core::vocabulary::PropagationStatus;
 use crate::runtime::error::ErrorCategory;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
+use serde::de::DeserializeOwned;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::Value;
 use std::future::Future;
@@ -71,9 +72,9 @@ pub struct Failure {
     pub message: String,
 }
 
-/// Requests to one member's API of one type, as one field manager.
-pub struct MemberWriter {
-    pub api: Api<RawObject>,
+/// Requests to one member's API of one type, as one field manager, its answers read as `K`.
+pub struct MemberWriter<K = RawObject> {
+    pub api: Api<K>,
     /// The server-side apply field manager.
     pub manager: String,
     /// Time allowed for one request.
@@ -99,7 +100,10 @@ pub enum TimedFrom {
     Send,
 }
 
-impl MemberWriter {
+impl<K> MemberWriter<K>
+where
+    K: Clone + DeserializeOwned + std::fmt::Debug,
+{
     /// Runs `op` within the timeout (see [`TimedFrom`]); failures get `status` (or
     /// `timed_out`).
     pub async fn bounded<T>(
@@ -135,12 +139,7 @@ impl MemberWriter {
 
     /// Server-side applies `object` as `name` (forced); `create_only` refuses (409) when the
     /// object exists.
-    pub async fn apply(
-        &self,
-        name: &str,
-        object: &Value,
-        create_only: bool,
-    ) -> Result<RawObject, Failure> {
+    pub async fn apply(&self, name: &str, object: &Value, create_only: bool) -> Result<K, Failure> {
         let params = if create_only {
             PatchParams::apply(&self.manager)
         } else {
@@ -170,7 +169,7 @@ impl MemberWriter {
         .await
     }
 
-    pub async fn get(&self, name: &str) -> Result<Option<RawObject>, Failure> {
+    pub async fn get(&self, name: &str) -> Result<Option<K>, Failure> {
         self.bounded(
             PropagationStatus::RetrievalFailed,
             PropagationStatus::RetrievalFailed,
@@ -212,11 +211,7 @@ impl MemberWriter {
     }
 
     /// A JSON merge patch of the object; `None` when it is gone (nothing to patch).
-    pub async fn merge_patch(
-        &self,
-        name: &str,
-        patch: &Value,
-    ) -> Result<Option<RawObject>, Failure> {
+    pub async fn merge_patch(&self, name: &str, patch: &Value) -> Result<Option<K>, Failure> {
         let result = self
             .bounded(
                 PropagationStatus::LabelRemovalFailed,

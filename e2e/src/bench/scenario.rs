@@ -204,6 +204,7 @@ impl Phase<'_> {
             detail,
         )
         .await?;
+        progress("throughput: every member object written");
         let member_requests = self.fleet.member_requests_by_verb();
         let host_writes = self.fleet.host_writes_by_resource();
         let (reconciles_after, busy_after, unchanged_after) = self.reconcile_totals()?;

@@ -14,7 +14,6 @@ use crate::crds::stored_federated::StoredFederated;
 use crate::crds::{ConfigurationMode, Scope};
 use crate::members::cache::{MemberCaches, ObjectKey};
 use crate::members::pool::{Member, MemberPool, Members};
-use crate::members::raw_object::RawObject;
 use crate::members::works::WorkCache;
 use crate::runtime::backoff::{BackoffPolicy, Backoffs};
 use crate::runtime::events::Publisher;
@@ -489,7 +488,13 @@ impl SyncContext {
     }
 
     /// The target type's API in a member.
-    pub fn member_api(&self, client: Client, namespace: Option<&str>) -> Api<RawObject> {
+    pub fn member_api<K>(&self, client: Client, namespace: Option<&str>) -> Api<K>
+    where
+        K: kube::Resource<
+                DynamicType = kube::core::ApiResource,
+                Scope = kube::core::DynamicResourceScope,
+            >,
+    {
         match namespace {
             Some(ns) if self.synced.target_namespaced => {
                 Api::namespaced_with(client, ns, &self.synced.target)

@@ -20,6 +20,8 @@ use crate::crds::federated::MANAGED_LABEL;
 use crate::crds::member_work::{MemberWork, cluster_namespace};
 use crate::crds::stored_federated::StoredFederated;
 use crate::members::pool::Members;
+use crate::members::raw_object::RawObject;
+use crate::members::served_object::ServedObject;
 use crate::members::write::{Failure, MemberWriter, TimedFrom};
 use crate::runtime::error::ErrorCategory;
 use kube::Client;
@@ -342,7 +344,10 @@ struct Writer {
 impl Writer {
     /// The shared member write path, as the operator's field manager: to the member, or to
     /// the pull member's MemberWorks on the host.
-    fn member(&self) -> MemberWriter {
+    fn member<K>(&self) -> MemberWriter<K>
+    where
+        K: kube::Resource<DynamicType = ApiResource, Scope = kube::core::DynamicResourceScope>,
+    {
         let api = match &self.work {
             Some(_) => Api::namespaced_with(
                 self.client.clone(),
@@ -382,8 +387,14 @@ impl Writer {
             }
             None => &desired.object,
         };
-        let answer = self.member().apply(&name, body, create_only).await?;
-        if self.work.is_some() {
+        if self.work.is_none() {
+            // Read as the cache reads the member's watch events.
+            let answer: ServedObject = self.member().apply(&name, body, create_only).await?;
+            let collection = self.ctx.synced.collection();
+            return Ok(Some(Arc::new(answer.into_member_object(collection))));
+        }
+        let answer: RawObject = self.member().apply(&name, body, create_only).await?;
+        {
             if let Some(mark) = self.create_mark.filter(|_| create_only) {
                 let work = serde_json::from_value::<MemberWork>(answer.value).ok();
                 if let Some(work) = work {
@@ -397,18 +408,14 @@ impl Writer {
                         .answered(&self.key, &self.cluster, Arc::new(object), before);
                 }
             }
-            return Ok(None);
         }
-        Ok(Some(Arc::new(MemberObject::from_object(
-            &answer.value,
-            self.ctx.synced.collection(),
-        ))))
+        Ok(None)
     }
 
     /// The member object as the plan reads it (a pull member's from its MemberWork).
     /// A push member's object is read as its cache reads it (status included).
     async fn get(&self) -> Result<Option<MemberObject>, Failure> {
-        let found = self.member().get(&self.target_name()).await?;
+        let found: Option<RawObject> = self.member().get(&self.target_name()).await?;
         Ok(found.and_then(|obj| {
             let value = obj.value;
             match &self.work {
@@ -436,7 +443,9 @@ impl Writer {
             Some(_) => DeleteParams::default(),
             None => params.clone(),
         };
-        self.member().delete(&self.target_name(), &params).await
+        self.member::<RawObject>()
+            .delete(&self.target_name(), &params)
+            .await
     }
 
     /// Removes the managed label, leaving the object in place (orphaning, and the host's own
@@ -446,14 +455,19 @@ impl Writer {
         let name = self.target_name();
         if self.work.is_some() {
             let patch = json!({ "spec": { "orphan": true } });
-            self.member().merge_patch(&name, &patch).await?;
+            self.member::<RawObject>()
+                .merge_patch(&name, &patch)
+                .await?;
             return self
-                .member()
+                .member::<RawObject>()
                 .delete(&name, &DeleteParams::default())
                 .await
                 .map(|_| ());
         }
         let patch = json!({ "metadata": { "labels": { MANAGED_LABEL: null } } });
-        self.member().merge_patch(&name, &patch).await.map(|_| ())
+        self.member::<RawObject>()
+            .merge_patch(&name, &patch)
+            .await
+            .map(|_| ())
     }
 }

@@ -49,7 +49,7 @@ pub async fn follow_works(
             continue;
         };
         let work_name = work.name_any();
-        let writer = MemberWriter {
+        let writer: MemberWriter = MemberWriter {
             api: Api::namespaced_with(
                 ctx.host.clone(),
                 &cluster_namespace(&member.name),
