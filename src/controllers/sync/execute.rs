@@ -28,7 +28,7 @@ use kube::Client;
 use kube::api::{Api, DeleteParams};
 use kube::core::ApiResource;
 use serde_json::json;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::sync::Arc;
 
@@ -53,12 +53,12 @@ impl Execution {
 /// Runs every cluster's action of `plan` concurrently. The answers to creates and updates
 /// in push members are recorded with what the `observation` showed and the members' cache
 /// removal `marks` read before it (see [`crate::core::own_writes`]), also when they come
-/// after the pass.
+/// after the pass. Members a write was `under_way` to before the pass observed get nothing.
 pub async fn execute(
     ctx: &Arc<SyncContext>,
     obj: &StoredFederated,
     plan: &Plan,
-    (observation, marks): (&Observation, &BTreeMap<String, u64>),
+    (observation, marks, under_way): (&Observation, &BTreeMap<String, u64>, &BTreeSet<String>),
     members: &Members,
 ) -> Execution {
     let key = key_of(obj);
@@ -105,7 +105,7 @@ pub async fn execute(
                 ctx.clone(),
                 key.clone(),
                 cluster.clone(),
-                (epoch, before),
+                (epoch, before, under_way.contains(cluster)),
                 job,
             ))
         });
@@ -131,12 +131,15 @@ async fn patiently(
     ctx: Arc<SyncContext>,
     key: crate::members::cache::ObjectKey,
     cluster: String,
-    (epoch, before): (u64, Option<Before>),
+    (epoch, before, was_under_way): (u64, Option<Before>, bool),
     job: impl Future<Output = Done> + Send + 'static,
 ) -> (String, Done) {
-    let Some(writing) = ctx.start_write(&key, &cluster) else {
-        // The write of an earlier pass is still waiting for its answer; its end brings the
-        // object back.
+    // The write of an earlier pass is still waiting for its answer, or was when this pass
+    // observed (what it saw may predate the answer); its end brings the object back.
+    let writing = (!was_under_way)
+        .then(|| ctx.start_write(&key, &cluster))
+        .flatten();
+    let Some(writing) = writing else {
         return (cluster, (Outcome::InFlight, None, None));
     };
     let mut task = tokio::spawn(job);

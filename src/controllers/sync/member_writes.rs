@@ -6,12 +6,17 @@
 //! the write is under way marks it, and its answer is then not recorded: the event may be of
 //! a change after the write (or its revert), which the answer would hide. The first event
 //! after the answer drops the record: from then on the cache shows at least as much.
+//!
+//! A pass reads which writes are under way together with the answers, before it observes:
+//! a write under way then is not sent again by that pass even if it ends before the pass
+//! writes, since what the pass observed may predate its answer (its end brings the object
+//! back for another look).
 
 use crate::core::observation::MemberObject;
 use crate::core::own_writes::{self, Before, OwnWrite};
 use crate::members::cache::ObjectKey;
 use parking_lot::Mutex;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 #[derive(Default)]
@@ -88,10 +93,18 @@ impl MemberWrites {
         drop_answer(&mut self.answers.lock(), key, cluster);
     }
 
-    /// The answers recorded for `key`, by cluster; read before the caches, so that an
-    /// event that drops one after this finds the cache showing it.
-    pub fn recorded(&self, key: &ObjectKey) -> Option<BTreeMap<String, OwnWrite>> {
-        self.answers.lock().get(key).cloned()
+    /// What a pass of `key` must know of its writes; read before the caches, so that an
+    /// event that drops an answer after this finds the cache showing it.
+    pub fn seen(&self, key: &ObjectKey) -> Seen {
+        // Both under one hold of `writing`, as `answered` takes them: a write seen ended
+        // here has its answer recorded (or dropped by an event the caches show).
+        let writing = self.writing.lock();
+        let under_way = writing
+            .get(key)
+            .map(|clusters| clusters.keys().cloned().collect())
+            .unwrap_or_default();
+        let answers = self.answers.lock().get(key).cloned();
+        Seen { under_way, answers }
     }
 
     /// Forgets everything about `key`; its writes still under way end unrecorded.
@@ -99,6 +112,15 @@ impl MemberWrites {
         self.writing.lock().remove(key);
         self.answers.lock().remove(key);
     }
+}
+
+/// What a pass read of its object's writes before it observed.
+#[derive(Debug, Default)]
+pub struct Seen {
+    /// The members a write was under way to: this pass sends them nothing.
+    pub under_way: BTreeSet<String>,
+    /// The answers recorded, by cluster.
+    pub answers: Option<BTreeMap<String, OwnWrite>>,
 }
 
 fn drop_answer(
@@ -133,7 +155,8 @@ mod tests {
     /// The answers recorded for `key`, by cluster.
     fn recorded(writes: &MemberWrites) -> Vec<(String, Arc<MemberObject>)> {
         writes
-            .recorded(&key())
+            .seen(&key())
+            .answers
             .unwrap_or_default()
             .into_iter()
             .map(|(cluster, write)| (cluster, write.object))
@@ -152,6 +175,30 @@ mod tests {
         assert!(writes.start(&key(), "cluster2"), "another member");
         writes.end(&key(), "cluster1");
         assert!(writes.start(&key(), "cluster1"), "ended");
+    }
+
+    #[test]
+    fn a_pass_sees_the_writes_under_way_and_the_answers_of_those_that_ended() {
+        let writes = MemberWrites::default();
+        writes.start(&key(), "cluster1");
+        writes.start(&key(), "cluster2");
+        let seen = writes.seen(&key());
+        assert_eq!(
+            seen.under_way,
+            BTreeSet::from(["cluster1".to_string(), "cluster2".to_string()])
+        );
+        assert!(seen.answers.is_none());
+        // cluster1's write ends answered: a later pass sees its answer, not the write.
+        writes.answered(
+            &key(),
+            "cluster1",
+            object("new"),
+            before(Some(object("old"))),
+        );
+        writes.end(&key(), "cluster1");
+        let seen = writes.seen(&key());
+        assert_eq!(seen.under_way, BTreeSet::from(["cluster2".to_string()]));
+        assert_eq!(recorded(&writes), one(object("new")));
     }
 
     #[test]
@@ -211,7 +258,7 @@ mod tests {
             let writes = MemberWrites::default();
             write(&writes, "created", None);
             write(&writes, second, Some("created"));
-            let all = writes.recorded(&key()).unwrap_or_default();
+            let all = writes.seen(&key()).answers.unwrap_or_default();
             assert_eq!(all["cluster1"].object, object(expected), "{second}");
             assert_eq!(all["cluster1"].before.object, None, "{second}");
         }

@@ -81,11 +81,11 @@ async fn reconcile_object(
     // Read before any write: a removal the caches see after this may be of what this pass
     // creates.
     let marks = ctx.removal_marks(&members);
-    // Read before the caches: an event that drops one of them afterwards finds the cache
-    // showing it.
-    let own_writes = ctx.writes.recorded(&key);
+    // Read before the caches: an event that drops an answer afterwards finds the cache
+    // showing it, and a write that ends afterwards is not sent again from this view.
+    let writes = ctx.writes.seen(&key);
     let mut observation = observe::from_caches(obj, ctx, &members);
-    ctx.overlay_own_writes(own_writes.as_ref(), &mut observation, &members);
+    ctx.overlay_own_writes(writes.answers.as_ref(), &mut observation, &members);
     let agent_failures = observe::agent_failures(obj, observation.object.paused(), ctx, &members);
     let uid = obj.metadata.uid.as_deref();
     if !super::pull::unreported_drift(ctx, obj, &members)
@@ -109,7 +109,13 @@ async fn reconcile_object(
     }
     // The workload's own writes and those of the dependencies that follow it, together.
     let (mut execution, dependencies) = futures::join!(
-        execute(ctx, obj, &plan, (&observation, &marks), &members),
+        execute(
+            ctx,
+            obj,
+            &plan,
+            (&observation, &marks, &writes.under_way),
+            &members
+        ),
         run_dependencies(ctx, &key, &observation, &plan, &members)
     );
     let works_failed =
