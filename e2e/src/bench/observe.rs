@@ -103,7 +103,7 @@ pub async fn wait_counts(
 }
 
 /// How often [`wait_counts`] reports its progress.
-const PROGRESS_EVERY: Duration = Duration::from_secs(60);
+const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 
 pub fn object_counts(members: &[Cluster]) -> Vec<usize> {
     members.iter().map(Cluster::object_count).collect()
