@@ -136,9 +136,11 @@ async fn patiently(
 ) -> (String, Done) {
     // The write of an earlier pass is still waiting for its answer, or was when this pass
     // observed (what it saw may predate the answer); its end brings the object back.
-    let writing = (!was_under_way)
-        .then(|| ctx.start_write(&key, &cluster))
-        .flatten();
+    let writing = if was_under_way {
+        None
+    } else {
+        ctx.start_write(&key, &cluster)
+    };
     let Some(writing) = writing else {
         return (cluster, (Outcome::InFlight, None, None));
     };
