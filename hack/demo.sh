@@ -74,7 +74,7 @@ cat <<MSG
 
 The fleet and the operator keep running. Try:
 
-  export KUBECONFIG=$KCFG
+  export KUBECONFIG=$KCFG PATH=$BIN:\$PATH           # the fleet, and kubectl-fed for 'kubectl fed'
   kubectl get fdeploy -n demo                       # READY and CLUSTERS across members
   kubectl fed status                                # member clusters
   kubectl --context cluster1 scale deploy/web -n demo --replicas=1   # drift: reverted
