@@ -12,9 +12,11 @@
 //! member is a stream of one connection, instead of a connection per watch (each with its TLS
 //! state and buffers on both ends, and a file descriptor). HTTP/2 flow control bounds what is
 //! buffered per stream and per connection, and pings find a connection that went dead
-//! silently, which would otherwise stall every watch on it.
+//! silently, which would otherwise stall every watch on it. A request's headers and body go
+//! out in one write ([`super::write_batching`]).
 
 use crate::members::in_flight::InFlightLimitLayer;
+use crate::members::write_batching::BatchedWrites;
 use http::{HeaderValue, Uri};
 use hyper::rt::{Read, Write};
 use hyper_timeout::TimeoutConnector;
@@ -190,6 +192,9 @@ where
     timed.set_read_timeout(config.read_timeout);
     timed.set_write_timeout(config.write_timeout);
     timed.set_reset_reader_on_write(config.reset_reader_on_write);
+    let batched = ServiceBuilder::new()
+        .map_response(BatchedWrites::new)
+        .service(timed);
     let hyper_client = hyper_util::client::legacy::Builder::new(TokioExecutor::new())
         .http1_max_buf_size(MAX_BUF_SIZE)
         .pool_idle_timeout(POOL_IDLE_TIMEOUT)
@@ -202,7 +207,7 @@ where
         .http2_keep_alive_interval(HTTP2_PING_INTERVAL)
         .http2_keep_alive_timeout(HTTP2_PING_TIMEOUT)
         .timer(TokioTimer::new())
-        .build::<_, Body>(timed);
+        .build::<_, Body>(batched);
     let service = ServiceBuilder::new()
         .layer(config.base_uri_layer())
         .option_layer(config.auth_layer()?)
@@ -224,6 +229,7 @@ mod tests {
     use k8s_openapi::api::core::v1::ConfigMap;
     use kube::api::{Api, PostParams, WatchEvent, WatchParams};
     use std::net::SocketAddr;
+    use std::sync::atomic::{AtomicUsize, Ordering};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::{TcpListener, TcpStream};
     use tokio::sync::mpsc;
@@ -629,6 +635,84 @@ mod tests {
                 "the create was dropped"
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(member.connections().http2, 1);
+    }
+
+    /// A TCP relay to `target` for one connection, counting the TLS application-data records
+    /// the client sends.
+    async fn record_counting_relay(target: SocketAddr) -> (SocketAddr, Arc<AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let records = Arc::new(AtomicUsize::new(0));
+        let counted = records.clone();
+        tokio::spawn(async move {
+            let (client, _) = listener.accept().await.unwrap();
+            let upstream = TcpStream::connect(target).await.unwrap();
+            let (mut from_client, mut to_client) = client.into_split();
+            let (mut from_server, mut to_server) = upstream.into_split();
+            tokio::spawn(async move { tokio::io::copy(&mut from_server, &mut to_client).await });
+            // A record is a 5-byte header (content type, version, length) and its payload.
+            let (mut header, mut skip) = (Vec::new(), 0usize);
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                let n = match from_client.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => n,
+                };
+                for &byte in &buf[..n] {
+                    if skip > 0 {
+                        skip -= 1;
+                        continue;
+                    }
+                    header.push(byte);
+                    if header.len() == 5 {
+                        if header[0] == 0x17 {
+                            counted.fetch_add(1, Ordering::SeqCst);
+                        }
+                        skip = usize::from(u16::from_be_bytes([header[3], header[4]]));
+                        header.clear();
+                    }
+                }
+                if to_server.write_all(&buf[..n]).await.is_err() {
+                    return;
+                }
+            }
+        });
+        (addr, records)
+    }
+
+    /// Over HTTP/2 a write's HEADERS and DATA frames leave in one TLS record (so one write and
+    /// one read at each end), not one record each.
+    #[tokio::test]
+    async fn over_http2_a_request_and_its_body_go_out_in_one_tls_record() {
+        let member = kubefed_sim::Cluster::new("member");
+        let (relay, records) = record_counting_relay(member.serve_https().await.unwrap()).await;
+        let spec = ConnectionSpec {
+            api_endpoint: &format!("https://{relay}"),
+            ca_bundle: Some(kubefed_sim::server::pki::CA_PEM.as_bytes()),
+            token: member.admin_token(),
+            timeout: Duration::from_secs(5),
+            ..Default::default()
+        };
+        let config = member_config(&spec).unwrap().config;
+        let client = member_client(&config, &InFlightLimitLayer::new(4)).unwrap();
+        let api: Api<ConfigMap> = Api::namespaced(client, "default");
+        // The handshake's last records and the connection's settings go first.
+        api.list(&Default::default()).await.unwrap();
+        for i in 0..10 {
+            let cm: ConfigMap = serde_json::from_value(serde_json::json!({
+                "metadata": {"name": format!("cm-{i}"), "namespace": "default"},
+                "data": {"payload": "x".repeat(512)},
+            }))
+            .unwrap();
+            let before = records.load(Ordering::SeqCst);
+            api.create(&PostParams::default(), &cm).await.unwrap();
+            assert_eq!(
+                records.load(Ordering::SeqCst) - before,
+                1,
+                "records sent for create {i}"
+            );
         }
         assert_eq!(member.connections().http2, 1);
     }
