@@ -488,3 +488,74 @@ async fn a_live_observation_plans_like_the_operator_and_writes_nothing() {
         assert_eq!(member.counters().writes(), 0, "{name}");
     }
 }
+
+/// Events of a federated object and of its member objects seen by the sync, from `source`,
+/// that brought the object back for a pass (`reconcile`) or not.
+fn wakeups(fleet: &TestFleet, source: &str, reconcile: bool) -> u64 {
+    fleet.metrics.wakeups(source, reconcile).get()
+}
+
+fn member_wakeups(fleet: &TestFleet) -> u64 {
+    wakeups(fleet, "member", false) + wakeups(fleet, "member", true)
+}
+
+/// The watch events of the operator's own writes (the finalizer it adds, the member objects
+/// it creates) bring the object back for no pass: they show what its pass left behind. An
+/// out-of-band change does bring it back.
+#[tokio::test]
+async fn the_echoes_of_own_writes_bring_no_pass() {
+    let fleet = start(3).await;
+    fleet.federate_namespace("demo").await;
+    // The FederatedNamespace's own three member events first (the namespace in each member).
+    eventually("the namespace's member events", WAIT, || async {
+        (member_wakeups(&fleet) >= 3).then_some(())
+    })
+    .await;
+    let before = |source, reconcile| wakeups(&fleet, source, reconcile);
+    let (members_quiet, members_woke) = (before("member", false), before("member", true));
+    let host_woke = before("host", true);
+
+    create(
+        &fleet.host_client,
+        &fcm(),
+        Some("demo"),
+        federated_configmap("demo", "cm", json!({"clusterSelector": {}})),
+    )
+    .await;
+    // One event per member (its create) and the finalizer's host event, looked at.
+    eventually("the creates' and the finalizer's events", WAIT, || async {
+        let members = wakeups(&fleet, "member", false) + wakeups(&fleet, "member", true);
+        let host = wakeups(&fleet, "host", false) + wakeups(&fleet, "host", true);
+        (members >= members_quiet + members_woke + 3 && host >= host_woke + 2).then_some(())
+    })
+    .await;
+    assert_eq!(
+        wakeups(&fleet, "member", true),
+        members_woke,
+        "a create's watch event brought the object back"
+    );
+    assert_eq!(wakeups(&fleet, "member", false), members_quiet + 3);
+    assert_eq!(
+        wakeups(&fleet, "host", true),
+        host_woke + 1,
+        "only the creation of the federated object brings it to a pass"
+    );
+
+    // A change in a member is news.
+    let member: Api<DynamicObject> =
+        Api::namespaced_with(fleet.member("cluster1").clone(), "demo", &configmaps());
+    member
+        .patch(
+            "cm",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"data": {"k": "drifted"}})),
+        )
+        .await
+        .unwrap();
+    eventually("drift reverted", WAIT, || async {
+        let cm = get(fleet.member("cluster1"), &configmaps(), Some("demo"), "cm").await?;
+        (at(&cm, "/data/k") == Some(&json!("v"))).then_some(())
+    })
+    .await;
+    assert_eq!(wakeups(&fleet, "member", true), members_woke + 1);
+}

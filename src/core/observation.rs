@@ -75,10 +75,7 @@ impl FederatedObject {
             name: meta.name.clone().unwrap_or_default(),
             generation: meta.generation.unwrap_or_default(),
             deleting: meta.deletion_timestamp.is_some(),
-            has_finalizer: meta
-                .finalizers
-                .as_ref()
-                .is_some_and(|f| f.iter().any(|x| x == SYNC_FINALIZER)),
+            has_finalizer: has_sync_finalizer(meta),
             annotations: meta.annotations.clone().unwrap_or_default(),
             spec,
             status,
@@ -320,6 +317,13 @@ pub const READ_BESIDE_FIELDS: (&[&str], &[&str]) = (&["metadata", "status"], &["
 
 /// The fingerprint of a member object without its server fields ([`without_server_fields`]),
 /// taken without copying the object: a member watch computes one per event.
+/// Whether the sync's finalizer is on the federated object of `meta`.
+pub fn has_sync_finalizer(meta: &ObjectMeta) -> bool {
+    meta.finalizers
+        .as_ref()
+        .is_some_and(|f| f.iter().any(|x| x == SYNC_FINALIZER))
+}
+
 pub fn applied_fingerprint(obj: &Value) -> Fingerprint {
     Fingerprint::of_omitting(obj, SERVER_FIELDS)
 }

@@ -25,10 +25,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::observation::{
-    CacheState, MemberObject, NamespaceObservation, Observation, Reachability,
+    CacheState, MemberObject, NamespaceObservation, Observation, Reachability, has_sync_finalizer,
 };
 use super::plan::{Action, Disposition, Entry, Plan};
 use super::report::Outcome;
+use kube::api::ObjectMeta;
 
 /// How long a pass that waits for members may hold back its status write. Longer waits (a
 /// member that stays unresponsive) get the status of the members that could be seen.
@@ -48,8 +49,56 @@ pub struct Settled {
     agent_failures: BTreeMap<String, Entry>,
     /// Names, labels, reachability and cache states of the members.
     members: u64,
+    /// The members' names, in order (shared by the records of the same members, see
+    /// [`Settled::share_names`]).
+    names: Arc<[String]>,
     /// Each member's object, in the order of the members.
     objects: Vec<Option<Arc<MemberObject>>>,
+}
+
+impl Settled {
+    /// Whether `shown` is what the record expects `cluster`'s cache to show. A member event
+    /// that leaves the cache showing it brings nothing the next pass would act on: that pass
+    /// would stop at [`unchanged`], unless something else changed, and every other input (the
+    /// federated object, the member list and states, other members' objects) brings the
+    /// object back by a trigger of its own. `false` for a member the record does not know.
+    pub fn expects(&self, cluster: &str, shown: Option<&Arc<MemberObject>>) -> bool {
+        let Ok(i) = self
+            .names
+            .binary_search_by(|name| name.as_str().cmp(cluster))
+        else {
+            return false;
+        };
+        match (self.objects.get(i), shown) {
+            (Some(None), None) => true,
+            (Some(Some(expected)), Some(shown)) => {
+                Arc::ptr_eq(expected, shown) || expected == shown
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether the federated object of `meta` is what the record expects: a host event of it
+    /// then changed only what a pass does not read (its status, its labels, other
+    /// finalizers), and brings nothing to do.
+    pub fn expects_federated(&self, meta: &ObjectMeta) -> bool {
+        let none = BTreeMap::new();
+        self.uid.as_deref() == meta.uid.as_deref()
+            && self.generation == meta.generation.unwrap_or_default()
+            && self.deleting == meta.deletion_timestamp.is_some()
+            && self.has_finalizer == has_sync_finalizer(meta)
+            && self.annotations == hash_of(meta.annotations.as_ref().unwrap_or(&none))
+    }
+
+    /// Keeps one copy of the member names for every record of the same members: `shared`
+    /// is the last list seen, replaced when this record's members differ.
+    pub fn share_names(&mut self, shared: &mut Arc<[String]>) {
+        if self.names == *shared {
+            self.names = shared.clone();
+        } else {
+            *shared = self.names.clone();
+        }
+    }
 }
 
 fn hash_of(value: &impl Hash) -> u64 {
@@ -119,6 +168,7 @@ pub fn record(
         namespace: obs.namespace.clone(),
         agent_failures: agent_failures.clone(),
         members: members_hash(obs)?,
+        names: members.keys().cloned().collect(),
         objects: members
             .iter()
             .map(|(name, view)| applied.get(name).cloned().or_else(|| view.object.clone()))

@@ -40,6 +40,15 @@ pub struct DriftLabels {
     pub cluster: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WakeupLabels {
+    /// `member` (a member's watch) or `host` (the federated object's).
+    pub source: String,
+    /// `reconcile` (the object was brought back) or `nothing_new` (the event showed what
+    /// the object's last settled pass left behind).
+    pub outcome: String,
+}
+
 fn duration_buckets() -> impl Iterator<Item = f64> {
     // 1 ms .. ~16 s
     exponential_buckets(0.001, 2.0, 15)
@@ -56,6 +65,8 @@ pub struct Metrics {
     /// Reconciliations that stopped because nothing changed (see [`Metrics::count_unchanged`]).
     pub unchanged: Family<ControllerLabels, Counter>,
     pub drift_repairs: Family<DriftLabels, Counter>,
+    /// Events of federated objects the sync looked at (see [`Metrics::wakeups`]).
+    pub sync_wakeups: Family<WakeupLabels, Counter>,
     pub errors: Family<ErrorLabels, Counter>,
     pub leader: Gauge,
 }
@@ -111,6 +122,12 @@ impl Metrics {
             "Member objects changed out of band and restored",
             drift_repairs.clone(),
         );
+        let sync_wakeups = Family::<WakeupLabels, Counter>::default();
+        registry.register(
+            "sync_wakeups",
+            "Watch events of federated objects and their member objects, by whether they brought the object back for a pass",
+            sync_wakeups.clone(),
+        );
         let errors = Family::<ErrorLabels, Counter>::default();
         registry.register(
             "errors",
@@ -131,6 +148,7 @@ impl Metrics {
             reconcile_duration,
             unchanged,
             drift_repairs,
+            sync_wakeups,
             errors,
             leader,
         }
@@ -160,6 +178,23 @@ impl Metrics {
                 controller: controller.to_string(),
             })
             .inc();
+    }
+
+    /// The counter of events of federated objects from `source` (`member` or `host`) that
+    /// brought the object back for a pass (`reconcile`) or not; kept by the watchers that
+    /// count every event, so that counting takes no lookup.
+    pub fn wakeups(&self, source: &str, reconcile: bool) -> Counter {
+        self.sync_wakeups
+            .get_or_create(&WakeupLabels {
+                source: source.to_string(),
+                outcome: if reconcile {
+                    "reconcile"
+                } else {
+                    "nothing_new"
+                }
+                .to_string(),
+            })
+            .clone()
     }
 
     /// Counts one failed request.

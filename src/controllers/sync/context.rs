@@ -1,8 +1,9 @@
 //! What one sync worker (one federated type) shares across its reconciliations.
 
 use super::member_writes::MemberWrites;
+use super::passes::PassesUnderWay;
 use crate::controllers::dependencies::DependencyHub;
-use crate::core::observation::{MemberView, Observation, StatusCollection};
+use crate::core::observation::{CacheState, MemberView, Observation, StatusCollection};
 use crate::core::own_writes::{self, CacheNow, OwnWrite};
 use crate::core::plan::{Entry, PlanSettings, TargetInfo};
 use crate::core::pull::WorkTarget;
@@ -212,6 +213,10 @@ pub struct SyncContext {
     written: Mutex<StatusWrites>,
     /// The member writes under way, and their answers the caches do not show yet.
     pub writes: MemberWrites,
+    /// The passes under way, and the member events that came meanwhile.
+    pub passes: PassesUnderWay,
+    /// The member names of the last settled record, which the next records share.
+    member_names: Mutex<Arc<[String]>>,
 }
 
 /// A write of one object to one member under way; dropping it ends it.
@@ -272,6 +277,8 @@ impl SyncContext {
             progress: Mutex::default(),
             written: Mutex::default(),
             writes: MemberWrites::default(),
+            passes: PassesUnderWay::default(),
+            member_names: Mutex::new(Arc::from(Vec::new())),
         }
     }
 
@@ -355,6 +362,39 @@ impl SyncContext {
         false
     }
 
+    /// Whether `cluster`'s cache shows what the last settled pass of `key` left there (see
+    /// [`Settled::expects`]): a member event of it then brings nothing to do. Never for a
+    /// cache that is not synced, nor for a pull member observed through its MemberWork.
+    pub fn shows_settled(&self, key: &ObjectKey, cluster: &str) -> bool {
+        let pull = self.works.is_some()
+            && self
+                .pool
+                .snapshot()
+                .get(cluster)
+                .is_none_or(|member| member.pull);
+        if pull {
+            return false;
+        }
+        let namespace = key.0.as_deref().filter(|_| self.synced.target_namespaced);
+        let (state, shown) = self.caches.view(cluster, namespace, &key.1);
+        if state != CacheState::Synced {
+            return false;
+        }
+        match self.progress.lock().get(key) {
+            Some(Progress::Settled(settled)) => settled.expects(cluster, shown.as_ref()),
+            _ => false,
+        }
+    }
+
+    /// Whether the federated object of `key` (its `meta`) is what its last settled pass left
+    /// (see [`Settled::expects_federated`]): a host event of it then brings nothing to do.
+    pub fn federated_shows_settled(&self, key: &ObjectKey, meta: &kube::api::ObjectMeta) -> bool {
+        match self.progress.lock().get(key) {
+            Some(Progress::Settled(settled)) => settled.expects_federated(meta),
+            _ => false,
+        }
+    }
+
     /// The removal marks of the members' caches, read before a pass writes (see
     /// [`crate::core::own_writes`]).
     pub fn removal_marks(&self, members: &Members) -> BTreeMap<String, u64> {
@@ -402,7 +442,8 @@ impl SyncContext {
     pub fn set_settled(&self, key: &ObjectKey, settled: Option<Settled>) {
         let mut progress = self.progress.lock();
         match settled {
-            Some(settled) => {
+            Some(mut settled) => {
+                settled.share_names(&mut self.member_names.lock());
                 progress.insert(key.clone(), Progress::Settled(Box::new(settled)));
             }
             None => {

@@ -9,6 +9,8 @@ pub mod context;
 pub mod execute;
 pub mod member_writes;
 pub mod observe;
+pub mod passes;
 pub mod pull;
 pub mod reconcile;
+pub mod wakeups;
 pub mod worker;

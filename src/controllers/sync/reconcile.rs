@@ -45,7 +45,10 @@ pub async fn reconcile(
     ctx: Arc<SyncContext>,
 ) -> Result<Action, SyncError> {
     let started = Instant::now();
+    // Member events meanwhile wait for the pass's end (see `super::passes`).
+    let pass = ctx.passes.start(&key_of(&obj));
     let result = reconcile_object(&obj, &ctx).await;
+    drop(pass);
     ctx.metrics
         .observe_reconcile("sync", result.is_ok(), started.elapsed());
     result

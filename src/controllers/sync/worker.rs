@@ -1,6 +1,7 @@
 //! The sync worker of one federated type: a controller over the federated objects, woken by
 //! host changes, by member watch events (drift), by a member cache changing state (synced,
 //! forbidden, not served), by members becoming (un)ready and by FederatedNamespace changes.
+//! Which host and member events bring an object back is decided in [`super::wakeups`].
 //!
 //! No wake-up is lost: every object is reconciled when the worker starts, and a
 //! reconciliation that has to wait for something (an unsynced cache, an unprobed member, the
@@ -9,7 +10,7 @@
 
 use super::context::{SyncContext, key_of};
 use super::reconcile::{error_policy, reconcile};
-use crate::core::coalesce::Coalescer;
+use super::wakeups;
 use crate::crds::Scope;
 use crate::crds::stored_federated::StoredFederated;
 use crate::members::cache::MemberEvent;
@@ -21,20 +22,11 @@ use kube::runtime::reflector;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::runtime::{PredicateConfig, WatchStreamExt};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::{broadcast, mpsc};
-use tokio::time::Instant;
-
-/// Namespace and name of a federated object, as member events name it.
-type MemberKey = (Option<String>, String);
-
-/// After forwarding a member event for an object, further events for it within this window
-/// are forwarded together at its end.
-const MEMBER_EVENT_WINDOW: Duration = Duration::from_millis(500);
 
 /// What a reconciliation depends on in the federated object itself: everything but `status`
 /// (the spec is covered by `generation`).
@@ -93,7 +85,8 @@ pub async fn run(
                 }
             }
         })
-        .predicate_filter(sync_inputs, PredicateConfig::default());
+        .predicate_filter(sync_inputs, PredicateConfig::default())
+        .filter(wakeups::host_events(ctx.clone()));
     let controller = Controller::for_stream_with(host_changes, store.clone(), federated.clone())
         .with_config(
             controller::Config::default()
@@ -103,7 +96,7 @@ pub async fn run(
 
     // Everything spawned here ends with the worker, however it ends.
     let mut tasks = TaskSet::default();
-    let (member_tx, mut member_rx) = mpsc::unbounded_channel();
+    let (member_tx, member_rx) = mpsc::unbounded_channel();
     let (object_tx, object_rx) = mpsc::unbounded_channel::<ObjectRef<StoredFederated>>();
     // Objects the reconciliations themselves ask to look at again.
     if let Some(mut again) = ctx.take_look_again() {
@@ -149,82 +142,14 @@ pub async fn run(
         });
     }
     tasks.spawn(ctx.caches.clone().run(ctx.pool.clone(), member_tx));
-    // A cluster-scoped target (Namespace) names its federated object by namespace and name.
-    let namespace_type = ctx.synced.is_namespace();
 
-    // Member events name the federated object directly (same namespace and name). Each
-    // object's first event is forwarded at once, later ones at most once per window: a member
-    // that keeps changing still gets its status written regularly, at a bounded rate (the
-    // controller's debounce alone postpones the object for as long as the changes go on).
-    {
-        let object_tx = object_tx.clone();
-        let all_tx = all_tx.clone();
-        let federated = federated.clone();
-        let ctx = ctx.clone();
-        tasks.spawn(async move {
-            let send = |(namespace, name): &MemberKey| {
-                let mut key = ObjectRef::new_with(name, federated.clone());
-                if let Some(ns) = namespace {
-                    key = key.within(ns);
-                }
-                object_tx.send(key).is_ok()
-            };
-            let mut last_sent: HashMap<MemberKey, Instant> = HashMap::new();
-            let mut held: Coalescer<MemberKey, Instant> = Coalescer::new(MEMBER_EVENT_WINDOW);
-            let mut next_prune = Instant::now() + MEMBER_EVENT_WINDOW;
-            loop {
-                let deadline = held.next_deadline();
-                let event = tokio::select! {
-                    event = member_rx.recv() => match event {
-                        Some(event) => Some(event),
-                        None => return,
-                    },
-                    () = async {
-                        match deadline {
-                            Some(at) => tokio::time::sleep_until(at).await,
-                            None => std::future::pending().await,
-                        }
-                    } => None,
-                };
-                let now = Instant::now();
-                match event {
-                    Some(MemberEvent::Object {
-                        cluster,
-                        namespace,
-                        name,
-                    }) => {
-                        let namespace = match namespace {
-                            None if namespace_type => Some(name.clone()),
-                            other => other,
-                        };
-                        let key = (namespace, name);
-                        ctx.writes.changed(&key, &cluster);
-                        match last_sent.get(&key) {
-                            Some(at) if now < *at + MEMBER_EVENT_WINDOW => held.mark(key, *at),
-                            _ => {
-                                if !send(&key) {
-                                    return;
-                                }
-                                last_sent.insert(key, now);
-                            }
-                        }
-                    }
-                    Some(MemberEvent::State { .. }) if all_tx.send(()).is_err() => return,
-                    Some(MemberEvent::State { .. }) | None => {}
-                }
-                for key in held.due(now) {
-                    if !send(&key) {
-                        return;
-                    }
-                    last_sent.insert(key, now);
-                }
-                if now >= next_prune {
-                    last_sent.retain(|_, at| now < *at + MEMBER_EVENT_WINDOW);
-                    next_prune = now + MEMBER_EVENT_WINDOW;
-                }
-            }
-        });
-    }
+    tasks.spawn(wakeups::forward_member_events(
+        ctx.clone(),
+        member_rx,
+        object_tx.clone(),
+        all_tx.clone(),
+        store.clone(),
+    ));
 
     // Readiness changes affect the status (ClusterNotReady) and placement of everything; a
     // member that answers again gets every write that failed or waited meanwhile.

@@ -247,6 +247,141 @@ fn any_other_change_runs_the_pass() {
     ));
 }
 
+/// A member event is worth a pass only when the cache shows something other than what the
+/// settled record expects of that member.
+#[test]
+fn a_member_event_brings_nothing_when_the_cache_shows_the_record() {
+    let settled = settled_record();
+    let answer = || member_object(&applied_value("c2", None));
+    let mut drifted = applied_value("c2", None);
+    drifted["data"]["k"] = json!("changed");
+    let with_status = applied_value("c2", Some(json!({"phase": "Ready"})));
+    let cases: Vec<(&str, &str, Option<Arc<MemberObject>>, bool)> = vec![
+        (
+            "the echo of the create (another copy)",
+            "c2",
+            Some(answer()),
+            true,
+        ),
+        ("the very answer", "c2", settled.objects[1].clone(), true),
+        (
+            "the object the pass left alone",
+            "c1",
+            Some(member_object(&applied_value("c1", None))),
+            true,
+        ),
+        ("created object deleted", "c2", None, false),
+        ("left-alone object deleted", "c1", None, false),
+        (
+            "template field drifted",
+            "c2",
+            Some(member_object(&drifted)),
+            false,
+        ),
+        (
+            "member status moved",
+            "c2",
+            Some(member_object(&with_status)),
+            false,
+        ),
+        ("a member the record does not know", "c3", None, false),
+    ];
+    for (what, cluster, shown, expected) in cases {
+        assert_eq!(settled.expects(cluster, shown.as_ref()), expected, "{what}");
+    }
+}
+
+/// A host event is worth a pass only when the federated object shows something a pass reads
+/// other than what the settled record expects.
+#[test]
+fn a_host_event_brings_nothing_when_the_object_shows_the_record() {
+    let mut obs = before_create();
+    obs.object.has_finalizer = false;
+    // The pass added the finalizer: its echo is what the record expects.
+    let settled = record(&obs, Some("u1"), true, &no_failures(), &answers()).unwrap();
+    let base = || ObjectMeta {
+        uid: Some("u1".into()),
+        generation: Some(1),
+        finalizers: Some(vec![crate::crds::federated::SYNC_FINALIZER.into()]),
+        ..ObjectMeta::default()
+    };
+    type Change = fn(&mut ObjectMeta);
+    let cases: Vec<(&str, Change, bool)> = vec![
+        ("the finalizer's echo", |_| {}, true),
+        (
+            "labels changed",
+            |m| {
+                m.labels = Some(BTreeMap::from([("team".into(), "blue".into())]));
+            },
+            true,
+        ),
+        (
+            "another finalizer added",
+            |m| {
+                m.finalizers
+                    .get_or_insert_default()
+                    .push("example.com/other".into());
+            },
+            true,
+        ),
+        (
+            "template changed (generation)",
+            |m| m.generation = Some(2),
+            false,
+        ),
+        (
+            "another object of the same name",
+            |m| m.uid = Some("u2".into()),
+            false,
+        ),
+        (
+            "being deleted",
+            |m| {
+                m.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                    jiff::Timestamp::UNIX_EPOCH,
+                ));
+            },
+            false,
+        ),
+        ("the sync finalizer removed", |m| m.finalizers = None, false),
+        (
+            "annotation added",
+            |m| {
+                m.annotations = Some(BTreeMap::from([(
+                    "kubefed.io/paused".into(),
+                    "true".into(),
+                )]));
+            },
+            false,
+        ),
+    ];
+    for (what, change, expected) in cases {
+        let mut meta = base();
+        change(&mut meta);
+        assert_eq!(settled.expects_federated(&meta), expected, "{what}");
+    }
+}
+
+#[test]
+fn records_of_the_same_members_share_one_list_of_names() {
+    let (mut first, mut second) = (settled_record(), settled_record());
+    let mut shared: Arc<[String]> = Arc::from(Vec::new());
+    first.share_names(&mut shared);
+    second.share_names(&mut shared);
+    assert!(Arc::ptr_eq(&first.names, &second.names));
+    // Other members: the record keeps its own list, which the next ones share.
+    let mut obs = before_create();
+    obs.members
+        .as_mut()
+        .unwrap()
+        .insert("c3".into(), view(None));
+    let mut third = record(&obs, Some("u1"), false, &no_failures(), &answers()).unwrap();
+    third.share_names(&mut shared);
+    assert_eq!(&*third.names, ["c1", "c2", "c3"]);
+    assert!(Arc::ptr_eq(&shared, &third.names));
+    assert!(third.expects("c3", None));
+}
+
 fn cluster_plan(action: Action) -> ClusterPlan {
     let mut planned = plan(&before_create(), &settings()).clusters["c1"].clone();
     planned.action = action;
