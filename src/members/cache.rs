@@ -538,7 +538,10 @@ fn next_removal() -> u64 {
 /// placed on N members is N equal summaries (~500 B each for a Deployment), kept once.
 static SUMMARIES: LazyLock<Interner<MemberObject>> = LazyLock::new(Interner::new);
 
-fn member_object(obj: ServedObject, collection: StatusCollection) -> Arc<MemberObject> {
+/// The summary of a served object, shared with every equal one the caches hold. The write
+/// path summarizes its answers here too: the watch event of the write then finds the same
+/// copy, and a record of the answer keeps no second one alive.
+pub fn member_object(obj: ServedObject, collection: StatusCollection) -> Arc<MemberObject> {
     SUMMARIES.intern(obj.into_member_object(collection))
 }
 

@@ -396,7 +396,9 @@ impl Writer {
             // Read as the cache reads the member's watch events.
             let answer: ServedObject = self.member().apply(&name, body, create_only).await?;
             let collection = self.ctx.synced.collection();
-            return Ok(Some(Arc::new(answer.into_member_object(collection))));
+            return Ok(Some(crate::members::cache::member_object(
+                answer, collection,
+            )));
         }
         let answer: RawObject = self.member().apply(&name, body, create_only).await?;
         {
