@@ -64,22 +64,41 @@ pub const STORE_CATCH_UP_LIMIT: Duration = Duration::from_secs(5);
 /// host watch delivers it. resourceVersions are compared for equality only, as the API
 /// allows; watch events come in order, so once the write shows up the cache is not behind it.
 #[derive(Debug, Default)]
-pub struct StatusWrites(HashMap<ObjectKey, (String, Instant)>);
+pub struct StatusWrites {
+    pending: HashMap<ObjectKey, (String, Instant)>,
+    /// The version of each object the host watch delivered last: a write's watch event can
+    /// be read before the write's answer is, and the write is then not behind.
+    delivered: HashMap<ObjectKey, String>,
+}
 
 impl StatusWrites {
     pub fn wrote(&mut self, key: &ObjectKey, resource_version: Option<&str>, now: Instant) {
-        if let Some(version) = resource_version {
-            self.0.insert(key.clone(), (version.to_string(), now));
+        let Some(version) = resource_version else {
+            return;
+        };
+        if self.delivered.get(key).map(String::as_str) == Some(version) {
+            self.pending.remove(key);
+        } else {
+            self.pending.insert(key.clone(), (version.to_string(), now));
         }
     }
 
     pub fn seen(&mut self, key: &ObjectKey, resource_version: Option<&str>) {
+        let Some(version) = resource_version else {
+            return;
+        };
         if self
-            .0
+            .pending
             .get(key)
-            .is_some_and(|(last, _)| Some(last.as_str()) == resource_version)
+            .is_some_and(|(last, _)| last.as_str() == version)
         {
-            self.0.remove(key);
+            self.pending.remove(key);
+        }
+        match self.delivered.get_mut(key) {
+            Some(last) => version.clone_into(last),
+            None => {
+                self.delivered.insert(key.clone(), version.to_string());
+            }
         }
     }
 
@@ -92,7 +111,7 @@ impl StatusWrites {
         resource_version: Option<&str>,
         now: Instant,
     ) -> bool {
-        let Some((last, at)) = self.0.get(key) else {
+        let Some((last, at)) = self.pending.get(key) else {
             return false;
         };
         if Some(last.as_str()) != resource_version
@@ -100,12 +119,13 @@ impl StatusWrites {
         {
             return true;
         }
-        self.0.remove(key);
+        self.pending.remove(key);
         false
     }
 
     pub fn forget(&mut self, key: &ObjectKey) {
-        self.0.remove(key);
+        self.pending.remove(key);
+        self.delivered.remove(key);
     }
 }
 
@@ -580,6 +600,23 @@ mod tests {
         assert!(writes.behind(&key(), Some("a6"), t0), "an older event");
         writes.seen(&key(), Some("a7"));
         assert!(!writes.behind(&key(), Some("b1"), t0), "a later change");
+    }
+
+    /// The watch can deliver a write before its answer arrives: the pass after it must not
+    /// wait for an event that came already.
+    #[test]
+    fn a_write_delivered_before_its_answer_is_not_behind() {
+        let t0 = Instant::now();
+        let mut writes = StatusWrites::default();
+        writes.seen(&key(), Some("16"));
+        writes.seen(&key(), Some("17"));
+        writes.wrote(&key(), Some("17"), t0);
+        // Someone's change after it: the cache is not behind the write.
+        writes.seen(&key(), Some("18"));
+        assert!(!writes.behind(&key(), Some("18"), t0));
+        // A later write whose event has not come yet still is.
+        writes.wrote(&key(), Some("19"), t0);
+        assert!(writes.behind(&key(), Some("18"), t0));
     }
 
     #[test]
