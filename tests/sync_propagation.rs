@@ -506,14 +506,17 @@ fn member_wakeups(fleet: &TestFleet) -> u64 {
 async fn the_echoes_of_own_writes_bring_no_pass() {
     let fleet = start(3).await;
     fleet.federate_namespace("demo").await;
-    // The FederatedNamespace's own three member events first (the namespace in each member).
-    eventually("the namespace's member events", WAIT, || async {
-        (member_wakeups(&fleet) >= 3).then_some(())
+    // The FederatedNamespace's own events first: its three member objects, and its creation
+    // and finalizer on the host.
+    let host_wakeups =
+        |fleet: &TestFleet| wakeups(fleet, "host", false) + wakeups(fleet, "host", true);
+    eventually("the namespace's events", WAIT, || async {
+        (member_wakeups(&fleet) >= 3 && host_wakeups(&fleet) >= 2).then_some(())
     })
     .await;
     let before = |source, reconcile| wakeups(&fleet, source, reconcile);
     let (members_quiet, members_woke) = (before("member", false), before("member", true));
-    let host_woke = before("host", true);
+    let (host_quiet, host_woke) = (before("host", false), before("host", true));
 
     create(
         &fleet.host_client,
@@ -522,11 +525,12 @@ async fn the_echoes_of_own_writes_bring_no_pass() {
         federated_configmap("demo", "cm", json!({"clusterSelector": {}})),
     )
     .await;
-    // One event per member (its create) and the finalizer's host event, looked at.
+    // One event per member (its create), and the creation's and the finalizer's host events,
+    // looked at.
     eventually("the creates' and the finalizer's events", WAIT, || async {
-        let members = wakeups(&fleet, "member", false) + wakeups(&fleet, "member", true);
-        let host = wakeups(&fleet, "host", false) + wakeups(&fleet, "host", true);
-        (members >= members_quiet + members_woke + 3 && host >= host_woke + 2).then_some(())
+        (member_wakeups(&fleet) >= members_quiet + members_woke + 3
+            && host_wakeups(&fleet) >= host_quiet + host_woke + 2)
+            .then_some(())
     })
     .await;
     assert_eq!(
@@ -539,6 +543,11 @@ async fn the_echoes_of_own_writes_bring_no_pass() {
         wakeups(&fleet, "host", true),
         host_woke + 1,
         "only the creation of the federated object brings it to a pass"
+    );
+    assert_eq!(
+        wakeups(&fleet, "host", false),
+        host_quiet + 1,
+        "the finalizer's event is nothing new"
     );
 
     // A change in a member is news.

@@ -315,8 +315,6 @@ pub const SERVER_FIELDS: &[Omit] = &[
 /// whole, and those of `spec`.
 pub const READ_BESIDE_FIELDS: (&[&str], &[&str]) = (&["metadata", "status"], &["replicas"]);
 
-/// The fingerprint of a member object without its server fields ([`without_server_fields`]),
-/// taken without copying the object: a member watch computes one per event.
 /// Whether the sync's finalizer is on the federated object of `meta`.
 pub fn has_sync_finalizer(meta: &ObjectMeta) -> bool {
     meta.finalizers
@@ -324,6 +322,8 @@ pub fn has_sync_finalizer(meta: &ObjectMeta) -> bool {
         .is_some_and(|f| f.iter().any(|x| x == SYNC_FINALIZER))
 }
 
+/// The fingerprint of a member object without its server fields ([`without_server_fields`]),
+/// taken without copying the object: a member watch computes one per event.
 pub fn applied_fingerprint(obj: &Value) -> Fingerprint {
     Fingerprint::of_omitting(obj, SERVER_FIELDS)
 }

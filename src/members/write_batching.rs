@@ -4,9 +4,9 @@
 //! HEADERS frame, and that task writes whatever it has at once: the HEADERS frame goes out
 //! alone, and the body follows in later writes when the task sending it has run. Every
 //! member write so cost three TLS records (counted by the transport tests' relay), as many
-//! `writev` calls, and as many reads on the member's side. [`BatchedWrites`] makes the connection task yield once before it writes: the task
-//! holding the body, woken when the HEADERS frame was taken, runs first, and both frames go
-//! out together. A write that finds the socket full waits as before; only a batch's first
+//! `writev` calls, and as many reads on the member's side. [`BatchedWrites`] makes the
+//! connection task yield once before it writes: the task holding the body, woken when the
+//! HEADERS frame was taken, runs first, and both frames go out together. A write that finds the socket full waits as before; only a batch's first
 //! write yields, so nothing is delayed more than one turn of the scheduler.
 
 use hyper::rt::{Read, ReadBufCursor, Write};

@@ -66,24 +66,36 @@ pub const STORE_CATCH_UP_LIMIT: Duration = Duration::from_secs(5);
 #[derive(Debug, Default)]
 pub struct StatusWrites {
     pending: HashMap<ObjectKey, (String, Instant)>,
-    /// The version of each object the host watch delivered last: a write's watch event can
-    /// be read before the write's answer is, and the write is then not behind.
-    delivered: HashMap<ObjectKey, String>,
+    /// The version of each object the host watch delivered last, and when: a write's watch
+    /// event can be read before the write's answer is, and the write is then not behind.
+    /// Only recent deliveries matter (the answer follows within moments), so entries older
+    /// than [`STORE_CATCH_UP_LIMIT`] are pruned whenever the map has doubled since the last
+    /// pruning: it holds about the objects that changed lately, not every object ever seen.
+    delivered: HashMap<ObjectKey, (String, Instant)>,
+    /// The size of `delivered` after its last pruning.
+    delivered_pruned: usize,
 }
+
+/// `delivered` is not pruned below this size.
+const DELIVERED_PRUNE_FLOOR: usize = 1024;
 
 impl StatusWrites {
     pub fn wrote(&mut self, key: &ObjectKey, resource_version: Option<&str>, now: Instant) {
         let Some(version) = resource_version else {
             return;
         };
-        if self.delivered.get(key).map(String::as_str) == Some(version) {
+        if self
+            .delivered
+            .get(key)
+            .is_some_and(|(delivered, _)| delivered == version)
+        {
             self.pending.remove(key);
         } else {
             self.pending.insert(key.clone(), (version.to_string(), now));
         }
     }
 
-    pub fn seen(&mut self, key: &ObjectKey, resource_version: Option<&str>) {
+    pub fn seen(&mut self, key: &ObjectKey, resource_version: Option<&str>, now: Instant) {
         let Some(version) = resource_version else {
             return;
         };
@@ -95,10 +107,19 @@ impl StatusWrites {
             self.pending.remove(key);
         }
         match self.delivered.get_mut(key) {
-            Some(last) => version.clone_into(last),
-            None => {
-                self.delivered.insert(key.clone(), version.to_string());
+            Some((last, at)) => {
+                version.clone_into(last);
+                *at = now;
             }
+            None => {
+                self.delivered
+                    .insert(key.clone(), (version.to_string(), now));
+            }
+        }
+        if self.delivered.len() > 2 * self.delivered_pruned.max(DELIVERED_PRUNE_FLOOR) {
+            self.delivered
+                .retain(|_, (_, at)| now.saturating_duration_since(*at) < STORE_CATCH_UP_LIMIT);
+            self.delivered_pruned = self.delivered.len();
         }
     }
 
@@ -494,7 +515,9 @@ impl SyncContext {
 
     /// The host watch delivered `key` at `resource_version`.
     pub fn seen(&self, key: &ObjectKey, resource_version: Option<&str>) {
-        self.written.lock().seen(key, resource_version);
+        self.written
+            .lock()
+            .seen(key, resource_version, Instant::now());
     }
 
     /// Whether the host cache's copy of `key` (at `resource_version`) may be older than the
@@ -596,9 +619,9 @@ mod tests {
         let t0 = Instant::now();
         let mut writes = StatusWrites::default();
         writes.wrote(&key(), Some("a7"), t0);
-        writes.seen(&key(), Some("a6"));
+        writes.seen(&key(), Some("a6"), t0);
         assert!(writes.behind(&key(), Some("a6"), t0), "an older event");
-        writes.seen(&key(), Some("a7"));
+        writes.seen(&key(), Some("a7"), t0);
         assert!(!writes.behind(&key(), Some("b1"), t0), "a later change");
     }
 
@@ -608,15 +631,32 @@ mod tests {
     fn a_write_delivered_before_its_answer_is_not_behind() {
         let t0 = Instant::now();
         let mut writes = StatusWrites::default();
-        writes.seen(&key(), Some("16"));
-        writes.seen(&key(), Some("17"));
+        writes.seen(&key(), Some("16"), t0);
+        writes.seen(&key(), Some("17"), t0);
         writes.wrote(&key(), Some("17"), t0);
         // Someone's change after it: the cache is not behind the write.
-        writes.seen(&key(), Some("18"));
+        writes.seen(&key(), Some("18"), t0);
         assert!(!writes.behind(&key(), Some("18"), t0));
         // A later write whose event has not come yet still is.
         writes.wrote(&key(), Some("19"), t0);
         assert!(writes.behind(&key(), Some("18"), t0));
+    }
+
+    #[test]
+    fn only_recent_deliveries_are_kept() {
+        let t0 = Instant::now();
+        let mut writes = StatusWrites::default();
+        let object = |i: usize| (Some("ns".to_string()), format!("o{i}"));
+        for i in 0..2 * DELIVERED_PRUNE_FLOOR {
+            writes.seen(&object(i), Some("1"), t0);
+        }
+        assert_eq!(writes.delivered.len(), 2 * DELIVERED_PRUNE_FLOOR);
+        let later = t0 + STORE_CATCH_UP_LIMIT;
+        writes.seen(&object(usize::MAX), Some("1"), later);
+        assert_eq!(writes.delivered.len(), 1, "the old deliveries are pruned");
+        // A recent one still counts.
+        writes.wrote(&object(usize::MAX), Some("1"), later);
+        assert!(!writes.behind(&object(usize::MAX), Some("2"), later));
     }
 
     #[test]
